@@ -1,0 +1,1 @@
+//! SMART App Launch client (built in a later issue).

@@ -1,0 +1,1 @@
+//! ccri-mock (built in a later issue).

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs what `make test` and `make demo` need, and skips what is already there.
+# Idempotent: on a machine that has everything it only runs a few version checks.
+#
+# Facts this script encodes (measured on the project's machines):
+# - only crates.io, npm and Debian are reachable, so wasm-pack must find wasm-bindgen,
+#   chromedriver and wasm-opt on PATH instead of downloading them;
+# - wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly;
+# - Debian's binaryen (wasm-opt 108) emits modules that fail at init(); npm binaryen@132 works.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WASM_PACK_VERSION=0.15.1
+BINARYEN_VERSION=132
+
+say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+
+# The wasm-bindgen version the workspace is locked to (the crate pins it with "=X").
+wasm_bindgen_version() {
+  if [ -f Cargo.lock ]; then
+    awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+  fi
+}
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  say "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+if [ -z "$(wasm_bindgen_version)" ]; then
+  cargo generate-lockfile
+fi
+WB_VERSION=$(wasm_bindgen_version)
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WB_VERSION (about 5 minutes on 2 cores)"
+  # --locked fails: a transitive version in its lockfile is not on the registry.
+  cargo install wasm-bindgen-cli --version "$WB_VERSION" --force
+fi
+
+if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERSION" ]; then
+  say "installing wasm-pack $WASM_PACK_VERSION (about 4 minutes on 2 cores)"
+  cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked --force
+fi
+
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  say "installing Debian chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if ! wasm-opt --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
+  say "installing wasm-opt from npm binaryen@$BINARYEN_VERSION (not Debian's 108)"
+  npm install -g --no-fund --no-audit "binaryen@$BINARYEN_VERSION" >/dev/null
+fi
+
+for dir in tests/browser demo-web; do
+  if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
+    say "npm ci in $dir"
+    (cd "$dir" && npm ci --no-fund --no-audit >/dev/null)
+  fi
+done
+
+say "toolchain ready: $(wasm-pack --version), wasm-bindgen $WB_VERSION, $(wasm-opt --version | head -1), $(chromium --version)"
