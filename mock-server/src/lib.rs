@@ -1,1 +1,145 @@
-//! ccri-mock (built in a later issue).
+//! ccri-mock: the NHS Care Connect Reference Implementation's SMART authorisation
+//! server and FHIR API, on localhost, with the same paths, so an app switches
+//! between CCRI and the mock by changing only the host.
+//!
+//! The binary is a thin CLI over [`spawn`]; tests call [`spawn`] in-process on port 0
+//! and use the URLs of the returned [`RunningServer`].
+
+pub mod auth;
+pub mod config;
+pub mod fhir;
+mod seed;
+mod state;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::{HeaderName, Method, header};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use auth::keys::SigningKey;
+pub use config::Config;
+pub use state::{AppState, Urls};
+
+/// Largest request body accepted by the authorisation endpoints.
+const AUTH_BODY_LIMIT: usize = 64 * 1024;
+
+/// A started server. Dropping it leaves the server running; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub urls: Urls,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections and waits for in-flight requests to finish.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+    }
+
+    /// Resolves when the server stops by itself (it only does on an I/O error).
+    pub async fn wait(self) -> std::io::Result<()> {
+        let RunningServer {
+            shutdown: _keep_running,
+            task,
+            ..
+        } = self;
+        task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Key(#[from] auth::keys::KeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// Loads or generates the signing key, binds, and starts serving in the background.
+pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
+    let key = match &config.key_file {
+        Some(path) => SigningKey::from_pem_file(path)?,
+        None => tokio::task::spawn_blocking(SigningKey::generate)
+            .await
+            .expect("key generation does not panic")?,
+    };
+    spawn_with_key(config, key).await
+}
+
+/// [`spawn`] with a key the caller already has (tests share one per process).
+pub async fn spawn_with_key(config: Config, key: SigningKey) -> Result<RunningServer, StartError> {
+    let addr_text = format!("{}:{}", config.bind, config.port);
+    let bind_error = |source| StartError::Bind {
+        addr: addr_text.clone(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind((config.bind, config.port))
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let origin = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let urls = Urls::new(&origin);
+    let store = fhir::store::Store::with_resources(seed::resources());
+    let state = AppState::new(config, urls.clone(), key, store);
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app(state))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningServer {
+        addr,
+        urls,
+        shutdown,
+        task,
+    })
+}
+
+/// The whole HTTP surface: `/ccri-auth/…` and `/ccri-fhir/R4/…`.
+pub fn app(state: AppState) -> Router {
+    let fhir = fhir::public_router().merge(fhir::protected_router());
+    let auth = auth::router().layer(RequestBodyLimitLayer::new(AUTH_BODY_LIMIT));
+    Router::new()
+        .nest("/ccri-auth", auth)
+        .nest("/ccri-fhir/R4", fhir)
+        .layer(cors())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Browser apps on any origin may call every endpoint. No cookies are involved, so
+/// `*` is safe; `Authorization` must be listed by name (a `*` does not cover it).
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+            HeaderName::from_static("prefer"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::CONTENT_LOCATION,
+            header::WWW_AUTHENTICATE,
+        ])
+}

@@ -9,6 +9,7 @@
 //! - [`discovery`]: `.well-known/smart-configuration` and the CapabilityStatement `oauth-uris` fallback.
 //! - [`token`]: token response and launch context.
 //! - [`error`]: OAuth 2.0 error bodies (RFC 6749 §5.2 and friends).
+//! - [`request`]: authorize, token and registration requests.
 //! - [`secret`]: tokens, client secrets and PKCE verifiers that never print.
 
 #[macro_use]
@@ -16,6 +17,7 @@ mod string_enum;
 
 pub mod discovery;
 pub mod error;
+pub mod request;
 pub mod scope;
 pub mod secret;
 pub mod token;
@@ -25,9 +27,10 @@ pub use discovery::{
     SmartConfiguration,
 };
 pub use error::{OAuthError, OAuthErrorCode};
+pub use request::{AuthorizeRequest, ClientAuthentication, ClientMetadata, ClientRegistration, TokenRequest};
 pub use scope::{
-    Access, Constraint, Context, Interaction, Permissions, ResourceScope, ResourceType, Scope,
-    ScopeError, ScopeErrorKind, Scopes, Syntax,
+    Access, Constraint, Context, Interaction, Permissions, ResourceScope, ResourceType, Scope, ScopeError,
+    ScopeErrorKind, Scopes, Syntax,
 };
 pub use secret::{AccessToken, ClientSecret, IdToken, PkceVerifier, RefreshToken};
 pub use token::{FhirContextItem, LaunchContext, TokenResponse, TokenType};

@@ -173,8 +173,8 @@ impl ResourceType {
             return Some(ResourceType::Any);
         }
         let mut chars = text.chars();
-        let valid = chars.next().is_some_and(|c| c.is_ascii_uppercase())
-            && chars.all(|c| c.is_ascii_alphanumeric());
+        let valid =
+            chars.next().is_some_and(|c| c.is_ascii_uppercase()) && chars.all(|c| c.is_ascii_alphanumeric());
         valid.then(|| ResourceType::Named(text.to_owned()))
     }
 }
@@ -234,10 +234,7 @@ impl ResourceScope {
                 (ResourceType::Named(_), ResourceType::Any) => false,
             }
             && self.permissions.contains(other.permissions)
-            && self
-                .constraints
-                .iter()
-                .all(|c| other.constraints.contains(c))
+            && self.constraints.iter().all(|c| other.constraints.contains(c))
     }
 
     fn parse(scope: &str, context: Context, rest: &str) -> Result<Self, ScopeError> {

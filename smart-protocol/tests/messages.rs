@@ -6,9 +6,8 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use serde_json::{Value, json};
 use smart_protocol::{
-    AccessToken, Capability, CapabilityStatementError, ClientSecret, CodeChallengeMethod,
-    GrantType, OAuthError, OAuthErrorCode, OAuthUris, PkceVerifier, Scope, SmartConfiguration,
-    TokenResponse,
+    AccessToken, Capability, CapabilityStatementError, ClientSecret, CodeChallengeMethod, GrantType,
+    OAuthError, OAuthErrorCode, OAuthUris, PkceVerifier, Scope, SmartConfiguration, TokenResponse,
 };
 
 /// The example of SMART App Launch 2.2 §"Example response", plus a vendor member.
@@ -44,19 +43,13 @@ fn smart_configuration_round_trips() {
     assert_eq!(config.token_endpoint, "https://ehr.example.com/auth/token");
     assert!(config.has_capability(&Capability::LaunchEhr));
     assert!(config.has_capability(&Capability::Other("vendor-magic".into())));
-    assert_eq!(
-        config.grant_types_supported[1],
-        GrantType::ClientCredentials
-    );
+    assert_eq!(config.grant_types_supported[1], GrantType::ClientCredentials);
     assert_eq!(
         config.code_challenge_methods_supported,
         [CodeChallengeMethod::S256]
     );
     assert!(config.allows_s256());
-    assert_eq!(
-        config.extra["x-vendor-setting"],
-        json!({"nested": [1, 2, 3]})
-    );
+    assert_eq!(config.extra["x-vendor-setting"], json!({"nested": [1, 2, 3]}));
     assert_eq!(serde_json::to_value(&config).unwrap(), original);
 }
 
@@ -186,17 +179,8 @@ fn token_response_round_trips_with_launch_context() {
     });
     let response: TokenResponse = serde_json::from_value(original.clone()).unwrap();
     assert!(response.token_type.is_bearer());
-    assert_eq!(
-        response.access_token.secret(),
-        "eyJhbGciOiJSUzI1NiJ9.e30.sig"
-    );
-    assert!(
-        response
-            .scope
-            .as_ref()
-            .unwrap()
-            .contains(&Scope::OfflineAccess)
-    );
+    assert_eq!(response.access_token.secret(), "eyJhbGciOiJSUzI1NiJ9.e30.sig");
+    assert!(response.scope.as_ref().unwrap().contains(&Scope::OfflineAccess));
     assert_eq!(response.context.patient.as_deref(), Some("1"));
     assert_eq!(response.context.fhir_context.len(), 3);
     assert_eq!(
@@ -227,12 +211,7 @@ fn token_response_with_a_malformed_scope_is_refused() {
     let result = serde_json::from_str::<TokenResponse>(
         r#"{"access_token":"a","token_type":"Bearer","scope":"patient/Observation.sr"}"#,
     );
-    assert!(
-        result
-            .unwrap_err()
-            .to_string()
-            .contains("patient/Observation.sr")
-    );
+    assert!(result.unwrap_err().to_string().contains("patient/Observation.sr"));
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -280,9 +259,10 @@ fn secrets_never_print() {
         printed,
         "AccessToken([redacted]) ClientSecret([redacted]) PkceVerifier([redacted])"
     );
-    let response: TokenResponse =
-        serde_json::from_str(r#"{"access_token":"super-secret-token","token_type":"Bearer","refresh_token":"rt-secret"}"#)
-            .unwrap();
+    let response: TokenResponse = serde_json::from_str(
+        r#"{"access_token":"super-secret-token","token_type":"Bearer","refresh_token":"rt-secret"}"#,
+    )
+    .unwrap();
     let printed = format!("{response:?}");
     assert!(
         !printed.contains("super-secret-token") && !printed.contains("rt-secret"),

@@ -6,13 +6,7 @@ use smart_protocol::{Scope, Scopes};
 
 fn resource_scope() -> impl Strategy<Value = String> {
     let context = prop::sample::select(vec!["patient", "user", "system"]);
-    let resource = prop::sample::select(vec![
-        "*",
-        "Observation",
-        "Patient",
-        "MedicationRequest",
-        "X1",
-    ]);
+    let resource = prop::sample::select(vec!["*", "Observation", "Patient", "MedicationRequest", "X1"]);
     let v1 = prop::sample::select(vec!["read", "write", "*"]).prop_map(str::to_owned);
     let v2 = (1u8..32).prop_map(|bits| {
         "cruds"

@@ -63,52 +63,25 @@ const INVALID: &[(&str, ScopeErrorKind)] = &[
     ("", ScopeErrorKind::Empty),
     ("patient/Observation", ScopeErrorKind::MissingPermissions),
     ("user/*", ScopeErrorKind::MissingPermissions),
-    (
-        "patient/observation.read",
-        ScopeErrorKind::InvalidResourceType,
-    ),
+    ("patient/observation.read", ScopeErrorKind::InvalidResourceType),
     ("patient/.read", ScopeErrorKind::InvalidResourceType),
-    (
-        "patient/Obs-ervation.read",
-        ScopeErrorKind::InvalidResourceType,
-    ),
+    ("patient/Obs-ervation.read", ScopeErrorKind::InvalidResourceType),
     ("patient/**.read", ScopeErrorKind::InvalidResourceType),
     ("patient/Observation.", ScopeErrorKind::InvalidPermissions),
-    (
-        "patient/Observation.READ",
-        ScopeErrorKind::InvalidPermissions,
-    ),
-    (
-        "patient/Observation.reads",
-        ScopeErrorKind::InvalidPermissions,
-    ),
+    ("patient/Observation.READ", ScopeErrorKind::InvalidPermissions),
+    ("patient/Observation.reads", ScopeErrorKind::InvalidPermissions),
     ("patient/Observation.x", ScopeErrorKind::InvalidPermissions),
-    (
-        "patient/Observation.rsx",
-        ScopeErrorKind::InvalidPermissions,
-    ),
-    (
-        "patient/Observation.all",
-        ScopeErrorKind::InvalidPermissions,
-    ),
-    (
-        "patient/Observation.sr",
-        ScopeErrorKind::PermissionsOutOfOrder,
-    ),
-    (
-        "patient/Observation.rr",
-        ScopeErrorKind::PermissionsOutOfOrder,
-    ),
+    ("patient/Observation.rsx", ScopeErrorKind::InvalidPermissions),
+    ("patient/Observation.all", ScopeErrorKind::InvalidPermissions),
+    ("patient/Observation.sr", ScopeErrorKind::PermissionsOutOfOrder),
+    ("patient/Observation.rr", ScopeErrorKind::PermissionsOutOfOrder),
     ("system/*.scrud", ScopeErrorKind::PermissionsOutOfOrder),
     ("user/Patient.dc", ScopeErrorKind::PermissionsOutOfOrder),
     (
         "patient/Observation.read?category=laboratory",
         ScopeErrorKind::ConstraintOnV1,
     ),
-    (
-        "patient/Observation.*?code=1",
-        ScopeErrorKind::ConstraintOnV1,
-    ),
+    ("patient/Observation.*?code=1", ScopeErrorKind::ConstraintOnV1),
     ("patient/Observation.rs?", ScopeErrorKind::InvalidConstraint),
     (
         "patient/Observation.rs?category",
@@ -168,17 +141,11 @@ fn v1_maps_to_v2() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn resource_scope_fields() {
-    let Scope::Resource(scope) = "patient/Observation.rs?category=laboratory"
-        .parse()
-        .unwrap()
-    else {
+    let Scope::Resource(scope) = "patient/Observation.rs?category=laboratory".parse().unwrap() else {
         panic!()
     };
     assert_eq!(scope.context, Context::Patient);
-    assert_eq!(
-        scope.resource_type,
-        ResourceType::Named("Observation".into())
-    );
+    assert_eq!(scope.resource_type, ResourceType::Named("Observation".into()));
     assert_eq!(scope.permissions, Permissions::V1_READ);
     assert_eq!(scope.syntax, Syntax::V2);
     assert_eq!(
@@ -190,18 +157,14 @@ fn resource_scope_fields() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn scope_sets_parse_print_and_reject_as_a_whole() {
-    let scopes: Scopes = "openid  fhirUser launch/patient patient/*.read"
-        .parse()
-        .unwrap();
+    let scopes: Scopes = "openid  fhirUser launch/patient patient/*.read".parse().unwrap();
     assert_eq!(
         scopes.to_string(),
         "openid fhirUser launch/patient patient/*.read"
     );
     assert!(scopes.contains(&Scope::LaunchPatient));
     assert!("".parse::<Scopes>().unwrap().is_empty());
-    let error = "openid patient/Observation.sr"
-        .parse::<Scopes>()
-        .unwrap_err();
+    let error = "openid patient/Observation.sr".parse::<Scopes>().unwrap_err();
     assert_eq!(error.scope, "patient/Observation.sr");
 }
 
@@ -297,14 +260,7 @@ fn permits_matrix() {
             &[],
             Access::Denied,
         ),
-        (
-            "patient/*.rs",
-            Patient,
-            Search,
-            "Condition",
-            &[],
-            Access::Full,
-        ),
+        ("patient/*.rs", Patient, Search, "Condition", &[], Access::Full),
         (
             "patient/Observation.r",
             Patient,
@@ -377,10 +333,9 @@ fn permits_matrix() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn narrowing_a_grant() {
-    let granted: Scopes =
-        "openid offline_access patient/*.read user/Observation.rs?category=laboratory"
-            .parse()
-            .unwrap();
+    let granted: Scopes = "openid offline_access patient/*.read user/Observation.rs?category=laboratory"
+        .parse()
+        .unwrap();
     for (wanted, within) in [
         ("openid", true),
         ("patient/Observation.read", true),

@@ -1,0 +1,55 @@
+//! OAuth errors as HTTP responses: `smart_protocol::OAuthError` is the body, its code
+//! picks the status, and `invalid_client` carries the `WWW-Authenticate` challenge
+//! RFC 6749 §5.2 requires.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use smart_protocol::{OAuthError, OAuthErrorCode};
+
+/// An [`OAuthError`] an endpoint returns.
+#[derive(Debug)]
+pub struct OAuthRejection(pub OAuthError);
+
+impl OAuthRejection {
+    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
+        OAuthRejection(OAuthError::new(code, description))
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidClient, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidGrant, description)
+    }
+
+    pub fn invalid_scope(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidScope, description)
+    }
+}
+
+impl IntoResponse for OAuthRejection {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let challenge = (self.0.error == OAuthErrorCode::InvalidClient).then(|| {
+            [(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ccri-auth\""),
+            )]
+        });
+        (status, no_store(), challenge, Json(self.0)).into_response()
+    }
+}
+
+/// Token-bearing responses must not be cached (RFC 6749 §5.1).
+pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}

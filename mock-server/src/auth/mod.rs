@@ -1,0 +1,36 @@
+//! The OAuth 2.0 / SMART authorisation server under `/ccri-auth`, one file per
+//! endpoint. The FHIR side depends only on [`verify`].
+
+pub mod authorize;
+pub mod claims;
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod grants;
+pub mod introspect;
+pub mod jwks;
+pub mod keys;
+pub mod register;
+pub mod revoke;
+pub mod token;
+pub mod userinfo;
+pub mod verify;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+/// Routes relative to the auth base.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(authorize::router())
+        .route("/token", post(token::token))
+        .route("/register", post(register::register))
+        .route("/introspect", post(introspect::introspect))
+        .route("/revoke", post(revoke::revoke))
+        .route("/jwk", get(jwks::jwks))
+        .route("/userinfo", get(userinfo::userinfo))
+        .route("/.well-known/openid-configuration", get(discovery::openid))
+        .route("/smart-style.json", get(discovery::style))
+}

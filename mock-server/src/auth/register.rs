@@ -1,0 +1,160 @@
+//! `POST {auth}/register`: RFC 7591 dynamic client registration, self-service and
+//! unauthenticated as on CCRI. The client exists from the moment this answers.
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::jwk::JwkSet;
+use smart_protocol::discovery::{AuthMethod, GrantType};
+use smart_protocol::{ClientMetadata, ClientRegistration, ClientSecret, OAuthErrorCode, Scopes};
+
+use super::claims::now;
+use super::error::{OAuthRejection, no_store};
+use super::grants::random_token;
+use crate::config::ClientConfig;
+use crate::state::AppState;
+
+/// What a registered client may ask for when its metadata names no `scope`.
+const DEFAULT_SCOPE: &str = "openid fhirUser profile launch launch/patient launch/encounter \
+                             offline_access online_access patient/*.cruds user/*.cruds";
+
+pub async fn register(
+    State(state): State<AppState>,
+    body: Result<Json<ClientMetadata>, JsonRejection>,
+) -> Response {
+    let metadata = match body {
+        Ok(Json(metadata)) => metadata,
+        Err(e) => {
+            return metadata_error(format!(
+                "the body must be JSON client metadata: {}",
+                e.body_text()
+            ))
+            .into_response();
+        }
+    };
+    match register_client(&state, metadata) {
+        Ok(registration) => (StatusCode::CREATED, no_store(), Json(registration)).into_response(),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Validates `metadata`, stores the client and returns its credentials. Also used by
+/// the registration page.
+pub fn register_client(
+    state: &AppState,
+    mut metadata: ClientMetadata,
+) -> Result<ClientRegistration, OAuthRejection> {
+    let method = metadata
+        .token_endpoint_auth_method
+        .clone()
+        .unwrap_or(AuthMethod::ClientSecretBasic);
+    if matches!(method, AuthMethod::Other(_)) {
+        return Err(metadata_error(format!(
+            "token_endpoint_auth_method {method} is not supported"
+        )));
+    }
+    if metadata.grant_types.is_empty() {
+        metadata.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+    }
+    if let Some(unknown) = metadata
+        .grant_types
+        .iter()
+        .find(|g| matches!(g, GrantType::Other(_)))
+    {
+        return Err(metadata_error(format!("grant type {unknown} is not supported")));
+    }
+    if metadata.grant_types.contains(&GrantType::ClientCredentials) && method == AuthMethod::None {
+        return Err(metadata_error(
+            "client_credentials needs a confidential client".into(),
+        ));
+    }
+    if metadata.grant_types.contains(&GrantType::AuthorizationCode) && metadata.redirect_uris.is_empty() {
+        return Err(OAuthRejection::new(
+            OAuthErrorCode::InvalidRedirectUri,
+            "redirect_uris is required for authorization_code",
+        ));
+    }
+    for uri in &metadata.redirect_uris {
+        check_redirect_uri(uri)?;
+    }
+    if metadata.jwks_uri.is_some() {
+        return Err(metadata_error(
+            "jwks_uri is not supported by the mock: send the JWK Set as `jwks`".into(),
+        ));
+    }
+    let jwks = match metadata.jwks.clone() {
+        Some(value) => Some(
+            serde_json::from_value::<JwkSet>(value)
+                .map_err(|e| metadata_error(format!("jwks is not a JWK Set: {e}")))?,
+        ),
+        None if method == AuthMethod::PrivateKeyJwt => {
+            return Err(metadata_error("private_key_jwt needs `jwks`".into()));
+        }
+        None => None,
+    };
+    let scope = metadata.scope.clone().unwrap_or_else(|| {
+        let mut scope = DEFAULT_SCOPE.to_owned();
+        if metadata.grant_types.contains(&GrantType::ClientCredentials) {
+            scope.push_str(" system/*.cruds");
+        }
+        scope.parse::<Scopes>().expect("the default scope is valid")
+    });
+    metadata.scope = Some(scope.clone());
+    metadata.token_endpoint_auth_method = Some(method.clone());
+    let client_secret = matches!(
+        method,
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+    )
+    .then(|| ClientSecret::new(random_token()));
+    let client_id = random_token()[..22].to_owned();
+    state.grants().register(ClientConfig {
+        client_id: client_id.clone(),
+        client_secret: client_secret.clone(),
+        name: metadata.client_name.clone(),
+        redirect_uris: metadata.redirect_uris.clone(),
+        scope,
+        grant_types: metadata.grant_types.clone(),
+        jwks,
+        skip_login: None,
+        skip_auth: false,
+    });
+    tracing::info!(%client_id, method = %method, "client registered");
+    Ok(ClientRegistration {
+        client_id,
+        client_secret_expires_at: client_secret.as_ref().map(|_| 0),
+        client_secret,
+        client_id_issued_at: now(),
+        metadata,
+    })
+}
+
+fn metadata_error(description: String) -> OAuthRejection {
+    OAuthRejection::new(OAuthErrorCode::InvalidClientMetadata, description)
+}
+
+/// RFC 7591 §2: absolute, no fragment; plain http only for loopback (RFC 8252 §7.3).
+fn check_redirect_uri(uri: &str) -> Result<(), OAuthRejection> {
+    let invalid =
+        |why: &str| OAuthRejection::new(OAuthErrorCode::InvalidRedirectUri, format!("{uri}: {why}"));
+    let rest = if let Some(rest) = uri.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = uri.strip_prefix("http://") {
+        let host = rest.split(['/', '?']).next().unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+            return Err(invalid("plain http is only allowed for localhost"));
+        }
+        rest
+    } else {
+        return Err(invalid("must be an absolute http(s) URL"));
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(invalid("has no host"));
+    }
+    if uri.contains('#') {
+        return Err(invalid("must not contain a fragment"));
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.6).
+//!
+//! The code must be unused, unexpired, issued to this client for this exact
+//! `redirect_uri`, and `BASE64URL(SHA256(code_verifier))` must equal the challenge
+//! sent to `/authorize`. A replayed code revokes what was issued from it.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use smart_protocol::{PkceVerifier, TokenResponse};
+
+use super::{issue, wants_refresh};
+use crate::auth::client_auth::CallingClient;
+use crate::auth::error::OAuthRejection;
+use crate::state::AppState;
+
+pub fn exchange(
+    state: &AppState,
+    caller: &CallingClient,
+    code: &str,
+    redirect_uri: &str,
+    verifier: PkceVerifier,
+) -> Result<TokenResponse, OAuthRejection> {
+    check_verifier_syntax(&verifier)?;
+    let mut grants = state.grants();
+    let entry = grants.redeem_code(code).map_err(OAuthRejection::invalid_grant)?;
+    if entry.grant.client_id != caller.client.client_id {
+        return Err(OAuthRejection::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if entry.redirect_uri != redirect_uri {
+        return Err(OAuthRejection::invalid_grant(
+            "redirect_uri differs from the one sent to /authorize",
+        ));
+    }
+    if s256(&verifier) != entry.code_challenge {
+        return Err(OAuthRejection::invalid_grant(
+            "code_verifier does not match the code_challenge (S256)",
+        ));
+    }
+    let grant = entry.grant.clone();
+    let refresh = wants_refresh(&grant).then(|| grants.issue_refresh_token(grant.clone()));
+    drop(grants);
+    Ok(issue(state, &grant, state.config.token_ttl_secs, refresh))
+}
+
+/// RFC 7636 §4.1: 43–128 characters of `[A-Za-z0-9-._~]`.
+fn check_verifier_syntax(verifier: &PkceVerifier) -> Result<(), OAuthRejection> {
+    let text = verifier.secret();
+    let valid = (43..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if valid {
+        Ok(())
+    } else {
+        Err(OAuthRejection::invalid_grant(
+            "code_verifier must be 43-128 unreserved characters",
+        ))
+    }
+}
+
+/// The S256 code challenge of a verifier (RFC 7636 §4.2).
+pub fn s256(verifier: &PkceVerifier) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.secret().as_bytes()))
+}

@@ -1,0 +1,42 @@
+//! `grant_type=refresh_token` (RFC 6749 §6): a new access token for the same grant,
+//! optionally for fewer scopes, never for more. The refresh token stays valid (it is
+//! not rotated) until it expires or is revoked.
+
+use smart_protocol::{RefreshToken, Scopes, TokenResponse};
+
+use super::issue;
+use crate::auth::client_auth::CallingClient;
+use crate::auth::error::OAuthRejection;
+use crate::state::AppState;
+
+pub fn exchange(
+    state: &AppState,
+    caller: &CallingClient,
+    refresh_token: &RefreshToken,
+    scope: Option<Scopes>,
+) -> Result<TokenResponse, OAuthRejection> {
+    let mut grant = {
+        let grants = state.grants();
+        let refresh = grants
+            .refresh_grant(refresh_token.secret())
+            .ok_or_else(|| OAuthRejection::invalid_grant("refresh token unknown, expired or revoked"))?;
+        if refresh.grant.client_id != caller.client.client_id {
+            return Err(OAuthRejection::invalid_grant(
+                "the refresh token was issued to another client",
+            ));
+        }
+        refresh.grant.clone()
+    };
+    if let Some(narrower) = scope {
+        if !narrower.is_within(&grant.scopes) {
+            return Err(OAuthRejection::invalid_scope(format!(
+                "a refresh may narrow the grant, not widen it; granted: {}",
+                grant.scopes
+            )));
+        }
+        grant.scopes = narrower;
+    }
+    let mut response = issue(state, &grant, state.config.token_ttl_secs, None);
+    response.refresh_token = Some(refresh_token.clone());
+    Ok(response)
+}

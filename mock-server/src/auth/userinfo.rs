@@ -1,0 +1,20 @@
+//! `GET {auth}/userinfo` (OpenID Connect Core §5.3): who the access token's user is.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::verify::AccessContext;
+use crate::state::AppState;
+
+pub async fn userinfo(State(state): State<AppState>, access: AccessContext) -> Json<Value> {
+    let user = access
+        .fhir_user
+        .as_ref()
+        .and_then(|f| state.config.users.iter().find(|u| &u.fhir_user == f));
+    Json(json!({
+        "sub": access.fhir_user.clone().unwrap_or(access.client_id),
+        "fhirUser": access.fhir_user.map(|f| format!("{}/{f}", state.urls.fhir_base)),
+        "name": user.map(|u| u.name.clone()),
+    }))
+}

@@ -1,0 +1,231 @@
+//! What a ccri-mock instance serves: where it listens, how long tokens live, which
+//! clients and users exist. Everything has a default that mirrors CCRI's published
+//! quickstart, so `ccri-mock` with no file behaves like the real server's sandbox;
+//! `--config file.toml` overrides any part.
+//!
+//! ```toml
+//! token_ttl_secs = 300
+//!
+//! [[clients]]
+//! client_id = "my-app"
+//! redirect_uris = ["http://localhost:3000/callback"]
+//! scope = "openid fhirUser launch/patient patient/*.rs offline_access"
+//! skip_login = "bernie"      # automated tests: log this user in without a form
+//! skip_auth = true           # …and consent on their behalf
+//!
+//! [[users]]
+//! username = "bernie"
+//! password = "password"
+//! name = "Bernie Kanfeld"
+//! fhir_user = "Patient/1"
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use jsonwebtoken::jwk::JwkSet;
+use serde::Deserialize;
+use smart_protocol::discovery::GrantType;
+use smart_protocol::{ClientSecret, Scopes};
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub bind: IpAddr,
+    /// 0 picks a free port (what the tests do).
+    pub port: u16,
+    /// The origin browsers use to reach the server, when it is not `http://bind:port`
+    /// (behind a proxy, say). Token `aud`/`iss` and every advertised URL derive from it.
+    pub public_url: Option<String>,
+    /// Access token lifetime; CCRI's quickstart says 90 minutes.
+    pub token_ttl_secs: u64,
+    /// Authorization code lifetime (SMART suggests at most 60 s).
+    pub code_ttl_secs: u64,
+    /// Refresh token lifetime.
+    pub refresh_ttl_secs: u64,
+    /// PEM file (PKCS#1 or PKCS#8) with the RSA signing key; generated at start if absent.
+    pub key_file: Option<PathBuf>,
+    pub clients: Vec<ClientConfig>,
+    pub users: Vec<UserConfig>,
+}
+
+/// A pre-registered OAuth client.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub client_id: String,
+    /// Present for confidential clients (Basic or form-post authentication).
+    #[serde(default)]
+    pub client_secret: Option<ClientSecret>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// The widest set of scopes the client may be granted.
+    pub scope: Scopes,
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<GrantType>,
+    /// Public keys for `private_key_jwt` (SMART backend services).
+    #[serde(default)]
+    pub jwks: Option<JwkSet>,
+    /// Log this user in without showing the login page (automated tests).
+    #[serde(default)]
+    pub skip_login: Option<String>,
+    /// Grant the requested scopes without showing the consent page (automated tests).
+    #[serde(default)]
+    pub skip_auth: bool,
+}
+
+fn default_grant_types() -> Vec<GrantType> {
+    vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+}
+
+/// A person who can log in on the mock's login page.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub username: String,
+    /// Shown on the login page: these are test accounts.
+    pub password: String,
+    pub name: String,
+    /// `Patient/…` or `Practitioner/…`: who the user is in the FHIR data.
+    pub fhir_user: String,
+}
+
+impl UserConfig {
+    /// A practitioner picks the patient; a patient is the patient.
+    pub fn patient_id(&self) -> Option<&str> {
+        self.fhir_user.strip_prefix("Patient/")
+    }
+}
+
+/// The secret CCRI publishes for `patient-access` in its quickstart, so Postman
+/// collections written for CCRI work against the mock unchanged.
+pub const PATIENT_ACCESS_SECRET: &str =
+    "IShTVi8mRSV7bVREuU1freiDo79y_8fLX3BBw2nf2eIpv9A_r91VlVuF2LOiK_zLZAkBQCusEXLp_o6DEIgvaQ";
+
+/// The public client the demo app and the quickstart use.
+pub const DEMO_CLIENT_ID: &str = "demo-app";
+
+impl Default for Config {
+    fn default() -> Self {
+        let confidential = |id: &str, secret: &str, scope: &str| ClientConfig {
+            client_id: id.to_owned(),
+            client_secret: Some(ClientSecret::new(secret)),
+            name: Some(id.to_owned()),
+            redirect_uris: Vec::new(),
+            scope: scope.parse().expect("built-in scopes are valid"),
+            grant_types: vec![GrantType::ClientCredentials],
+            jwks: None,
+            skip_login: None,
+            skip_auth: false,
+        };
+        let clinical_types = [
+            "MedicationStatement",
+            "Immunization",
+            "Patient",
+            "Condition",
+            "MedicationRequest",
+            "Encounter",
+            "Observation",
+        ];
+        let clinical_scope = std::iter::once("profile".to_owned())
+            .chain(
+                clinical_types
+                    .iter()
+                    .flat_map(|t| [format!("user/{t}.read"), format!("patient/{t}.read")]),
+            )
+            .collect::<Vec<_>>()
+            .join(" ");
+        let user = |username: &str, name: &str, fhir_user: &str| UserConfig {
+            username: username.to_owned(),
+            password: "password".to_owned(),
+            name: name.to_owned(),
+            fhir_user: fhir_user.to_owned(),
+        };
+        Config {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8080,
+            public_url: None,
+            token_ttl_secs: 90 * 60,
+            code_ttl_secs: 60,
+            refresh_ttl_secs: 24 * 60 * 60,
+            key_file: None,
+            clients: vec![
+                confidential(
+                    "patient-access",
+                    PATIENT_ACCESS_SECRET,
+                    "profile patient/Patient.read user/Patient.read",
+                ),
+                confidential("clinical-access", "clinical-access-secret", &clinical_scope),
+                confidential("limited-access", "limited-access-secret", "profile"),
+                confidential(
+                    "medication-access",
+                    "medication-access-secret",
+                    "user/Patient.read user/Bundle.read user/*.read",
+                ),
+                ClientConfig {
+                    client_id: DEMO_CLIENT_ID.to_owned(),
+                    client_secret: None,
+                    name: Some("SMART demo app".to_owned()),
+                    redirect_uris: vec![
+                        "http://127.0.0.1:5173/".to_owned(),
+                        "http://localhost:5173/".to_owned(),
+                    ],
+                    scope: "openid fhirUser profile launch launch/patient launch/encounter \
+                            offline_access online_access patient/*.cruds user/*.cruds"
+                        .parse()
+                        .expect("built-in scopes are valid"),
+                    grant_types: default_grant_types(),
+                    jwks: None,
+                    skip_login: None,
+                    skip_auth: false,
+                },
+            ],
+            users: vec![
+                user("bernie", "Bernie Kanfeld", "Patient/1"),
+                user("dr.harrison", "Dr Jane Harrison", "Practitioner/2"),
+            ],
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+}
+
+impl Config {
+    /// Reads a TOML file. Settings it leaves out keep their defaults; its clients and
+    /// users are added to the built-in ones (replacing any with the same id), so
+    /// CCRI's `patient-access` keeps working beside your own app.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        let builtin = Config::default();
+        for client in builtin.clients {
+            if !config.clients.iter().any(|c| c.client_id == client.client_id) {
+                config.clients.push(client);
+            }
+        }
+        for user in builtin.users {
+            if config.user(&user.username).is_none() {
+                config.users.push(user);
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn user(&self, username: &str) -> Option<&UserConfig> {
+        self.users.iter().find(|u| u.username == username)
+    }
+}

@@ -1,0 +1,54 @@
+//! FHIR errors: every 4xx/5xx the FHIR API returns is an OperationOutcome whose
+//! `diagnostics` says what was wrong, so a developer reading the network tab knows
+//! what to fix.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+#[derive(Debug)]
+pub struct Outcome {
+    status: StatusCode,
+    /// An `IssueType` code: `not-found`, `forbidden`, `login`, `invalid`…
+    code: &'static str,
+    diagnostics: String,
+}
+
+impl Outcome {
+    pub fn new(status: StatusCode, code: &'static str, diagnostics: impl Into<String>) -> Self {
+        Outcome {
+            status,
+            code,
+            diagnostics: diagnostics.into(),
+        }
+    }
+
+    pub fn not_found(diagnostics: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", diagnostics)
+    }
+
+    pub fn forbidden(diagnostics: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", diagnostics)
+    }
+}
+
+impl IntoResponse for Outcome {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": self.code, "diagnostics": self.diagnostics}]
+        });
+        fhir_json(self.status, &body)
+    }
+}
+
+/// A FHIR JSON response.
+pub fn fhir_json(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    response
+}

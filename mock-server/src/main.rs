@@ -1,0 +1,109 @@
+//! `ccri-mock`: run the CCRI mock on localhost.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ccri_mock::Config;
+use clap::Parser;
+
+/// A local mock of the NHS Care Connect Reference Implementation: SMART on FHIR
+/// authorisation server (/ccri-auth) and FHIR R4 API (/ccri-fhir/R4).
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "CCRI_MOCK_PORT")]
+    port: Option<u16>,
+    /// Address to bind.
+    #[arg(long, env = "CCRI_MOCK_BIND")]
+    bind: Option<IpAddr>,
+    /// TOML file with clients, users, token lifetimes and the key file.
+    #[arg(long, env = "CCRI_MOCK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Access token lifetime in seconds (default 5400, CCRI's 90 minutes).
+    #[arg(long, env = "CCRI_MOCK_TOKEN_TTL")]
+    token_ttl: Option<u64>,
+    /// The origin browsers reach the server at, if not http://BIND:PORT.
+    #[arg(long, env = "CCRI_MOCK_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "ccri_mock=info,tower_http=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let mut config = match &cli.config {
+        Some(path) => match Config::from_file(path) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("ccri-mock: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        None => Config::default(),
+    };
+    config.port = cli.port.unwrap_or(config.port);
+    config.bind = cli.bind.unwrap_or(config.bind);
+    config.token_ttl_secs = cli.token_ttl.unwrap_or(config.token_ttl_secs);
+    config.public_url = cli.public_url.or(config.public_url);
+    let banner = banner(&config);
+    let server = match ccri_mock::spawn(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("ccri-mock: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    println!("{}", banner(&server.urls));
+    tokio::select! {
+        result = server.wait() => {
+            if let Err(e) = result {
+                eprintln!("ccri-mock: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// What a developer needs to start: the URLs, the clients and the test users.
+fn banner(config: &Config) -> impl Fn(&ccri_mock::Urls) -> String + use<> {
+    let clients: Vec<String> = config
+        .clients
+        .iter()
+        .map(|c| {
+            let kind = if c.client_secret.is_some() {
+                "confidential"
+            } else {
+                "public"
+            };
+            format!("  {:<18} {kind:<12} {}", c.client_id, c.scope)
+        })
+        .collect();
+    let users: Vec<String> = config
+        .users
+        .iter()
+        .map(|u| {
+            format!(
+                "  {:<18} {:<12} {} ({})",
+                u.username, u.password, u.name, u.fhir_user
+            )
+        })
+        .collect();
+    move |urls| {
+        format!(
+            "ccri-mock is running\n  FHIR base  {}\n  auth base  {}\n  discovery  {}/.well-known/smart-configuration\n\nclients (secrets: see --help / config)\n{}\n\nusers (username, password)\n{}\n",
+            urls.fhir_base,
+            urls.auth_base,
+            urls.fhir_base,
+            clients.join("\n"),
+            users.join("\n")
+        )
+    }
+}

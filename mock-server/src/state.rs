@@ -1,0 +1,77 @@
+//! The one `State` every handler shares.
+
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::auth::grants::Grants;
+use crate::auth::keys::SigningKey;
+use crate::config::Config;
+use crate::fhir::store::Store;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub config: Config,
+    pub urls: Urls,
+    pub key: SigningKey,
+    grants: Mutex<Grants>,
+    pub fhir: Store,
+}
+
+impl AppState {
+    pub fn new(config: Config, urls: Urls, key: SigningKey, fhir: Store) -> Self {
+        let grants = Mutex::new(Grants::new(&config));
+        AppState(Arc::new(Shared {
+            config,
+            urls,
+            key,
+            grants,
+            fhir,
+        }))
+    }
+}
+
+impl Shared {
+    /// The authorisation state. Never held across an `.await`.
+    pub fn grants(&self) -> MutexGuard<'_, Grants> {
+        // A panic while holding the lock leaves plain maps behind, still consistent enough
+        // for a mock; keep serving rather than failing every later request.
+        self.grants
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The public URLs of this instance, derived once from the address browsers use.
+#[derive(Clone, Debug)]
+pub struct Urls {
+    /// e.g. `http://127.0.0.1:8080`
+    pub origin: String,
+    /// `{origin}/ccri-auth`: also the `iss` of every token.
+    pub auth_base: String,
+    /// `{origin}/ccri-fhir/R4`: also the `aud` of every access token.
+    pub fhir_base: String,
+}
+
+impl Urls {
+    pub fn new(origin: &str) -> Self {
+        let origin = origin.trim_end_matches('/').to_owned();
+        Urls {
+            auth_base: format!("{origin}/ccri-auth"),
+            fhir_base: format!("{origin}/ccri-fhir/R4"),
+            origin,
+        }
+    }
+
+    pub fn auth(&self, endpoint: &str) -> String {
+        format!("{}/{endpoint}", self.auth_base)
+    }
+}

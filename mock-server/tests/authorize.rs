@@ -1,0 +1,232 @@
+//! The authorization endpoint and its pages, driven with form posts as a browser would.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+
+fn with(mut params: Vec<(String, String)>, name: &str, value: Option<&str>) -> Vec<(String, String)> {
+    params.retain(|(k, _)| k != name);
+    if let Some(value) = value {
+        params.push((name.to_owned(), value.to_owned()));
+    }
+    params
+}
+
+#[tokio::test]
+async fn unknown_client_or_redirect_uri_gets_an_error_page_never_a_redirect() {
+    let mock = start().await;
+    let (_, challenge) = pkce();
+    let base = authorize_params(&mock, "launch/patient patient/*.rs", &challenge);
+    for params in [
+        with(base.clone(), "client_id", Some("no-such-app")),
+        with(base.clone(), "redirect_uri", Some("https://evil.example/steal")),
+        with(
+            base.clone(),
+            "redirect_uri",
+            Some("http://127.0.0.1:5173/?extra=1"),
+        ),
+        with(base.clone(), "redirect_uri", None),
+    ] {
+        let page = mock.authorize(&params).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{params:?}");
+        assert!(page.location.is_none(), "{params:?}");
+        assert!(page.html.contains("cannot continue"));
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_go_back_to_the_app_with_error_and_state() {
+    let mock = start().await;
+    let (_, challenge) = pkce();
+    let base = authorize_params(&mock, "launch/patient patient/*.rs", &challenge);
+    let cases = [
+        (with(base.clone(), "code_challenge", None), "invalid_request"),
+        (
+            with(base.clone(), "code_challenge", Some("  ")),
+            "invalid_request",
+        ),
+        (
+            with(base.clone(), "code_challenge_method", Some("plain")),
+            "invalid_request",
+        ),
+        (
+            with(base.clone(), "code_challenge_method", None),
+            "invalid_request",
+        ),
+        (
+            with(base.clone(), "aud", Some("https://other.example/fhir")),
+            "invalid_request",
+        ),
+        (with(base.clone(), "aud", None), "invalid_request"),
+        (
+            with(base.clone(), "response_type", Some("token")),
+            "unsupported_response_type",
+        ),
+        (
+            with(base.clone(), "scope", Some("patient/Observation.sr")),
+            "invalid_scope",
+        ),
+        (
+            with(base.clone(), "scope", Some("system/*.cruds")),
+            "invalid_scope",
+        ),
+        (with(base.clone(), "scope", None), "invalid_scope"),
+        (
+            with(base.clone(), "launch", Some("no-such-launch")),
+            "invalid_request",
+        ),
+    ];
+    for (params, error) in cases {
+        let page = mock.authorize(&params).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{params:?}");
+        assert!(page.location.as_deref().unwrap().starts_with(APP_REDIRECT));
+        assert_eq!(page.redirect_param("error").as_deref(), Some(error), "{params:?}");
+        assert_eq!(page.redirect_param("state").as_deref(), Some("state-123"));
+        assert!(page.redirect_param("error_description").is_some());
+    }
+    // No state at all: still an error, without one.
+    let page = mock.authorize(&with(base, "state", None)).await;
+    assert_eq!(page.redirect_param("error").as_deref(), Some("invalid_request"));
+}
+
+#[tokio::test]
+async fn resource_is_a_synonym_for_aud() {
+    let mock = start().await;
+    let (_, challenge) = pkce();
+    let params = authorize_params(&mock, "launch/patient patient/*.rs", &challenge);
+    let fhir_base = mock.server.urls.fhir_base.clone();
+    let params = with(with(params, "aud", None), "resource", Some(&fhir_base));
+    let page = mock.authorize(&params).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("Log in"));
+}
+
+#[tokio::test]
+async fn login_page_lists_the_test_users_and_refuses_a_wrong_password() {
+    let mock = start().await;
+    let (_, challenge) = pkce();
+    let login = mock
+        .authorize(&authorize_params(
+            &mock,
+            "launch/patient patient/*.rs",
+            &challenge,
+        ))
+        .await;
+    assert!(login.html.contains("bernie") && login.html.contains("dr.harrison"));
+    let txn = login.txn();
+    let again = mock
+        .post_page(
+            "authorize/login",
+            &[("txn", &txn), ("username", "bernie"), ("password", "nope")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.html.contains("wrong password"));
+    assert_eq!(again.txn(), txn);
+}
+
+#[tokio::test]
+async fn consent_denied_redirects_with_access_denied() {
+    let mock = start().await;
+    let (_, challenge) = pkce();
+    let login = mock
+        .authorize(&authorize_params(
+            &mock,
+            "launch/patient patient/*.rs",
+            &challenge,
+        ))
+        .await;
+    let done = mock.walk(login, "bernie", None, "deny").await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(done.redirect_param("error").as_deref(), Some("access_denied"));
+    assert_eq!(done.redirect_param("state").as_deref(), Some("state-123"));
+    assert!(done.redirect_param("code").is_none());
+}
+
+#[tokio::test]
+async fn practitioner_picks_a_patient() {
+    let mock = start().await;
+    let (code, verifier) = mock
+        .code_for(
+            "openid fhirUser launch/patient patient/*.rs",
+            "dr.harrison",
+            Some("3"),
+        )
+        .await;
+    let (status, body) = mock.exchange(&code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["patient"], "3");
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        mock.get_with_token(&mock.fhir("Patient/3"), token).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        mock.get_with_token(&mock.fhir("Patient/1"), token).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn authorize_post_works_like_get() {
+    let mock = start().await;
+    let (_, challenge) = pkce();
+    let params = authorize_params(&mock, "launch/patient patient/*.rs", &challenge);
+    let login = page(
+        mock.http
+            .post(mock.auth("authorize"))
+            .form(&params)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(login.html.contains("Log in"));
+}
+
+#[tokio::test]
+async fn a_finished_transaction_cannot_be_replayed() {
+    let mock = start().await;
+    let (_, challenge) = pkce();
+    let login = mock
+        .authorize(&authorize_params(
+            &mock,
+            "launch/patient patient/*.rs",
+            &challenge,
+        ))
+        .await;
+    let txn = login.txn();
+    mock.walk(login, "bernie", None, "allow").await;
+    let replay = mock
+        .post_page("authorize/consent", &[("txn", &txn), ("decision", "allow")])
+        .await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert!(replay.location.is_none());
+}
+
+#[tokio::test]
+async fn skip_login_and_skip_auth_complete_without_pages() {
+    let mock = start_with(|config| {
+        let demo = config
+            .clients
+            .iter_mut()
+            .find(|c| c.client_id == "demo-app")
+            .unwrap();
+        demo.skip_login = Some("bernie".into());
+        demo.skip_auth = true;
+    })
+    .await;
+    let (verifier, challenge) = pkce();
+    let done = mock
+        .authorize(&authorize_params(
+            &mock,
+            "launch/patient patient/*.rs",
+            &challenge,
+        ))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let code = done.redirect_param("code").unwrap();
+    let (status, body) = mock.exchange(&code, &verifier).await;
+    assert_eq!((status, body["patient"].as_str()), (StatusCode::OK, Some("1")));
+}

@@ -1,0 +1,261 @@
+//! Shared by the integration tests: an in-process ccri-mock on a free port, an HTTP
+//! client that does not follow redirects, and the steps of each OAuth flow.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::sync::LazyLock;
+
+use base64::Engine;
+use ccri_mock::config::{ClientConfig, Config, PATIENT_ACCESS_SECRET};
+use ccri_mock::{RunningServer, SigningKey};
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// One RSA key per test process: generating one per server would dominate run time.
+pub static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::generate().unwrap());
+
+pub const APP_REDIRECT: &str = "http://127.0.0.1:5173/";
+
+pub struct Mock {
+    pub server: RunningServer,
+    pub http: reqwest::Client,
+}
+
+pub async fn start() -> Mock {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Mock {
+    let mut config = Config {
+        port: 0,
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let server = ccri_mock::spawn_with_key(config, KEY.clone()).await.unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Mock { server, http }
+}
+
+impl Mock {
+    pub fn auth(&self, endpoint: &str) -> String {
+        self.server.urls.auth(endpoint)
+    }
+
+    pub fn fhir(&self, path: &str) -> String {
+        format!("{}/{path}", self.server.urls.fhir_base)
+    }
+
+    /// POST a form to the token endpoint, as `client_id:secret` Basic auth if given.
+    pub async fn token(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let mut request = self.http.post(self.auth("token")).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    /// CCRI's quickstart: patient-access with Basic auth.
+    pub async fn patient_access_token(&self) -> String {
+        let (status, body) = self
+            .token(
+                Some(("patient-access", PATIENT_ACCESS_SECRET)),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_with_token(&self, url: &str, token: &str) -> (StatusCode, Value) {
+        let response = self.http.get(url).bearer_auth(token).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registers a client for tests, straight into the configuration-free registry.
+    pub async fn register(&self, metadata: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.auth("register"))
+            .json(&metadata)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
+    let verifier = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand_bytes());
+    let challenge =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).unwrap();
+    bytes
+}
+
+/// The parameters of a standalone launch of the demo app.
+pub fn authorize_params(mock: &Mock, scope: &str, challenge: &str) -> Vec<(String, String)> {
+    [
+        ("response_type", "code"),
+        ("client_id", "demo-app"),
+        ("redirect_uri", APP_REDIRECT),
+        ("scope", scope),
+        ("state", "state-123"),
+        ("aud", &mock.server.urls.fhir_base),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A page of the login/picker/consent sequence.
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub html: String,
+}
+
+impl Page {
+    pub fn txn(&self) -> String {
+        let start = self
+            .html
+            .find("name=\"txn\" value=\"")
+            .expect("a page with a txn")
+            + 18;
+        self.html[start..].split('"').next().unwrap().to_owned()
+    }
+
+    /// `(name, value)` of the redirect's query.
+    pub fn redirect_params(&self) -> Vec<(String, String)> {
+        let location = self.location.as_deref().expect("a redirect");
+        let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        serde_urlencoded::from_str(query).unwrap()
+    }
+
+    pub fn redirect_param(&self, name: &str) -> Option<String> {
+        self.redirect_params()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+pub async fn page(response: reqwest::Response) -> Page {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned());
+    Page {
+        status,
+        location,
+        html: response.text().await.unwrap(),
+    }
+}
+
+impl Mock {
+    pub async fn authorize(&self, params: &[(String, String)]) -> Page {
+        page(
+            self.http
+                .get(self.auth("authorize"))
+                .query(params)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post_page(&self, endpoint: &str, form: &[(&str, &str)]) -> Page {
+        page(
+            self.http
+                .post(self.auth(endpoint))
+                .form(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Login as `username` on `login`, pick `patient` if asked, consent with `decision`.
+    pub async fn walk(&self, login: Page, username: &str, patient: Option<&str>, decision: &str) -> Page {
+        assert!(login.html.contains("Log in"), "{}", login.html);
+        let txn = login.txn();
+        let mut next = self
+            .post_page(
+                "authorize/login",
+                &[("txn", &txn), ("username", username), ("password", "password")],
+            )
+            .await;
+        if let Some(patient) = patient {
+            assert!(next.html.contains("Choose a patient"), "{}", next.html);
+            next = self
+                .post_page("authorize/patient", &[("txn", &txn), ("patient", patient)])
+                .await;
+        }
+        assert!(next.html.contains("Allow"), "{}", next.html);
+        self.post_page("authorize/consent", &[("txn", &txn), ("decision", decision)])
+            .await
+    }
+
+    /// A full standalone launch of the demo app as `username`; returns the code and verifier.
+    pub async fn code_for(&self, scope: &str, username: &str, patient: Option<&str>) -> (String, String) {
+        let (verifier, challenge) = pkce();
+        let login = self.authorize(&authorize_params(self, scope, &challenge)).await;
+        let done = self.walk(login, username, patient, "allow").await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER);
+        assert_eq!(done.redirect_param("state").as_deref(), Some("state-123"));
+        (done.redirect_param("code").expect("a code"), verifier)
+    }
+
+    pub async fn exchange(&self, code: &str, verifier: &str) -> (StatusCode, Value) {
+        self.token(
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", APP_REDIRECT),
+                ("code_verifier", verifier),
+                ("client_id", "demo-app"),
+            ],
+        )
+        .await
+    }
+}
+
+/// A confidential client for tests that need one with both grants.
+pub fn confidential_app(id: &str, secret: &str) -> ClientConfig {
+    ClientConfig {
+        client_id: id.into(),
+        client_secret: Some(smart_protocol::ClientSecret::new(secret)),
+        name: None,
+        redirect_uris: vec![APP_REDIRECT.into()],
+        scope: "openid fhirUser launch/patient offline_access patient/*.rs user/*.rs"
+            .parse()
+            .unwrap(),
+        grant_types: vec![
+            smart_protocol::discovery::GrantType::AuthorizationCode,
+            smart_protocol::discovery::GrantType::RefreshToken,
+            smart_protocol::discovery::GrantType::ClientCredentials,
+        ],
+        jwks: None,
+        skip_login: None,
+        skip_auth: false,
+    }
+}

@@ -1,0 +1,425 @@
+//! Access token verification, introspection, revocation, dynamic registration and
+//! backend-service assertions.
+
+mod common;
+
+use base64::Engine;
+use ccri_mock::SigningKey;
+use ccri_mock::config::PATIENT_ACCESS_SECRET;
+use common::*;
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused() {
+    let mock = start().await;
+    let good = mock.patient_access_token().await;
+    let url = mock.fhir("Patient/1");
+    assert_eq!(mock.get_with_token(&url, &good).await.0, StatusCode::OK);
+
+    let claims = claims_of(&good);
+    let kid = KEY.kid().to_owned();
+    let header_json = |alg: &str| {
+        b64(json!({"alg": alg, "typ": "JWT", "kid": kid})
+            .to_string()
+            .as_bytes())
+    };
+
+    // alg: none with no signature.
+    let none = format!("{}.{}.", header_json("none"), b64(claims.to_string().as_bytes()));
+    // HS256 "signed" with the public key, the classic confusion attack.
+    let public_jwk = serde_json::to_vec(&KEY.jwks().keys[0]).unwrap();
+    let mut hs_header = Header::new(Algorithm::HS256);
+    hs_header.kid = Some(kid.clone());
+    let hs256 = jsonwebtoken::encode(
+        &hs_header,
+        &claims,
+        &EncodingKey::from_secret(&public_jwk).unwrap(),
+    )
+    .unwrap();
+    // A tampered payload: patient/ scope widened to everything.
+    let mut widened = claims.clone();
+    widened["scope"] = json!("system/*.cruds");
+    let parts: Vec<&str> = good.split('.').collect();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(widened.to_string().as_bytes()),
+        parts[2]
+    );
+    // Signed by another key, claiming our kid and with a foreign kid.
+    let other = SigningKey::generate().unwrap();
+    let foreign = other.sign(&claims);
+    let foreign_parts: Vec<&str> = foreign.split('.').collect();
+    let stolen_kid = format!("{}.{}.{}", parts[0], foreign_parts[1], foreign_parts[2]);
+    // Expired, wrong audience, wrong issuer: signed with the real key.
+    let mut expired = claims.clone();
+    expired["exp"] = json!(1_000_000);
+    let mut wrong_aud = claims.clone();
+    wrong_aud["aud"] = json!("https://other.example/fhir");
+    let mut wrong_iss = claims.clone();
+    wrong_iss["iss"] = json!("https://other.example/auth");
+
+    for (name, token) in [
+        ("alg none", none),
+        ("HS256 with the public key", hs256),
+        ("tampered", tampered),
+        ("foreign key", foreign),
+        ("foreign signature under our kid", stolen_kid),
+        ("expired", KEY.sign(&expired)),
+        ("wrong aud", KEY.sign(&wrong_aud)),
+        ("wrong iss", KEY.sign(&wrong_iss)),
+        ("garbage", "not.a.jwt".to_owned()),
+    ] {
+        let response = mock.http.get(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name}");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(challenge.contains("invalid_token"), "{name}: {challenge}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["resourceType"], "OperationOutcome", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn introspection_of_active_revoked_and_unknown_tokens() {
+    let mock = start().await;
+    let token = mock.patient_access_token().await;
+    let introspect = |token: String| {
+        let request = mock
+            .http
+            .post(mock.auth("introspect"))
+            .basic_auth("patient-access", Some(PATIENT_ACCESS_SECRET))
+            .form(&[("token", token)]);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let active = introspect(token.clone()).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], "patient-access");
+    assert_eq!(active["scope"], "profile patient/Patient.read user/Patient.read");
+    assert!(active["exp"].as_u64().unwrap() > active["iat"].as_u64().unwrap());
+
+    assert_eq!(introspect("garbage".into()).await, json!({"active": false}));
+
+    // Revoke it: introspection and the FHIR API agree at once.
+    let response = mock
+        .http
+        .post(mock.auth("revoke"))
+        .basic_auth("patient-access", Some(PATIENT_ACCESS_SECRET))
+        .form(&[("token", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(introspect(token.clone()).await, json!({"active": false}));
+    assert_eq!(
+        mock.get_with_token(&mock.fhir("Patient/1"), &token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Introspection needs client authentication.
+    let response = mock
+        .http
+        .post(mock.auth("introspect"))
+        .form(&[("token", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_the_grant() {
+    let mock = start().await;
+    let (code, verifier) = mock
+        .code_for("launch/patient offline_access patient/*.rs", "bernie", None)
+        .await;
+    let (_, body) = mock.exchange(&code, &verifier).await;
+    let access = body["access_token"].as_str().unwrap();
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let response = mock
+        .http
+        .post(mock.auth("revoke"))
+        .form(&[("token", refresh), ("client_id", "demo-app")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        mock.get_with_token(&mock.fhir("Patient/1"), access).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = mock
+        .token(
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", "demo-app"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    // Revoking an unknown token is not an error (RFC 7009 §2.2).
+    let response = mock
+        .http
+        .post(mock.auth("revoke"))
+        .form(&[("token", "nope"), ("client_id", "demo-app")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn expired_access_token_then_refresh() {
+    let mock = start_with(|c| c.token_ttl_secs = 1).await;
+    let (code, verifier) = mock
+        .code_for("launch/patient offline_access patient/*.rs", "bernie", None)
+        .await;
+    let (_, body) = mock.exchange(&code, &verifier).await;
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(body["expires_in"], 1);
+    // exp has one-second resolution: wait until it is certainly past.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        mock.get_with_token(&mock.fhir("Patient/1"), access).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, fresh) = mock
+        .token(
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", body["refresh_token"].as_str().unwrap()),
+                ("client_id", "demo-app"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = mock
+        .get_with_token(&mock.fhir("Patient/1"), fresh["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn dynamic_registration_then_launch() {
+    let mock = start().await;
+    let (status, registered) = mock
+        .register(json!({
+            "client_name": "My app",
+            "redirect_uris": [APP_REDIRECT],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "openid fhirUser launch/patient offline_access patient/*.rs"
+        }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    let secret = registered["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(registered["client_name"], "My app");
+
+    let (verifier, challenge) = pkce();
+    let params: Vec<(String, String)> = authorize_params(&mock, "launch/patient patient/*.rs", &challenge)
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "client_id" {
+                (k, client_id.clone())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let login = mock.authorize(&params).await;
+    let done = mock.walk(login, "bernie", None, "allow").await;
+    let code = done.redirect_param("code").unwrap();
+    let (status, body) = mock
+        .token(
+            Some((&client_id, &secret)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", APP_REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn invalid_registrations() {
+    let mock = start().await;
+    for (metadata, error) in [
+        (
+            json!({"grant_types": ["authorization_code"]}),
+            "invalid_redirect_uri",
+        ),
+        (json!({"redirect_uris": ["ftp://x/cb"]}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["http://evil.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb#frag"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": [APP_REDIRECT], "token_endpoint_auth_method": "magic"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [APP_REDIRECT], "grant_types": ["password"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [APP_REDIRECT], "scope": "patient/X.sr"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+            "invalid_client_metadata",
+        ),
+        (json!("not an object"), "invalid_client_metadata"),
+    ] {
+        let (status, body) = mock.register(metadata.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{metadata}");
+        assert_eq!(body["error"], error, "{metadata}: {body}");
+    }
+}
+
+/// A backend service's key pair: the private half signs assertions, the public
+/// half is registered.
+fn backend_key() -> (EncodingKey, JwkSet) {
+    use rsa::Generate;
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let private = rsa::PrivateKey::try_generate().unwrap();
+    let encoding = EncodingKey::from_rsa_der(private.to_pkcs1_der().unwrap().as_bytes());
+    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS384).unwrap();
+    jwk.common.key_id = Some("backend-1".into());
+    jwk.common.key_algorithm = Some(KeyAlgorithm::RS384);
+    (encoding, JwkSet { keys: vec![jwk] })
+}
+
+#[tokio::test]
+async fn backend_services_private_key_jwt_and_jti_replay() {
+    let (private, jwks) = backend_key();
+    let mock = start().await;
+    let (status, registered) = mock
+        .register(json!({
+            "client_name": "Nightly export",
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks,
+            "scope": "system/Patient.rs system/Observation.rs"
+        }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    assert!(registered.get("client_secret").is_none());
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    let token_url = mock.auth("token");
+    let now = jsonwebtoken::get_current_timestamp();
+    let assertion = |jti: &str, exp: u64, aud: &str, alg: Algorithm| {
+        let mut header = Header::new(alg);
+        header.kid = Some("backend-1".into());
+        let claims = json!({"iss": client_id, "sub": client_id, "aud": aud, "exp": exp, "jti": jti});
+        jsonwebtoken::encode(&header, &claims, &private).unwrap()
+    };
+    let request = |assertion: String| {
+        [
+            ("grant_type", "client_credentials".to_owned()),
+            ("scope", "system/Patient.rs".to_owned()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion", assertion),
+        ]
+    };
+    let post = |form: [(&'static str, String); 4]| {
+        let request = mock.http.post(&token_url).form(&form);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, body) = post(request(assertion(
+        "jti-1",
+        now + 240,
+        &token_url,
+        Algorithm::RS384,
+    )))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["expires_in"].as_u64().unwrap() <= 300);
+    let (status, patient) = mock
+        .get_with_token(&mock.fhir("Patient/3"), body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!((status, patient["id"].as_str()), (StatusCode::OK, Some("3")));
+
+    for (name, form) in [
+        (
+            "jti replay",
+            request(assertion("jti-1", now + 240, &token_url, Algorithm::RS384)),
+        ),
+        (
+            "exp too far",
+            request(assertion("jti-2", now + 3600, &token_url, Algorithm::RS384)),
+        ),
+        (
+            "expired",
+            request(assertion("jti-3", now - 10, &token_url, Algorithm::RS384)),
+        ),
+        (
+            "wrong aud",
+            request(assertion(
+                "jti-4",
+                now + 240,
+                "https://other.example/token",
+                Algorithm::RS384,
+            )),
+        ),
+        (
+            "RS256 not allowed",
+            request(assertion("jti-5", now + 240, &token_url, Algorithm::RS256)),
+        ),
+    ] {
+        let (status, body) = post(form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+            "{name}: {body}"
+        );
+    }
+}
