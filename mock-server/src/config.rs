@@ -25,6 +25,8 @@ use std::path::PathBuf;
 
 use jsonwebtoken::jwk::JwkSet;
 use serde::Deserialize;
+
+use crate::auth::simulate::SimulatedError;
 use smart_protocol::discovery::GrantType;
 use smart_protocol::{ClientSecret, Scopes};
 
@@ -74,6 +76,9 @@ pub struct ClientConfig {
     /// Grant the requested scopes without showing the consent page (automated tests).
     #[serde(default)]
     pub skip_auth: bool,
+    /// Make every launch of this client fail in this way (app error-handling tests).
+    #[serde(default)]
+    pub simulate_error: Option<SimulatedError>,
 }
 
 fn default_grant_types() -> Vec<GrantType> {
@@ -119,6 +124,7 @@ impl Default for Config {
             jwks: None,
             skip_login: None,
             skip_auth: false,
+            simulate_error: None,
         };
         let clinical_types = [
             "MedicationStatement",
@@ -180,6 +186,7 @@ impl Default for Config {
                     jwks: None,
                     skip_login: None,
                     skip_auth: false,
+                    simulate_error: None,
                 },
             ],
             users: vec![

@@ -102,6 +102,9 @@ pub struct ClientMetadata {
     pub jwks: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// Extension metadata (RFC 7591 §2 allows servers to define more), kept verbatim.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// RFC 7591 §3.2.1: the registered client.

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::simulate::SimulatedError;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// The auth base URL.
@@ -25,6 +27,9 @@ pub struct AccessClaims {
     pub encounter: Option<String>,
     #[serde(default, rename = "fhirUser", skip_serializing_if = "Option::is_none")]
     pub fhir_user: Option<String>,
+    /// A failure the FHIR API must simulate for this token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulate: Option<SimulatedError>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use smart_protocol::{LaunchContext, Scopes};
 
 use super::authorize::Pending;
+use super::simulate::SimulatedError;
 use crate::config::{ClientConfig, Config};
 
 /// A decision to give `client_id` some scopes, for `user` in `context`.
@@ -23,6 +24,7 @@ pub struct Grant {
     /// `Patient/1` or `Practitioner/2`; absent for client credentials.
     pub fhir_user: Option<String>,
     pub context: LaunchContext,
+    pub simulate: Option<SimulatedError>,
 }
 
 /// An authorization code waiting to be exchanged (RFC 6749 §4.1.2, RFC 7636 §4.4).
@@ -46,7 +48,10 @@ pub struct RefreshGrant {
 #[derive(Clone, Debug)]
 pub struct Launch {
     pub context: LaunchContext,
+    /// The practitioner the EHR has logged in: no login page in an EHR launch.
     pub fhir_user: Option<String>,
+    pub skip_auth: bool,
+    pub simulate: Option<SimulatedError>,
 }
 
 pub struct Grants {

@@ -4,14 +4,17 @@
 pub mod authorize;
 pub mod claims;
 pub mod client_auth;
+pub mod clients_page;
 pub mod discovery;
 pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod jwks;
 pub mod keys;
+pub mod launcher;
 pub mod register;
 pub mod revoke;
+pub mod simulate;
 pub mod token;
 pub mod userinfo;
 pub mod verify;
@@ -33,4 +36,6 @@ pub fn router() -> Router<AppState> {
         .route("/userinfo", get(userinfo::userinfo))
         .route("/.well-known/openid-configuration", get(discovery::openid))
         .route("/smart-style.json", get(discovery::style))
+        .route("/launcher", get(launcher::page).post(launcher::launch))
+        .route("/clients", get(clients_page::page).post(clients_page::create))
 }

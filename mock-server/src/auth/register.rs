@@ -1,5 +1,10 @@
 //! `POST {auth}/register`: RFC 7591 dynamic client registration, self-service and
 //! unauthenticated as on CCRI. The client exists from the moment this answers.
+//!
+//! Besides RFC 7591's metadata the mock understands three extension members, so an
+//! automated test can register an app that launches without a person:
+//! `"skip_login": "<username>"`, `"skip_auth": true` and `"simulate_error": "<name>"`
+//! (see `simulate.rs` for the names).
 
 use axum::Json;
 use axum::extract::State;
@@ -13,11 +18,13 @@ use smart_protocol::{ClientMetadata, ClientRegistration, ClientSecret, OAuthErro
 use super::claims::now;
 use super::error::{OAuthRejection, no_store};
 use super::grants::random_token;
+use super::simulate::SimulatedError;
 use crate::config::ClientConfig;
 use crate::state::AppState;
+use serde_json::Value;
 
 /// What a registered client may ask for when its metadata names no `scope`.
-const DEFAULT_SCOPE: &str = "openid fhirUser profile launch launch/patient launch/encounter \
+pub const DEFAULT_SCOPE: &str = "openid fhirUser profile launch launch/patient launch/encounter \
                              offline_access online_access patient/*.cruds user/*.cruds";
 
 pub async fn register(
@@ -103,6 +110,7 @@ pub fn register_client(
     });
     metadata.scope = Some(scope.clone());
     metadata.token_endpoint_auth_method = Some(method.clone());
+    let automation = Automation::from_metadata(state, &metadata)?;
     let client_secret = matches!(
         method,
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
@@ -117,8 +125,9 @@ pub fn register_client(
         scope,
         grant_types: metadata.grant_types.clone(),
         jwks,
-        skip_login: None,
-        skip_auth: false,
+        skip_login: automation.skip_login,
+        skip_auth: automation.skip_auth,
+        simulate_error: automation.simulate_error,
     });
     tracing::info!(%client_id, method = %method, "client registered");
     Ok(ClientRegistration {
@@ -128,6 +137,50 @@ pub fn register_client(
         client_id_issued_at: now(),
         metadata,
     })
+}
+
+/// The mock's extension metadata.
+struct Automation {
+    skip_login: Option<String>,
+    skip_auth: bool,
+    simulate_error: Option<SimulatedError>,
+}
+
+impl Automation {
+    fn from_metadata(state: &AppState, metadata: &ClientMetadata) -> Result<Self, OAuthRejection> {
+        let skip_login = match metadata.extra.get("skip_login") {
+            None => None,
+            Some(Value::String(username)) if state.config.user(username).is_some() => Some(username.clone()),
+            Some(other) => {
+                return Err(metadata_error(format!(
+                    "skip_login {other} is not a username of this mock"
+                )));
+            }
+        };
+        let skip_auth = match metadata.extra.get("skip_auth") {
+            None => false,
+            Some(Value::Bool(skip)) => *skip,
+            Some(other) => {
+                return Err(metadata_error(format!(
+                    "skip_auth must be true or false, not {other}"
+                )));
+            }
+        };
+        let simulate_error = match metadata.extra.get("simulate_error") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .as_str()
+                    .and_then(SimulatedError::parse)
+                    .ok_or_else(|| metadata_error(format!("simulate_error {value} is not a known error")))?,
+            ),
+        };
+        Ok(Automation {
+            skip_login,
+            skip_auth,
+            simulate_error,
+        })
+    }
 }
 
 fn metadata_error(description: String) -> OAuthRejection {

@@ -12,6 +12,7 @@ use smart_protocol::Scopes;
 
 use super::claims::AccessClaims;
 use super::keys::ALGORITHM;
+use super::simulate::SimulatedError;
 use crate::fhir::outcome::Outcome;
 use crate::state::AppState;
 
@@ -50,7 +51,11 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims
     if state.grants().is_revoked(&claims.jti, &claims.grant) {
         return Err(TokenError::Revoked);
     }
-    Ok(claims)
+    match claims.simulate {
+        Some(SimulatedError::RequestInvalidToken) => Err(TokenError::Invalid("simulated error".into())),
+        Some(SimulatedError::RequestExpiredToken) => Err(TokenError::Expired),
+        _ => Ok(claims),
+    }
 }
 
 impl AccessContext {

@@ -79,3 +79,13 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// The current version of every resource of `kind`, by id.
+    pub fn all(&self, kind: &str) -> Vec<Value> {
+        let map = self.resources.read().unwrap_or_else(|p| p.into_inner());
+        map.get(kind)
+            .map(|r| r.values().filter_map(|v| v.last().cloned()).collect())
+            .unwrap_or_default()
+    }
+}

@@ -257,5 +257,6 @@ pub fn confidential_app(id: &str, secret: &str) -> ClientConfig {
         jwks: None,
         skip_login: None,
         skip_auth: false,
+        simulate_error: None,
     }
 }

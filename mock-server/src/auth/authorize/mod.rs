@@ -28,6 +28,7 @@ use smart_protocol::discovery::CodeChallengeMethod;
 use smart_protocol::{AuthorizeRequest, LaunchContext, OAuthErrorCode, Scope, Scopes};
 
 use super::grants::{Grant, Launch, random_token};
+use super::simulate::SimulatedError;
 use crate::config::{ClientConfig, UserConfig};
 use crate::state::AppState;
 
@@ -58,6 +59,18 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// The failure to simulate: the launch's, else the client's.
+    fn simulate(&self) -> Option<SimulatedError> {
+        self.launch
+            .as_ref()
+            .and_then(|l| l.simulate)
+            .or(self.client.simulate_error)
+    }
+
+    fn skip_consent(&self) -> bool {
+        self.client.skip_auth || self.launch.as_ref().is_some_and(|l| l.skip_auth)
+    }
+
     /// A practitioner launching standalone with `launch/patient` must pick one.
     fn needs_patient_choice(&self) -> bool {
         self.scopes.contains(&Scope::LaunchPatient) && self.patient.is_none()
@@ -115,6 +128,24 @@ async fn authorize(
         patient: None,
         expires_at: Instant::now() + PENDING_TTL,
     };
+    if let Some(launch_id) = &request.launch {
+        pending.launch = state.grants().launches.get(launch_id).cloned();
+    }
+    match pending.simulate() {
+        Some(SimulatedError::AuthInvalidClientId) => {
+            return error_page(
+                OAuthErrorCode::InvalidRequest,
+                "unknown client_id (simulated error)",
+            );
+        }
+        Some(SimulatedError::AuthInvalidRedirectUri) => {
+            return error_page(
+                OAuthErrorCode::InvalidRequest,
+                "redirect_uri is not registered (simulated error)",
+            );
+        }
+        _ => {}
+    }
     // From here on the redirect_uri is trusted: errors go back to the app.
     if let Err((code, description)) = validate(&state, request, &mut pending) {
         return pending.redirect_error(code, &description);
@@ -187,8 +218,11 @@ fn validate(
             format!("{} may be granted at most: {allowed}", pending.client.client_id),
         ));
     }
+    if pending.simulate() == Some(SimulatedError::AuthInvalidScope) {
+        return Err((InvalidScope, "scope not allowed (simulated error)".into()));
+    }
     if let Some(launch_id) = &request.launch {
-        let launch = state.grants().launches.get(launch_id).cloned();
+        let launch = pending.launch.clone();
         let launch = launch.ok_or_else(|| (InvalidRequest, format!("unknown launch {launch_id}")))?;
         if !pending.scopes.contains(&Scope::Launch) {
             return Err((InvalidScope, "an EHR launch needs the `launch` scope".into()));
@@ -199,7 +233,6 @@ fn validate(
             .as_deref()
             .and_then(|f| state.config.users.iter().find(|u| u.fhir_user == f))
             .cloned();
-        pending.launch = Some(launch);
     }
     Ok(())
 }
@@ -227,7 +260,7 @@ pub fn advance(state: &AppState, txn: &str) -> Response {
     if pending.needs_patient_choice() {
         return keep(state, txn, pending, |txn| picker::page(state, txn));
     }
-    if !pending.client.skip_auth {
+    if !pending.skip_consent() {
         let consent = consent::page(state, txn, &pending, &user);
         return keep(state, txn, pending, |_| consent);
     }
@@ -256,6 +289,7 @@ pub fn finish(state: &AppState, pending: Pending) -> Response {
         scopes: pending.scopes.clone(),
         fhir_user: pending.user.as_ref().map(|u| u.fhir_user.clone()),
         context,
+        simulate: pending.simulate(),
     };
     let code = state.grants().issue_code(
         grant,

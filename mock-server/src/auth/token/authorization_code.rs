@@ -11,6 +11,7 @@ use smart_protocol::{PkceVerifier, TokenResponse};
 use super::{issue, wants_refresh};
 use crate::auth::client_auth::CallingClient;
 use crate::auth::error::OAuthRejection;
+use crate::auth::simulate::SimulatedError;
 use crate::state::AppState;
 
 pub fn exchange(
@@ -37,6 +38,19 @@ pub fn exchange(
         return Err(OAuthRejection::invalid_grant(
             "code_verifier does not match the code_challenge (S256)",
         ));
+    }
+    match entry.grant.simulate {
+        Some(SimulatedError::AuthInvalidClientSecret) => {
+            return Err(OAuthRejection::invalid_client(
+                "client authentication failed (simulated error)",
+            ));
+        }
+        Some(SimulatedError::TokenInvalidToken) => {
+            return Err(OAuthRejection::invalid_grant(
+                "invalid authorization code (simulated error)",
+            ));
+        }
+        _ => {}
     }
     let grant = entry.grant.clone();
     let refresh = wants_refresh(&grant).then(|| grants.issue_refresh_token(grant.clone()));

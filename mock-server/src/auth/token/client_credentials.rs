@@ -40,6 +40,7 @@ pub fn exchange(
         scopes,
         fhir_user: None,
         context: LaunchContext::default(),
+        simulate: client.simulate_error,
     };
     let ttl = match caller.method {
         AuthMethod::PrivateKeyJwt => state.config.token_ttl_secs.min(BACKEND_SERVICE_MAX_TTL_SECS),

@@ -125,6 +125,7 @@ fn issue(state: &AppState, grant: &Grant, ttl_secs: u64, refresh_token: Option<S
         patient: grant.context.patient.clone(),
         encounter: grant.context.encounter.clone(),
         fhir_user: grant.fhir_user.clone(),
+        simulate: grant.simulate,
     };
     let id_token = grant
         .fhir_user

@@ -7,6 +7,7 @@ use smart_protocol::{RefreshToken, Scopes, TokenResponse};
 use super::issue;
 use crate::auth::client_auth::CallingClient;
 use crate::auth::error::OAuthRejection;
+use crate::auth::simulate::SimulatedError;
 use crate::state::AppState;
 
 pub fn exchange(
@@ -27,6 +28,11 @@ pub fn exchange(
         }
         refresh.grant.clone()
     };
+    if grant.simulate == Some(SimulatedError::TokenExpiredRefreshToken) {
+        return Err(OAuthRejection::invalid_grant(
+            "refresh token expired (simulated error)",
+        ));
+    }
     if let Some(narrower) = scope {
         if !narrower.is_within(&grant.scopes) {
             return Err(OAuthRejection::invalid_scope(format!(

@@ -1,0 +1,115 @@
+//! `GET|POST {auth}/clients`: self-service client registration in the browser, as
+//! CCRI's "+ New Client". The form goes through the same validation as
+//! `POST {auth}/register`.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use smart_protocol::ClientMetadata;
+use smart_protocol::discovery::{AuthMethod, GrantType};
+
+use super::authorize::render;
+use super::register::{DEFAULT_SCOPE, register_client};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "clients.html")]
+struct ClientsPage<'a> {
+    action: String,
+    default_scope: &'a str,
+    /// (client_id, name, type, redirect URIs, scopes)
+    clients: Vec<(String, String, &'static str, String, String)>,
+    /// (client_id, client_secret) of the client just registered.
+    registered: Option<(String, Option<String>)>,
+    error: Option<String>,
+}
+
+fn render_page(
+    state: &AppState,
+    registered: Option<(String, Option<String>)>,
+    error: Option<String>,
+) -> Response {
+    let mut clients: Vec<_> = state
+        .grants()
+        .clients()
+        .map(|c| {
+            let kind = if c.client_secret.is_some() || c.jwks.is_some() {
+                "confidential"
+            } else {
+                "public"
+            };
+            let name = c.name.clone().unwrap_or_default();
+            (
+                c.client_id.clone(),
+                name,
+                kind,
+                c.redirect_uris.join(" "),
+                c.scope.to_string(),
+            )
+        })
+        .collect();
+    clients.sort();
+    render(&ClientsPage {
+        action: state.urls.auth("clients"),
+        default_scope: DEFAULT_SCOPE,
+        clients,
+        registered,
+        error,
+    })
+}
+
+pub async fn page(State(state): State<AppState>) -> Response {
+    render_page(&state, None, None)
+}
+
+#[derive(Deserialize)]
+pub struct NewClient {
+    client_name: String,
+    redirect_uris: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    confidential: Option<String>,
+}
+
+pub async fn create(State(state): State<AppState>, Form(form): Form<NewClient>) -> Response {
+    let scope = match form.scope.trim() {
+        "" => None,
+        text => match text.parse() {
+            Ok(scope) => Some(scope),
+            Err(e) => return render_page(&state, None, Some(format!("{e}"))),
+        },
+    };
+    let method = if form.confidential.is_some() {
+        AuthMethod::ClientSecretBasic
+    } else {
+        AuthMethod::None
+    };
+    let metadata = ClientMetadata {
+        client_name: Some(form.client_name),
+        redirect_uris: form
+            .redirect_uris
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        token_endpoint_auth_method: Some(method),
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scope,
+        ..ClientMetadata::default()
+    };
+    match register_client(&state, metadata) {
+        Ok(registration) => render_page(
+            &state,
+            Some((
+                registration.client_id,
+                registration.client_secret.map(|s| s.secret().to_owned()),
+            )),
+            None,
+        ),
+        Err(rejection) => render_page(&state, None, Some(rejection.0.to_string())),
+    }
+}

@@ -1,0 +1,347 @@
+//! The EHR launch simulator, the registration page, simulated errors, automation
+//! switches and the TOML configuration.
+
+mod common;
+
+use std::io::Write;
+
+use ccri_mock::Config;
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// Posts the launcher form and returns the `launch` id from the redirect to the app.
+async fn ehr_launch(mock: &Mock, form: &[(&str, &str)]) -> String {
+    let page = mock.post_page("launcher", form).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let location = page.location.clone().unwrap();
+    assert!(location.starts_with("http://127.0.0.1:5173/app?"), "{location}");
+    assert_eq!(
+        page.redirect_param("iss").as_deref(),
+        Some(mock.server.urls.fhir_base.as_str())
+    );
+    page.redirect_param("launch").unwrap()
+}
+
+fn with_launch(mock: &Mock, challenge: &str, scope: &str, launch: &str) -> Vec<(String, String)> {
+    let mut params = authorize_params(mock, scope, challenge);
+    params.push(("launch".into(), launch.into()));
+    params
+}
+
+#[tokio::test]
+async fn ehr_launch_carries_patient_and_encounter() {
+    let mock = start().await;
+    let launcher = page(mock.http.get(mock.auth("launcher")).send().await.unwrap()).await;
+    assert!(launcher.html.contains("Bernie Kanfeld") && launcher.html.contains("enc-1"));
+    let launch = ehr_launch(
+        &mock,
+        &[
+            ("launch_url", "http://127.0.0.1:5173/app"),
+            ("patient", "1"),
+            ("practitioner", "Practitioner/2"),
+            ("encounter", "enc-1"),
+        ],
+    )
+    .await;
+    let (verifier, challenge) = pkce();
+    // The practitioner is logged in by the "EHR": the consent page comes first.
+    let consent = mock
+        .authorize(&with_launch(
+            &mock,
+            &challenge,
+            "launch openid fhirUser patient/*.rs",
+            &launch,
+        ))
+        .await;
+    assert!(consent.html.contains("Allow"), "{}", consent.html);
+    let done = mock
+        .post_page(
+            "authorize/consent",
+            &[("txn", &consent.txn()), ("decision", "allow")],
+        )
+        .await;
+    let (status, body) = mock
+        .exchange(&done.redirect_param("code").unwrap(), &verifier)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["patient"], "1");
+    assert_eq!(body["encounter"], "enc-1");
+    assert_eq!(body["need_patient_banner"], false);
+    assert!(body["id_token"].is_string());
+
+    // Without the `launch` scope the launch id is refused.
+    let (_, challenge) = pkce();
+    let refused = mock
+        .authorize(&with_launch(&mock, &challenge, "patient/*.rs", &launch))
+        .await;
+    assert_eq!(refused.redirect_param("error").as_deref(), Some("invalid_scope"));
+}
+
+#[tokio::test]
+async fn launcher_refuses_inconsistent_context() {
+    let mock = start().await;
+    for (form, message) in [
+        (
+            vec![("launch_url", "javascript:alert(1)"), ("patient", "1")],
+            "absolute http",
+        ),
+        (
+            vec![("launch_url", "http://127.0.0.1:5173/app"), ("patient", "999")],
+            "does not exist",
+        ),
+        (
+            vec![
+                ("launch_url", "http://127.0.0.1:5173/app"),
+                ("patient", "3"),
+                ("encounter", "enc-1"),
+            ],
+            "not an encounter of",
+        ),
+        (
+            vec![
+                ("launch_url", "http://127.0.0.1:5173/app"),
+                ("patient", "1"),
+                ("simulate_error", "boom"),
+            ],
+            "unknown simulated",
+        ),
+    ] {
+        let page = mock.post_page("launcher", &form).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.location.is_none());
+        assert!(page.html.contains(message), "{message}: {}", page.html);
+    }
+}
+
+#[tokio::test]
+async fn simulated_errors_per_launch() {
+    let mock = start().await;
+    let launch_with = |error: &'static str| {
+        let mock = &mock;
+        async move {
+            ehr_launch(
+                mock,
+                &[
+                    ("launch_url", "http://127.0.0.1:5173/app"),
+                    ("patient", "1"),
+                    ("practitioner", "Practitioner/2"),
+                    ("skip_auth", "true"),
+                    ("simulate_error", error),
+                ],
+            )
+            .await
+        }
+    };
+    let scope = "launch offline_access patient/*.rs";
+
+    let (_, challenge) = pkce();
+    let page = mock
+        .authorize(&with_launch(
+            &mock,
+            &challenge,
+            scope,
+            &launch_with("auth_invalid_client_id").await,
+        ))
+        .await;
+    assert_eq!(
+        (page.status, page.location.is_none()),
+        (StatusCode::BAD_REQUEST, true)
+    );
+
+    let (_, challenge) = pkce();
+    let page = mock
+        .authorize(&with_launch(
+            &mock,
+            &challenge,
+            scope,
+            &launch_with("auth_invalid_scope").await,
+        ))
+        .await;
+    assert_eq!(page.redirect_param("error").as_deref(), Some("invalid_scope"));
+
+    let (verifier, challenge) = pkce();
+    let page = mock
+        .authorize(&with_launch(
+            &mock,
+            &challenge,
+            scope,
+            &launch_with("token_invalid_token").await,
+        ))
+        .await;
+    let (status, body) = mock
+        .exchange(&page.redirect_param("code").unwrap(), &verifier)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    let (verifier, challenge) = pkce();
+    let page = mock
+        .authorize(&with_launch(
+            &mock,
+            &challenge,
+            scope,
+            &launch_with("request_expired_token").await,
+        ))
+        .await;
+    let (status, body) = mock
+        .exchange(&page.redirect_param("code").unwrap(), &verifier)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = mock
+        .get_with_token(&mock.fhir("Patient/1"), body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (verifier, challenge) = pkce();
+    let page = mock
+        .authorize(&with_launch(
+            &mock,
+            &challenge,
+            scope,
+            &launch_with("token_expired_refresh_token").await,
+        ))
+        .await;
+    let (_, body) = mock
+        .exchange(&page.redirect_param("code").unwrap(), &verifier)
+        .await;
+    let (status, body) = mock
+        .token(
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", body["refresh_token"].as_str().unwrap()),
+                ("client_id", "demo-app"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn registered_automation_switches_launch_without_a_person() {
+    let mock = start().await;
+    let (status, registered) = mock
+        .register(json!({
+            "redirect_uris": [APP_REDIRECT],
+            "token_endpoint_auth_method": "none",
+            "skip_login": "dr.harrison",
+            "skip_auth": true
+        }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let client_id = registered["client_id"].as_str().unwrap();
+    let (verifier, challenge) = pkce();
+    let params: Vec<_> = authorize_params(&mock, "openid fhirUser user/*.rs", &challenge)
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "client_id" {
+                (k, client_id.to_owned())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let done = mock.authorize(&params).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let (status, body) = mock
+        .token(
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &done.redirect_param("code").unwrap()),
+                ("redirect_uri", APP_REDIRECT),
+                ("code_verifier", &verifier),
+                ("client_id", client_id),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = mock
+        .register(json!({"redirect_uris": [APP_REDIRECT], "skip_login": "nobody"}))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_client_metadata"))
+    );
+}
+
+#[tokio::test]
+async fn registration_page_registers_and_lists_clients() {
+    let mock = start().await;
+    let list = page(mock.http.get(mock.auth("clients")).send().await.unwrap()).await;
+    assert!(list.html.contains("patient-access") && list.html.contains("New Client"));
+    let done = mock
+        .post_page(
+            "clients",
+            &[
+                ("client_name", "Browser app"),
+                ("redirect_uris", "http://localhost:3000/cb\n"),
+                ("confidential", "true"),
+            ],
+        )
+        .await;
+    assert!(done.html.contains("registered-client-secret"), "{}", done.html);
+    assert!(done.html.contains("Browser app"));
+    let refused = mock
+        .post_page(
+            "clients",
+            &[
+                ("client_name", "Bad"),
+                ("redirect_uris", "http://evil.example/cb"),
+            ],
+        )
+        .await;
+    assert!(refused.html.contains("invalid_redirect_uri"), "{}", refused.html);
+}
+
+#[tokio::test]
+async fn toml_config_adds_clients_and_users_to_the_built_in_ones() {
+    let mut file = tempfile();
+    writeln!(
+        file.1,
+        r#"
+token_ttl_secs = 300
+
+[[clients]]
+client_id = "my-app"
+redirect_uris = ["http://localhost:3000/callback"]
+scope = "openid launch/patient patient/*.rs"
+skip_auth = true
+
+[[users]]
+username = "kevin"
+password = "secret"
+name = "Kevin Jones"
+fhir_user = "Patient/3"
+"#
+    )
+    .unwrap();
+    let config = Config::from_file(&file.0).unwrap();
+    assert_eq!(config.token_ttl_secs, 300);
+    assert!(
+        config
+            .clients
+            .iter()
+            .any(|c| c.client_id == "my-app" && c.skip_auth)
+    );
+    assert!(config.clients.iter().any(|c| c.client_id == "patient-access"));
+    assert!(config.user("kevin").is_some() && config.user("bernie").is_some());
+
+    writeln!(file.1, "unknown_setting = 1").unwrap();
+    let error = Config::from_file(&file.0).unwrap_err().to_string();
+    assert!(error.contains("unknown_setting"), "{error}");
+    std::fs::remove_file(&file.0).unwrap();
+}
+
+fn tempfile() -> (std::path::PathBuf, std::fs::File) {
+    let path = std::env::temp_dir().join(format!("ccri-mock-{}.toml", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    (path, file)
+}
