@@ -49,6 +49,9 @@ pub struct Config {
     pub key_file: Option<PathBuf>,
     pub clients: Vec<ClientConfig>,
     pub users: Vec<UserConfig>,
+    /// The FHIR resources to serve instead of the built-in data set (`--data`).
+    #[serde(skip)]
+    pub data: Option<Vec<serde_json::Value>>,
 }
 
 /// A pre-registered OAuth client.
@@ -157,6 +160,7 @@ impl Default for Config {
             code_ttl_secs: 60,
             refresh_ttl_secs: 24 * 60 * 60,
             key_file: None,
+            data: None,
             clients: vec![
                 confidential(
                     "patient-access",

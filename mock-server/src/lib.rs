@@ -8,7 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod fhir;
-mod seed;
+pub mod seed;
 mod state;
 
 use std::net::SocketAddr;
@@ -72,7 +72,7 @@ pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
 }
 
 /// [`spawn`] with a key the caller already has (tests share one per process).
-pub async fn spawn_with_key(config: Config, key: SigningKey) -> Result<RunningServer, StartError> {
+pub async fn spawn_with_key(mut config: Config, key: SigningKey) -> Result<RunningServer, StartError> {
     let addr_text = format!("{}:{}", config.bind, config.port);
     let bind_error = |source| StartError::Bind {
         addr: addr_text.clone(),
@@ -87,7 +87,10 @@ pub async fn spawn_with_key(config: Config, key: SigningKey) -> Result<RunningSe
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let urls = Urls::new(&origin);
-    let store = fhir::store::Store::with_resources(seed::resources());
+    let store = fhir::store::Store::with_resources(match config.data.take() {
+        Some(resources) => resources,
+        None => seed::builtin(),
+    });
     let state = AppState::new(config, urls.clone(), key, store);
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -26,6 +26,13 @@ struct Cli {
     /// The origin browsers reach the server at, if not http://BIND:PORT.
     #[arg(long, env = "CCRI_MOCK_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Serve the FHIR JSON files (resources or Bundles, e.g. Synthea output) of this
+    /// directory instead of the built-in UK data set.
+    #[arg(long, env = "CCRI_MOCK_DATA")]
+    data: Option<PathBuf>,
+    /// With --data: skip files that fail to load (and list them) instead of stopping.
+    #[arg(long, requires = "data")]
+    lenient: bool,
 }
 
 #[tokio::main]
@@ -51,6 +58,29 @@ async fn main() -> std::process::ExitCode {
     config.bind = cli.bind.unwrap_or(config.bind);
     config.token_ttl_secs = cli.token_ttl.unwrap_or(config.token_ttl_secs);
     config.public_url = cli.public_url.or(config.public_url);
+    if let Some(dir) = &cli.data {
+        match ccri_mock::seed::load_dir(dir, cli.lenient) {
+            Ok(loaded) => {
+                for error in &loaded.errors {
+                    eprintln!("ccri-mock: skipped {error}");
+                }
+                for (kind, count) in &loaded.skipped {
+                    eprintln!("ccri-mock: skipped {count} {kind} (not served by the mock)");
+                }
+                eprintln!(
+                    "ccri-mock: loaded {} resources from {}",
+                    loaded.resources.len(),
+                    dir.display()
+                );
+                config.data = Some(loaded.resources);
+            }
+            Err(e) => {
+                eprintln!("ccri-mock: {e}");
+                eprintln!("ccri-mock: (--lenient skips bad files)");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
     let banner = banner(&config);
     let server = match ccri_mock::spawn(config).await {
         Ok(server) => server,

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::auth::grants::Grants;
 use crate::auth::keys::SigningKey;
+use crate::auth::verify::TokenCache;
 use crate::config::Config;
 use crate::fhir::store::Store;
 
@@ -17,6 +18,7 @@ pub struct Shared {
     pub key: SigningKey,
     grants: Mutex<Grants>,
     pub fhir: Store,
+    pub token_cache: TokenCache,
 }
 
 impl AppState {
@@ -28,6 +30,7 @@ impl AppState {
             key,
             grants,
             fhir,
+            token_cache: TokenCache::default(),
         }))
     }
 }

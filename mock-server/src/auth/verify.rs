@@ -3,6 +3,9 @@
 //! extractor produces after checking signature, `kid`, `alg`, `iss`, `aud`, `exp`
 //! and revocation.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -10,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use jsonwebtoken::Validation;
 use smart_protocol::Scopes;
 
-use super::claims::AccessClaims;
+use super::claims::{AccessClaims, now};
 use super::keys::ALGORITHM;
 use super::simulate::SimulatedError;
 use crate::fhir::outcome::Outcome;
@@ -59,18 +62,74 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims
 }
 
 impl AccessContext {
-    fn from_claims(claims: AccessClaims) -> Result<Self, TokenError> {
+    fn from_claims(claims: &AccessClaims) -> Result<Self, TokenError> {
         let scopes = claims
             .scope
             .parse()
             .map_err(|e| TokenError::Invalid(format!("{e}")))?;
         Ok(AccessContext {
-            client_id: claims.client_id,
+            client_id: claims.client_id.clone(),
             scopes,
-            patient: claims.patient,
-            fhir_user: claims.fhir_user,
+            patient: claims.patient.clone(),
+            fhir_user: claims.fhir_user.clone(),
         })
     }
+}
+
+/// Verified tokens, so a token used for many requests has its RSA signature checked
+/// and its scopes parsed once. Expiry and revocation are still checked every time.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: RwLock<HashMap<String, Verified>>,
+}
+
+struct Verified {
+    context: Arc<AccessContext>,
+    exp: u64,
+    jti: String,
+    grant: String,
+}
+
+/// Past this many tokens the cache starts again (a mock sees few distinct tokens).
+const CACHE_LIMIT: usize = 10_000;
+
+impl TokenCache {
+    fn get(&self, state: &AppState, token: &str) -> Option<Result<Arc<AccessContext>, TokenError>> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let hit = entries.get(token)?;
+        Some(if hit.exp <= now() {
+            Err(TokenError::Expired)
+        } else if state.grants().is_revoked(&hit.jti, &hit.grant) {
+            Err(TokenError::Revoked)
+        } else {
+            Ok(hit.context.clone())
+        })
+    }
+
+    fn insert(&self, token: &str, claims: &AccessClaims, context: Arc<AccessContext>) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CACHE_LIMIT {
+            entries.clear();
+        }
+        let verified = Verified {
+            context,
+            exp: claims.exp,
+            jti: claims.jti.clone(),
+            grant: claims.grant.clone(),
+        };
+        entries.insert(token.to_owned(), verified);
+    }
+}
+
+/// The access context of a bearer token, from the cache or by full verification.
+pub fn authenticate(state: &AppState, token: &str) -> Result<Arc<AccessContext>, TokenError> {
+    if let Some(result) = state.token_cache.get(state, token) {
+        return result;
+    }
+    let claims = verify_access_token(state, token)?;
+    let context = Arc::new(AccessContext::from_claims(&claims)?);
+    state.token_cache.insert(token, &claims, context.clone());
+    Ok(context)
 }
 
 /// A request without a valid bearer token: 401 with an RFC 6750 challenge and an
@@ -109,8 +168,8 @@ impl FromRequestParts<AppState> for AccessContext {
                 diagnostics: "this request needs an `Authorization: Bearer <access token>` header".into(),
             });
         };
-        verify_access_token(state, token)
-            .and_then(AccessContext::from_claims)
+        authenticate(state, token)
+            .map(Arc::unwrap_or_clone)
             .map_err(|error| {
                 tracing::debug!(%error, "bearer token refused");
                 Unauthorized {

@@ -1,6 +1,7 @@
 //! `GET {fhir}/metadata`: the CapabilityStatement, public, declaring SMART with the
 //! `SMART-on-FHIR` code CCRI leaves out, and the legacy `oauth-uris` extension for
-//! clients that predate `.well-known/smart-configuration`.
+//! clients that predate `.well-known/smart-configuration`. The resource list is
+//! generated from the search parameter table, so it lists exactly what is served.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,20 +10,38 @@ use serde_json::json;
 use smart_protocol::discovery::OAUTH_URIS_EXTENSION;
 
 use super::outcome::fhir_json;
+use super::search::params::{self, Kind};
 use crate::state::AppState;
 
 pub async fn capability_statement(State(state): State<AppState>) -> Response {
     let uri = |name: &str, endpoint: &str| json!({"url": name, "valueUri": state.urls.auth(endpoint)});
-    let resources: Vec<_> = [
-        "Patient",
-        "Practitioner",
-        "Organization",
-        "Encounter",
-        "Observation",
-    ]
-    .iter()
-    .map(|kind| json!({"type": kind, "interaction": [{"code": "read"}]}))
-    .collect();
+    let interactions = [
+        "read",
+        "vread",
+        "history-instance",
+        "search-type",
+        "create",
+        "update",
+        "delete",
+    ];
+    let resources: Vec<_> = params::TYPES
+        .iter()
+        .map(|(kind, _)| {
+            json!({
+                "type": kind,
+                "interaction": interactions.iter().map(|code| json!({"code": code})).collect::<Vec<_>>(),
+                "versioning": "versioned",
+                "readHistory": true,
+                "updateCreate": true,
+                "conditionalCreate": false,
+                "conditionalUpdate": false,
+                "conditionalDelete": "not-supported",
+                "searchInclude": params::all(kind).filter(|p| p.kind == Kind::Reference).map(|p| format!("{kind}:{}", p.name)).collect::<Vec<_>>(),
+                "searchRevInclude": rev_includes(kind),
+                "searchParam": params::all(kind).map(|p| json!({"name": p.name, "type": p.kind.as_str()})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     let body = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -53,4 +72,14 @@ pub async fn capability_statement(State(state): State<AppState>) -> Response {
         }]
     });
     fhir_json(StatusCode::OK, &body)
+}
+
+/// `Source:param` of every reference parameter that can point at `kind`.
+fn rev_includes(kind: &str) -> Vec<String> {
+    params::TYPES
+        .iter()
+        .flat_map(|(source, own)| own.iter().map(move |p| (source, p)))
+        .filter(|(_, p)| p.kind == Kind::Reference && (p.targets.is_empty() || p.targets.contains(&kind)))
+        .map(|(source, p)| format!("{source}:{}", p.name))
+        .collect()
 }

@@ -1,25 +1,28 @@
 //! The FHIR R4 API under `/ccri-fhir/R4`. Every handler but discovery and metadata
-//! takes an [`AccessContext`], so an unauthenticated request never reaches one.
+//! takes an [`AccessContext`](crate::auth::verify::AccessContext), so an
+//! unauthenticated request never reaches one, and asks [`compartment`] what the
+//! token may see before it answers.
 
+pub mod body;
 pub mod compartment;
 pub mod metadata;
 pub mod outcome;
+pub mod routes;
+pub mod search;
 pub mod store;
+pub mod summary;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use smart_protocol::Interaction;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 
 use crate::auth::discovery;
-use crate::auth::verify::AccessContext;
 use crate::state::AppState;
-use compartment::{Visibility, in_compartment, visibility};
-use outcome::{Outcome, fhir_json};
 
 pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
+
+/// Largest resource accepted by create and update.
+pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// Routes that need no token: how to find the authorisation server.
 pub fn public_router() -> Router<AppState> {
@@ -30,28 +33,27 @@ pub fn public_router() -> Router<AppState> {
 
 /// Routes that need a bearer token.
 pub fn protected_router() -> Router<AppState> {
-    Router::new().route("/{kind}/{id}", get(read))
+    Router::new()
+        .route("/{kind}", get(routes::search_get).post(routes::create))
+        .route("/{kind}/_search", post(routes::search_post))
+        .route(
+            "/{kind}/{id}",
+            get(routes::read).put(routes::update).delete(routes::delete),
+        )
+        .route("/{kind}/{id}/_history", get(routes::history))
+        .route("/{kind}/{id}/_history/{version}", get(routes::vread))
+        .fallback(routes::unknown)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
-async fn read(
-    State(state): State<AppState>,
-    access: AccessContext,
-    Path((kind, id)): Path<(String, String)>,
-) -> Response {
-    let visible = match visibility(&access, Interaction::Read, &kind) {
-        Ok(visible) => visible,
-        Err(outcome) => return outcome.into_response(),
-    };
-    let Some(resource) = state.fhir.read(&kind, &id) else {
-        return Outcome::not_found(format!("{kind}/{id} is not known")).into_response();
-    };
-    if let Visibility::Compartment(patient) = &visible
-        && !in_compartment(&resource, patient)
-    {
-        return Outcome::forbidden(format!(
-            "{kind}/{id} is outside the compartment of Patient/{patient}, the patient in context"
-        ))
-        .into_response();
-    }
-    fhir_json(StatusCode::OK, &resource)
+/// A new logical id: 128 random bits in hex (FHIR ids allow `[A-Za-z0-9\-.]{1,64}`).
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Now, as a FHIR instant.
+pub fn now_instant() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -29,6 +29,10 @@ impl Outcome {
         Self::new(StatusCode::NOT_FOUND, "not-found", diagnostics)
     }
 
+    pub fn invalid(diagnostics: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid", diagnostics)
+    }
+
     pub fn forbidden(diagnostics: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", diagnostics)
     }

@@ -1,91 +1,274 @@
-//! The resources the FHIR API serves, kept in memory with every version.
+//! The resources the FHIR API serves, in memory, with every version.
+//!
+//! Each write takes the next number of one store-wide sequence. A search remembers
+//! the sequence number it ran at (its snapshot) and its later pages read each
+//! resource as it was then, so paging is stable while others write. Resources are
+//! indexed by the patient whose compartment they are in, the one filter nearly every
+//! SMART request has, so a patient's search never scans the whole type.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use super::compartment::patient_of;
+
+/// One version of a resource. A delete is a version too, keeping the last content.
+#[derive(Clone, Debug)]
+pub struct Version {
+    pub seq: u64,
+    pub version_id: u64,
+    pub deleted: bool,
+    /// With `meta.versionId` and `meta.lastUpdated` filled in.
+    pub resource: Arc<Value>,
+}
+
+#[derive(Default)]
+struct TypeData {
+    /// id → versions, oldest first.
+    versions: BTreeMap<String, Vec<Version>>,
+    /// patient id → ids of resources that were ever in their compartment.
+    by_patient: HashMap<String, BTreeSet<String>>,
+}
+
+#[derive(Default)]
+pub struct Inner {
+    seq: u64,
+    types: HashMap<String, TypeData>,
+}
 
 #[derive(Default)]
 pub struct Store {
-    /// type → id → versions, oldest first.
-    resources: RwLock<HashMap<String, BTreeMap<String, Vec<Value>>>>,
+    inner: RwLock<Inner>,
+}
+
+/// Why a write did not happen.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// `If-Match` named another version (→ 412).
+    VersionConflict {
+        current: u64,
+    },
+    /// Update or delete of something that is not there (→ 404/410).
+    NotFound,
+    Gone,
+}
+
+/// What a read found.
+pub enum Found {
+    Current(Version),
+    Deleted(Version),
+    Missing,
 }
 
 impl Store {
     pub fn with_resources(resources: impl IntoIterator<Item = Value>) -> Self {
         let store = Store::default();
         {
-            let mut map = store.resources.write().unwrap_or_else(|p| p.into_inner());
+            let mut inner = store.write();
             for resource in resources {
                 let (Some(kind), Some(id)) = (
-                    resource.get("resourceType").and_then(Value::as_str),
-                    resource.get("id").and_then(Value::as_str),
+                    resource
+                        .get("resourceType")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    resource.get("id").and_then(Value::as_str).map(str::to_owned),
                 ) else {
                     continue;
                 };
-                map.entry(kind.to_owned())
-                    .or_default()
-                    .entry(id.to_owned())
-                    .or_default()
-                    .push(resource);
+                inner.put(&kind, &id, resource, false);
             }
         }
         store
     }
 
-    /// The current version of `kind/id`.
-    pub fn read(&self, kind: &str, id: &str) -> Option<Value> {
-        let map = self.resources.read().unwrap_or_else(|p| p.into_inner());
-        map.get(kind)?.get(id)?.last().cloned()
+    pub fn read_lock(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
-}
 
-impl Store {
-    /// One line per patient, for the patient picker and the launcher.
-    pub fn patient_summaries(&self) -> Vec<crate::auth::authorize::PatientRow> {
-        let map = self.resources.read().unwrap_or_else(|p| p.into_inner());
-        let Some(patients) = map.get("Patient") else {
-            return Vec::new();
-        };
-        patients
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current version of `kind/id`, if it exists and is not deleted.
+    pub fn read(&self, kind: &str, id: &str) -> Option<Arc<Value>> {
+        match self.read_lock().find(kind, id, None) {
+            Found::Current(version) => Some(version.resource),
+            _ => None,
+        }
+    }
+
+    pub fn find(&self, kind: &str, id: &str) -> Found {
+        self.read_lock().find(kind, id, None)
+    }
+
+    pub fn vread(&self, kind: &str, id: &str, version_id: u64) -> Option<Version> {
+        self.read_lock()
+            .versions(kind, id)
             .iter()
-            .filter_map(|(id, versions)| Some((id, versions.last()?)))
-            .map(|(id, patient)| {
-                let text = |pointer: &str| {
-                    patient
-                        .pointer(pointer)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                let given = text("/name/0/given/0");
-                let nhs_number = patient
-                    .get("identifier")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .find(|i| i.get("system").and_then(Value::as_str) == Some(crate::fhir::NHS_NUMBER_SYSTEM))
-                    .and_then(|i| i.get("value").and_then(Value::as_str))
-                    .unwrap_or_default()
-                    .to_owned();
-                crate::auth::authorize::PatientRow {
-                    id: id.clone(),
-                    name: format!("{} {}", given, text("/name/0/family")).trim().to_owned(),
-                    nhs_number,
-                    birth_date: text("/birthDate"),
-                    gender: text("/gender"),
-                }
-            })
+            .find(|v| v.version_id == version_id)
+            .cloned()
+    }
+
+    /// Every version of `kind/id`, newest first.
+    pub fn history(&self, kind: &str, id: &str) -> Vec<Version> {
+        self.read_lock()
+            .versions(kind, id)
+            .iter()
+            .rev()
+            .cloned()
+            .collect()
+    }
+
+    /// The current version of every resource of `kind`.
+    pub fn all(&self, kind: &str) -> Vec<Arc<Value>> {
+        let inner = self.read_lock();
+        inner
+            .ids(kind)
+            .filter_map(|id| inner.at(kind, id, None))
+            .map(|v| v.resource)
+            .collect()
+    }
+
+    /// Stores a new resource under a new id.
+    pub fn create(&self, kind: &str, mut resource: Value) -> Version {
+        let id = super::new_id();
+        resource["id"] = json!(id);
+        self.write().put(kind, &id, resource, false)
+    }
+
+    /// Stores `resource` as the next version of `kind/id` (creating it if absent),
+    /// if `if_match` is absent or names the current version. Returns the version and
+    /// whether it was created.
+    pub fn update(
+        &self,
+        kind: &str,
+        id: &str,
+        resource: Value,
+        if_match: Option<u64>,
+    ) -> Result<(Version, bool), WriteError> {
+        let mut inner = self.write();
+        let current = inner
+            .versions(kind, id)
+            .last()
+            .filter(|v| !v.deleted)
+            .map(|v| v.version_id);
+        if let Some(wanted) = if_match
+            && current != Some(wanted)
+        {
+            return Err(WriteError::VersionConflict {
+                current: current.unwrap_or(0),
+            });
+        }
+        Ok((inner.put(kind, id, resource, false), current.is_none()))
+    }
+
+    pub fn delete(&self, kind: &str, id: &str, if_match: Option<u64>) -> Result<Version, WriteError> {
+        let mut inner = self.write();
+        let last = inner
+            .versions(kind, id)
+            .last()
+            .cloned()
+            .ok_or(WriteError::NotFound)?;
+        if last.deleted {
+            return Err(WriteError::Gone);
+        }
+        if let Some(wanted) = if_match
+            && wanted != last.version_id
+        {
+            return Err(WriteError::VersionConflict {
+                current: last.version_id,
+            });
+        }
+        let content = Arc::unwrap_or_clone(last.resource);
+        Ok(inner.put(kind, id, content, true))
+    }
+
+    /// One line per patient, for the patient picker and the launcher.
+    pub fn patient_summaries(&self) -> Vec<super::summary::PatientRow> {
+        self.all("Patient")
+            .iter()
+            .map(|patient| super::summary::patient_row(patient))
             .collect()
     }
 }
 
-impl Store {
-    /// The current version of every resource of `kind`, by id.
-    pub fn all(&self, kind: &str) -> Vec<Value> {
-        let map = self.resources.read().unwrap_or_else(|p| p.into_inner());
-        map.get(kind)
-            .map(|r| r.values().filter_map(|v| v.last().cloned()).collect())
+impl Inner {
+    /// The store's sequence number now: a search's snapshot.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn versions(&self, kind: &str, id: &str) -> &[Version] {
+        self.types
+            .get(kind)
+            .and_then(|t| t.versions.get(id))
+            .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+
+    /// `kind/id` as it was at `snapshot` (now if `None`).
+    pub fn find(&self, kind: &str, id: &str, snapshot: Option<u64>) -> Found {
+        let limit = snapshot.unwrap_or(u64::MAX);
+        match self.versions(kind, id).iter().rev().find(|v| v.seq <= limit) {
+            Some(v) if v.deleted => Found::Deleted(v.clone()),
+            Some(v) => Found::Current(v.clone()),
+            None => Found::Missing,
+        }
+    }
+
+    /// `kind/id` at `snapshot`, unless it did not exist or was deleted then.
+    pub fn at(&self, kind: &str, id: &str, snapshot: Option<u64>) -> Option<Version> {
+        match self.find(kind, id, snapshot) {
+            Found::Current(version) => Some(version),
+            _ => None,
+        }
+    }
+
+    /// Every id ever stored for `kind`, in id order.
+    pub fn ids<'a>(&'a self, kind: &str) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        match self.types.get(kind) {
+            Some(data) => Box::new(data.versions.keys()),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+
+    /// Ids of `kind` that were ever in the compartment of `patient`, in id order.
+    pub fn ids_for_patient<'a>(
+        &'a self,
+        kind: &str,
+        patient: &str,
+    ) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        match self.types.get(kind).and_then(|t| t.by_patient.get(patient)) {
+            Some(ids) => Box::new(ids.iter()),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+
+    fn put(&mut self, kind: &str, id: &str, mut resource: Value, deleted: bool) -> Version {
+        self.seq += 1;
+        let data = self.types.entry(kind.to_owned()).or_default();
+        let versions = data.versions.entry(id.to_owned()).or_default();
+        let version_id = versions.last().map_or(1, |v| v.version_id + 1);
+        resource["resourceType"] = json!(kind);
+        resource["id"] = json!(id);
+        let meta = resource
+            .as_object_mut()
+            .map(|r| r.entry("meta").or_insert_with(|| json!({})));
+        if let Some(meta @ Value::Object(_)) = meta {
+            meta["versionId"] = json!(version_id.to_string());
+            meta["lastUpdated"] = json!(super::now_instant());
+        }
+        if let Some(patient) = patient_of(&resource) {
+            data.by_patient.entry(patient).or_default().insert(id.to_owned());
+        }
+        let version = Version {
+            seq: self.seq,
+            version_id,
+            deleted,
+            resource: Arc::new(resource),
+        };
+        versions.push(version.clone());
+        version
     }
 }

@@ -260,3 +260,66 @@ pub fn confidential_app(id: &str, secret: &str) -> ClientConfig {
         simulate_error: None,
     }
 }
+
+impl Mock {
+    /// An access token signed with the server's key, as the token endpoint would
+    /// issue for `scope` (and `patient` in context): the FHIR tests need many.
+    pub fn mint(&self, scope: &str, patient: Option<&str>) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        KEY.sign(&serde_json::json!({
+            "iss": self.server.urls.auth_base,
+            "aud": self.server.urls.fhir_base,
+            "sub": "Practitioner/2",
+            "client_id": "demo-app",
+            "scope": scope,
+            "exp": now + 600,
+            "iat": now,
+            "jti": format!("test-{}", rand_bytes()[0..8].iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            "grant": "test-grant",
+            "patient": patient,
+        }))
+    }
+
+    /// GET a FHIR path (relative to the base, or an absolute URL) with a token.
+    pub async fn fhir_get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            self.fhir(path)
+        };
+        self.get_with_token(&url, token).await
+    }
+}
+
+/// `Type/id` of every entry of a Bundle, with its search mode.
+pub fn entries(bundle: &Value) -> Vec<(String, String)> {
+    bundle["entry"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|e| {
+                    let r = &e["resource"];
+                    (
+                        format!(
+                            "{}/{}",
+                            r["resourceType"].as_str().unwrap(),
+                            r["id"].as_str().unwrap()
+                        ),
+                        e["search"]["mode"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The URL of a Bundle link.
+pub fn link(bundle: &Value, relation: &str) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == relation)?["url"]
+        .as_str()
+        .map(str::to_owned)
+}

@@ -14,7 +14,7 @@ mod consent;
 mod login;
 mod picker;
 
-pub use picker::PatientRow;
+pub use crate::fhir::summary::PatientRow;
 
 use std::time::{Duration, Instant};
 

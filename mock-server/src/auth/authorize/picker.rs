@@ -7,16 +7,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use smart_protocol::OAuthErrorCode;
 
-use super::{advance, error_page, keep, render, take_pending};
+use super::{PatientRow, advance, error_page, keep, render, take_pending};
 use crate::state::AppState;
-
-pub struct PatientRow {
-    pub id: String,
-    pub name: String,
-    pub nhs_number: String,
-    pub birth_date: String,
-    pub gender: String,
-}
 
 #[derive(Template)]
 #[template(path = "picker.html")]

@@ -1,0 +1,679 @@
+//! The FHIR REST API: interactions, search parameters by type, paging, errors.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, ETAG, IF_MATCH, LOCATION};
+use serde_json::{Value, json};
+
+const ALL: &str = "user/*.cruds";
+
+fn observation(patient: &str, code: &str, when: &str) -> Value {
+    json!({
+        "resourceType": "Observation", "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": format!("Patient/{patient}")},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": 70, "unit": "beats/minute"}
+    })
+}
+
+async fn send(
+    mock: &Mock,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = mock.http.request(method, mock.fhir(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request
+            .header(CONTENT_TYPE, "application/fhir+json")
+            .body(body.to_string());
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn create_read_update_history_vread_delete() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let created = send(
+        &mock,
+        reqwest::Method::POST,
+        "Observation",
+        &token,
+        Some(observation("1", "8867-4", "2025-01-02")),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(created.headers()[ETAG], "W/\"1\"");
+    let body: Value = created.json().await.unwrap();
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, mock.fhir(&format!("Observation/{id}/_history/1")));
+    assert_eq!(body["meta"]["versionId"], "1");
+    assert!(body["meta"]["lastUpdated"].as_str().unwrap().ends_with('Z'));
+
+    let (status, read) = mock.fhir_get(&format!("Observation/{id}"), &token).await;
+    assert_eq!((status, &read["id"]), (StatusCode::OK, &json!(id)));
+
+    let mut changed = read.clone();
+    changed["status"] = json!("amended");
+    let stale = mock
+        .http
+        .put(mock.fhir(&format!("Observation/{id}")))
+        .bearer_auth(&token)
+        .header(CONTENT_TYPE, "application/fhir+json")
+        .header(IF_MATCH, "W/\"7\"")
+        .body(changed.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    let outcome: Value = stale.json().await.unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+
+    let updated = mock
+        .http
+        .put(mock.fhir(&format!("Observation/{id}")))
+        .bearer_auth(&token)
+        .header(CONTENT_TYPE, "application/fhir+json")
+        .header(IF_MATCH, "W/\"1\"")
+        .header("Prefer", "return=minimal")
+        .body(changed.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), StatusCode::OK);
+    assert_eq!(updated.headers()[ETAG], "W/\"2\"");
+    assert!(updated.text().await.unwrap().is_empty(), "Prefer: return=minimal");
+
+    let (status, history) = mock.fhir_get(&format!("Observation/{id}/_history"), &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(history["type"], "history");
+    assert_eq!(history["total"], 2);
+    assert_eq!(history["entry"][0]["resource"]["status"], "amended");
+    let (status, first) = mock
+        .fhir_get(&format!("Observation/{id}/_history/1"), &token)
+        .await;
+    assert_eq!((status, &first["status"]), (StatusCode::OK, &json!("final")));
+    let (status, _) = mock
+        .fhir_get(&format!("Observation/{id}/_history/9"), &token)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let deleted = send(
+        &mock,
+        reqwest::Method::DELETE,
+        &format!("Observation/{id}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let (status, outcome) = mock.fhir_get(&format!("Observation/{id}"), &token).await;
+    assert_eq!(
+        (status, &outcome["resourceType"]),
+        (StatusCode::GONE, &json!("OperationOutcome"))
+    );
+    let again = send(
+        &mock,
+        reqwest::Method::DELETE,
+        &format!("Observation/{id}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn update_creates_when_absent() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let mut resource = observation("1", "8867-4", "2025-01-02");
+    resource["id"] = json!("my-own-id");
+    let response = send(
+        &mock,
+        reqwest::Method::PUT,
+        "Observation/my-own-id",
+        &token,
+        Some(resource),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        mock.fhir_get("Observation/my-own-id", &token).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn every_error_is_an_operation_outcome() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let outcome = |response: reqwest::Response| async move {
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["resourceType"], "OperationOutcome", "{status}: {body}");
+        assert!(!body["issue"][0]["diagnostics"].as_str().unwrap().is_empty());
+        status
+    };
+    let get = |path: &str| mock.http.get(mock.fhir(path)).bearer_auth(&token).send();
+    assert_eq!(
+        outcome(get("Spaceship/1").await.unwrap()).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        outcome(get("Patient/nope").await.unwrap()).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        outcome(get("Patient?shoe-size=9").await.unwrap()).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(get("Observation?date=yesterday").await.unwrap()).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(get("Observation?date=ap2024").await.unwrap()).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(get("Patient?gender:fuzzy=f").await.unwrap()).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(get("Patient?_count=lots").await.unwrap()).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(get("Patient?_sort=general-practitioner").await.unwrap()).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(get("Patient?_include=Observation:patient").await.unwrap()).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(get("Patient/1/_history/x").await.unwrap()).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(get("Patient/1/what/ever").await.unwrap()).await,
+        StatusCode::NOT_FOUND
+    );
+
+    let post = |path: &str, content_type: &str, body: String| {
+        mock.http
+            .post(mock.fhir(path))
+            .bearer_auth(&token)
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        outcome(
+            post("Observation", "application/fhir+json", "{not json".into())
+                .await
+                .unwrap()
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(
+            post("Observation", "application/fhir+json", "[1,2]".into())
+                .await
+                .unwrap()
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    let patient = json!({"resourceType": "Patient"}).to_string();
+    assert_eq!(
+        outcome(
+            post("Observation", "application/fhir+json", patient.clone())
+                .await
+                .unwrap()
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(post("Patient", "text/plain", patient).await.unwrap()).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let huge = json!({"resourceType": "Patient", "text": {"div": "x".repeat(2 * 1024 * 1024)}}).to_string();
+    assert_eq!(
+        outcome(post("Patient", "application/fhir+json", huge).await.unwrap()).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+
+    let put = |path: &str, body: Value| {
+        mock.http
+            .put(mock.fhir(path))
+            .bearer_auth(&token)
+            .header(CONTENT_TYPE, "application/fhir+json")
+            .body(body.to_string())
+            .send()
+    };
+    assert_eq!(
+        outcome(
+            put("Patient/1", json!({"resourceType": "Patient", "id": "2"}))
+                .await
+                .unwrap()
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(
+            put("Patient/1", json!({"resourceType": "Patient"}))
+                .await
+                .unwrap()
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(
+            put(
+                "Patient/bad_id!",
+                json!({"resourceType": "Patient", "id": "bad_id!"})
+            )
+            .await
+            .unwrap()
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    // The server still answers after all that.
+    assert_eq!(mock.fhir_get("Patient/1", &token).await.0, StatusCode::OK);
+}
+
+async fn ids(mock: &Mock, token: &str, query: &str) -> Vec<String> {
+    let (status, bundle) = mock.fhir_get(query, token).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {bundle}");
+    entries(&bundle)
+        .into_iter()
+        .filter(|(_, mode)| mode == "match")
+        .map(|(id, _)| id)
+        .collect()
+}
+
+#[tokio::test]
+async fn token_parameters() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let heart_rates = ids(
+        &mock,
+        &token,
+        "Observation?patient=1&code=http://loinc.org|8867-4&_count=100",
+    )
+    .await;
+    assert_eq!(heart_rates.len(), 9, "one per visit");
+    assert_eq!(
+        ids(&mock, &token, "Observation?patient=1&code=8867-4&_count=100").await,
+        heart_rates
+    );
+    assert_eq!(
+        ids(
+            &mock,
+            &token,
+            "Observation?patient=1&code=http://snomed.info/sct|8867-4"
+        )
+        .await
+        .len(),
+        0
+    );
+    assert_eq!(
+        ids(&mock, &token, "Observation?patient=1&code=|8867-4")
+            .await
+            .len(),
+        0,
+        "the coding has a system"
+    );
+    let loinc = ids(
+        &mock,
+        &token,
+        "Observation?patient=1&code=http://loinc.org|&_count=100",
+    )
+    .await;
+    assert_eq!(loinc.len(), 41);
+    let either = ids(
+        &mock,
+        &token,
+        "Observation?patient=1&code=8867-4,29463-7&_count=100",
+    )
+    .await;
+    assert_eq!(either.len(), 18);
+    let labs = ids(
+        &mock,
+        &token,
+        "Observation?patient=1&category=laboratory&_count=100",
+    )
+    .await;
+    assert_eq!(labs.len(), 5);
+    assert_eq!(
+        ids(
+            &mock,
+            &token,
+            "Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9876543210"
+        )
+        .await,
+        ["Patient/1"]
+    );
+    assert_eq!(
+        ids(&mock, &token, "Patient?identifier=9876543210").await,
+        ["Patient/1"]
+    );
+    let women = ids(&mock, &token, "Patient?gender=female").await;
+    assert!(women.contains(&"Patient/1".to_owned()) && !women.contains(&"Patient/3".to_owned()));
+    assert_eq!(
+        ids(&mock, &token, "Patient?_id=1,3").await,
+        ["Patient/1", "Patient/3"]
+    );
+    assert_eq!(
+        ids(&mock, &token, "Patient?email=bernie.kanfeld@example.nhs.uk").await,
+        ["Patient/1"]
+    );
+    assert_eq!(
+        ids(&mock, &token, "Condition?patient=3&clinical-status=active")
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(
+        ids(
+            &mock,
+            &token,
+            "Organization?identifier=https://fhir.nhs.uk/Id/ods-organization-code|C81010"
+        )
+        .await,
+        ["Organization/C81010"]
+    );
+}
+
+#[tokio::test]
+async fn string_parameters() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    assert_eq!(ids(&mock, &token, "Patient?name=kan").await, ["Patient/1"]);
+    assert_eq!(ids(&mock, &token, "Patient?family=KANFELD").await, ["Patient/1"]);
+    assert_eq!(
+        ids(&mock, &token, "Patient?family:exact=Kanfeld").await,
+        ["Patient/1"]
+    );
+    assert!(
+        ids(&mock, &token, "Patient?family:exact=kanfeld")
+            .await
+            .is_empty()
+    );
+    assert!(
+        ids(&mock, &token, "Patient?family=feld").await.is_empty(),
+        "prefix, not substring"
+    );
+    assert_eq!(
+        ids(&mock, &token, "Patient?family:contains=NFEL").await,
+        ["Patient/1"]
+    );
+    assert_eq!(
+        ids(&mock, &token, "Patient?given=zoe").await,
+        ["Patient/4"],
+        "accent-insensitive"
+    );
+    assert_eq!(ids(&mock, &token, "Patient?given=Zo%C3%AB").await, ["Patient/4"]);
+    assert_eq!(
+        ids(&mock, &token, "Patient?address-postalcode=S11").await,
+        ["Patient/1"]
+    );
+    assert_eq!(
+        ids(&mock, &token, "Organization?name=the%20moir").await,
+        ["Organization/C81010"]
+    );
+    assert_eq!(
+        ids(&mock, &token, "Practitioner?name=harr").await,
+        ["Practitioner/2"]
+    );
+}
+
+#[tokio::test]
+async fn date_parameters_and_sorting() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let all = ids(&mock, &token, "Observation?patient=1&_count=100").await;
+    let in_2023 = ids(&mock, &token, "Observation?patient=1&date=2023&_count=100").await;
+    let from_2024 = ids(
+        &mock,
+        &token,
+        "Observation?patient=1&date=ge2024-01-01&_count=100",
+    )
+    .await;
+    let before_2024 = ids(&mock, &token, "Observation?patient=1&date=lt2024&_count=100").await;
+    assert!(!in_2023.is_empty() && !from_2024.is_empty());
+    assert_eq!(
+        in_2023, before_2024,
+        "all of Bernie's observations are from 2023 on"
+    );
+    assert_eq!(in_2023.len() + from_2024.len(), all.len());
+    let not_2023 = ids(&mock, &token, "Observation?patient=1&date=ne2023&_count=100").await;
+    assert_eq!(not_2023.len(), from_2024.len());
+    let window = ids(
+        &mock,
+        &token,
+        "Observation?patient=1&date=ge2023-05&date=le2023-05&_count=100",
+    )
+    .await;
+    assert_eq!(
+        window,
+        ids(&mock, &token, "Observation?patient=1&date=2023-05&_count=100").await
+    );
+    assert_eq!(
+        ids(&mock, &token, "Patient?birthdate=1998-03-19").await,
+        ["Patient/1"]
+    );
+    assert_eq!(
+        ids(&mock, &token, "Patient?birthdate=gt2010").await,
+        ["Patient/10"]
+    );
+    assert!(
+        ids(&mock, &token, "Patient?birthdate=1998-03-19T10:00:00Z")
+            .await
+            .is_empty(),
+        "a day is not contained in a second"
+    );
+
+    let (_, newest_first) = mock
+        .fhir_get("Observation?patient=1&_sort=-date&_count=100", &token)
+        .await;
+    let dates: Vec<&str> = newest_first["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["effectiveDateTime"].as_str().unwrap())
+        .collect();
+    let mut sorted = dates.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(dates, sorted);
+    let (_, by_update) = mock
+        .fhir_get("Encounter?_sort=_lastUpdated&_count=5", &token)
+        .await;
+    assert_eq!(by_update["entry"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn paging_is_stable_under_concurrent_writes() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let (_, first) = mock
+        .fhir_get("Observation?patient=1&_count=10&_sort=date", &token)
+        .await;
+    assert_eq!(first["total"], 41);
+    assert!(link(&first, "previous").is_none());
+    let mut seen = entries(&first);
+    // Someone writes while we page.
+    send(
+        &mock,
+        reqwest::Method::POST,
+        "Observation",
+        &token,
+        Some(observation("1", "8867-4", "2000-01-01")),
+    )
+    .await;
+    let mut next = link(&first, "next");
+    let mut pages = 1;
+    while let Some(url) = next {
+        let (status, page) = mock.fhir_get(&url, &token).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page["total"], 41, "a later page sees the first page's snapshot");
+        assert!(link(&page, "previous").is_some());
+        seen.extend(entries(&page));
+        next = link(&page, "next");
+        pages += 1;
+    }
+    assert_eq!(pages, 5);
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!((seen.len(), unique.len()), (41, 41));
+    let (_, fresh) = mock.fhir_get("Observation?patient=1&_count=10", &token).await;
+    assert_eq!(fresh["total"], 42);
+    for entry in fresh["entry"].as_array().unwrap() {
+        assert!(
+            entry["fullUrl"]
+                .as_str()
+                .unwrap()
+                .starts_with(&mock.server.urls.fhir_base)
+        );
+    }
+}
+
+#[tokio::test]
+async fn includes_summary_total_and_post_search() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let (_, bundle) = mock
+        .fhir_get(
+            "Patient?_id=1&_revinclude=Observation:patient&_include=Patient:general-practitioner&_count=5",
+            &token,
+        )
+        .await;
+    let got = entries(&bundle);
+    assert_eq!(got[0], ("Patient/1".to_owned(), "match".to_owned()));
+    assert!(got.contains(&("Practitioner/2".to_owned(), "include".to_owned())));
+    assert_eq!(
+        got.iter()
+            .filter(|(id, mode)| id.starts_with("Observation/") && mode == "include")
+            .count(),
+        41
+    );
+    let (_, with_patient) = mock
+        .fhir_get("Observation?patient=3&_include=Observation:patient", &token)
+        .await;
+    assert!(entries(&with_patient).contains(&("Patient/3".to_owned(), "include".to_owned())));
+
+    let (_, count) = mock
+        .fhir_get("Observation?patient=1&_summary=count", &token)
+        .await;
+    assert_eq!(count["total"], 41);
+    assert!(count["entry"].as_array().unwrap().is_empty());
+    let (_, no_total) = mock.fhir_get("Observation?patient=1&_total=none", &token).await;
+    assert!(no_total.get("total").is_none());
+
+    let response = mock
+        .http
+        .post(mock.fhir("Observation/_search"))
+        .bearer_auth(&token)
+        .form(&[("patient", "1"), ("code", "8867-4")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bundle: Value = response.json().await.unwrap();
+    assert_eq!(bundle["total"], 9);
+}
+
+#[tokio::test]
+async fn metadata_lists_what_is_served() {
+    let mock = start().await;
+    let response = mock.http.get(mock.fhir("metadata")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let statement: Value = response.json().await.unwrap();
+    let rest = &statement["rest"][0];
+    assert_eq!(
+        rest["security"]["service"][0]["coding"][0]["code"],
+        "SMART-on-FHIR"
+    );
+    let uris = smart_protocol::OAuthUris::from_capability_statement(&statement).unwrap();
+    assert_eq!(uris.token, mock.auth("token"));
+    let types: Vec<&str> = rest["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "Patient",
+        "Practitioner",
+        "PractitionerRole",
+        "Organization",
+        "Location",
+        "Encounter",
+        "Observation",
+        "Condition",
+        "AllergyIntolerance",
+        "MedicationRequest",
+        "MedicationStatement",
+        "Medication",
+        "Immunization",
+        "Procedure",
+        "DocumentReference",
+        "Flag",
+    ] {
+        assert!(types.contains(&kind), "{kind}");
+    }
+    let observation = rest["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Observation")
+        .unwrap();
+    let params: Vec<&str> = observation["searchParam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        params,
+        [
+            "_id",
+            "_lastUpdated",
+            "category",
+            "code",
+            "date",
+            "identifier",
+            "patient",
+            "subject"
+        ]
+    );
+
+    let response = mock
+        .http
+        .get(mock.fhir(".well-known/smart-configuration"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    let config: smart_protocol::SmartConfiguration = response.json().await.unwrap();
+    assert_eq!(
+        config.code_challenge_methods_supported,
+        [smart_protocol::CodeChallengeMethod::S256]
+    );
+    assert_eq!(config.capabilities.len(), 18);
+}
