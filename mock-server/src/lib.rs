@@ -12,6 +12,7 @@ pub mod seed;
 mod state;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::http::{HeaderName, Method, header};
@@ -60,19 +61,38 @@ pub enum StartError {
     Bind { addr: String, source: std::io::Error },
 }
 
-/// Loads or generates the signing key, binds, and starts serving in the background.
+/// Binds and starts serving in the background. The signing key is read from
+/// `key_file`, or generated on a thread of its own so the server answers at once;
+/// the few requests that sign or verify in the first moments wait for it.
 pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
-    let key = match &config.key_file {
-        Some(path) => SigningKey::from_pem_file(path)?,
-        None => tokio::task::spawn_blocking(SigningKey::generate)
-            .await
-            .expect("key generation does not panic")?,
-    };
-    spawn_with_key(config, key).await
+    let slot = Arc::new(OnceLock::new());
+    match &config.key_file {
+        Some(path) => {
+            let _ = slot.set(SigningKey::from_pem_file(path)?);
+        }
+        None => {
+            let slot = slot.clone();
+            std::thread::spawn(move || match SigningKey::generate() {
+                Ok(key) => {
+                    let _ = slot.set(key);
+                }
+                Err(error) => {
+                    // Only a broken OS random source gets here; nothing could be signed.
+                    tracing::error!(%error, "cannot generate the signing key");
+                    std::process::abort();
+                }
+            });
+        }
+    }
+    start(config, slot).await
 }
 
 /// [`spawn`] with a key the caller already has (tests share one per process).
-pub async fn spawn_with_key(mut config: Config, key: SigningKey) -> Result<RunningServer, StartError> {
+pub async fn spawn_with_key(config: Config, key: SigningKey) -> Result<RunningServer, StartError> {
+    start(config, Arc::new(OnceLock::from(key))).await
+}
+
+async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<RunningServer, StartError> {
     let addr_text = format!("{}:{}", config.bind, config.port);
     let bind_error = |source| StartError::Bind {
         addr: addr_text.clone(),

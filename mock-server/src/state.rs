@@ -1,7 +1,7 @@
 //! The one `State` every handler shares.
 
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::auth::grants::Grants;
 use crate::auth::keys::SigningKey;
@@ -15,14 +15,15 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub config: Config,
     pub urls: Urls,
-    pub key: SigningKey,
+    /// Filled at start, or shortly after by the thread generating it (see `lib.rs`).
+    key: Arc<OnceLock<SigningKey>>,
     grants: Mutex<Grants>,
     pub fhir: Store,
     pub token_cache: TokenCache,
 }
 
 impl AppState {
-    pub fn new(config: Config, urls: Urls, key: SigningKey, fhir: Store) -> Self {
+    pub fn new(config: Config, urls: Urls, key: Arc<OnceLock<SigningKey>>, fhir: Store) -> Self {
         let grants = Mutex::new(Grants::new(&config));
         AppState(Arc::new(Shared {
             config,
@@ -36,6 +37,11 @@ impl AppState {
 }
 
 impl Shared {
+    /// The signing key; waits for it in the first moments after start.
+    pub fn key(&self) -> &SigningKey {
+        self.key.wait()
+    }
+
     /// The authorisation state. Never held across an `.await`.
     pub fn grants(&self) -> MutexGuard<'_, Grants> {
         // A panic while holding the lock leaves plain maps behind, still consistent enough

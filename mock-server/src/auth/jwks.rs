@@ -8,5 +8,5 @@ use jsonwebtoken::jwk::JwkSet;
 use crate::state::AppState;
 
 pub async fn jwks(State(state): State<AppState>) -> Json<JwkSet> {
-    Json(state.key.jwks())
+    Json(state.key().jwks())
 }

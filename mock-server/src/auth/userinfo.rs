@@ -13,8 +13,8 @@ pub async fn userinfo(State(state): State<AppState>, access: AccessContext) -> J
         .as_ref()
         .and_then(|f| state.config.users.iter().find(|u| &u.fhir_user == f));
     Json(json!({
-        "sub": access.fhir_user.clone().unwrap_or(access.client_id),
-        "fhirUser": access.fhir_user.map(|f| format!("{}/{f}", state.urls.fhir_base)),
+        "sub": access.fhir_user.clone().unwrap_or_else(|| access.client_id.clone()),
+        "fhirUser": access.fhir_user.as_ref().map(|f| format!("{}/{f}", state.urls.fhir_base)),
         "name": user.map(|u| u.name.clone()),
     }))
 }

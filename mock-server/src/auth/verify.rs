@@ -19,9 +19,12 @@ use super::simulate::SimulatedError;
 use crate::fhir::outcome::Outcome;
 use crate::state::AppState;
 
-/// Who is calling and what they may do.
+/// Who is calling and what they may do: cheap to clone, one per verified token.
 #[derive(Clone, Debug)]
-pub struct AccessContext {
+pub struct AccessContext(Arc<AccessInfo>);
+
+#[derive(Debug)]
+pub struct AccessInfo {
     pub client_id: String,
     pub scopes: Scopes,
     /// The patient in context; `patient/` scopes are limited to their compartment.
@@ -47,10 +50,13 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims
     validation.set_issuer(&[&state.urls.auth_base]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = 0;
-    let claims: AccessClaims = state.key.verify(token, &validation).map_err(|e| match e.kind() {
-        jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-        _ => TokenError::Invalid(e.to_string()),
-    })?;
+    let claims: AccessClaims = state
+        .key()
+        .verify(token, &validation)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid(e.to_string()),
+        })?;
     if state.grants().is_revoked(&claims.jti, &claims.grant) {
         return Err(TokenError::Revoked);
     }
@@ -67,12 +73,19 @@ impl AccessContext {
             .scope
             .parse()
             .map_err(|e| TokenError::Invalid(format!("{e}")))?;
-        Ok(AccessContext {
+        Ok(AccessContext(Arc::new(AccessInfo {
             client_id: claims.client_id.clone(),
             scopes,
             patient: claims.patient.clone(),
             fhir_user: claims.fhir_user.clone(),
-        })
+        })))
+    }
+}
+
+impl std::ops::Deref for AccessContext {
+    type Target = AccessInfo;
+    fn deref(&self) -> &AccessInfo {
+        &self.0
     }
 }
 
@@ -84,7 +97,7 @@ pub struct TokenCache {
 }
 
 struct Verified {
-    context: Arc<AccessContext>,
+    context: AccessContext,
     exp: u64,
     jti: String,
     grant: String,
@@ -94,7 +107,7 @@ struct Verified {
 const CACHE_LIMIT: usize = 10_000;
 
 impl TokenCache {
-    fn get(&self, state: &AppState, token: &str) -> Option<Result<Arc<AccessContext>, TokenError>> {
+    fn get(&self, state: &AppState, token: &str) -> Option<Result<AccessContext, TokenError>> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let hit = entries.get(token)?;
         Some(if hit.exp <= now() {
@@ -106,7 +119,7 @@ impl TokenCache {
         })
     }
 
-    fn insert(&self, token: &str, claims: &AccessClaims, context: Arc<AccessContext>) {
+    fn insert(&self, token: &str, claims: &AccessClaims, context: AccessContext) {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= CACHE_LIMIT {
             entries.clear();
@@ -122,12 +135,12 @@ impl TokenCache {
 }
 
 /// The access context of a bearer token, from the cache or by full verification.
-pub fn authenticate(state: &AppState, token: &str) -> Result<Arc<AccessContext>, TokenError> {
+pub fn authenticate(state: &AppState, token: &str) -> Result<AccessContext, TokenError> {
     if let Some(result) = state.token_cache.get(state, token) {
         return result;
     }
     let claims = verify_access_token(state, token)?;
-    let context = Arc::new(AccessContext::from_claims(&claims)?);
+    let context = AccessContext::from_claims(&claims)?;
     state.token_cache.insert(token, &claims, context.clone());
     Ok(context)
 }
@@ -168,14 +181,12 @@ impl FromRequestParts<AppState> for AccessContext {
                 diagnostics: "this request needs an `Authorization: Bearer <access token>` header".into(),
             });
         };
-        authenticate(state, token)
-            .map(Arc::unwrap_or_clone)
-            .map_err(|error| {
-                tracing::debug!(%error, "bearer token refused");
-                Unauthorized {
-                    challenge: r#"Bearer realm="ccri-fhir", error="invalid_token""#,
-                    diagnostics: error.to_string(),
-                }
-            })
+        authenticate(state, token).map_err(|error| {
+            tracing::debug!(%error, "bearer token refused");
+            Unauthorized {
+                challenge: r#"Bearer realm="ccri-fhir", error="invalid_token""#,
+                diagnostics: error.to_string(),
+            }
+        })
     }
 }

@@ -50,7 +50,12 @@ impl IntoResponse for Outcome {
 
 /// A FHIR JSON response.
 pub fn fhir_json(status: StatusCode, body: &serde_json::Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    fhir_text(status, body.to_string())
+}
+
+/// A FHIR JSON response from JSON text already serialised.
+pub fn fhir_text(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    let mut response = (status, body.into()).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));

@@ -11,7 +11,7 @@ use smart_protocol::Interaction;
 
 use super::body::ResourceBody;
 use super::compartment::visibility;
-use super::outcome::{Outcome, fhir_json};
+use super::outcome::{Outcome, fhir_json, fhir_text};
 use super::search::{execute, params};
 use super::store::{Found, Version, WriteError};
 use crate::auth::verify::AccessContext;
@@ -48,7 +48,7 @@ fn etag(version: &Version) -> HeaderValue {
 
 /// A resource with its ETag.
 fn versioned(status: StatusCode, version: &Version) -> Response {
-    let mut response = fhir_json(status, &version.resource);
+    let mut response = fhir_text(status, version.json.clone());
     response.headers_mut().insert(header::ETAG, etag(version));
     response
 }
@@ -159,9 +159,9 @@ pub async fn search_get(
 ) -> Answer {
     supported(&kind)?;
     let query = query_pairs(query.as_deref())?;
-    Ok(fhir_json(
+    Ok(fhir_text(
         StatusCode::OK,
-        &execute::search(&state, &access, &kind, &query)?,
+        execute::search(&state, &access, &kind, &query)?,
     ))
 }
 
@@ -190,9 +190,9 @@ pub async fn search_post(
     let body: Vec<(String, String)> = serde_urlencoded::from_bytes(&form)
         .map_err(|e| Outcome::invalid(format!("malformed form body: {e}")))?;
     params.extend(body);
-    Ok(fhir_json(
+    Ok(fhir_text(
         StatusCode::OK,
-        &execute::search(&state, &access, &kind, &params)?,
+        execute::search(&state, &access, &kind, &params)?,
     ))
 }
 
@@ -224,7 +224,7 @@ fn written(state: &AppState, status: StatusCode, version: &Version, headers: &He
     let mut response = if wants_minimal(headers) {
         status.into_response()
     } else {
-        fhir_json(status, &version.resource)
+        fhir_text(status, version.json.clone())
     };
     let location = format!(
         "{}/{kind}/{id}/_history/{}",

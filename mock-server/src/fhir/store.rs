@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use axum::body::Bytes;
 use serde_json::{Value, json};
 
 use super::compartment::patient_of;
@@ -21,6 +22,8 @@ pub struct Version {
     pub deleted: bool,
     /// With `meta.versionId` and `meta.lastUpdated` filled in.
     pub resource: Arc<Value>,
+    /// `resource` serialised once, when written: reads and searches send this text.
+    pub json: Bytes,
 }
 
 #[derive(Default)]
@@ -262,11 +265,13 @@ impl Inner {
         if let Some(patient) = patient_of(&resource) {
             data.by_patient.entry(patient).or_default().insert(id.to_owned());
         }
+        let json = Bytes::from(resource.to_string());
         let version = Version {
             seq: self.seq,
             version_id,
             deleted,
             resource: Arc::new(resource),
+            json,
         };
         versions.push(version.clone());
         version

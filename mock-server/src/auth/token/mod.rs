@@ -139,7 +139,7 @@ fn issue(state: &AppState, grant: &Grant, ttl_secs: u64, refresh_token: Option<S
                 .find(|u| &u.fhir_user == fhir_user)
                 .map(|u| u.name.clone());
             IdToken::new(
-                state.key.sign(&IdTokenClaims {
+                state.key().sign(&IdTokenClaims {
                     iss: state.urls.auth_base.clone(),
                     aud: grant.client_id.clone(),
                     sub: fhir_user.clone(),
@@ -155,7 +155,7 @@ fn issue(state: &AppState, grant: &Grant, ttl_secs: u64, refresh_token: Option<S
             )
         });
     TokenResponse {
-        access_token: AccessToken::new(state.key.sign(&claims)),
+        access_token: AccessToken::new(state.key().sign(&claims)),
         token_type: TokenType::Bearer,
         expires_in: Some(ttl_secs),
         scope: Some(grant.scopes.clone()),

@@ -4,7 +4,6 @@
 //! token like any other read).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use serde_json::{Value, json};
 use smart_protocol::Interaction;
@@ -14,7 +13,7 @@ use super::{Criterion, OFFSET, SNAPSHOT, SearchRequest, parse, sort_key};
 use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
 use crate::fhir::outcome::Outcome;
-use crate::fhir::store::Inner;
+use crate::fhir::store::{Inner, Version};
 use crate::state::AppState;
 
 pub fn search(
@@ -22,7 +21,7 @@ pub fn search(
     access: &AccessContext,
     kind: &str,
     query: &[(String, String)],
-) -> Result<Value, Outcome> {
+) -> Result<Vec<u8>, Outcome> {
     let request = parse(kind, query).map_err(Outcome::invalid)?;
     let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let visible = visibility(access, Interaction::Search, kind, &params)?;
@@ -44,10 +43,9 @@ pub fn search(
         Some(patient) => store.ids_for_patient(kind, patient),
         None => store.ids(kind),
     };
-    let mut matches: Vec<Arc<Value>> = ids
+    let mut matches: Vec<Version> = ids
         .filter_map(|id| store.at(kind, id, Some(snapshot)))
-        .map(|version| version.resource)
-        .filter(|resource| visible.allows(resource) && request.criteria.iter().all(|c| c.matches(resource)))
+        .filter(|v| visible.allows(&v.resource) && request.criteria.iter().all(|c| c.matches(&v.resource)))
         .collect();
     if !request.sort.is_empty() {
         let mut keyed: Vec<_> = matches
@@ -57,7 +55,7 @@ pub fn search(
                     request
                         .sort
                         .iter()
-                        .map(|s| sort_key(&r, s.param))
+                        .map(|s| sort_key(&r.resource, s.param))
                         .collect::<Vec<_>>(),
                     r,
                 )
@@ -84,9 +82,10 @@ pub fn search(
         json!({"relation": relation, "url": format!("{base}/{kind}?{query}")})
     };
     let mut links = vec![link("self", request.offset)];
-    let mut entries = Vec::new();
+    let mut page = Vec::new();
+    let mut included = Vec::new();
     if !request.summary_count {
-        let page: Vec<Arc<Value>> = matches
+        page = matches
             .into_iter()
             .skip(request.offset)
             .take(request.count)
@@ -97,27 +96,43 @@ pub fn search(
         if request.offset > 0 {
             links.push(link("previous", request.offset.saturating_sub(request.count)));
         }
-        let included = includes(&store, access, &request, &page, snapshot);
-        let entry = |resource: &Value, mode: &str| {
-            let kind = resource["resourceType"].as_str().unwrap_or_default();
-            let id = resource["id"].as_str().unwrap_or_default();
-            json!({"fullUrl": format!("{base}/{kind}/{id}"), "resource": resource, "search": {"mode": mode}})
-        };
-        entries.extend(page.iter().map(|r| entry(r, "match")));
-        entries.extend(included.iter().map(|r| entry(r, "include")));
+        included = includes(&store, access, &request, &page, snapshot);
     }
-    let mut bundle = json!({
+    let mut head = json!({
         "resourceType": "Bundle",
         "id": crate::fhir::new_id(),
         "meta": {"lastUpdated": crate::fhir::now_instant()},
         "type": "searchset",
         "link": links,
-        "entry": entries,
     });
     if request.total {
-        bundle["total"] = json!(total);
+        head["total"] = json!(total);
     }
-    Ok(bundle)
+    Ok(write_bundle(&head, base, &page, &included))
+}
+
+/// The Bundle as JSON text: its head, then each entry around the resource text the
+/// store serialised when it was written (re-serialising every resource per search
+/// would cost more than the search itself).
+fn write_bundle(head: &Value, base: &str, page: &[Version], included: &[Version]) -> Vec<u8> {
+    let mut out = head.to_string().into_bytes();
+    out.pop(); // the closing brace
+    out.extend_from_slice(br#","entry":["#);
+    let entries = page
+        .iter()
+        .map(|v| (v, "match"))
+        .chain(included.iter().map(|v| (v, "include")));
+    for (index, (version, mode)) in entries.enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        let full_url = Value::String(format!("{base}/{}", key(&version.resource)));
+        out.extend_from_slice(format!(r#"{{"fullUrl":{full_url},"resource":"#).as_bytes());
+        out.extend_from_slice(&version.json);
+        out.extend_from_slice(format!(r#","search":{{"mode":"{mode}"}}}}"#).as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// The resources `_include` and `_revinclude` add, each visible to the token.
@@ -125,10 +140,10 @@ fn includes(
     store: &Inner,
     access: &AccessContext,
     request: &SearchRequest,
-    page: &[Arc<Value>],
+    page: &[Version],
     snapshot: u64,
-) -> Vec<Arc<Value>> {
-    let mut seen: HashSet<String> = page.iter().map(|r| key(r)).collect();
+) -> Vec<Version> {
+    let mut seen: HashSet<String> = page.iter().map(|v| key(&v.resource)).collect();
     // One scope decision per (type, interaction), not per resource.
     let mut visibilities: HashMap<(String, Interaction), Option<Visibility>> = HashMap::new();
     let mut allowed = |kind: &str, interaction, resource: &Value| {
@@ -140,7 +155,7 @@ fn includes(
     };
     let mut found = Vec::new();
     for param in &request.include {
-        for resource in page {
+        for resource in page.iter().map(|v| &*v.resource) {
             for element in param
                 .paths
                 .iter()
@@ -160,18 +175,18 @@ fn includes(
                     && allowed(target, Interaction::Read, &version.resource)
                     && seen.insert(key(&version.resource))
                 {
-                    found.push(version.resource);
+                    found.push(version);
                 }
             }
         }
     }
-    let targets: HashSet<String> = page.iter().map(|r| key(r)).collect();
+    let targets: HashSet<String> = page.iter().map(|v| key(&v.resource)).collect();
     // Resources pointing at patients are found through the patient index.
     let patients: Option<Vec<&str>> = page
         .iter()
-        .map(|r| {
-            (r["resourceType"] == "Patient")
-                .then(|| r["id"].as_str())
+        .map(|v| {
+            (v.resource["resourceType"] == "Patient")
+                .then(|| v.resource["id"].as_str())
                 .flatten()
         })
         .collect();
@@ -201,7 +216,7 @@ fn includes(
                 && allowed(source, Interaction::Search, &version.resource)
                 && seen.insert(key(&version.resource))
             {
-                found.push(version.resource);
+                found.push(version);
             }
         }
     }

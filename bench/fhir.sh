@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# FHIR API throughput and latency with 100,000 Observations over 1,000 patients,
+# beside a bare axum handler in the same run; cold start and memory with the
+# built-in data set.   bash bench/fhir.sh   (DURATION=10s by default)
+source "$(dirname "$0")/common.sh"
+DATA=$(mktemp -d)
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+python3 bench/generate_load.py "$DATA" 1000 100000 >/dev/null
+
+# Cold start with the built-in data: process start to the first 200 from a FHIR read.
+cold_start() {
+  local port=18081 start end
+  start=$(date +%s%N)
+  ./target/server/ccri-mock --port $port >/dev/null 2>&1 &
+  local pid=$!
+  until curl -fs -o /dev/null "http://127.0.0.1:$port/ccri-fhir/R4/metadata"; do sleep 0.002; done
+  end=$(date +%s%N)
+  echo "cold start to first 200 (built-in data): $(( (end - start) / 1000000 )) ms, RSS $(awk '/VmRSS/ {print $2 / 1024 " MiB"}' /proc/$pid/status)"
+  kill $pid; wait $pid 2>/dev/null || true
+}
+for _ in 1 2 3; do cold_start; done
+
+start=$(date +%s%N)
+start_servers --data "$DATA"
+echo "loaded 101,000 resources and answered in $(( ($(date +%s%N) - start) / 1000000 )) ms, RSS $(awk '/VmRSS/ {print $2 / 1024 " MiB"}' /proc/${PIDS[0]}/status)"
+
+TOKEN=$(curl -fs -u medication-access:medication-access-secret -d grant_type=client_credentials \
+  "http://127.0.0.1:$MOCK_PORT/ccri-auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+AUTH="Authorization: Bearer $TOKEN"
+echo "wrk -t2 -c32 -d$DURATION on $(nproc) cores, loopback"
+load "bare axum GET" "http://127.0.0.1:$BARE_PORT/bare"
+load "GET Patient/{id}" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Patient/p500" -H "$AUTH"
+load "GET Observation?patient=X&_count=50" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Observation?patient=p500&_count=50" -H "$AUTH"

@@ -1,0 +1,43 @@
+//! Where is the authorisation server? SMART App Launch 2.2 §"Conformance": ask
+//! `{iss}/.well-known/smart-configuration`; servers older than SMART 2 (CCRI among
+//! them) only answer `{iss}/metadata` with the `oauth-uris` extension.
+
+use serde_json::Value;
+use smart_protocol::{OAuthUris, SmartConfiguration};
+
+use super::error::Error;
+use super::platform::{HttpRequest, Json, Method, Platform};
+
+pub async fn discover<P: Platform>(platform: &P, iss: &str) -> Result<SmartConfiguration, Error<P::Json>> {
+    let base = iss.trim_end_matches('/');
+    let well_known = match get::<P, SmartConfiguration>(
+        platform,
+        &format!("{base}/.well-known/smart-configuration"),
+    )
+    .await
+    {
+        Ok(config) => return Ok(config),
+        Err(reason) => reason,
+    };
+    let metadata = get::<P, Value>(platform, &format!("{base}/metadata"))
+        .await
+        .and_then(|statement| OAuthUris::from_capability_statement(&statement).map_err(|e| e.to_string()));
+    match metadata {
+        Ok(uris) => Ok(uris.into_configuration()),
+        Err(reason) => Err(Error::new(
+            "discovery_failed",
+            format!(
+                "{base} is not a SMART server: .well-known/smart-configuration: {well_known}; metadata: {reason}"
+            ),
+        )),
+    }
+}
+
+async fn get<P: Platform, T: serde::de::DeserializeOwned>(platform: &P, url: &str) -> Result<T, String> {
+    let request = HttpRequest::new(Method::Get, url).header("Accept", "application/json");
+    let response = platform.fetch(request).await?;
+    if response.status != 200 {
+        return Err(format!("HTTP {}", response.status));
+    }
+    response.body.ok_or("no JSON body")?.decode()
+}

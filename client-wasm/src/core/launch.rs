@@ -1,0 +1,144 @@
+//! Starting a launch (SMART App Launch 2.2 §"Obtain authorization code"): discover
+//! the server, refuse anything weaker than PKCE S256, remember what the callback
+//! will need under a fresh random `state`, and build the authorize URL.
+//!
+//! Each launch is stored under its own key (`…launch:{state}`), so two launches in
+//! two tabs never overwrite each other, and the callback finds only its own.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use smart_protocol::{ClientSecret, PkceVerifier};
+
+use super::discovery::discover;
+use super::error::Error;
+use super::platform::{Platform, Storage};
+
+pub const LAUNCH_KEY_PREFIX: &str = "smart-fhir-client:launch:";
+
+/// What the app passes to `authorize()`.
+#[derive(Debug, Default)]
+pub struct AuthorizeOptions {
+    /// The FHIR base URL: given by the app (standalone) or by the EHR (`?iss=`).
+    pub iss: String,
+    pub client_id: String,
+    pub scope: String,
+    pub redirect_uri: String,
+    /// The EHR's launch id (`?launch=`), for an EHR launch.
+    pub launch: Option<String>,
+    /// The resource server the token is for; defaults to `iss`.
+    pub aud: Option<String>,
+    /// If given, `iss` must be one of these: an EHR launch names its own server, and
+    /// an app should only send users to servers it knows.
+    pub iss_allow_list: Option<Vec<String>>,
+    /// A confidential client's secret. Used for this call's checks only, never stored.
+    pub client_secret: Option<ClientSecret>,
+}
+
+/// What the callback needs to finish a launch, kept in storage between the two.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingLaunch {
+    pub fhir_base: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub code_verifier: PkceVerifier,
+    pub token_endpoint: String,
+    pub revocation_endpoint: Option<String>,
+    pub issuer: Option<String>,
+    pub jwks_uri: Option<String>,
+    /// The app said it has a secret: the code exchange must authenticate.
+    pub confidential: bool,
+}
+
+/// Random bytes as base64url (43 characters for 32 bytes).
+pub fn random_token<P: Platform>(platform: &P) -> String {
+    let mut bytes = [0u8; 32];
+    platform.random_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Prepares a launch and returns the authorize URL to send the browser to.
+pub async fn authorize<P: Platform, S: Storage>(
+    platform: &P,
+    storage: &S,
+    options: &AuthorizeOptions,
+) -> Result<String, Error<P::Json>> {
+    for (name, value) in [
+        ("iss", &options.iss),
+        ("clientId", &options.client_id),
+        ("scope", &options.scope),
+        ("redirectUri", &options.redirect_uri),
+    ] {
+        if value.trim().is_empty() {
+            return Err(Error::invalid_options(format!("{name} is required")));
+        }
+    }
+    let iss = options.iss.trim_end_matches('/');
+    if let Some(allowed) = &options.iss_allow_list
+        && !allowed.iter().any(|a| a.trim_end_matches('/') == iss)
+    {
+        return Err(Error::new(
+            "iss_not_allowed",
+            format!("{iss} is not in issAllowList"),
+        ));
+    }
+    let config = discover(platform, iss).await?;
+    if !config.allows_s256() {
+        return Err(Error::new(
+            "pkce_unsupported",
+            "the server does not support PKCE with S256; refusing to launch without it",
+        ));
+    }
+    let authorization_endpoint = config.authorization_endpoint.clone().ok_or_else(|| {
+        Error::new(
+            "discovery_failed",
+            "the server advertises no authorization_endpoint",
+        )
+    })?;
+
+    let state = random_token(platform);
+    let verifier = oauth2::PkceCodeVerifier::new(random_token(platform));
+    let challenge = oauth2::PkceCodeChallenge::from_code_verifier_sha256(&verifier);
+    let aud = options
+        .aud
+        .as_deref()
+        .unwrap_or(iss)
+        .trim_end_matches('/')
+        .to_owned();
+    let pending = PendingLaunch {
+        fhir_base: aud.clone(),
+        client_id: options.client_id.clone(),
+        redirect_uri: options.redirect_uri.clone(),
+        scope: options.scope.clone(),
+        code_verifier: PkceVerifier::new(verifier.secret().clone()),
+        token_endpoint: config.token_endpoint.clone(),
+        revocation_endpoint: config.revocation_endpoint.clone(),
+        issuer: config.issuer.clone(),
+        jwks_uri: config.jwks_uri.clone(),
+        confidential: options.client_secret.is_some(),
+    };
+    let stored = serde_json::to_string(&pending).map_err(Error::storage)?;
+    storage
+        .set(&format!("{LAUNCH_KEY_PREFIX}{state}"), &stored)
+        .map_err(Error::storage)?;
+
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &options.client_id)
+        .append_pair("redirect_uri", &options.redirect_uri)
+        .append_pair("scope", &options.scope)
+        .append_pair("state", &state)
+        .append_pair("aud", &aud)
+        .append_pair("code_challenge", challenge.as_str())
+        .append_pair("code_challenge_method", "S256");
+    if let Some(launch) = &options.launch {
+        query.append_pair("launch", launch);
+    }
+    let separator = if authorization_endpoint.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    Ok(format!("{authorization_endpoint}{separator}{}", query.finish()))
+}

@@ -1,0 +1,181 @@
+//! What the protocol logic needs from its surroundings, as traits, so the same code
+//! runs in the browser (fetch, Web Storage, WebCrypto) and in native tests (reqwest
+//! against an in-process ccri-mock).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+
+/// A JSON document as the platform holds it. In the browser this is a JS value that
+/// `Response.json()` parsed: FHIR resources pass through to the app without being
+/// re-serialised in wasm. Only the protocol's own small messages are decoded.
+pub trait Json: Clone {
+    /// Decodes a protocol message (token response, OAuth error…).
+    fn decode<T: DeserializeOwned>(&self) -> Result<T, String>;
+    /// JSON text, to send as a request body.
+    fn to_text(&self) -> Result<String, String>;
+    /// A top-level string member (`resourceType`, `id`).
+    fn string_member(&self, name: &str) -> Option<String>;
+    /// A top-level member, to decode a part without the whole (a Bundle's `link`).
+    fn member(&self, name: &str) -> Option<Self>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<String>,
+}
+
+impl HttpRequest {
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        HttpRequest {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// A form-encoded body (token, revocation requests).
+    pub fn form(mut self, pairs: &[(&str, &str)]) -> Self {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        self.body = Some(body);
+        self.header("Content-Type", "application/x-www-form-urlencoded")
+    }
+}
+
+/// A response: its status and, when it had a JSON body, that body.
+#[derive(Debug)]
+pub struct HttpResponse<J> {
+    pub status: u16,
+    pub body: Option<J>,
+}
+
+/// The browser or the test harness.
+// Futures here need not be Send: the browser is single-threaded.
+#[allow(async_fn_in_trait)]
+pub trait Platform {
+    type Json: Json;
+
+    /// Sends a request. `Err` only when no HTTP response arrived (network, CORS).
+    async fn fetch(&self, request: HttpRequest) -> Result<HttpResponse<Self::Json>, String>;
+
+    /// Cryptographically random bytes.
+    fn random_bytes(&self, out: &mut [u8]);
+
+    /// Seconds since the epoch.
+    fn now(&self) -> u64;
+
+    /// Checks an RS256 signature with the RSA public key `(n, e)` (base64url, as in a JWK).
+    async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String>;
+}
+
+/// Where launches and sessions are kept: sessionStorage, localStorage, memory, or
+/// an app's own store.
+pub trait Storage {
+    fn get(&self, key: &str) -> Option<String>;
+    fn set(&self, key: &str, value: &str) -> Result<(), String>;
+    fn remove(&self, key: &str);
+}
+
+/// A store that lives as long as the page (or the test).
+#[derive(Default)]
+pub struct MemoryStorage(RefCell<HashMap<String, String>>);
+
+impl Storage for MemoryStorage {
+    fn get(&self, key: &str) -> Option<String> {
+        self.0.borrow().get(key).cloned()
+    }
+
+    fn set(&self, key: &str, value: &str) -> Result<(), String> {
+        self.0.borrow_mut().insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    fn remove(&self, key: &str) {
+        self.0.borrow_mut().remove(key);
+    }
+}
+
+impl<S: Storage + ?Sized> Storage for std::rc::Rc<S> {
+    fn get(&self, key: &str) -> Option<String> {
+        (**self).get(key)
+    }
+
+    fn set(&self, key: &str, value: &str) -> Result<(), String> {
+        (**self).set(key, value)
+    }
+
+    fn remove(&self, key: &str) {
+        (**self).remove(key)
+    }
+}
+
+/// Native platforms (tests, back ends) hold JSON as `serde_json::Value`.
+impl Json for serde_json::Value {
+    fn decode<T: DeserializeOwned>(&self) -> Result<T, String> {
+        T::deserialize(self).map_err(|e| e.to_string())
+    }
+
+    fn to_text(&self) -> Result<String, String> {
+        Ok(self.to_string())
+    }
+
+    fn string_member(&self, name: &str) -> Option<String> {
+        self.get(name)?.as_str().map(str::to_owned)
+    }
+
+    fn member(&self, name: &str) -> Option<Self> {
+        self.get(name).cloned()
+    }
+}
+
+/// A platform shared between the client and the code that launched it.
+impl<P: Platform + ?Sized> Platform for std::rc::Rc<P> {
+    type Json = P::Json;
+
+    async fn fetch(&self, request: HttpRequest) -> Result<HttpResponse<Self::Json>, String> {
+        (**self).fetch(request).await
+    }
+
+    fn random_bytes(&self, out: &mut [u8]) {
+        (**self).random_bytes(out)
+    }
+
+    fn now(&self) -> u64 {
+        (**self).now()
+    }
+
+    async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {
+        (**self).verify_rs256(n, e, message, signature).await
+    }
+}

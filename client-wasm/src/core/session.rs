@@ -1,0 +1,342 @@
+//! A launched session: the tokens and launch context, kept in the app's chosen
+//! storage, and the one place that sends the access token.
+//!
+//! Refresh happens ahead of expiry and after a 401. Either way exactly one refresh
+//! runs at a time: concurrent requests await the same shared future, then retry
+//! once with the new token. A refresh that fails ends the session
+//! (`session_expired`).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures_util::FutureExt;
+use futures_util::future::{LocalBoxFuture, Shared};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use smart_protocol::{
+    AccessToken, ClientSecret, IdToken, LaunchContext, RefreshToken, Scopes, TokenResponse,
+};
+
+use super::error::Error;
+use super::launch::PendingLaunch;
+use super::platform::{HttpRequest, Json, Method, Platform, Storage};
+use super::token::{ClientAuth, request_token};
+
+pub const SESSION_KEY: &str = "smart-fhir-client:session";
+
+/// Refresh this long before expiry (or a tenth of the token's lifetime, if shorter).
+const REFRESH_MARGIN_SECS: u64 = 60;
+
+/// Everything the app may read about its session, and what the client needs to
+/// continue it after a page load. (A client secret is never part of it.)
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionState {
+    pub fhir_base: String,
+    pub client_id: String,
+    pub token_endpoint: String,
+    pub revocation_endpoint: Option<String>,
+    pub access_token: AccessToken,
+    pub refresh_token: Option<RefreshToken>,
+    pub id_token: Option<IdToken>,
+    pub scope: Option<Scopes>,
+    /// Seconds since the epoch.
+    pub expires_at: Option<u64>,
+    /// The lifetime the server gave the current access token, in seconds.
+    pub lifetime: Option<u64>,
+    pub context: LaunchContext,
+    /// The claims of the verified id_token.
+    pub id_token_claims: Option<Value>,
+    /// From the verified id_token only.
+    pub fhir_user: Option<String>,
+    pub confidential: bool,
+}
+
+impl SessionState {
+    pub fn new(
+        now: u64,
+        pending: &PendingLaunch,
+        response: TokenResponse,
+        id_token_claims: Option<Value>,
+    ) -> Self {
+        let fhir_user = id_token_claims
+            .as_ref()
+            .and_then(|c| c["fhirUser"].as_str())
+            .map(str::to_owned);
+        SessionState {
+            fhir_base: pending.fhir_base.clone(),
+            client_id: pending.client_id.clone(),
+            token_endpoint: pending.token_endpoint.clone(),
+            revocation_endpoint: pending.revocation_endpoint.clone(),
+            access_token: response.access_token,
+            refresh_token: response.refresh_token,
+            id_token: response.id_token,
+            scope: response.scope,
+            expires_at: response.expires_in.map(|s| now + s),
+            lifetime: response.expires_in,
+            context: response.context,
+            id_token_claims,
+            fhir_user,
+            confidential: pending.confidential,
+        }
+    }
+
+    fn needs_refresh(&self, now: u64) -> bool {
+        let (Some(expires_at), Some(_)) = (self.expires_at, &self.refresh_token) else {
+            return false;
+        };
+        let margin = self
+            .lifetime
+            .map_or(REFRESH_MARGIN_SECS, |l| (l / 10).min(REFRESH_MARGIN_SECS));
+        now + margin >= expires_at
+    }
+}
+
+type RefreshFuture<J> = Shared<LocalBoxFuture<'static, Result<(), Error<J>>>>;
+
+struct Inner<P: Platform, S> {
+    platform: P,
+    storage: S,
+    state: RefCell<SessionState>,
+    /// Held in memory only: a confidential client's secret for refreshes.
+    client_secret: Option<ClientSecret>,
+    refreshing: RefCell<Option<RefreshFuture<P::Json>>>,
+}
+
+/// An authorised FHIR client.
+pub struct SmartClient<P: Platform, S> {
+    inner: Rc<Inner<P, S>>,
+}
+
+impl<P: Platform, S> Clone for SmartClient<P, S> {
+    fn clone(&self) -> Self {
+        SmartClient {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
+    /// A client for a new session, which is saved to `storage`.
+    pub fn new(
+        platform: P,
+        storage: S,
+        state: SessionState,
+        client_secret: Option<ClientSecret>,
+    ) -> Result<Self, Error<P::Json>> {
+        let client = SmartClient {
+            inner: Rc::new(Inner {
+                platform,
+                storage,
+                state: RefCell::new(state),
+                client_secret,
+                refreshing: RefCell::new(None),
+            }),
+        };
+        client.save()?;
+        Ok(client)
+    }
+
+    /// The session saved in `storage` by an earlier page, if any.
+    pub fn restore(platform: P, storage: S, client_secret: Option<ClientSecret>) -> Option<Self> {
+        let state: SessionState = serde_json::from_str(&storage.get(SESSION_KEY)?).ok()?;
+        SmartClient::new(platform, storage, state, client_secret).ok()
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.inner.state.borrow().clone()
+    }
+
+    pub fn platform(&self) -> &P {
+        &self.inner.platform
+    }
+
+    fn save(&self) -> Result<(), Error<P::Json>> {
+        let text = serde_json::to_string(&*self.inner.state.borrow()).map_err(Error::storage)?;
+        self.inner.storage.set(SESSION_KEY, &text).map_err(Error::storage)
+    }
+
+    /// Gets a new access token with the refresh token. Concurrent callers share one
+    /// refresh.
+    pub async fn refresh(&self) -> Result<(), Error<P::Json>> {
+        let refresh = {
+            let mut slot = self.inner.refreshing.borrow_mut();
+            match slot.as_ref() {
+                Some(running) => running.clone(),
+                None => {
+                    let client = self.clone();
+                    let running = async move {
+                        let result = client.refresh_now().await;
+                        *client.inner.refreshing.borrow_mut() = None;
+                        result
+                    }
+                    .boxed_local()
+                    .shared();
+                    *slot = Some(running.clone());
+                    running
+                }
+            }
+        };
+        refresh.await
+    }
+
+    async fn refresh_now(&self) -> Result<(), Error<P::Json>> {
+        let (refresh_token, token_endpoint, client_id, scope) = {
+            let state = self.inner.state.borrow();
+            let refresh_token = state.refresh_token.clone().ok_or_else(|| {
+                Error::session_expired("no refresh token; ask for offline_access or online_access to get one")
+            })?;
+            (
+                refresh_token,
+                state.token_endpoint.clone(),
+                state.client_id.clone(),
+                state.scope.clone(),
+            )
+        };
+        let auth = match &self.inner.client_secret {
+            Some(secret) => ClientAuth::Secret(&client_id, secret),
+            None => ClientAuth::Public(&client_id),
+        };
+        let mut form = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh_token.secret().to_owned()),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope", scope.to_string()));
+        }
+        let response = request_token(&self.inner.platform, &token_endpoint, &auth, form)
+            .await
+            .map_err(|error| {
+                let mut expired = Error::session_expired(&error.message);
+                expired.oauth = error.oauth;
+                expired.status = error.status;
+                expired
+            })?;
+        {
+            let now = self.inner.platform.now();
+            let mut state = self.inner.state.borrow_mut();
+            state.access_token = response.access_token;
+            state.expires_at = response.expires_in.map(|s| now + s);
+            state.lifetime = response.expires_in;
+            if response.scope.is_some() {
+                state.scope = response.scope;
+            }
+            if response.refresh_token.is_some() {
+                state.refresh_token = response.refresh_token;
+            }
+        }
+        self.save()
+    }
+
+    /// Sends a request to the FHIR server with the access token. `target` is a path
+    /// relative to the FHIR base or an absolute URL under it (a `next` link); the
+    /// token is never sent anywhere else.
+    pub async fn request(
+        &self,
+        method: Method,
+        target: &str,
+        body: Option<String>,
+    ) -> Result<Option<P::Json>, Error<P::Json>> {
+        let url = self.resolve(target)?;
+        if self.inner.state.borrow().needs_refresh(self.inner.platform.now()) {
+            self.refresh().await?;
+        }
+        let mut retried = false;
+        loop {
+            let token = self.inner.state.borrow().access_token.secret().to_owned();
+            let mut request = HttpRequest::new(method, &url)
+                .header("Authorization", format!("Bearer {token}"))
+                .header("Accept", "application/fhir+json");
+            if let Some(body) = &body {
+                request = request.header("Content-Type", "application/fhir+json");
+                request.body = Some(body.clone());
+            }
+            let response = self.inner.platform.fetch(request).await.map_err(Error::network)?;
+            if response.status == 401 && !retried {
+                retried = true;
+                // Another request may already have refreshed while this one was in flight.
+                if self.inner.state.borrow().access_token.secret() == token {
+                    self.refresh().await?;
+                }
+                continue;
+            }
+            return match response.status {
+                200..=299 => Ok(response.body),
+                401 => Err(Error::session_expired(
+                    "the server refused the refreshed access token",
+                )),
+                status => {
+                    let message = diagnostics(response.body.as_ref())
+                        .unwrap_or_else(|| format!("{method:?} {url} failed"));
+                    Err(Error::http(status, response.body, message))
+                }
+            };
+        }
+    }
+
+    fn resolve(&self, target: &str) -> Result<String, Error<P::Json>> {
+        let base = self.inner.state.borrow().fhir_base.clone();
+        if target.starts_with("http://") || target.starts_with("https://") {
+            let under_base = target
+                .strip_prefix(&base)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
+            return if under_base {
+                Ok(target.to_owned())
+            } else {
+                Err(Error::new(
+                    "unsafe_url",
+                    format!("refusing to send the access token to {target}: it is not under {base}"),
+                ))
+            };
+        }
+        Ok(format!("{base}/{}", target.trim_start_matches('/')))
+    }
+
+    /// Revokes the session's tokens at the server (RFC 7009) and forgets them.
+    pub async fn revoke(&self) -> Result<(), Error<P::Json>> {
+        let (endpoint, client_id, token) = {
+            let state = self.inner.state.borrow();
+            let token = match &state.refresh_token {
+                Some(refresh) => refresh.secret().to_owned(),
+                None => state.access_token.secret().to_owned(),
+            };
+            (state.revocation_endpoint.clone(), state.client_id.clone(), token)
+        };
+        self.inner.storage.remove(SESSION_KEY);
+        let Some(endpoint) = endpoint else { return Ok(()) };
+        let auth = match &self.inner.client_secret {
+            Some(secret) => ClientAuth::Secret(&client_id, secret),
+            None => ClientAuth::Public(&client_id),
+        };
+        let mut form = vec![("token", token)];
+        let request = auth.apply(HttpRequest::new(Method::Post, endpoint), &mut form);
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let response = self
+            .inner
+            .platform
+            .fetch(request.form(&pairs))
+            .await
+            .map_err(Error::network)?;
+        match response.status {
+            200..=299 => Ok(()),
+            status => super::token::oauth_answer::<_, Value>(status, response.body).map(|_| ()),
+        }
+    }
+}
+
+/// The first `diagnostics` of an OperationOutcome.
+fn diagnostics<J: Json>(body: Option<&J>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Outcome {
+        issue: Vec<Issue>,
+    }
+    #[derive(Deserialize)]
+    struct Issue {
+        diagnostics: Option<String>,
+    }
+    body?
+        .decode::<Outcome>()
+        .ok()?
+        .issue
+        .into_iter()
+        .find_map(|i| i.diagnostics)
+}

@@ -1,0 +1,67 @@
+//! Talking to the token endpoint: one place that sends a grant and turns the answer
+//! into a [`TokenResponse`] or the server's OAuth error.
+
+use base64::Engine;
+use smart_protocol::{ClientSecret, OAuthError, TokenResponse};
+
+use super::error::Error;
+use super::platform::{HttpRequest, Json, Method, Platform};
+
+/// How the client proves itself: a public client names itself, a confidential one
+/// sends its secret with HTTP Basic (RFC 6749 §2.3.1).
+pub enum ClientAuth<'a> {
+    Public(&'a str),
+    Secret(&'a str, &'a ClientSecret),
+}
+
+impl ClientAuth<'_> {
+    /// Adds the credentials to a form request.
+    pub fn apply(&self, request: HttpRequest, form: &mut Vec<(&str, String)>) -> HttpRequest {
+        match self {
+            ClientAuth::Public(client_id) => {
+                form.push(("client_id", client_id.to_string()));
+                request
+            }
+            ClientAuth::Secret(client_id, secret) => {
+                let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let pair = format!("{}:{}", encode(client_id), encode(secret.secret()));
+                let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+                request.header("Authorization", format!("Basic {basic}"))
+            }
+        }
+    }
+}
+
+/// POSTs `form` to `url` and decodes the token response.
+pub async fn request_token<P: Platform>(
+    platform: &P,
+    url: &str,
+    auth: &ClientAuth<'_>,
+    mut form: Vec<(&str, String)>,
+) -> Result<TokenResponse, Error<P::Json>> {
+    let request = auth.apply(
+        HttpRequest::new(Method::Post, url).header("Accept", "application/json"),
+        &mut form,
+    );
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let response = platform
+        .fetch(request.form(&pairs))
+        .await
+        .map_err(Error::network)?;
+    oauth_answer(response.status, response.body)
+}
+
+/// A 200 decoded as `T`, or the OAuth error body of anything else.
+pub fn oauth_answer<J: Json, T: serde::de::DeserializeOwned>(
+    status: u16,
+    body: Option<J>,
+) -> Result<T, Error<J>> {
+    let body = body.ok_or_else(|| Error::invalid_response(format!("HTTP {status} without a JSON body")))?;
+    if (200..300).contains(&status) {
+        return body.decode().map_err(Error::invalid_response);
+    }
+    match body.decode::<OAuthError>() {
+        Ok(error) => Err(Error::oauth(error, Some(status))),
+        Err(_) => Err(Error::invalid_response(format!("HTTP {status}"))),
+    }
+}

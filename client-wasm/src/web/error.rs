@@ -1,0 +1,37 @@
+//! Client errors as JavaScript `Error`s: `name` is `SmartError`, `code` is stable
+//! (`state_mismatch`, `access_denied`, `http_403`, `session_expired`…), and the
+//! server's OAuth error (`oauth`) or response body (`body`, e.g. an
+//! OperationOutcome) and HTTP `status` are attached.
+
+use js_sys::Reflect;
+use serde::Serialize;
+use wasm_bindgen::JsValue;
+
+use super::platform::JsJson;
+use crate::core::Error;
+
+/// A plain JS object from a serde value, through JSON text (see `JsJson::decode`).
+pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .unwrap_or(JsValue::UNDEFINED)
+}
+
+pub fn to_js_error(error: Error<JsJson>) -> JsValue {
+    let js = js_sys::Error::new(&error.to_string());
+    js.set_name("SmartError");
+    let set = |key: &str, value: JsValue| {
+        let _ = Reflect::set(&js, &key.into(), &value);
+    };
+    set("code", error.code.as_str().into());
+    set("status", error.status.map_or(JsValue::UNDEFINED, |s| s.into()));
+    set("oauth", error.oauth.as_ref().map_or(JsValue::UNDEFINED, to_js));
+    set("body", error.body.map_or(JsValue::UNDEFINED, |b| b.0));
+    js.into()
+}
+
+/// An `invalid_options` error for bad arguments from JavaScript.
+pub fn invalid_options(message: impl std::fmt::Display) -> JsValue {
+    to_js_error(Error::invalid_options(message))
+}

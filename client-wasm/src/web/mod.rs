@@ -1,0 +1,473 @@
+//! The JavaScript API (`#[wasm_bindgen]`), a thin layer over [`crate::core`]:
+//! options in, promises and JS errors out. Nothing here decides protocol questions.
+
+mod error;
+mod options;
+mod platform;
+mod storage;
+
+use std::rc::Rc;
+
+use js_sys::Promise;
+use serde::Serialize;
+use serde_json::Value;
+use smart_protocol::{ClientMetadata, ClientSecret, FhirContextItem};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::core::{self, Method, backend, callback, launch};
+use error::{invalid_options, to_js, to_js_error};
+use options::{Options, search_params};
+use platform::{BrowserPlatform, JsJson};
+use storage::WebStorage;
+
+type Core = core::SmartClient<Rc<BrowserPlatform>, WebStorage>;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** Where launches and sessions are kept. Default "session" (one tab). */
+export type StorageOption = "session" | "local" | "memory" | StorageLike;
+/** Anything with the Web Storage methods (e.g. a wrapper over IndexedDB). */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+export interface AuthorizeOptions {
+  /** FHIR base URL. Default: the `iss` query parameter (EHR launch). */
+  iss?: string;
+  clientId: string;
+  /** Space-separated scopes, e.g. "openid fhirUser launch/patient patient/*.rs offline_access". */
+  scope: string;
+  /** Where the server sends the browser back. Default: this page without its query. */
+  redirectUri?: string;
+  /** The EHR's launch id. Default: the `launch` query parameter. */
+  launch?: string;
+  /** The resource server the token is for. Default: iss. */
+  aud?: string;
+  /** A confidential client's secret: used, never stored. Pass it to ready() too. */
+  clientSecret?: string;
+  storage?: StorageOption;
+  /** If given, refuse any iss not in this list (recommended for EHR launch). */
+  issAllowList?: string[];
+  /** Return the authorize URL instead of navigating to it. */
+  noRedirect?: boolean;
+}
+export interface ReadyOptions {
+  /** The callback URL. Default: location.href (which is then cleaned of code and state). */
+  url?: string;
+  clientSecret?: string;
+  storage?: StorageOption;
+}
+export interface FhirContextItem { reference?: string; canonical?: string; identifier?: object; type?: string; role?: string; }
+export interface SessionState {
+  serverUrl: string;
+  clientId: string;
+  accessToken: string;
+  refreshToken?: string;
+  idToken?: string;
+  scope?: string;
+  /** Seconds since the epoch. */
+  expiresAt?: number;
+  patient?: string;
+  encounter?: string;
+  fhirContext: FhirContextItem[];
+  needPatientBanner?: boolean;
+  smartStyleUrl?: string;
+  intent?: string;
+  tenant?: string;
+  /** Claims of the id_token, after its signature, iss, aud and exp were verified. */
+  idTokenClaims?: Record<string, unknown>;
+  /** The user's FHIR URL, from the verified id_token only. */
+  fhirUser?: string;
+}
+export type SearchParams = Record<string, string | number | boolean | Array<string | number | boolean>>;
+export interface RequestInit { method?: "GET" | "POST" | "PUT" | "DELETE"; body?: object; }
+export interface ClientCredentialsOptions {
+  /** The token endpoint, or give iss to discover it. */
+  tokenUrl?: string;
+  iss?: string;
+  clientId: string;
+  clientSecret: string;
+  scope?: string;
+}
+/** Every rejection of this package is a SmartError. */
+export interface SmartError extends Error {
+  name: "SmartError";
+  /** Stable: discovery_failed, pkce_unsupported, iss_not_allowed, invalid_options, state_mismatch,
+   * access_denied (and other OAuth codes), id_token_invalid, http_<status>, session_expired,
+   * network_error, invalid_response, unsafe_url, storage_error, no_session, no_patient, no_user. */
+  code: string;
+  status?: number;
+  /** The server's OAuth error body. */
+  oauth?: { error: string; error_description?: string; error_uri?: string };
+  /** The body of a failed FHIR request, usually an OperationOutcome. */
+  body?: any;
+}
+"#;
+
+fn platform() -> Rc<BrowserPlatform> {
+    Rc::new(BrowserPlatform)
+}
+
+fn location() -> Option<web_sys::Location> {
+    Some(web_sys::window()?.location())
+}
+
+/// A query parameter of the current page.
+fn page_param(name: &str) -> Option<String> {
+    let href = location()?.href().ok()?;
+    callback::query_params(&href)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// Starts a standalone or EHR launch: discovers the server, prepares PKCE and state,
+/// and navigates to the authorize endpoint (or returns its URL with `noRedirect`).
+#[wasm_bindgen(unchecked_return_type = "string | undefined")]
+pub async fn authorize(
+    #[wasm_bindgen(unchecked_param_type = "AuthorizeOptions")] options: JsValue,
+) -> Result<JsValue, JsValue> {
+    let o = Options(&options);
+    let storage = WebStorage::from_option(&o.raw("storage")).map_err(invalid_options)?;
+    let default_redirect =
+        location().and_then(|l| Some(format!("{}{}", l.origin().ok()?, l.pathname().ok()?)));
+    let core_options = launch::AuthorizeOptions {
+        iss: o
+            .string("iss")?
+            .or_else(|| page_param("iss"))
+            .ok_or_else(|| invalid_options("iss is required"))?,
+        client_id: o.required("clientId")?,
+        scope: o.required("scope")?,
+        redirect_uri: o
+            .string("redirectUri")?
+            .or(default_redirect)
+            .ok_or_else(|| invalid_options("redirectUri is required"))?,
+        launch: o.string("launch")?.or_else(|| page_param("launch")),
+        aud: o.string("aud")?,
+        iss_allow_list: o.strings("issAllowList")?,
+        client_secret: o.string("clientSecret")?.map(ClientSecret::new),
+    };
+    let url = launch::authorize(&platform(), &storage, &core_options)
+        .await
+        .map_err(to_js_error)?;
+    if o.boolean("noRedirect")? {
+        return Ok(url.into());
+    }
+    location()
+        .ok_or_else(|| invalid_options("no page to navigate: pass noRedirect: true"))?
+        .assign(&url)?;
+    Ok(JsValue::UNDEFINED)
+}
+
+/// Finishes a launch on the redirect page (or resumes the session this storage holds)
+/// and returns the client.
+#[wasm_bindgen]
+pub async fn ready(
+    #[wasm_bindgen(unchecked_param_type = "ReadyOptions")] options: Option<js_sys::Object>,
+) -> Result<SmartClient, JsValue> {
+    let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+    let o = Options(&options);
+    let storage = WebStorage::from_option(&o.raw("storage")).map_err(invalid_options)?;
+    let secret = o.string("clientSecret")?.map(ClientSecret::new);
+    let explicit_url = o.string("url")?;
+    let url = match &explicit_url {
+        Some(url) => url.clone(),
+        None => location()
+            .and_then(|l| l.href().ok())
+            .ok_or_else(|| invalid_options("url is required outside a page"))?,
+    };
+    let is_callback = callback::query_params(&url).iter().any(|(k, _)| k == "state");
+    if !is_callback {
+        return core::SmartClient::restore(platform(), storage, secret)
+            .map(|inner| SmartClient { inner })
+            .ok_or_else(|| {
+                to_js_error(core::Error::new(
+                    "no_session",
+                    "no launch callback in the URL and no saved session",
+                ))
+            });
+    }
+    if explicit_url.is_none() {
+        clean_location(&url);
+    }
+    let state = callback::ready(&platform(), &storage, &url, secret.as_ref())
+        .await
+        .map_err(to_js_error)?;
+    let inner = core::SmartClient::new(platform(), storage, state, secret).map_err(to_js_error)?;
+    Ok(SmartClient { inner })
+}
+
+/// Removes the code and state from the address bar, so a reload or a shared link
+/// never replays them.
+fn clean_location(url: &str) {
+    const CALLBACK: [&str; 5] = ["code", "state", "error", "error_description", "error_uri"];
+    let (base, rest) = url.split_once('?').unwrap_or((url, ""));
+    let (query, fragment) = rest.split_once('#').map_or((rest, None), |(q, f)| (q, Some(f)));
+    let kept: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .filter(|(k, _)| !CALLBACK.contains(&k.as_str()))
+        .collect();
+    let mut clean = base.to_owned();
+    if !kept.is_empty() {
+        clean.push('?');
+        clean.push_str(
+            &form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&kept)
+                .finish(),
+        );
+    }
+    if let Some(fragment) = fragment {
+        clean.push('#');
+        clean.push_str(fragment);
+    }
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&clean));
+    }
+}
+
+/// Client credentials (CCRI's Basic-auth flow) for service workers and back ends.
+#[wasm_bindgen(js_name = clientCredentials, unchecked_return_type = "Record<string, unknown>")]
+pub async fn client_credentials(
+    #[wasm_bindgen(unchecked_param_type = "ClientCredentialsOptions")] options: JsValue,
+) -> Result<JsValue, JsValue> {
+    let o = Options(&options);
+    let scope = match o.string("scope")? {
+        Some(text) => Some(text.parse().map_err(invalid_options)?),
+        None => None,
+    };
+    let core_options = backend::ClientCredentialsOptions {
+        token_url: o.string("tokenUrl")?,
+        iss: o.string("iss")?,
+        client_id: o.required("clientId")?,
+        client_secret: ClientSecret::new(o.required("clientSecret")?),
+        scope,
+    };
+    let response = backend::client_credentials(&BrowserPlatform, &core_options)
+        .await
+        .map_err(to_js_error)?;
+    let mut body = serde_json::to_value(&response).map_err(invalid_options)?;
+    // Unlike the SessionState, this hands the raw token response to the caller.
+    if let Value::Object(map) = &mut body {
+        map.retain(|_, v| !v.is_null());
+    }
+    Ok(to_js(&body))
+}
+
+/// RFC 7591 dynamic registration at the server `iss` advertises.
+#[wasm_bindgen(unchecked_return_type = "Record<string, unknown>")]
+pub async fn register(
+    iss: String,
+    #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] metadata: JsValue,
+) -> Result<JsValue, JsValue> {
+    let metadata: ClientMetadata = crate::core::Json::decode(&JsJson(metadata)).map_err(invalid_options)?;
+    let registration = backend::register(&BrowserPlatform, &iss, &metadata)
+        .await
+        .map_err(to_js_error)?;
+    Ok(to_js(&registration))
+}
+
+/// The JS view of the session.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsState<'a> {
+    server_url: &'a str,
+    client_id: &'a str,
+    access_token: &'a str,
+    refresh_token: Option<&'a str>,
+    id_token: Option<&'a str>,
+    scope: Option<String>,
+    expires_at: Option<u64>,
+    patient: Option<&'a str>,
+    encounter: Option<&'a str>,
+    fhir_context: &'a [FhirContextItem],
+    need_patient_banner: Option<bool>,
+    smart_style_url: Option<&'a str>,
+    intent: Option<&'a str>,
+    tenant: Option<&'a str>,
+    id_token_claims: Option<&'a Value>,
+    fhir_user: Option<&'a str>,
+}
+
+/// An authorised FHIR client for one launched session.
+#[wasm_bindgen]
+pub struct SmartClient {
+    inner: Core,
+}
+
+/// Runs a request on a clone of the client and resolves to its JSON (or rejects
+/// with a SmartError).
+fn promise<F>(future: F) -> Promise
+where
+    F: std::future::Future<Output = Result<Option<JsJson>, core::Error<JsJson>>> + 'static,
+{
+    future_to_promise(async move {
+        match future.await {
+            Ok(body) => Ok(body.map_or(JsValue::NULL, |b| b.0)),
+            Err(error) => Err(to_js_error(error)),
+        }
+    })
+}
+
+#[wasm_bindgen(module = "/src/web/pages.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = pages)]
+    fn pages_iterator(client: SmartClient, kind: &str, params: JsValue) -> JsValue;
+}
+
+#[wasm_bindgen]
+impl SmartClient {
+    #[wasm_bindgen(getter, unchecked_return_type = "SessionState")]
+    pub fn state(&self) -> JsValue {
+        let s = self.inner.state();
+        to_js(&JsState {
+            server_url: &s.fhir_base,
+            client_id: &s.client_id,
+            access_token: s.access_token.secret(),
+            refresh_token: s.refresh_token.as_ref().map(|t| t.secret()),
+            id_token: s.id_token.as_ref().map(|t| t.secret()),
+            scope: s.scope.as_ref().map(ToString::to_string),
+            expires_at: s.expires_at,
+            patient: s.context.patient.as_deref(),
+            encounter: s.context.encounter.as_deref(),
+            fhir_context: &s.context.fhir_context,
+            need_patient_banner: s.context.need_patient_banner,
+            smart_style_url: s.context.smart_style_url.as_deref(),
+            intent: s.context.intent.as_deref(),
+            tenant: s.context.tenant.as_deref(),
+            id_token_claims: s.id_token_claims.as_ref(),
+            fhir_user: s.fhir_user.as_deref(),
+        })
+    }
+
+    /// The id of the patient in context.
+    #[wasm_bindgen(getter, js_name = patientId)]
+    pub fn patient_id(&self) -> Option<String> {
+        self.inner.state().context.patient
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn read(&self, kind: String, id: String) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move { inner.read(&kind, &id).await.map(Some) })
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn vread(&self, kind: String, id: String, version: String) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move { inner.vread(&kind, &id, &version).await.map(Some) })
+    }
+
+    /// A searchset Bundle.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn search(
+        &self,
+        kind: String,
+        #[wasm_bindgen(unchecked_param_type = "SearchParams")] params: JsValue,
+    ) -> Result<Promise, JsValue> {
+        let params = search_params(&params)?;
+        let inner = self.inner.clone();
+        Ok(promise(
+            async move { inner.search(&kind, &params).await.map(Some) },
+        ))
+    }
+
+    /// The next page of a searchset Bundle, or null after the last.
+    #[wasm_bindgen(js_name = nextPage, unchecked_return_type = "Promise<any | null>")]
+    pub fn next_page(&self, bundle: JsValue) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            match core::fhir::next_link(&JsJson(bundle)) {
+                Some(url) => inner.fetch_page(&url).await.map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// `for await (const bundle of client.pages("Observation", params))`: every page.
+    #[wasm_bindgen(unchecked_return_type = "AsyncIterableIterator<any>")]
+    pub fn pages(
+        &self,
+        kind: String,
+        #[wasm_bindgen(unchecked_param_type = "SearchParams")] params: JsValue,
+    ) -> JsValue {
+        pages_iterator(
+            SmartClient {
+                inner: self.inner.clone(),
+            },
+            &kind,
+            params,
+        )
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn create(&self, resource: JsValue) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move { inner.create(&JsJson(resource)).await })
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn update(&self, resource: JsValue) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move { inner.update(&JsJson(resource)).await })
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn delete(&self, kind: String, id: String) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move { inner.delete(&kind, &id).await.map(|()| None) })
+    }
+
+    /// Any request to the FHIR server, with the token: `path` relative to the base.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn request(
+        &self,
+        path: String,
+        #[wasm_bindgen(unchecked_param_type = "RequestInit")] init: JsValue,
+    ) -> Result<Promise, JsValue> {
+        let o = Options(&init);
+        let method = match o.string("method")?.as_deref().unwrap_or("GET") {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            other => return Err(invalid_options(format!("method {other} is not supported"))),
+        };
+        let body = o.raw("body");
+        let body = if body.is_undefined() {
+            None
+        } else {
+            Some(crate::core::Json::to_text(&JsJson(body)).map_err(invalid_options)?)
+        };
+        let inner = self.inner.clone();
+        Ok(promise(async move { inner.request(method, &path, body).await }))
+    }
+
+    /// The Patient in context.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn patient(&self) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move { inner.patient().await.map(Some) })
+    }
+
+    /// The user (the verified id_token's fhirUser).
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn user(&self) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move { inner.user().await.map(Some) })
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn refresh(&self) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move { inner.refresh().await.map(|()| None) })
+    }
+
+    /// Signs out: revokes the tokens at the server and clears the stored session.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn revoke(&self) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move { inner.revoke().await.map(|()| None) })
+    }
+}

@@ -1,0 +1,113 @@
+//! Reading the plain option objects JavaScript passes in, with an
+//! `invalid_options` error naming the member that is wrong.
+
+use js_sys::{Array, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::error::invalid_options;
+
+pub struct Options<'a>(pub &'a JsValue);
+
+impl Options<'_> {
+    fn get(&self, name: &str) -> JsValue {
+        if self.0.is_object() {
+            Reflect::get(self.0, &name.into()).unwrap_or(JsValue::UNDEFINED)
+        } else {
+            JsValue::UNDEFINED
+        }
+    }
+
+    pub fn raw(&self, name: &str) -> JsValue {
+        self.get(name)
+    }
+
+    pub fn string(&self, name: &str) -> Result<Option<String>, JsValue> {
+        let value = self.get(name);
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        value
+            .as_string()
+            .map(Some)
+            .ok_or_else(|| invalid_options(format!("{name} must be a string")))
+    }
+
+    pub fn required(&self, name: &str) -> Result<String, JsValue> {
+        self.string(name)?
+            .ok_or_else(|| invalid_options(format!("{name} is required")))
+    }
+
+    pub fn boolean(&self, name: &str) -> Result<bool, JsValue> {
+        let value = self.get(name);
+        if value.is_undefined() || value.is_null() {
+            return Ok(false);
+        }
+        value
+            .as_bool()
+            .ok_or_else(|| invalid_options(format!("{name} must be true or false")))
+    }
+
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, JsValue> {
+        let value = self.get(name);
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        let array: Array = value
+            .dyn_into()
+            .map_err(|_| invalid_options(format!("{name} must be an array of strings")))?;
+        array
+            .iter()
+            .map(|item| {
+                item.as_string()
+                    .ok_or_else(|| invalid_options(format!("{name} must be an array of strings")))
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+}
+
+/// Search parameters from `{ name: value | value[] }`, numbers and booleans as
+/// text; an array repeats the parameter (AND).
+pub fn search_params(params: &JsValue) -> Result<Vec<(String, String)>, JsValue> {
+    if params.is_undefined() || params.is_null() {
+        return Ok(Vec::new());
+    }
+    if !params.is_object() {
+        return Err(invalid_options("search parameters must be an object"));
+    }
+    let text = |name: &str, value: JsValue| {
+        value
+            .as_string()
+            // JavaScript formats the number (Rust's float formatting would cost ~10 KB).
+            .or_else(|| {
+                value
+                    .as_f64()
+                    .and_then(|_| js_sys::Number::from(value.clone()).to_string_with_radix(10).ok())
+                    .map(String::from)
+            })
+            .or_else(|| value.as_bool().map(|b| b.to_string()))
+            .ok_or_else(|| {
+                invalid_options(format!(
+                    "search parameter {name} must be a string, number or boolean"
+                ))
+            })
+    };
+    let mut pairs = Vec::new();
+    for entry in js_sys::Object::entries(params.unchecked_ref()).iter() {
+        let entry: Array = entry.unchecked_into();
+        let name = entry.get(0).as_string().unwrap_or_default();
+        let value = entry.get(1);
+        if value.is_undefined() {
+            continue;
+        }
+        match value.dyn_into::<Array>() {
+            Ok(values) => {
+                for value in values.iter() {
+                    pairs.push((name.clone(), text(&name, value)?));
+                }
+            }
+            Err(value) => pairs.push((name.clone(), text(&name, value)?)),
+        }
+    }
+    Ok(pairs)
+}

@@ -1,0 +1,136 @@
+//! The browser as a [`Platform`]: fetch through gloo-net, JSON parsed by the
+//! browser (`Response.json()`), randomness and RS256 from WebCrypto.
+
+use gloo_net::http::{Method as HttpMethod, RequestBuilder};
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use serde::de::DeserializeOwned;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::core::{HttpRequest, HttpResponse, Json, Method, Platform};
+
+/// A JSON value held by the browser. FHIR resources stay JS objects end to end.
+#[derive(Clone, Debug)]
+pub struct JsJson(pub JsValue);
+
+impl Json for JsJson {
+    /// Through JSON text: one serde_json decoder for every message keeps the
+    /// package small (a second, JsValue-walking decoder per type cost ~60 KB).
+    fn decode<T: DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_str(&self.to_text()?).map_err(|e| e.to_string())
+    }
+
+    fn to_text(&self) -> Result<String, String> {
+        js_sys::JSON::stringify(&self.0)
+            .map(String::from)
+            .map_err(|_| "the value cannot be sent as JSON".to_owned())
+    }
+
+    fn string_member(&self, name: &str) -> Option<String> {
+        self.member(name)?.0.as_string()
+    }
+
+    fn member(&self, name: &str) -> Option<Self> {
+        let value = Reflect::get(&self.0, &JsValue::from_str(name)).ok()?;
+        (!value.is_undefined()).then_some(JsJson(value))
+    }
+}
+
+pub struct BrowserPlatform;
+
+fn js_error(value: JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_else(|| format!("{value:?}"))
+}
+
+fn subtle() -> Result<web_sys::SubtleCrypto, String> {
+    let crypto = js_sys::global()
+        .unchecked_into::<web_sys::Window>()
+        .crypto()
+        .map_err(js_error)?;
+    Ok(crypto.subtle())
+}
+
+impl Platform for BrowserPlatform {
+    type Json = JsJson;
+
+    async fn fetch(&self, request: HttpRequest) -> Result<HttpResponse<JsJson>, String> {
+        let method = match request.method {
+            Method::Get => HttpMethod::GET,
+            Method::Post => HttpMethod::POST,
+            Method::Put => HttpMethod::PUT,
+            Method::Delete => HttpMethod::DELETE,
+        };
+        let mut builder = RequestBuilder::new(&request.url).method(method);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let built = match request.body {
+            Some(body) => builder.body(body),
+            None => builder.build(),
+        };
+        let response = built
+            .map_err(|e| e.to_string())?
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let is_json = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|t| t.contains("json"));
+        let body = if is_json && status != 204 {
+            // The browser parses: no copy of the document through wasm memory.
+            let promise = web_sys::Response::from(response).json().map_err(js_error)?;
+            JsFuture::from(promise).await.ok().map(JsJson)
+        } else {
+            None
+        };
+        Ok(HttpResponse { status, body })
+    }
+
+    fn random_bytes(&self, out: &mut [u8]) {
+        let crypto = js_sys::global()
+            .unchecked_into::<web_sys::Window>()
+            .crypto()
+            .expect("WebCrypto is available");
+        crypto
+            .get_random_values_with_u8_array(out)
+            .expect("getRandomValues accepts 32 bytes");
+    }
+
+    fn now(&self) -> u64 {
+        (js_sys::Date::now() / 1000.0) as u64
+    }
+
+    async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {
+        let subtle = subtle()?;
+        let jwk = Object::new();
+        for (key, value) in [("kty", "RSA"), ("n", n), ("e", e), ("alg", "RS256")] {
+            Reflect::set(&jwk, &key.into(), &value.into()).map_err(js_error)?;
+        }
+        let algorithm = Object::new();
+        Reflect::set(&algorithm, &"name".into(), &"RSASSA-PKCS1-v1_5".into()).map_err(js_error)?;
+        Reflect::set(&algorithm, &"hash".into(), &"SHA-256".into()).map_err(js_error)?;
+        let usages = Array::of1(&"verify".into());
+        let key = subtle
+            .import_key_with_object("jwk", &jwk, &algorithm, false, &usages)
+            .map_err(js_error)?;
+        let key: web_sys::CryptoKey = JsFuture::from(key).await.map_err(js_error)?.unchecked_into();
+        let verified = subtle
+            .verify_with_str_and_buffer_source_and_buffer_source(
+                "RSASSA-PKCS1-v1_5",
+                &key,
+                &Uint8Array::from(signature),
+                &Uint8Array::from(message),
+            )
+            .map_err(js_error)?;
+        Ok(JsFuture::from(verified)
+            .await
+            .map_err(js_error)?
+            .as_bool()
+            .unwrap_or(false))
+    }
+}

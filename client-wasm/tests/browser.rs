@@ -1,0 +1,199 @@
+//! The JavaScript API in headless Chromium (`wasm-pack test --headless --chrome`)
+//! against the ccri-mock that `make test` starts; its FHIR base comes in at build
+//! time as `CCRI_MOCK_FHIR`.
+//!
+//! A launch is completed without a person: the test registers a client with the
+//! mock's `skip_login` and `skip_auth` switches, and follows the authorize URL with
+//! `fetch`, which reads where the redirects end. (An iframe cannot: the test
+//! runner's page is cross-origin isolated, so it may not embed the mock's pages.)
+//! The redirect_uri is the mock's own CORS-enabled `metadata`, so every hop is
+//! readable; `ready()` only needs the callback URL's query.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Promise, Reflect};
+use smart_fhir_client::web::{SmartClient, authorize, ready, register};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const FHIR: &str = match option_env!("CCRI_MOCK_FHIR") {
+    Some(url) => url,
+    None => "http://127.0.0.1:18090/ccri-fhir/R4",
+};
+
+fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
+    let object = js_sys::Object::new();
+    for (key, value) in pairs {
+        Reflect::set(&object, &(*key).into(), value).unwrap();
+    }
+    object.into()
+}
+
+fn get(value: &JsValue, path: &str) -> JsValue {
+    path.split('.')
+        .fold(value.clone(), |v, key| match key.parse::<u32>() {
+            Ok(index) => Reflect::get_u32(&v, index).unwrap(),
+            Err(_) => Reflect::get(&v, &key.into()).unwrap(),
+        })
+}
+
+fn redirect_uri() -> String {
+    format!("{FHIR}/metadata")
+}
+
+async fn register_test_client() -> String {
+    let metadata = obj(&[
+        ("client_name", "wasm tests".into()),
+        ("redirect_uris", js_sys::Array::of1(&redirect_uri().into()).into()),
+        ("token_endpoint_auth_method", "none".into()),
+        ("skip_login", "bernie".into()),
+        ("skip_auth", true.into()),
+    ]);
+    let registration = register(FHIR.into(), metadata).await.unwrap();
+    get(&registration, "client_id").as_string().unwrap()
+}
+
+async fn authorize_url(client_id: &str, scope: &str) -> String {
+    let options = obj(&[
+        ("iss", FHIR.into()),
+        ("clientId", client_id.into()),
+        ("scope", scope.into()),
+        ("redirectUri", redirect_uri().into()),
+        ("noRedirect", true.into()),
+    ]);
+    authorize(options).await.unwrap().as_string().unwrap()
+}
+
+/// Follows `url` through its redirects and returns where it ends.
+async fn land(url: &str) -> String {
+    let response = JsFuture::from(web_sys::window().unwrap().fetch_with_str(url))
+        .await
+        .unwrap();
+    response.unchecked_into::<web_sys::Response>().url()
+}
+
+async fn launched(scope: &str) -> SmartClient {
+    let client_id = register_test_client().await;
+    let callback = land(&authorize_url(&client_id, scope).await).await;
+    assert!(callback.starts_with(&redirect_uri()), "{callback}");
+    ready(Some(obj(&[("url", callback.into())]).unchecked_into()))
+        .await
+        .unwrap()
+}
+
+async fn resolve(promise: Promise) -> Result<JsValue, JsValue> {
+    JsFuture::from(promise).await
+}
+
+#[wasm_bindgen_test]
+async fn authorize_url_has_pkce_s256_and_state() {
+    let url = authorize_url("demo-app", "launch/patient patient/*.rs").await;
+    assert!(
+        url.starts_with(FHIR.replace("/ccri-fhir/R4", "/ccri-auth/authorize").as_str()),
+        "{url}"
+    );
+    for part in ["code_challenge_method=S256", "code_challenge=", "state=", "aud="] {
+        assert!(url.contains(part), "{url}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn launch_read_search_page_and_refresh() {
+    let client = launched("openid fhirUser launch/patient offline_access patient/*.rs").await;
+    let state = client.state();
+    assert_eq!(get(&state, "patient").as_string().as_deref(), Some("1"));
+    assert_eq!(get(&state, "needPatientBanner").as_bool(), Some(true));
+    assert!(
+        get(&state, "fhirUser")
+            .as_string()
+            .unwrap()
+            .ends_with("/Patient/1")
+    );
+    assert_eq!(client.patient_id().as_deref(), Some("1"));
+
+    let patient = resolve(client.patient()).await.unwrap();
+    assert_eq!(
+        get(&patient, "name.0.family").as_string().as_deref(),
+        Some("Kanfeld")
+    );
+    let params = obj(&[("patient", "1".into()), ("_count", 10.into())]);
+    let bundle = resolve(client.search("Observation".into(), params).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(get(&bundle, "total").as_f64(), Some(41.0));
+    let second = resolve(client.next_page(bundle)).await.unwrap();
+    assert_eq!(
+        get(&second, "entry.0.resource.resourceType")
+            .as_string()
+            .as_deref(),
+        Some("Observation")
+    );
+
+    let before = get(&client.state(), "accessToken").as_string();
+    resolve(client.refresh()).await.unwrap();
+    assert_ne!(get(&client.state(), "accessToken").as_string(), before);
+    assert_eq!(
+        get(
+            &resolve(client.read("Patient".into(), "1".into())).await.unwrap(),
+            "id"
+        )
+        .as_string()
+        .as_deref(),
+        Some("1")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn errors_are_js_errors_with_codes() {
+    let client = launched("launch/patient patient/Patient.rs").await;
+    let error = resolve(client.search("Observation".into(), JsValue::UNDEFINED).unwrap())
+        .await
+        .unwrap_err();
+    assert!(error.is_instance_of::<js_sys::Error>());
+    assert_eq!(get(&error, "code").as_string().as_deref(), Some("http_403"));
+    assert_eq!(
+        get(&error, "body.resourceType").as_string().as_deref(),
+        Some("OperationOutcome")
+    );
+
+    let forged = format!("{}?code=abc&state=forged", redirect_uri());
+    let Err(error) = ready(Some(obj(&[("url", forged.into())]).unchecked_into())).await else {
+        panic!("accepted")
+    };
+    assert_eq!(get(&error, "code").as_string().as_deref(), Some("state_mismatch"));
+    assert_eq!(get(&error, "name").as_string().as_deref(), Some("SmartError"));
+}
+
+#[wasm_bindgen_test]
+async fn two_launches_in_session_storage_do_not_mix() {
+    let client_id = register_test_client().await;
+    let first = authorize_url(&client_id, "launch/patient patient/*.rs").await;
+    let second = authorize_url(&client_id, "launch/patient patient/Patient.rs").await;
+    let second_done = ready(Some(obj(&[("url", land(&second).await.into())]).unchecked_into()))
+        .await
+        .unwrap();
+    let first_done = ready(Some(obj(&[("url", land(&first).await.into())]).unchecked_into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&second_done.state(), "scope").as_string().as_deref(),
+        Some("launch/patient patient/Patient.rs")
+    );
+    assert_eq!(
+        get(&first_done.state(), "scope").as_string().as_deref(),
+        Some("launch/patient patient/*.rs")
+    );
+    // Each launch's entry was removed when used.
+    let storage = web_sys::window().unwrap().session_storage().unwrap().unwrap();
+    for index in 0..storage.length().unwrap() {
+        assert!(
+            !storage
+                .key(index)
+                .unwrap()
+                .unwrap()
+                .starts_with("smart-fhir-client:launch:")
+        );
+    }
+}

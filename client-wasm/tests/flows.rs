@@ -1,0 +1,503 @@
+//! Every flow of the client, natively, against an in-process ccri-mock: the same
+//! code the browser runs, with a reqwest platform instead of fetch.
+#![cfg(not(target_arch = "wasm32"))] // native: runs ccri-mock in-process
+
+mod support;
+
+use std::rc::Rc;
+
+use serde_json::{Value, json};
+use smart_fhir_client::core::launch::{AuthorizeOptions, LAUNCH_KEY_PREFIX, authorize};
+use smart_fhir_client::core::{MemoryStorage, SmartClient, Storage, callback, discovery};
+use support::*;
+
+const REDIRECT: &str = "http://127.0.0.1:5173/";
+
+fn options(fhir_base: &str, scope: &str) -> AuthorizeOptions {
+    AuthorizeOptions {
+        iss: fhir_base.to_owned(),
+        client_id: "demo-app".into(),
+        scope: scope.into(),
+        redirect_uri: REDIRECT.into(),
+        ..AuthorizeOptions::default()
+    }
+}
+
+type Client = SmartClient<Rc<TestPlatform>, Rc<MemoryStorage>>;
+
+/// A complete standalone launch as `bernie` through the mock's pages.
+async fn launch(
+    platform: &Rc<TestPlatform>,
+    storage: &Rc<MemoryStorage>,
+    fhir_base: &str,
+    scope: &str,
+) -> Client {
+    let url = authorize(platform, storage, &options(fhir_base, scope))
+        .await
+        .unwrap();
+    let callback_url = walk_pages(&url, "bernie", "allow").await;
+    let state = callback::ready(platform, storage, &callback_url, None)
+        .await
+        .unwrap();
+    SmartClient::new(platform.clone(), storage.clone(), state, None).unwrap()
+}
+
+#[tokio::test]
+async fn discovery_prefers_well_known_and_falls_back_to_the_capability_statement() {
+    let mock = start_mock(|_| {}).await;
+    let platform = TestPlatform::new();
+    let config = discovery::discover(&platform, &mock.urls.fhir_base)
+        .await
+        .unwrap();
+    assert_eq!(config.token_endpoint, mock.urls.auth("token"));
+    assert_eq!(platform.count("/metadata"), 0);
+
+    platform.answer(".well-known/smart-configuration", 404, None);
+    let config = discovery::discover(&platform, &mock.urls.fhir_base)
+        .await
+        .unwrap();
+    assert_eq!(config.token_endpoint, mock.urls.auth("token"));
+    assert_eq!(
+        config.authorization_endpoint.as_deref(),
+        Some(mock.urls.auth("authorize").as_str())
+    );
+
+    platform.answer(
+        "/metadata",
+        200,
+        Some(json!({"resourceType": "CapabilityStatement", "rest": []})),
+    );
+    let error = discovery::discover(&platform, &mock.urls.fhir_base)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "discovery_failed");
+    assert!(error.message.contains("HTTP 404"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn refuses_to_launch_without_s256() {
+    let mock = start_mock(|_| {}).await;
+    let platform = TestPlatform::new();
+    let mut config = serde_json::to_value(
+        discovery::discover(&platform, &mock.urls.fhir_base)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    config["code_challenge_methods_supported"] = json!(["plain"]);
+    platform.answer(".well-known/smart-configuration", 200, Some(config));
+    let error = authorize(
+        &platform,
+        &MemoryStorage::default(),
+        &options(&mock.urls.fhir_base, "launch/patient"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code, "pkce_unsupported");
+}
+
+#[tokio::test]
+async fn standalone_launch_reads_the_record() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (Rc::new(TestPlatform::new()), Rc::new(MemoryStorage::default()));
+    let url = authorize(
+        &platform,
+        &storage,
+        &options(
+            &mock.urls.fhir_base,
+            "openid fhirUser launch/patient patient/*.rs offline_access",
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(url.starts_with(&mock.urls.auth("authorize")));
+    for expected in [
+        "code_challenge_method=S256",
+        "response_type=code",
+        "client_id=demo-app",
+        "aud=",
+    ] {
+        assert!(url.contains(expected), "{url}");
+    }
+    let callback_url = walk_pages(&url, "bernie", "allow").await;
+    let state = callback::ready(&platform, &storage, &callback_url, None)
+        .await
+        .unwrap();
+    assert_eq!(state.context.patient.as_deref(), Some("1"));
+    assert_eq!(state.context.need_patient_banner, Some(true));
+    assert_eq!(
+        state.fhir_user.as_deref(),
+        Some(format!("{}/Patient/1", mock.urls.fhir_base).as_str())
+    );
+    assert_eq!(state.id_token_claims.as_ref().unwrap()["aud"], "demo-app");
+    assert!(state.refresh_token.is_some());
+    assert!(format!("{state:?}").contains("[redacted]"));
+
+    let client = SmartClient::new(platform.clone(), storage.clone(), state, None).unwrap();
+    let patient = client.patient().await.unwrap();
+    assert_eq!(patient["name"][0]["family"], "Kanfeld");
+    assert_eq!(client.user().await.unwrap()["id"], "1");
+    let bundle = client
+        .search(
+            "Observation",
+            &[("patient".into(), "1".into()), ("_count".into(), "10".into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(bundle["total"], 41);
+    let mut pages = 1;
+    let mut next = smart_fhir_client::core::fhir::next_link(&bundle);
+    while let Some(url) = next {
+        let page = client.fetch_page(&url).await.unwrap();
+        next = smart_fhir_client::core::fhir::next_link(&page);
+        pages += 1;
+    }
+    assert_eq!(pages, 5);
+
+    let error = client.read("Patient", "3").await.unwrap_err();
+    assert_eq!((error.code.as_str(), error.status), ("http_403", Some(403)));
+    assert!(error.message.contains("compartment"), "{}", error.message);
+    assert_eq!(error.body.unwrap()["resourceType"], "OperationOutcome");
+    for (kind, id) in [
+        ("Patient/1", "1"),
+        ("patient", "1"),
+        ("Patient", "../3"),
+        ("Patient", "1?x=y"),
+    ] {
+        assert_eq!(
+            client.read(kind, id).await.unwrap_err().code,
+            "invalid_options",
+            "{kind} {id}"
+        );
+    }
+    let foreign = client
+        .fetch_page("https://evil.example/ccri-fhir/R4/Patient")
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code, "unsafe_url");
+}
+
+#[tokio::test]
+async fn writes_with_a_write_scope() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (Rc::new(TestPlatform::new()), Rc::new(MemoryStorage::default()));
+    let client = launch(
+        &platform,
+        &storage,
+        &mock.urls.fhir_base,
+        "launch/patient patient/*.cruds",
+    )
+    .await;
+    let created = client
+        .create(
+            &json!({"resourceType": "Observation", "status": "final", "code": {"text": "mood"},
+                        "subject": {"reference": "Patient/1"}}),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut changed = created.clone();
+    changed["status"] = json!("amended");
+    let updated = client.update(&changed).await.unwrap().unwrap();
+    assert_eq!(updated["meta"]["versionId"], "2");
+    assert_eq!(
+        client.vread("Observation", &id, "1").await.unwrap()["status"],
+        "final"
+    );
+    client.delete("Observation", &id).await.unwrap();
+    assert_eq!(
+        client.read("Observation", &id).await.unwrap_err().code,
+        "http_410"
+    );
+}
+
+#[tokio::test]
+async fn denied_consent_is_access_denied() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
+    let url = authorize(
+        &platform,
+        &storage,
+        &options(&mock.urls.fhir_base, "launch/patient patient/*.rs"),
+    )
+    .await
+    .unwrap();
+    let callback_url = walk_pages(&url, "bernie", "deny").await;
+    let error = callback::ready(&platform, &storage, &callback_url, None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "access_denied");
+    assert_eq!(error.oauth.unwrap().error.as_str(), "access_denied");
+}
+
+#[tokio::test]
+async fn unknown_and_replayed_state_are_refused() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
+    let error = callback::ready(
+        &platform,
+        &storage,
+        "http://127.0.0.1:5173/?code=x&state=forged",
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code, "state_mismatch");
+    let error = callback::ready(&platform, &storage, "http://127.0.0.1:5173/?code=x", None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "state_mismatch");
+
+    let url = authorize(
+        &platform,
+        &storage,
+        &options(&mock.urls.fhir_base, "launch/patient patient/*.rs"),
+    )
+    .await
+    .unwrap();
+    let callback_url = walk_pages(&url, "bernie", "allow").await;
+    callback::ready(&platform, &storage, &callback_url, None)
+        .await
+        .unwrap();
+    let replay = callback::ready(&platform, &storage, &callback_url, None)
+        .await
+        .unwrap_err();
+    assert_eq!(replay.code, "state_mismatch");
+}
+
+#[tokio::test]
+async fn two_launches_keep_their_own_state() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
+    let first = authorize(
+        &platform,
+        &storage,
+        &options(&mock.urls.fhir_base, "launch/patient patient/*.rs"),
+    )
+    .await
+    .unwrap();
+    let second = authorize(
+        &platform,
+        &storage,
+        &options(&mock.urls.fhir_base, "launch/patient patient/Patient.rs"),
+    )
+    .await
+    .unwrap();
+    // Finish them in the opposite order: each callback finds its own launch.
+    let second_state = callback::ready(
+        &platform,
+        &storage,
+        &walk_pages(&second, "bernie", "allow").await,
+        None,
+    )
+    .await
+    .unwrap();
+    let first_state = callback::ready(
+        &platform,
+        &storage,
+        &walk_pages(&first, "bernie", "allow").await,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        second_state.scope.unwrap().to_string(),
+        "launch/patient patient/Patient.rs"
+    );
+    assert_eq!(
+        first_state.scope.unwrap().to_string(),
+        "launch/patient patient/*.rs"
+    );
+}
+
+#[tokio::test]
+async fn wrong_pkce_verifier_is_invalid_grant() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
+    let url = authorize(
+        &platform,
+        &storage,
+        &options(&mock.urls.fhir_base, "launch/patient patient/*.rs"),
+    )
+    .await
+    .unwrap();
+    let callback_url = walk_pages(&url, "bernie", "allow").await;
+    let state = callback::query_params(&callback_url)
+        .into_iter()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1;
+    let key = format!("{LAUNCH_KEY_PREFIX}{state}");
+    let mut pending: Value = serde_json::from_str(&storage.get(&key).unwrap()).unwrap();
+    pending["code_verifier"] = json!("x".repeat(43));
+    storage.set(&key, &pending.to_string()).unwrap();
+    let error = callback::ready(&platform, &storage, &callback_url, None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "invalid_grant");
+}
+
+#[tokio::test]
+async fn iss_allow_list() {
+    let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
+    let mut opts = options("https://evil.example/fhir", "launch");
+    opts.iss_allow_list = Some(vec!["http://127.0.0.1:8080/ccri-fhir/R4".into()]);
+    assert_eq!(
+        authorize(&platform, &storage, &opts).await.unwrap_err().code,
+        "iss_not_allowed"
+    );
+    assert!(
+        platform.log.borrow().is_empty(),
+        "nothing was fetched from the unlisted server"
+    );
+    opts.client_id.clear();
+    assert_eq!(
+        authorize(&platform, &storage, &opts).await.unwrap_err().code,
+        "invalid_options"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_requests_after_expiry_share_one_refresh() {
+    let mock = start_mock(|c| c.token_ttl_secs = 2).await;
+    let (platform, storage) = (Rc::new(TestPlatform::new()), Rc::new(MemoryStorage::default()));
+    let client = launch(
+        &platform,
+        &storage,
+        &mock.urls.fhir_base,
+        "launch/patient offline_access patient/*.rs",
+    )
+    .await;
+    let before = platform.count("/ccri-auth/token");
+    let old_token = client.state().access_token.secret().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let reads = (0..5).map(|_| client.read("Patient", "1"));
+    let results = futures_util::future::join_all(reads).await;
+    assert!(
+        results.iter().all(Result::is_ok),
+        "{:?}",
+        results.iter().find(|r| r.is_err())
+    );
+    assert_eq!(
+        platform.count("/ccri-auth/token") - before,
+        1,
+        "exactly one refresh"
+    );
+    assert_ne!(client.state().access_token.secret(), old_token);
+    // The refreshed session was saved for the next page.
+    let saved: Value = serde_json::from_str(
+        &storage
+            .get(smart_fhir_client::core::session::SESSION_KEY)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["access_token"], client.state().access_token.secret());
+}
+
+#[tokio::test]
+async fn a_401_refreshes_once_and_retries() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (Rc::new(TestPlatform::new()), Rc::new(MemoryStorage::default()));
+    let client = launch(
+        &platform,
+        &storage,
+        &mock.urls.fhir_base,
+        "launch/patient offline_access patient/*.rs",
+    )
+    .await;
+    // The server forgets the access token (as after a restart of its cache): revoke just it.
+    let token = client.state().access_token.secret().to_owned();
+    reqwest::Client::new()
+        .post(mock.urls.auth("revoke"))
+        .form(&[("token", token.as_str()), ("client_id", "demo-app")])
+        .send()
+        .await
+        .unwrap();
+    let before = platform.count("/ccri-auth/token");
+    let reads = (0..5).map(|_| client.read("Patient", "1"));
+    let results = futures_util::future::join_all(reads).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(platform.count("/ccri-auth/token") - before, 1);
+}
+
+#[tokio::test]
+async fn failed_refresh_and_revocation_end_the_session() {
+    let mock = start_mock(|c| c.token_ttl_secs = 1).await;
+    let (platform, storage) = (Rc::new(TestPlatform::new()), Rc::new(MemoryStorage::default()));
+    let client = launch(
+        &platform,
+        &storage,
+        &mock.urls.fhir_base,
+        "launch/patient offline_access patient/*.rs",
+    )
+    .await;
+    client.revoke().await.unwrap();
+    assert!(
+        storage
+            .get(smart_fhir_client::core::session::SESSION_KEY)
+            .is_none(),
+        "sign-out clears storage"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let error = client.read("Patient", "1").await.unwrap_err();
+    assert_eq!(error.code, "session_expired");
+    assert_eq!(error.oauth.unwrap().error.as_str(), "invalid_grant");
+
+    // Without a refresh token there is nothing to try.
+    let client = launch(
+        &platform,
+        &storage,
+        &mock.urls.fhir_base,
+        "launch/patient patient/*.rs",
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        client.read("Patient", "1").await.unwrap_err().code,
+        "session_expired"
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_id_token_is_refused() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
+    let url = authorize(
+        &platform,
+        &storage,
+        &options(
+            &mock.urls.fhir_base,
+            "openid fhirUser launch/patient patient/*.rs",
+        ),
+    )
+    .await
+    .unwrap();
+    let callback_url = walk_pages(&url, "bernie", "allow").await;
+    // Serve a JWKS with a different key: the genuine signature no longer verifies.
+    let other = ccri_mock::SigningKey::generate().unwrap();
+    platform.answer(
+        "/ccri-auth/jwk",
+        200,
+        Some(serde_json::to_value(other.jwks()).unwrap()),
+    );
+    let error = callback::ready(&platform, &storage, &callback_url, None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "id_token_invalid");
+}
+
+#[tokio::test]
+async fn restore_continues_a_saved_session() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (Rc::new(TestPlatform::new()), Rc::new(MemoryStorage::default()));
+    launch(
+        &platform,
+        &storage,
+        &mock.urls.fhir_base,
+        "launch/patient patient/*.rs",
+    )
+    .await;
+    let restored: Client = SmartClient::restore(platform.clone(), storage.clone(), None).unwrap();
+    assert_eq!(restored.patient().await.unwrap()["id"], "1");
+}

@@ -1,0 +1,164 @@
+//! A native [`Platform`] for the client's tests: reqwest against an in-process
+//! ccri-mock, with counters and overrides to observe and provoke what a browser
+//! would meet.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use ccri_mock::{Config, RunningServer, SigningKey};
+use serde_json::Value;
+use smart_fhir_client::core::{HttpRequest, HttpResponse, Method, Platform};
+
+static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::generate().unwrap());
+
+pub async fn start_mock(adjust: impl FnOnce(&mut Config)) -> RunningServer {
+    let mut config = Config {
+        port: 0,
+        ..Config::default()
+    };
+    adjust(&mut config);
+    ccri_mock::spawn_with_key(config, KEY.clone()).await.unwrap()
+}
+
+#[derive(Default)]
+pub struct TestPlatform {
+    http: reqwest::Client,
+    /// Every URL fetched, in order.
+    pub log: RefCell<Vec<String>>,
+    /// URL substring → the response to give instead of asking the server.
+    pub overrides: RefCell<HashMap<String, (u16, Option<Value>)>>,
+}
+
+impl TestPlatform {
+    pub fn new() -> Self {
+        TestPlatform {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            ..Default::default()
+        }
+    }
+
+    pub fn count(&self, fragment: &str) -> usize {
+        self.log
+            .borrow()
+            .iter()
+            .filter(|url| url.contains(fragment))
+            .count()
+    }
+
+    pub fn answer(&self, fragment: &str, status: u16, body: Option<Value>) {
+        self.overrides
+            .borrow_mut()
+            .insert(fragment.to_owned(), (status, body));
+    }
+}
+
+impl Platform for TestPlatform {
+    type Json = Value;
+
+    async fn fetch(&self, request: HttpRequest) -> Result<HttpResponse<Value>, String> {
+        self.log.borrow_mut().push(request.url.clone());
+        let overridden = self
+            .overrides
+            .borrow()
+            .iter()
+            .find(|(fragment, _)| request.url.contains(fragment.as_str()))
+            .map(|(_, r)| r.clone());
+        if let Some((status, body)) = overridden {
+            return Ok(HttpResponse { status, body });
+        }
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self.http.request(method, &request.url);
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let response = builder.send().await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        Ok(HttpResponse {
+            status,
+            body: serde_json::from_str(&text).ok(),
+        })
+    }
+
+    fn random_bytes(&self, out: &mut [u8]) {
+        getrandom::fill(out).unwrap();
+    }
+
+    fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {
+        use base64::Engine;
+        let key = jsonwebtoken::DecodingKey::from_rsa_components(n, e).map_err(|e| e.to_string())?;
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
+        jsonwebtoken::crypto::verify(&signature, message, &key, jsonwebtoken::Algorithm::RS256)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Follows the mock's pages as a person would: login as `username`, then `decision`
+/// on the consent page. Returns the URL the browser lands on (the app's callback).
+pub async fn walk_pages(authorize_url: &str, username: &str, decision: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let txn_of = |html: &str| {
+        let start = html.find("name=\"txn\" value=\"").expect("a page with a txn") + 18;
+        html[start..].split('"').next().unwrap().to_owned()
+    };
+    let origin = authorize_url.split("/ccri-auth/").next().unwrap();
+    let login = http
+        .get(authorize_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let txn = txn_of(&login);
+    http.post(format!("{origin}/ccri-auth/authorize/login"))
+        .form(&[
+            ("txn", txn.as_str()),
+            ("username", username),
+            ("password", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let done = http
+        .post(format!("{origin}/ccri-auth/authorize/consent"))
+        .form(&[("txn", txn.as_str()), ("decision", decision)])
+        .send()
+        .await
+        .unwrap();
+    done.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Follows an authorize URL whose client skips login and consent.
+pub async fn follow(authorize_url: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = http.get(authorize_url).send().await.unwrap();
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
