@@ -10,7 +10,14 @@ export CARGO_TERM_COLOR ?= never
 WASM_TEST_CRATES := smart-protocol client-wasm
 WASM_MOCK_PORT ?= 18090
 
-.PHONY: demo test setup lint native-test wasm-test
+.PHONY: demo test setup lint native-test wasm-test browser-test screenshots web
+
+# The npm package as users get it (release, wasm-opt from binaryen 132) and the
+# demo app built against it.
+web:
+	cd client-wasm && wasm-pack build --release --target web --out-dir pkg
+	cd demo-web && { [ -d node_modules ] || npm ci --no-fund --no-audit; } && npx vite build --logLevel warn
+	cargo build -q -p ccri-mock --bin ccri-mock
 
 setup:
 	@bash scripts/setup.sh
@@ -19,7 +26,7 @@ demo: setup
 	@bash scripts/demo.sh
 
 # nextest runs last: its summary closes the log.
-test: setup lint wasm-test native-test
+test: setup lint wasm-test browser-test native-test
 	@echo "make test: all checks passed"
 
 lint:
@@ -35,3 +42,12 @@ wasm-test:
 	  echo "wasm-pack test --headless --chrome $$crate"; \
 	  wasm-pack test --headless --chrome $$crate || exit 1; \
 	done'
+
+# Playwright (playwright-core) in Debian's Chromium; the tests start and stop the
+# mocks and the demo server themselves. Failure screenshots: tests/browser/test-results/.
+browser-test: web
+	cd tests/browser && node --test --test-concurrency=1
+
+# The screenshots in the README and docs/, taken by the browser tests.
+screenshots: setup web
+	cd tests/browser && SCREENSHOTS=$(CURDIR)/docs/images node --test --test-concurrency=1

@@ -59,11 +59,10 @@ if ! wasm-opt --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
   npm install -g --no-fund --no-audit "binaryen@$BINARYEN_VERSION" >/dev/null
 fi
 
-for dir in tests/browser demo-web; do
-  if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
-    say "npm ci in $dir"
-    (cd "$dir" && npm ci --no-fund --no-audit >/dev/null)
-  fi
-done
+# demo-web's packages are installed by `make web`, once the npm package it links exists.
+if [ ! -d tests/browser/node_modules ]; then
+  say "npm ci in tests/browser (playwright-core, no browser download)"
+  (cd tests/browser && npm ci --no-fund --no-audit >/dev/null)
+fi
 
 say "toolchain ready: $(wasm-pack --version), wasm-bindgen $WB_VERSION, $(wasm-opt --version | head -1), $(chromium --version)"

@@ -178,10 +178,13 @@ impl Default for Config {
                     client_id: DEMO_CLIENT_ID.to_owned(),
                     client_secret: None,
                     name: Some("SMART demo app".to_owned()),
-                    redirect_uris: vec![
-                        "http://127.0.0.1:5173/".to_owned(),
-                        "http://localhost:5173/".to_owned(),
-                    ],
+                    // The demo app's pages (demo-web/), on either loopback name.
+                    redirect_uris: ["127.0.0.1", "localhost"]
+                        .iter()
+                        .flat_map(|host| {
+                            ["", "app.html", "fhirclient.html"].map(|page| format!("http://{host}:5173/{page}"))
+                        })
+                        .collect(),
                     scope: "openid fhirUser profile launch launch/patient launch/encounter \
                             offline_access online_access patient/*.cruds user/*.cruds"
                         .parse()

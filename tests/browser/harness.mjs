@@ -1,0 +1,113 @@
+// Starts what the browser tests need — two ccri-mocks (one with 4-second tokens)
+// and the built demo app — and Debian's Chromium; stops all of it afterwards,
+// also when a test fails or the run is interrupted.
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const MOCK = "http://127.0.0.1:18081";
+export const SHORT_MOCK = "http://127.0.0.1:18082";
+export const DEMO = "http://127.0.0.1:5173";
+export const fhir = (mock) => `${mock}/ccri-fhir/R4`;
+const results = join(root, "tests", "browser", "test-results");
+
+const children = [];
+process.on("exit", () => children.forEach((child) => child.kill()));
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(130));
+
+function start(command, args, cwd) {
+  const child = spawn(command, args, { cwd, stdio: ["ignore", "ignore", "inherit"] });
+  children.push(child);
+  return child;
+}
+
+async function waitFor(url) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+let browser;
+
+export async function setUp() {
+  const mock = join(root, "target", "debug", "ccri-mock");
+  start(mock, ["--port", "18081"], root);
+  start(mock, ["--port", "18082", "--token-ttl", "4"], root);
+  start(join(root, "demo-web", "node_modules", ".bin", "vite"), ["preview", "--host", "127.0.0.1", "--port", "5173", "--strictPort"], join(root, "demo-web"));
+  await Promise.all([waitFor(`${fhir(MOCK)}/metadata`), waitFor(`${fhir(SHORT_MOCK)}/metadata`), waitFor(DEMO)]);
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+}
+
+export async function tearDown() {
+  await browser?.close();
+  children.forEach((child) => child.kill());
+}
+
+/** Runs `body` with a fresh page; on failure saves a screenshot named after the test. */
+export async function withPage(name, body) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error));
+  try {
+    await body(page);
+  } catch (error) {
+    mkdirSync(results, { recursive: true });
+    await page.screenshot({ path: join(results, `${name}.png`), fullPage: true }).catch(() => {});
+    error.message += `\n  at ${page.url()}\n  page errors: ${errors.map(String).join("; ") || "none"}`;
+    throw error;
+  } finally {
+    await context.close();
+  }
+}
+
+/** For the docs (`make screenshots`): saved only when SCREENSHOTS names a folder. */
+export async function docScreenshot(page, name) {
+  if (!process.env.SCREENSHOTS) return;
+  mkdirSync(process.env.SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(process.env.SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Waits until the element's text contains `text`, and returns the text. */
+export async function textOf(page, selector, text) {
+  await page.waitForFunction(
+    ([s, t]) => document.querySelector(s)?.textContent.includes(t),
+    [selector, text],
+  ).catch(async () => {
+    const actual = await page.locator(selector).textContent().catch(() => "(missing)");
+    throw new Error(`${selector} never contained ${JSON.stringify(text)}; it says ${JSON.stringify(actual)}`);
+  });
+  return page.locator(selector).textContent();
+}
+
+/** The mock's login page: log in as `username`. */
+export async function logIn(page, username) {
+  await page.waitForSelector("#username");
+  await page.fill("#username", username);
+  await page.fill("#password", "password");
+  await page.click("button[type=submit]");
+}
+
+/** The mock's consent page: Allow or Deny. */
+export async function consent(page, decision) {
+  await page.click(`button[value=${decision}]`);
+}
+
+/** A standalone launch from the demo's launch page against `mock` with `scope`. */
+export async function launchFromDemo(page, mock, scope) {
+  await page.goto(`${DEMO}/?server=${encodeURIComponent(fhir(mock))}`);
+  if (scope) await page.fill("#scope", scope);
+  await page.click("#launch");
+}
