@@ -182,7 +182,8 @@ impl Default for Config {
                     redirect_uris: ["127.0.0.1", "localhost"]
                         .iter()
                         .flat_map(|host| {
-                            ["", "app.html", "fhirclient.html"].map(|page| format!("http://{host}:5173/{page}"))
+                            ["", "app.html", "fhirclient.html"]
+                                .map(|page| format!("http://{host}:5173/{page}"))
                         })
                         .collect(),
                     scope: "openid fhirUser profile launch launch/patient launch/encounter \
