@@ -207,16 +207,7 @@ async fn simulated_errors_per_launch() {
     let (_, body) = mock
         .exchange(&page.redirect_param("code").unwrap(), &verifier)
         .await;
-    let (status, body) = mock
-        .token(
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", body["refresh_token"].as_str().unwrap()),
-                ("client_id", "demo-app"),
-            ],
-        )
-        .await;
+    let (status, body) = mock.refresh(body["refresh_token"].as_str().unwrap(), None).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))

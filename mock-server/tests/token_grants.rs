@@ -264,62 +264,24 @@ async fn authorization_code_with_pkce_then_refresh() {
     assert!(body["id_token"].is_string());
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
 
-    let (status, fresh) = mock
-        .token(
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh),
-                ("client_id", "demo-app"),
-            ],
-        )
-        .await;
+    let (status, fresh) = mock.refresh(&refresh, None).await;
     assert_eq!(status, StatusCode::OK, "{fresh}");
     assert_ne!(fresh["access_token"], body["access_token"]);
     assert_eq!(fresh["patient"], "1");
 
     // Narrower is fine; wider is not.
-    let (status, narrow) = mock
-        .token(
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh),
-                ("client_id", "demo-app"),
-                ("scope", "patient/Patient.r"),
-            ],
-        )
-        .await;
+    let (status, narrow) = mock.refresh(&refresh, Some("patient/Patient.r")).await;
     assert_eq!(
         (status, narrow["scope"].as_str()),
         (StatusCode::OK, Some("patient/Patient.r"))
     );
-    let (status, wide) = mock
-        .token(
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh),
-                ("client_id", "demo-app"),
-                ("scope", "patient/*.cruds"),
-            ],
-        )
-        .await;
+    let (status, wide) = mock.refresh(&refresh, Some("patient/*.cruds")).await;
     assert_eq!(
         (status, wide["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_scope"))
     );
 
-    let (status, bad) = mock
-        .token(
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", "nope"),
-                ("client_id", "demo-app"),
-            ],
-        )
-        .await;
+    let (status, bad) = mock.refresh("nope", None).await;
     assert_eq!(
         (status, bad["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
@@ -381,16 +343,7 @@ async fn code_replay_is_refused_and_revokes_the_tokens() {
         mock.get_with_token(&mock.fhir("Patient/1"), token).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let (status, _) = mock
-        .token(
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", first["refresh_token"].as_str().unwrap()),
-                ("client_id", "demo-app"),
-            ],
-        )
-        .await;
+    let (status, _) = mock.refresh(first["refresh_token"].as_str().unwrap(), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 

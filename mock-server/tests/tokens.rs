@@ -171,16 +171,7 @@ async fn revoking_a_refresh_token_ends_the_grant() {
         mock.get_with_token(&mock.fhir("Patient/1"), access).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let (status, body) = mock
-        .token(
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh),
-                ("client_id", "demo-app"),
-            ],
-        )
-        .await;
+    let (status, body) = mock.refresh(refresh, None).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
@@ -211,16 +202,7 @@ async fn expired_access_token_then_refresh() {
         mock.get_with_token(&mock.fhir("Patient/1"), access).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let (status, fresh) = mock
-        .token(
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", body["refresh_token"].as_str().unwrap()),
-                ("client_id", "demo-app"),
-            ],
-        )
-        .await;
+    let (status, fresh) = mock.refresh(body["refresh_token"].as_str().unwrap(), None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = mock
         .get_with_token(&mock.fhir("Patient/1"), fresh["access_token"].as_str().unwrap())

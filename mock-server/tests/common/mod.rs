@@ -224,6 +224,17 @@ impl Mock {
         (done.redirect_param("code").expect("a code"), verifier)
     }
 
+    /// The demo app refreshes, optionally for a narrower `scope`.
+    pub async fn refresh(&self, refresh_token: &str, scope: Option<&str>) -> (StatusCode, Value) {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "demo-app"),
+        ];
+        form.extend(scope.map(|scope| ("scope", scope)));
+        self.token(None, &form).await
+    }
+
     pub async fn exchange(&self, code: &str, verifier: &str) -> (StatusCode, Value) {
         self.token(
             None,
