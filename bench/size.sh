@@ -9,10 +9,12 @@ gz() { gzip -9c "$1" | wc -c; }
 for target in web bundler; do
   out=$(mktemp -d)
   wasm-pack build --release --target "$target" --out-dir "$out" >/dev/null 2>&1
-  wasm=$(ls "$out"/*.wasm); js=$(ls "$out"/*.js | grep -v '\.d\.ts' | head -1)
-  total=$(( $(gz "$wasm") + $(gz "$js") ))
+  wasm=$(ls "$out"/*.wasm)
+  # The JS glue: every .js file of the package (the bundler target splits it in two).
+  js_raw=$(cat "$out"/*.js | wc -c); js_gz=$(cat "$out"/*.js | gzip -9c | wc -c)
+  total=$(( $(gz "$wasm") + js_gz ))
   printf '%-8s wasm %7d raw %6d gz | js glue %6d raw %5d gz | total %6d gz (%.1f KB)\n' "$target" \
-    "$(stat -c%s "$wasm")" "$(gz "$wasm")" "$(stat -c%s "$js")" "$(gz "$js")" "$total" "$(echo "$total/1024" | bc -l)"
+    "$(stat -c%s "$wasm")" "$(gz "$wasm")" "$js_raw" "$js_gz" "$total" "$(echo "$total/1024" | bc -l)"
   rm -rf "$out"
 done
 if command -v twiggy >/dev/null; then

@@ -119,9 +119,13 @@ async fn launch_read_search_page_and_refresh() {
         Some("Kanfeld")
     );
     let params = obj(&[("patient", "1".into()), ("_count", 10.into())]);
-    let bundle = resolve(client.search("Observation".into(), params).unwrap())
-        .await
-        .unwrap();
+    let bundle = resolve(
+        client
+            .search("Observation".into(), Some(params.unchecked_into()))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(get(&bundle, "total").as_f64(), Some(41.0));
     let second = resolve(client.next_page(bundle)).await.unwrap();
     assert_eq!(
@@ -148,7 +152,7 @@ async fn launch_read_search_page_and_refresh() {
 #[wasm_bindgen_test]
 async fn errors_are_js_errors_with_codes() {
     let client = launched("launch/patient patient/Patient.rs").await;
-    let error = resolve(client.search("Observation".into(), JsValue::UNDEFINED).unwrap())
+    let error = resolve(client.search("Observation".into(), None).unwrap())
         .await
         .unwrap_err();
     assert!(error.is_instance_of::<js_sys::Error>());

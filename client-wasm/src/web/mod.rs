@@ -82,7 +82,7 @@ export interface SessionState {
   fhirUser?: string;
 }
 export type SearchParams = Record<string, string | number | boolean | Array<string | number | boolean>>;
-export interface RequestInit { method?: "GET" | "POST" | "PUT" | "DELETE"; body?: object; }
+export interface FhirRequestInit { method?: "GET" | "POST" | "PUT" | "DELETE"; body?: object; }
 export interface ClientCredentialsOptions {
   /** The token endpoint, or give iss to discover it. */
   tokenUrl?: string;
@@ -105,6 +105,21 @@ export interface SmartError extends Error {
   body?: any;
 }
 "#;
+
+// Types of parameters JavaScript may leave out (`options?: ReadyOptions`).
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(typescript_type = "ReadyOptions")]
+    pub type ReadyOptions;
+    #[wasm_bindgen(typescript_type = "SearchParams")]
+    pub type SearchParams;
+    #[wasm_bindgen(typescript_type = "FhirRequestInit")]
+    pub type FhirRequestInit;
+}
+
+fn or_undefined(value: Option<impl Into<JsValue>>) -> JsValue {
+    value.map(Into::into).unwrap_or(JsValue::UNDEFINED)
+}
 
 fn platform() -> Rc<BrowserPlatform> {
     Rc::new(BrowserPlatform)
@@ -164,10 +179,8 @@ pub async fn authorize(
 /// Finishes a launch on the redirect page (or resumes the session this storage holds)
 /// and returns the client.
 #[wasm_bindgen]
-pub async fn ready(
-    #[wasm_bindgen(unchecked_param_type = "ReadyOptions")] options: Option<js_sys::Object>,
-) -> Result<SmartClient, JsValue> {
-    let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+pub async fn ready(options: Option<ReadyOptions>) -> Result<SmartClient, JsValue> {
+    let options = or_undefined(options);
     let o = Options(&options);
     let storage = WebStorage::from_option(&o.raw("storage")).map_err(invalid_options)?;
     let secret = o.string("clientSecret")?.map(ClientSecret::new);
@@ -361,12 +374,8 @@ impl SmartClient {
 
     /// A searchset Bundle.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn search(
-        &self,
-        kind: String,
-        #[wasm_bindgen(unchecked_param_type = "SearchParams")] params: JsValue,
-    ) -> Result<Promise, JsValue> {
-        let params = search_params(&params)?;
+    pub fn search(&self, kind: String, params: Option<SearchParams>) -> Result<Promise, JsValue> {
+        let params = search_params(&or_undefined(params))?;
         let inner = self.inner.clone();
         Ok(promise(
             async move { inner.search(&kind, &params).await.map(Some) },
@@ -387,17 +396,13 @@ impl SmartClient {
 
     /// `for await (const bundle of client.pages("Observation", params))`: every page.
     #[wasm_bindgen(unchecked_return_type = "AsyncIterableIterator<any>")]
-    pub fn pages(
-        &self,
-        kind: String,
-        #[wasm_bindgen(unchecked_param_type = "SearchParams")] params: JsValue,
-    ) -> JsValue {
+    pub fn pages(&self, kind: String, params: Option<SearchParams>) -> JsValue {
         pages_iterator(
             SmartClient {
                 inner: self.inner.clone(),
             },
             &kind,
-            params,
+            or_undefined(params),
         )
     }
 
@@ -421,11 +426,8 @@ impl SmartClient {
 
     /// Any request to the FHIR server, with the token: `path` relative to the base.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn request(
-        &self,
-        path: String,
-        #[wasm_bindgen(unchecked_param_type = "RequestInit")] init: JsValue,
-    ) -> Result<Promise, JsValue> {
+    pub fn request(&self, path: String, init: Option<FhirRequestInit>) -> Result<Promise, JsValue> {
+        let init = or_undefined(init);
         let o = Options(&init);
         let method = match o.string("method")?.as_deref().unwrap_or("GET") {
             "GET" => Method::Get,

@@ -1,0 +1,53 @@
+// Compiled (not run) by types.test.mjs: the package's TypeScript declarations must
+// accept the documented API and reject misuse.
+import init, { authorize, clientCredentials, ready, register, type SessionState, type SmartError } from "../../../client-wasm/pkg/smart_fhir_client.js";
+
+export async function documentedUse(): Promise<void> {
+  await init();
+  const url: string | undefined = await authorize({
+    iss: "http://127.0.0.1:8080/ccri-fhir/R4",
+    clientId: "demo-app",
+    scope: "openid fhirUser launch/patient offline_access patient/*.rs",
+    redirectUri: "http://127.0.0.1:5173/app.html",
+    storage: "session",
+    issAllowList: ["http://127.0.0.1:8080/ccri-fhir/R4"],
+    noRedirect: true,
+  });
+  const client = await ready();
+  await ready({ url: url ?? "", storage: { getItem: () => null, setItem: () => {}, removeItem: () => {} } });
+  const state: SessionState = client.state;
+  const expires: number | undefined = state.expiresAt;
+  const patientId: string | undefined = client.patientId;
+  await client.read("Patient", patientId ?? "1");
+  await client.vread("Patient", "1", "1");
+  await client.search("Observation", { patient: "1", _count: 50, code: ["a", "b"] });
+  await client.search("Patient");
+  for await (const page of client.pages("Observation", { patient: "1" })) console.log(page.total);
+  await client.create({ resourceType: "Observation" });
+  await client.update({ resourceType: "Observation", id: "1" });
+  await client.delete("Observation", "1");
+  await client.request("Patient/1", { method: "GET" });
+  await client.patient();
+  await client.user();
+  await client.refresh();
+  await client.revoke();
+  await clientCredentials({ tokenUrl: "http://x/token", clientId: "patient-access", clientSecret: "s" });
+  await register("http://x/fhir", { redirect_uris: ["http://localhost/cb"] });
+  try {
+    await client.refresh();
+  } catch (e) {
+    const error = e as SmartError;
+    const code: string = error.code;
+    console.log(code, error.oauth?.error, error.status, expires);
+  }
+}
+
+export async function misuse(): Promise<void> {
+  // @ts-expect-error clientId is required
+  await authorize({ iss: "x", scope: "openid" });
+  // @ts-expect-error storage is "session" | "local" | "memory" | StorageLike
+  await authorize({ clientId: "a", scope: "b", storage: "cookies" });
+  const client = await ready();
+  // @ts-expect-error the state is read-only
+  client.state = client.state;
+}
