@@ -3,8 +3,9 @@
 
 mod support;
 
-use smart_fhir_client::core::backend::{ClientCredentialsOptions, client_credentials, register};
-use smart_protocol::{ClientMetadata, ClientSecret};
+use serde_json::json;
+use smart_fhir_client::core::backend::{ClientCredentialsOptions, Credential, client_credentials, register};
+use smart_protocol::{ClientMetadata, ClientSecret, PrivateJwk};
 use support::*;
 
 #[tokio::test]
@@ -15,7 +16,7 @@ async fn ccri_client_credentials_by_discovery_or_token_url() {
         token_url: None,
         iss: Some(mock.urls.fhir_base.clone()),
         client_id: "patient-access".into(),
-        client_secret: ClientSecret::new(ccri_mock::config::PATIENT_ACCESS_SECRET),
+        credential: Credential::Secret(ClientSecret::new(ccri_mock::config::PATIENT_ACCESS_SECRET)),
         scope: None,
     };
     let response = client_credentials(&platform, &options).await.unwrap();
@@ -27,7 +28,7 @@ async fn ccri_client_credentials_by_discovery_or_token_url() {
 
     options.iss = None;
     options.token_url = Some(mock.urls.auth("token"));
-    options.client_secret = ClientSecret::new("wrong");
+    options.credential = Credential::Secret(ClientSecret::new("wrong"));
     let error = client_credentials(&platform, &options).await.unwrap_err();
     assert_eq!((error.code.as_str(), error.status), ("invalid_client", Some(401)));
 }
@@ -53,4 +54,60 @@ async fn dynamic_registration() {
     };
     let error = register(&platform, &mock.urls.fhir_base, &bad).await.unwrap_err();
     assert_eq!(error.code, "invalid_redirect_uri");
+}
+
+/// A backend service's RSA key: the signing half for the platform, the public JWK to register.
+fn backend_key(kid: &str) -> (jsonwebtoken::EncodingKey, serde_json::Value) {
+    use rsa::Generate;
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let private = rsa::PrivateKey::try_generate().unwrap();
+    let encoding = jsonwebtoken::EncodingKey::from_rsa_der(private.to_pkcs1_der().unwrap().as_bytes());
+    let mut jwk =
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, jsonwebtoken::Algorithm::RS384).unwrap();
+    jwk.common.key_id = Some(kid.into());
+    (encoding, serde_json::to_value(jwk).unwrap())
+}
+
+#[tokio::test]
+async fn backend_services_with_a_signed_assertion() {
+    let mock = start_mock(|_| {}).await;
+    let platform = TestPlatform::new();
+    let (key, public) = backend_key("backend-1");
+    platform.signing_keys.borrow_mut().insert("backend-1".into(), key);
+    let metadata: ClientMetadata = serde_json::from_value(json!({
+        "client_name": "Nightly export",
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [public]},
+        "scope": "system/Patient.rs"
+    }))
+    .unwrap();
+    let client_id = register(&platform, &mock.urls.fhir_base, &metadata)
+        .await
+        .unwrap()
+        .client_id;
+    let private = PrivateJwk::new(json!({"kty": "RSA", "kid": "backend-1"}).to_string());
+    let mut options = ClientCredentialsOptions {
+        token_url: None,
+        iss: Some(mock.urls.fhir_base.clone()),
+        client_id,
+        credential: Credential::PrivateKey(private),
+        scope: Some("system/Patient.rs".parse().unwrap()),
+    };
+    let response = client_credentials(&platform, &options).await.unwrap();
+    assert!(response.expires_in.unwrap() <= 300);
+
+    // Signed by a key the server does not know for this client.
+    let (other, _) = backend_key("backend-1");
+    platform
+        .signing_keys
+        .borrow_mut()
+        .insert("backend-1".into(), other);
+    let error = client_credentials(&platform, &options).await.unwrap_err();
+    assert_eq!(error.code, "invalid_client");
+    options.credential = Credential::PrivateKey(PrivateJwk::new(json!({"kty": "oct"}).to_string()));
+    assert_eq!(
+        client_credentials(&platform, &options).await.unwrap_err().code,
+        "invalid_options"
+    );
 }

@@ -201,3 +201,56 @@ async fn two_launches_in_session_storage_do_not_mix() {
         );
     }
 }
+
+#[wasm_bindgen(inline_js = r#"
+export async function backendKeyPair(kid) {
+  const pair = await crypto.subtle.generateKey(
+    { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-384" },
+    true, ["sign", "verify"]);
+  const privateJwk = { ...(await crypto.subtle.exportKey("jwk", pair.privateKey)), kid };
+  const publicJwk = { ...(await crypto.subtle.exportKey("jwk", pair.publicKey)), kid };
+  return { privateJwk, publicJwk };
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = backendKeyPair)]
+    async fn backend_key_pair(kid: &str) -> JsValue;
+}
+
+/// SMART Backend Services from the browser: WebCrypto signs the RS384 assertion.
+#[wasm_bindgen_test]
+async fn client_credentials_with_a_private_key() {
+    let keys = backend_key_pair("wasm-backend").await;
+    let metadata = obj(&[
+        ("client_name", "wasm backend".into()),
+        (
+            "grant_types",
+            js_sys::Array::of1(&"client_credentials".into()).into(),
+        ),
+        ("token_endpoint_auth_method", "private_key_jwt".into()),
+        (
+            "jwks",
+            obj(&[("keys", js_sys::Array::of1(&get(&keys, "publicJwk")).into())]),
+        ),
+        ("scope", "system/Patient.rs".into()),
+    ]);
+    let client_id = get(&register(FHIR.into(), metadata).await.unwrap(), "client_id");
+    let options = obj(&[
+        ("iss", FHIR.into()),
+        ("clientId", client_id),
+        ("privateJwk", get(&keys, "privateJwk")),
+        ("scope", "system/Patient.rs".into()),
+    ]);
+    let token = smart_fhir_client::web::client_credentials(options).await.unwrap();
+    assert_eq!(get(&token, "token_type").as_string().as_deref(), Some("Bearer"));
+    assert!(get(&token, "expires_in").as_f64().unwrap() <= 300.0);
+
+    let neither = obj(&[("iss", FHIR.into()), ("clientId", "x".into())]);
+    let error = smart_fhir_client::web::client_credentials(neither)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        get(&error, "code").as_string().as_deref(),
+        Some("invalid_options")
+    );
+}

@@ -32,5 +32,5 @@ pub use scope::{
     Access, Constraint, Context, Interaction, Permissions, ResourceScope, ResourceType, Scope, ScopeError,
     ScopeErrorKind, Scopes, Syntax,
 };
-pub use secret::{AccessToken, ClientSecret, IdToken, PkceVerifier, RefreshToken};
+pub use secret::{AccessToken, ClientSecret, IdToken, PkceVerifier, PrivateJwk, RefreshToken};
 pub use token::{FhirContextItem, LaunchContext, TokenResponse, TokenType};

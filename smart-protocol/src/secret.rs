@@ -48,6 +48,10 @@ secret_string!(
     ClientSecret, Clone
 );
 secret_string!(
+    /// A private key as a JWK (JSON text), for `private_key_jwt` client authentication.
+    PrivateJwk
+);
+secret_string!(
     /// A PKCE `code_verifier` (RFC 7636 §4.1). Deliberately not `Clone`.
     PkceVerifier
 );

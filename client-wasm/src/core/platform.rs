@@ -97,6 +97,10 @@ pub trait Platform {
 
     /// Checks an RS256 signature with the RSA public key `(n, e)` (base64url, as in a JWK).
     async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String>;
+
+    /// Signs `message` as JWS `alg` (`RS384` or `ES384`) with a private key given as a
+    /// JWK (JSON text). Returns the JWS signature bytes.
+    async fn sign(&self, alg: &str, private_jwk: &str, message: &[u8]) -> Result<Vec<u8>, String>;
 }
 
 /// Where launches and sessions are kept: sessionStorage, localStorage, memory, or
@@ -177,5 +181,9 @@ impl<P: Platform + ?Sized> Platform for std::rc::Rc<P> {
 
     async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {
         (**self).verify_rs256(n, e, message, signature).await
+    }
+
+    async fn sign(&self, alg: &str, private_jwk: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+        (**self).sign(alg, private_jwk, message).await
     }
 }

@@ -2,16 +2,19 @@
 //! into a [`TokenResponse`] or the server's OAuth error.
 
 use base64::Engine;
+use smart_protocol::request::JWT_BEARER_ASSERTION;
 use smart_protocol::{ClientSecret, OAuthError, TokenResponse};
 
 use super::error::Error;
 use super::platform::{HttpRequest, Json, Method, Platform};
 
 /// How the client proves itself: a public client names itself, a confidential one
-/// sends its secret with HTTP Basic (RFC 6749 §2.3.1).
+/// sends its secret with HTTP Basic (RFC 6749 §2.3.1) or a signed assertion (RFC 7523).
 pub enum ClientAuth<'a> {
     Public(&'a str),
     Secret(&'a str, &'a ClientSecret),
+    /// A `client_assertion` JWT, already signed.
+    Assertion(String),
 }
 
 impl ClientAuth<'_> {
@@ -27,6 +30,11 @@ impl ClientAuth<'_> {
                 let pair = format!("{}:{}", encode(client_id), encode(secret.secret()));
                 let basic = base64::engine::general_purpose::STANDARD.encode(pair);
                 request.header("Authorization", format!("Basic {basic}"))
+            }
+            ClientAuth::Assertion(assertion) => {
+                form.push(("client_assertion_type", JWT_BEARER_ASSERTION.to_owned()));
+                form.push(("client_assertion", assertion.clone()));
+                request
             }
         }
     }

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use js_sys::Promise;
 use serde::Serialize;
 use serde_json::Value;
-use smart_protocol::{ClientMetadata, ClientSecret, FhirContextItem};
+use smart_protocol::{ClientMetadata, ClientSecret, FhirContextItem, PrivateJwk};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -88,7 +88,10 @@ export interface ClientCredentialsOptions {
   tokenUrl?: string;
   iss?: string;
   clientId: string;
-  clientSecret: string;
+  /** CCRI's flow: the secret, sent with HTTP Basic. */
+  clientSecret?: string;
+  /** SMART Backend Services: a private RSA (RS384) or P-384 (ES384) key as a JWK, with its kid. */
+  privateJwk?: JsonWebKey & { kid?: string };
   scope?: string;
 }
 /** Every rejection of this package is a SmartError. */
@@ -250,11 +253,19 @@ pub async fn client_credentials(
         Some(text) => Some(text.parse().map_err(invalid_options)?),
         None => None,
     };
+    let private_jwk = o.raw("privateJwk");
+    let credential = match (o.string("clientSecret")?, private_jwk.is_object()) {
+        (Some(secret), false) => backend::Credential::Secret(ClientSecret::new(secret)),
+        (None, true) => backend::Credential::PrivateKey(PrivateJwk::new(
+            crate::core::Json::to_text(&JsJson(private_jwk)).map_err(invalid_options)?,
+        )),
+        _ => return Err(invalid_options("give exactly one of clientSecret and privateJwk")),
+    };
     let core_options = backend::ClientCredentialsOptions {
         token_url: o.string("tokenUrl")?,
         iss: o.string("iss")?,
         client_id: o.required("clientId")?,
-        client_secret: ClientSecret::new(o.required("clientSecret")?),
+        credential,
         scope,
     };
     let response = backend::client_credentials(&BrowserPlatform, &core_options)

@@ -107,13 +107,8 @@ impl Platform for BrowserPlatform {
 
     async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {
         let subtle = subtle()?;
-        let jwk = Object::new();
-        for (key, value) in [("kty", "RSA"), ("n", n), ("e", e), ("alg", "RS256")] {
-            Reflect::set(&jwk, &key.into(), &value.into()).map_err(js_error)?;
-        }
-        let algorithm = Object::new();
-        Reflect::set(&algorithm, &"name".into(), &"RSASSA-PKCS1-v1_5".into()).map_err(js_error)?;
-        Reflect::set(&algorithm, &"hash".into(), &"SHA-256".into()).map_err(js_error)?;
+        let jwk = object(&[("kty", "RSA"), ("n", n), ("e", e), ("alg", "RS256")])?;
+        let algorithm = object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")])?;
         let usages = Array::of1(&"verify".into());
         let key = subtle
             .import_key_with_object("jwk", &jwk, &algorithm, false, &usages)
@@ -133,4 +128,41 @@ impl Platform for BrowserPlatform {
             .as_bool()
             .unwrap_or(false))
     }
+
+    async fn sign(&self, alg: &str, private_jwk: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+        let subtle = subtle()?;
+        let jwk: Object = js_sys::JSON::parse(private_jwk)
+            .map_err(js_error)?
+            .unchecked_into();
+        let (import, sign) = match alg {
+            "RS384" => {
+                let params = object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-384")])?;
+                (params.clone(), params)
+            }
+            "ES384" => (
+                object(&[("name", "ECDSA"), ("namedCurve", "P-384")])?,
+                object(&[("name", "ECDSA"), ("hash", "SHA-384")])?,
+            ),
+            other => return Err(format!("unsupported alg {other}")),
+        };
+        let usages = Array::of1(&"sign".into());
+        let key = subtle
+            .import_key_with_object("jwk", &jwk, &import, false, &usages)
+            .map_err(js_error)?;
+        let key: web_sys::CryptoKey = JsFuture::from(key).await.map_err(js_error)?.unchecked_into();
+        let signed = subtle
+            .sign_with_object_and_buffer_source(&sign, &key, &Uint8Array::from(message))
+            .map_err(js_error)?;
+        // ECDSA in WebCrypto already gives JWS's r||s form.
+        let signature = JsFuture::from(signed).await.map_err(js_error)?;
+        Ok(Uint8Array::new(&signature).to_vec())
+    }
+}
+
+fn object(members: &[(&str, &str)]) -> Result<Object, String> {
+    let object = Object::new();
+    for (key, value) in members {
+        Reflect::set(&object, &(*key).into(), &(*value).into()).map_err(js_error)?;
+    }
+    Ok(object)
 }

@@ -29,6 +29,9 @@ pub struct TestPlatform {
     pub log: RefCell<Vec<String>>,
     /// URL substring → the response to give instead of asking the server.
     pub overrides: RefCell<HashMap<String, (u16, Option<Value>)>>,
+    /// kid → the key `sign` uses for a private JWK with that kid (a test double for
+    /// WebCrypto's JWK import, which the browser tests exercise for real).
+    pub signing_keys: RefCell<HashMap<String, jsonwebtoken::EncodingKey>>,
 }
 
 impl TestPlatform {
@@ -109,6 +112,24 @@ impl Platform for TestPlatform {
         let key = jsonwebtoken::DecodingKey::from_rsa_components(n, e).map_err(|e| e.to_string())?;
         let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
         jsonwebtoken::crypto::verify(&signature, message, &key, jsonwebtoken::Algorithm::RS256)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn sign(&self, alg: &str, private_jwk: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+        use base64::Engine;
+        let jwk: Value = serde_json::from_str(private_jwk).map_err(|e| e.to_string())?;
+        let keys = self.signing_keys.borrow();
+        let key = keys
+            .get(jwk["kid"].as_str().unwrap_or_default())
+            .ok_or("no key with that kid")?;
+        let algorithm = match alg {
+            "RS384" => jsonwebtoken::Algorithm::RS384,
+            "ES384" => jsonwebtoken::Algorithm::ES384,
+            other => return Err(format!("unsupported {other}")),
+        };
+        let signature = jsonwebtoken::crypto::sign(message, key, algorithm).map_err(|e| e.to_string())?;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
             .map_err(|e| e.to_string())
     }
 }
