@@ -426,10 +426,6 @@ pub enum Access {
 pub struct Scopes(Vec<Scope>);
 
 impl Scopes {
-    pub fn new(scopes: Vec<Scope>) -> Self {
-        Self(scopes)
-    }
-
     pub fn iter(&self) -> std::slice::Iter<'_, Scope> {
         self.0.iter()
     }

@@ -146,10 +146,6 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
         self.inner.state.borrow().clone()
     }
 
-    pub fn platform(&self) -> &P {
-        &self.inner.platform
-    }
-
     fn save(&self) -> Result<(), Error<P::Json>> {
         let text = serde_json::to_string(&*self.inner.state.borrow()).map_err(Error::storage)?;
         self.inner.storage.set(SESSION_KEY, &text).map_err(Error::storage)
