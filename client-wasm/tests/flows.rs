@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use serde_json::{Value, json};
 use smart_fhir_client::core::launch::{AuthorizeOptions, LAUNCH_KEY_PREFIX, authorize};
-use smart_fhir_client::core::{MemoryStorage, SmartClient, Storage, callback, discovery};
+use smart_fhir_client::core::{MemoryStorage, Platform, SmartClient, Storage, callback, discovery};
 use support::*;
 
 const REDIRECT: &str = "http://127.0.0.1:5173/";
@@ -24,6 +24,18 @@ fn options(fhir_base: &str, scope: &str) -> AuthorizeOptions {
 }
 
 type Client = SmartClient<Rc<TestPlatform>, Rc<MemoryStorage>>;
+
+/// The authorize URL of a standalone launch of the demo app.
+async fn launch_url<P: Platform<Json = Value>, S: Storage>(
+    platform: &P,
+    storage: &S,
+    fhir_base: &str,
+    scope: &str,
+) -> String {
+    authorize(platform, storage, &options(fhir_base, scope))
+        .await
+        .unwrap()
+}
 
 /// A complete standalone launch as `bernie` through the mock's pages.
 async fn launch(
@@ -100,16 +112,13 @@ async fn refuses_to_launch_without_s256() {
 async fn standalone_launch_reads_the_record() {
     let mock = start_mock(|_| {}).await;
     let (platform, storage) = (Rc::new(TestPlatform::new()), Rc::new(MemoryStorage::default()));
-    let url = authorize(
+    let url = launch_url(
         &platform,
         &storage,
-        &options(
-            &mock.urls.fhir_base,
-            "openid fhirUser launch/patient patient/*.rs offline_access",
-        ),
+        &mock.urls.fhir_base,
+        "openid fhirUser launch/patient patient/*.rs offline_access",
     )
-    .await
-    .unwrap();
+    .await;
     assert!(url.starts_with(&mock.urls.auth("authorize")));
     for expected in [
         "code_challenge_method=S256",
@@ -216,13 +225,13 @@ async fn writes_with_a_write_scope() {
 async fn denied_consent_is_access_denied() {
     let mock = start_mock(|_| {}).await;
     let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
-    let url = authorize(
+    let url = launch_url(
         &platform,
         &storage,
-        &options(&mock.urls.fhir_base, "launch/patient patient/*.rs"),
+        &mock.urls.fhir_base,
+        "launch/patient patient/*.rs",
     )
-    .await
-    .unwrap();
+    .await;
     let callback_url = walk_pages(&url, "bernie", "deny").await;
     let error = callback::ready(&platform, &storage, &callback_url, None)
         .await
@@ -249,13 +258,13 @@ async fn unknown_and_replayed_state_are_refused() {
         .unwrap_err();
     assert_eq!(error.code, "state_mismatch");
 
-    let url = authorize(
+    let url = launch_url(
         &platform,
         &storage,
-        &options(&mock.urls.fhir_base, "launch/patient patient/*.rs"),
+        &mock.urls.fhir_base,
+        "launch/patient patient/*.rs",
     )
-    .await
-    .unwrap();
+    .await;
     let callback_url = walk_pages(&url, "bernie", "allow").await;
     callback::ready(&platform, &storage, &callback_url, None)
         .await
@@ -270,20 +279,20 @@ async fn unknown_and_replayed_state_are_refused() {
 async fn two_launches_keep_their_own_state() {
     let mock = start_mock(|_| {}).await;
     let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
-    let first = authorize(
+    let first = launch_url(
         &platform,
         &storage,
-        &options(&mock.urls.fhir_base, "launch/patient patient/*.rs"),
+        &mock.urls.fhir_base,
+        "launch/patient patient/*.rs",
     )
-    .await
-    .unwrap();
-    let second = authorize(
+    .await;
+    let second = launch_url(
         &platform,
         &storage,
-        &options(&mock.urls.fhir_base, "launch/patient patient/Patient.rs"),
+        &mock.urls.fhir_base,
+        "launch/patient patient/Patient.rs",
     )
-    .await
-    .unwrap();
+    .await;
     // Finish them in the opposite order: each callback finds its own launch.
     let second_state = callback::ready(
         &platform,
@@ -315,13 +324,13 @@ async fn two_launches_keep_their_own_state() {
 async fn wrong_pkce_verifier_is_invalid_grant() {
     let mock = start_mock(|_| {}).await;
     let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
-    let url = authorize(
+    let url = launch_url(
         &platform,
         &storage,
-        &options(&mock.urls.fhir_base, "launch/patient patient/*.rs"),
+        &mock.urls.fhir_base,
+        "launch/patient patient/*.rs",
     )
-    .await
-    .unwrap();
+    .await;
     let callback_url = walk_pages(&url, "bernie", "allow").await;
     let state = callback::query_params(&callback_url)
         .into_iter()
@@ -463,16 +472,13 @@ async fn failed_refresh_and_revocation_end_the_session() {
 async fn a_tampered_id_token_is_refused() {
     let mock = start_mock(|_| {}).await;
     let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
-    let url = authorize(
+    let url = launch_url(
         &platform,
         &storage,
-        &options(
-            &mock.urls.fhir_base,
-            "openid fhirUser launch/patient patient/*.rs",
-        ),
+        &mock.urls.fhir_base,
+        "openid fhirUser launch/patient patient/*.rs",
     )
-    .await
-    .unwrap();
+    .await;
     let callback_url = walk_pages(&url, "bernie", "allow").await;
     // Serve a JWKS with a different key: the genuine signature no longer verifies.
     let other = ccri_mock::SigningKey::generate().unwrap();
