@@ -405,3 +405,60 @@ async fn backend_services_private_key_jwt_and_jti_replay() {
         );
     }
 }
+
+#[tokio::test]
+async fn openid_configuration_jwks_and_userinfo() {
+    let mock = start().await;
+    let config: Value = mock
+        .http
+        .get(mock.auth(".well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["issuer"], mock.server.urls.auth_base);
+    assert_eq!(config["jwks_uri"], mock.auth("jwk"));
+    assert_eq!(config["userinfo_endpoint"], mock.auth("userinfo"));
+    assert_eq!(config["id_token_signing_alg_values_supported"], json!(["RS256"]));
+
+    let jwks: Value = mock
+        .http
+        .get(mock.auth("jwk"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], KEY.kid());
+    assert_eq!(jwks["keys"][0]["kty"], "RSA");
+    assert!(
+        jwks["keys"][0].get("d").is_none(),
+        "the private exponent is never published"
+    );
+
+    let (code, verifier) = mock
+        .code_for("openid fhirUser launch/patient patient/*.rs", "bernie", None)
+        .await;
+    let (_, body) = mock.exchange(&code, &verifier).await;
+    let id_token = claims_of(body["id_token"].as_str().unwrap());
+    assert_eq!(id_token["aud"], "demo-app");
+    assert_eq!(id_token["fhirUser"], mock.fhir("Patient/1"));
+    let (status, userinfo) = mock
+        .get_with_token(&mock.auth("userinfo"), body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(userinfo["fhirUser"], mock.fhir("Patient/1"));
+    assert_eq!(userinfo["name"], "Bernie Kanfeld");
+    assert_eq!(
+        mock.http
+            .get(mock.auth("userinfo"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
