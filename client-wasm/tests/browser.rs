@@ -203,10 +203,11 @@ async fn two_launches_in_session_storage_do_not_mix() {
 }
 
 #[wasm_bindgen(inline_js = r#"
-export async function backendKeyPair(kid) {
-  const pair = await crypto.subtle.generateKey(
-    { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-384" },
-    true, ["sign", "verify"]);
+export async function backendKeyPair(kid, alg) {
+  const params = alg === "ES384"
+    ? { name: "ECDSA", namedCurve: "P-384" }
+    : { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-384" };
+  const pair = await crypto.subtle.generateKey(params, true, ["sign", "verify"]);
   const privateJwk = { ...(await crypto.subtle.exportKey("jwk", pair.privateKey)), kid };
   const publicJwk = { ...(await crypto.subtle.exportKey("jwk", pair.publicKey)), kid };
   return { privateJwk, publicJwk };
@@ -214,13 +215,28 @@ export async function backendKeyPair(kid) {
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = backendKeyPair)]
-    async fn backend_key_pair(kid: &str) -> JsValue;
+    async fn backend_key_pair(kid: &str, alg: &str) -> JsValue;
 }
 
-/// SMART Backend Services from the browser: WebCrypto signs the RS384 assertion.
+/// SMART Backend Services from the browser: WebCrypto signs the assertion, with an
+/// RSA key (RS384) and with a P-384 key (ES384).
 #[wasm_bindgen_test]
 async fn client_credentials_with_a_private_key() {
-    let keys = backend_key_pair("wasm-backend").await;
+    for alg in ["RS384", "ES384"] {
+        backend_service(alg).await;
+    }
+    let neither = obj(&[("iss", FHIR.into()), ("clientId", "x".into())]);
+    let error = smart_fhir_client::web::client_credentials(neither)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        get(&error, "code").as_string().as_deref(),
+        Some("invalid_options")
+    );
+}
+
+async fn backend_service(alg: &str) {
+    let keys = backend_key_pair("wasm-backend", alg).await;
     let metadata = obj(&[
         ("client_name", "wasm backend".into()),
         (
@@ -243,14 +259,5 @@ async fn client_credentials_with_a_private_key() {
     ]);
     let token = smart_fhir_client::web::client_credentials(options).await.unwrap();
     assert_eq!(get(&token, "token_type").as_string().as_deref(), Some("Bearer"));
-    assert!(get(&token, "expires_in").as_f64().unwrap() <= 300.0);
-
-    let neither = obj(&[("iss", FHIR.into()), ("clientId", "x".into())]);
-    let error = smart_fhir_client::web::client_credentials(neither)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        get(&error, "code").as_string().as_deref(),
-        Some("invalid_options")
-    );
+    assert!(get(&token, "expires_in").as_f64().unwrap() <= 300.0, "{alg}");
 }
