@@ -13,6 +13,7 @@ for (const preset of document.querySelectorAll("[data-scope]")) {
 }
 
 await init();
+document.getElementById("launch").disabled = false;
 
 const params = new URLSearchParams(location.search);
 if (params.has("iss") && params.has("launch")) {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, RawForm, State};
+use axum::extract::{RawForm, RawQuery, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -95,16 +95,14 @@ impl Pending {
 async fn authorize(
     State(state): State<AppState>,
     method: Method,
-    query: Query<Vec<(String, String)>>,
-    form: RawForm,
+    RawQuery(query): RawQuery,
+    RawForm(form): RawForm,
 ) -> Response {
     // authorize-post: the same parameters as a form body.
     let parsed = if method == Method::POST {
-        serde_urlencoded::from_bytes::<AuthorizeRequest>(&form.0)
+        serde_urlencoded::from_bytes::<AuthorizeRequest>(&form)
     } else {
-        serde_urlencoded::from_str::<AuthorizeRequest>(
-            &serde_urlencoded::to_string(&query.0).unwrap_or_default(),
-        )
+        serde_urlencoded::from_str::<AuthorizeRequest>(query.as_deref().unwrap_or_default())
     };
     let request = match parsed {
         Ok(request) => request,
