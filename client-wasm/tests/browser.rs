@@ -171,6 +171,31 @@ async fn errors_are_js_errors_with_codes() {
 }
 
 #[wasm_bindgen_test]
+async fn bad_options_and_no_session() {
+    let options = obj(&[
+        ("iss", FHIR.into()),
+        ("clientId", "demo-app".into()),
+        ("scope", "launch/patient".into()),
+        ("storage", "cookies".into()),
+        ("noRedirect", true.into()),
+    ]);
+    let error = authorize(options).await.unwrap_err();
+    assert_eq!(
+        get(&error, "code").as_string().as_deref(),
+        Some("invalid_options")
+    );
+    let missing = obj(&[("iss", FHIR.into()), ("scope", "launch/patient".into())]);
+    let error = authorize(missing).await.unwrap_err();
+    assert!(get(&error, "message").as_string().unwrap().contains("clientId"));
+
+    let nothing = obj(&[("url", redirect_uri().into()), ("storage", "memory".into())]);
+    let Err(error) = ready(Some(nothing.unchecked_into())).await else {
+        panic!("a session from nowhere")
+    };
+    assert_eq!(get(&error, "code").as_string().as_deref(), Some("no_session"));
+}
+
+#[wasm_bindgen_test]
 async fn two_launches_in_session_storage_do_not_mix() {
     let client_id = register_test_client().await;
     let first = authorize_url(&client_id, "launch/patient patient/*.rs").await;
