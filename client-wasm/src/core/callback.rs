@@ -132,7 +132,9 @@ async fn verify_id_token<P: Platform>(
         return Err(invalid("not a signed JWT".into()));
     };
     let decode = |part: &str| b64.decode(part).map_err(|e| invalid(e.to_string()));
-    let header: JwtHeader = serde_json::from_slice(&decode(header)?).map_err(|e| invalid(e.to_string()))?;
+    // Through text, like every other message: one serde_json reader in the package.
+    let json = |part: &str| String::from_utf8(decode(part)?).map_err(|e| invalid(e.to_string()));
+    let header: JwtHeader = serde_json::from_str(&json(header)?).map_err(|e| invalid(e.to_string()))?;
     if header.alg != "RS256" {
         return Err(invalid(format!("alg {} (RS256 expected)", header.alg)));
     }
@@ -166,7 +168,7 @@ async fn verify_id_token<P: Platform>(
     if !signed {
         return Err(invalid("bad signature".into()));
     }
-    let claims: Value = serde_json::from_slice(&decode(payload)?).map_err(|e| invalid(e.to_string()))?;
+    let claims: Value = serde_json::from_str(&json(payload)?).map_err(|e| invalid(e.to_string()))?;
     if let Some(issuer) = &pending.issuer
         && claims["iss"].as_str() != Some(issuer)
     {

@@ -271,12 +271,8 @@ pub async fn client_credentials(
     let response = backend::client_credentials(&BrowserPlatform, &core_options)
         .await
         .map_err(to_js_error)?;
-    let mut body = serde_json::to_value(&response).map_err(invalid_options)?;
-    // Unlike the SessionState, this hands the raw token response to the caller.
-    if let Value::Object(map) = &mut body {
-        map.retain(|_, v| !v.is_null());
-    }
-    Ok(to_js(&body))
+    // The token response as the server sent it (absent members stay absent).
+    Ok(to_js(&response))
 }
 
 /// RFC 7591 dynamic registration at the server `iss` advertises.
