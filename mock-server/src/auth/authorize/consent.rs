@@ -9,7 +9,7 @@ use serde::Deserialize;
 use smart_protocol::scope::{Context, Permissions, ResourceScope, ResourceType};
 use smart_protocol::{OAuthErrorCode, Scope};
 
-use super::{Pending, error_page, finish, render, take_pending};
+use super::{Pending, expired_page, finish, render, take_pending};
 use crate::config::UserConfig;
 use crate::state::AppState;
 
@@ -105,10 +105,7 @@ pub struct ConsentForm {
 
 pub async fn submit(State(state): State<AppState>, Form(form): Form<ConsentForm>) -> Response {
     let Some(pending) = take_pending(&state, &form.txn) else {
-        return error_page(
-            OAuthErrorCode::InvalidRequest,
-            "this authorization has expired; start again from the app",
-        );
+        return expired_page();
     };
     if form.decision == "allow" {
         finish(&state, pending)

@@ -6,10 +6,9 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{advance, error_page, keep, render, take_pending};
+use super::{advance, expired_page, keep, render, take_pending};
 use crate::config::UserConfig;
 use crate::state::AppState;
-use smart_protocol::OAuthErrorCode;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -52,10 +51,7 @@ pub struct LoginForm {
 
 pub async fn submit(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
     let Some(mut pending) = take_pending(&state, &form.txn) else {
-        return error_page(
-            OAuthErrorCode::InvalidRequest,
-            "this authorization has expired; start again from the app",
-        );
+        return expired_page();
     };
     match state
         .config

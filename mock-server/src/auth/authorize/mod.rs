@@ -238,10 +238,7 @@ fn validate(
 /// Shows the next page the pending authorization needs, or finishes it.
 pub fn advance(state: &AppState, txn: &str) -> Response {
     let Some(mut pending) = take_pending(state, txn) else {
-        return error_page(
-            OAuthErrorCode::InvalidRequest,
-            "this authorization has expired or was already completed; start again from the app",
-        );
+        return expired_page();
     };
     if pending.user.is_none()
         && let Some(username) = &pending.client.skip_login
@@ -328,6 +325,14 @@ pub fn render(template: &impl Template) -> Response {
 struct ErrorPage<'a> {
     code: &'a str,
     description: &'a str,
+}
+
+/// A page, login, picker or consent, posted for an authorization that is gone.
+pub fn expired_page() -> Response {
+    error_page(
+        OAuthErrorCode::InvalidRequest,
+        "this authorization has expired or was already completed; start again from the app",
+    )
 }
 
 /// A page for errors that must not redirect.

@@ -5,9 +5,8 @@ use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use smart_protocol::OAuthErrorCode;
 
-use super::{PatientRow, advance, error_page, keep, render, take_pending};
+use super::{PatientRow, advance, expired_page, keep, render, take_pending};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -42,10 +41,7 @@ pub struct PickForm {
 
 pub async fn submit(State(state): State<AppState>, Form(form): Form<PickForm>) -> Response {
     let Some(mut pending) = take_pending(&state, &form.txn) else {
-        return error_page(
-            OAuthErrorCode::InvalidRequest,
-            "this authorization has expired; start again from the app",
-        );
+        return expired_page();
     };
     if state.fhir.read("Patient", &form.patient).is_none() {
         return keep(&state, &form.txn, pending, |txn| page(&state, txn));
