@@ -428,6 +428,11 @@ async fn a_401_refreshes_once_and_retries() {
     let results = futures_util::future::join_all(reads).await;
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(platform.count("/ccri-auth/token") - before, 1);
+    assert_eq!(
+        platform.unauthorized.get(),
+        5,
+        "each request met the 401, then retried once"
+    );
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use smart_protocol::{
 use super::error::Error;
 use super::launch::PendingLaunch;
 use super::platform::{HttpRequest, Json, Method, Platform, Storage};
-use super::token::{ClientAuth, request_token};
+use super::token::{ClientAuth, post_form, request_token};
 
 pub const SESSION_KEY: &str = "smart-fhir-client:session";
 
@@ -151,6 +151,14 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
         self.inner.storage.set(SESSION_KEY, &text).map_err(Error::storage)
     }
 
+    /// How this client authenticates: with its in-memory secret, if it has one.
+    fn client_auth<'a>(&'a self, client_id: &'a str) -> ClientAuth<'a> {
+        match &self.inner.client_secret {
+            Some(secret) => ClientAuth::Secret(client_id, secret),
+            None => ClientAuth::Public(client_id),
+        }
+    }
+
     /// Gets a new access token with the refresh token. Concurrent callers share one
     /// refresh.
     pub async fn refresh(&self) -> Result<(), Error<P::Json>> {
@@ -188,10 +196,7 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
                 state.scope.clone(),
             )
         };
-        let auth = match &self.inner.client_secret {
-            Some(secret) => ClientAuth::Secret(&client_id, secret),
-            None => ClientAuth::Public(&client_id),
-        };
+        let auth = self.client_auth(&client_id);
         let mut form = vec![
             ("grant_type", "refresh_token".to_owned()),
             ("refresh_token", refresh_token.secret().to_owned()),
@@ -299,19 +304,13 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
         };
         self.inner.storage.remove(SESSION_KEY);
         let Some(endpoint) = endpoint else { return Ok(()) };
-        let auth = match &self.inner.client_secret {
-            Some(secret) => ClientAuth::Secret(&client_id, secret),
-            None => ClientAuth::Public(&client_id),
-        };
-        let mut form = vec![("token", token)];
-        let request = auth.apply(HttpRequest::new(Method::Post, endpoint), &mut form);
-        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let response = self
-            .inner
-            .platform
-            .fetch(request.form(&pairs))
-            .await
-            .map_err(Error::network)?;
+        let response = post_form(
+            &self.inner.platform,
+            &endpoint,
+            &self.client_auth(&client_id),
+            vec![("token", token)],
+        )
+        .await?;
         match response.status {
             200..=299 => Ok(()),
             status => super::token::oauth_answer::<_, Value>(status, response.body).map(|_| ()),

@@ -6,7 +6,7 @@ use smart_protocol::request::JWT_BEARER_ASSERTION;
 use smart_protocol::{ClientSecret, OAuthError, TokenResponse};
 
 use super::error::Error;
-use super::platform::{HttpRequest, Json, Method, Platform};
+use super::platform::{HttpRequest, HttpResponse, Json, Method, Platform};
 
 /// How the client proves itself: a public client names itself, a confidential one
 /// sends its secret with HTTP Basic (RFC 6749 §2.3.1) or a signed assertion (RFC 7523).
@@ -40,22 +40,29 @@ impl ClientAuth<'_> {
     }
 }
 
-/// POSTs `form` to `url` and decodes the token response.
-pub async fn request_token<P: Platform>(
+/// POSTs `form`, with the client's credentials, to an OAuth endpoint.
+pub async fn post_form<P: Platform>(
     platform: &P,
     url: &str,
     auth: &ClientAuth<'_>,
     mut form: Vec<(&str, String)>,
-) -> Result<TokenResponse, Error<P::Json>> {
+) -> Result<HttpResponse<P::Json>, Error<P::Json>> {
     let request = auth.apply(
         HttpRequest::new(Method::Post, url).header("Accept", "application/json"),
         &mut form,
     );
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let response = platform
-        .fetch(request.form(&pairs))
-        .await
-        .map_err(Error::network)?;
+    platform.fetch(request.form(&pairs)).await.map_err(Error::network)
+}
+
+/// POSTs `form` to the token endpoint `url` and decodes the token response.
+pub async fn request_token<P: Platform>(
+    platform: &P,
+    url: &str,
+    auth: &ClientAuth<'_>,
+    form: Vec<(&str, String)>,
+) -> Result<TokenResponse, Error<P::Json>> {
+    let response = post_form(platform, url, auth, form).await?;
     oauth_answer(response.status, response.body)
 }
 

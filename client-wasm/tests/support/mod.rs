@@ -27,6 +27,8 @@ pub struct TestPlatform {
     http: reqwest::Client,
     /// Every URL fetched, in order.
     pub log: RefCell<Vec<String>>,
+    /// How many responses were 401.
+    pub unauthorized: std::cell::Cell<usize>,
     /// URL substring → the response to give instead of asking the server.
     pub overrides: RefCell<HashMap<String, (u16, Option<Value>)>>,
     /// kid → the key `sign` uses for a private JWK with that kid (a test double for
@@ -89,6 +91,9 @@ impl Platform for TestPlatform {
         }
         let response = builder.send().await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
+        if status == 401 {
+            self.unauthorized.set(self.unauthorized.get() + 1);
+        }
         let text = response.text().await.map_err(|e| e.to_string())?;
         Ok(HttpResponse {
             status,
