@@ -401,7 +401,7 @@ async fn concurrent_requests_after_expiry_share_one_refresh() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(saved["access_token"], client.state().access_token.secret());
+    assert_eq!(saved["accessToken"], client.state().access_token.secret());
 }
 
 #[tokio::test]

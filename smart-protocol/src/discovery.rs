@@ -6,8 +6,10 @@
 //! [`OAuthUris::from_capability_statement`] reads; [`OAuthUris::into_configuration`]
 //! turns it into the same type so the rest of a client has one shape to handle.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::Serialize;
+
+use crate::Identifier;
+use crate::json::{DecodeError, JsonValue};
 
 string_enum! {
     /// A SMART capability (SMART App Launch 2.2 §"Capabilities").
@@ -63,60 +65,97 @@ string_enum! {
 }
 
 /// An endpoint that shares this server's authorisation (`associated_endpoints`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AssociatedEndpoint {
     pub url: String,
-    #[serde(default)]
     pub capabilities: Vec<Capability>,
+}
+
+impl AssociatedEndpoint {
+    pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
+        Ok(AssociatedEndpoint {
+            url: json.required("url")?,
+            capabilities: vocabulary(json, "capabilities")?,
+        })
+    }
+}
+
+/// An array of vocabulary values (unknown ones kept as `Other`); absent is empty.
+fn vocabulary<T: for<'a> From<&'a str>>(json: &impl JsonValue, name: &str) -> Result<Vec<T>, DecodeError> {
+    Ok(json.strings(name)?.iter().map(|s| T::from(s.as_str())).collect())
 }
 
 /// The body of `.well-known/smart-configuration` (SMART App Launch 2.2).
 ///
 /// Lists a server may leave out default to empty; members this type does not know
-/// are kept in `extra` and written back out unchanged.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SmartConfiguration {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_endpoint: Option<String>,
-    #[serde(default)]
     pub grant_types_supported: Vec<GrantType>,
     pub token_endpoint: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub token_endpoint_auth_methods_supported: Vec<AuthMethod>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub associated_endpoints: Vec<AssociatedEndpoint>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_access_brand_bundle: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_access_brand_identifier: Option<Value>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_access_brand_identifier: Option<Identifier>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scopes_supported: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub response_types_supported: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub management_endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub introspection_endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
-    #[serde(default)]
     pub capabilities: Vec<Capability>,
-    #[serde(default)]
     pub code_challenge_methods_supported: Vec<CodeChallengeMethod>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
-    /// Members not defined by SMART 2.2, kept verbatim.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 impl SmartConfiguration {
+    pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
+        if !json.is_object() {
+            return Err(DecodeError::not_an_object());
+        }
+        Ok(SmartConfiguration {
+            issuer: json.string("issuer")?,
+            jwks_uri: json.string("jwks_uri")?,
+            authorization_endpoint: json.string("authorization_endpoint")?,
+            grant_types_supported: vocabulary(json, "grant_types_supported")?,
+            token_endpoint: json.required("token_endpoint")?,
+            token_endpoint_auth_methods_supported: vocabulary(json, "token_endpoint_auth_methods_supported")?,
+            registration_endpoint: json.string("registration_endpoint")?,
+            associated_endpoints: json.list("associated_endpoints", AssociatedEndpoint::from_json)?,
+            user_access_brand_bundle: json.string("user_access_brand_bundle")?,
+            user_access_brand_identifier: json
+                .get("user_access_brand_identifier")
+                .map(|i| Identifier::from_json(&i))
+                .transpose()?,
+            scopes_supported: json.strings("scopes_supported")?,
+            response_types_supported: json.strings("response_types_supported")?,
+            management_endpoint: json.string("management_endpoint")?,
+            introspection_endpoint: json.string("introspection_endpoint")?,
+            revocation_endpoint: json.string("revocation_endpoint")?,
+            capabilities: vocabulary(json, "capabilities")?,
+            code_challenge_methods_supported: vocabulary(json, "code_challenge_methods_supported")?,
+            token_endpoint_auth_signing_alg_values_supported: json
+                .strings("token_endpoint_auth_signing_alg_values_supported")?,
+        })
+    }
+
     pub fn has_capability(&self, capability: &Capability) -> bool {
         self.capabilities.contains(capability)
     }
@@ -164,32 +203,26 @@ impl OAuthUris {
     ///
     /// The `security.service` coding is not required: CCRI's omits the
     /// `SMART-on-FHIR` code, and the extension is what a client actually needs.
-    pub fn from_capability_statement(statement: &Value) -> Result<Self, CapabilityStatementError> {
-        let resource_type = statement.get("resourceType").and_then(Value::as_str);
-        if resource_type != Some("CapabilityStatement") {
-            return Err(CapabilityStatementError::NotACapabilityStatement(
-                resource_type.map(str::to_owned),
-            ));
+    pub fn from_capability_statement<J: JsonValue>(statement: &J) -> Result<Self, CapabilityStatementError> {
+        let text = |value: &J, name: &str| value.get(name).and_then(|v| v.as_string());
+        let resource_type = text(statement, "resourceType");
+        if resource_type.as_deref() != Some("CapabilityStatement") {
+            return Err(CapabilityStatementError::NotACapabilityStatement(resource_type));
         }
-        let extension = statement
-            .get("rest")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|rest| rest.pointer("/security/extension")?.as_array())
-            .flatten()
-            .find(|ext| ext.get("url").and_then(Value::as_str) == Some(OAUTH_URIS_EXTENSION))
+        let items = |value: &J, name: &str| value.get(name).and_then(|v| v.items()).unwrap_or_default();
+        let extension = items(statement, "rest")
+            .iter()
+            .filter_map(|rest| rest.get("security"))
+            .flat_map(|security| items(&security, "extension"))
+            .find(|ext| text(ext, "url").as_deref() == Some(OAUTH_URIS_EXTENSION))
             .ok_or(CapabilityStatementError::NoOAuthUris)?;
+        let subs = items(&extension, "extension");
         let uri = |name: &str| -> Option<String> {
-            extension
-                .get("extension")?
-                .as_array()?
+            let sub = subs
                 .iter()
-                .find(|sub| sub.get("url").and_then(Value::as_str) == Some(name))
-                // Some servers write `valueUrl` where the extension defines `valueUri`.
-                .and_then(|sub| sub.get("valueUri").or_else(|| sub.get("valueUrl")))?
-                .as_str()
-                .map(str::to_owned)
+                .find(|sub| text(sub, "url").as_deref() == Some(name))?;
+            // Some servers write `valueUrl` where the extension defines `valueUri`.
+            text(sub, "valueUri").or_else(|| text(sub, "valueUrl"))
         };
         Ok(Self {
             token: uri("token").ok_or(CapabilityStatementError::NoTokenEndpoint)?,
@@ -214,3 +247,5 @@ impl OAuthUris {
         }
     }
 }
+
+deserialize_with_from_json!(SmartConfiguration, AssociatedEndpoint);

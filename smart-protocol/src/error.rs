@@ -3,7 +3,9 @@
 //! RFC 7009 §2.2.1). The server serialises [`OAuthError`]; the client parses the same
 //! type and can match on [`OAuthErrorCode`].
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::json::{DecodeError, JsonValue};
 
 string_enum! {
     /// The `error` member of an OAuth error response.
@@ -39,7 +41,7 @@ impl OAuthErrorCode {
 }
 
 /// `{"error": "...", "error_description": "...", "error_uri": "..."}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{error}{}", error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
 pub struct OAuthError {
     pub error: OAuthErrorCode,
@@ -57,4 +59,14 @@ impl OAuthError {
             error_uri: None,
         }
     }
+
+    pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
+        Ok(Self {
+            error: OAuthErrorCode::from(json.required("error")?.as_str()),
+            error_description: json.string("error_description")?,
+            error_uri: json.string("error_uri")?,
+        })
+    }
 }
+
+deserialize_with_from_json!(OAuthError);

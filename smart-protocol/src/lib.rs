@@ -10,10 +10,13 @@
 //! - [`token`]: token response and launch context.
 //! - [`error`]: OAuth 2.0 error bodies (RFC 6749 §5.2 and friends).
 //! - [`request`]: authorize, token and registration requests.
+//! - [`json`]: how those messages read themselves from any parsed JSON.
 //! - [`secret`]: tokens, client secrets and PKCE verifiers that never print.
 
 #[macro_use]
 mod string_enum;
+#[macro_use]
+pub mod json;
 
 pub mod discovery;
 pub mod error;
@@ -27,10 +30,11 @@ pub use discovery::{
     SmartConfiguration,
 };
 pub use error::{OAuthError, OAuthErrorCode};
+pub use json::{DecodeError, JsonValue};
 pub use request::{AuthorizeRequest, ClientAuthentication, ClientMetadata, ClientRegistration, TokenRequest};
 pub use scope::{
     Access, Constraint, Context, Interaction, Permissions, ResourceScope, ResourceType, Scope, ScopeError,
     ScopeErrorKind, Scopes, Syntax,
 };
 pub use secret::{AccessToken, ClientSecret, IdToken, PkceVerifier, PrivateJwk, RefreshToken};
-pub use token::{FhirContextItem, LaunchContext, TokenResponse, TokenType};
+pub use token::{FhirContextItem, Identifier, LaunchContext, TokenResponse, TokenType};

@@ -3,14 +3,13 @@
 //! ends) and RFC 7591 dynamic registration.
 
 use base64::Engine;
-use serde_json::{Value, json};
-use smart_protocol::{ClientMetadata, ClientRegistration, ClientSecret, PrivateJwk, Scopes, TokenResponse};
+use smart_protocol::{ClientSecret, PrivateJwk, Scopes, TokenResponse};
 
 use super::discovery::discover;
 use super::error::Error;
 use super::launch::random_token;
-use super::platform::{HttpRequest, Method, Platform};
-use super::token::{ClientAuth, oauth_answer, request_token};
+use super::platform::{HttpRequest, Json, JsonValue, Method, Platform};
+use super::token::{ClientAuth, oauth_answer, post_form};
 
 pub struct ClientCredentialsOptions {
     /// The token endpoint, or the FHIR base to discover it from.
@@ -33,10 +32,12 @@ pub enum Credential {
 /// SMART Backend Services: an assertion lives at most five minutes.
 const ASSERTION_LIFETIME_SECS: u64 = 300;
 
+/// Returns the token response as the server sent it, once it decoded as a
+/// [`TokenResponse`].
 pub async fn client_credentials<P: Platform>(
     platform: &P,
     options: &ClientCredentialsOptions,
-) -> Result<TokenResponse, Error<P::Json>> {
+) -> Result<P::Json, Error<P::Json>> {
     let token_url = match (&options.token_url, &options.iss) {
         (Some(url), _) => url.clone(),
         (None, Some(iss)) => discover(platform, iss).await?.token_endpoint,
@@ -52,7 +53,10 @@ pub async fn client_credentials<P: Platform>(
             ClientAuth::Assertion(assertion(platform, &options.client_id, &token_url, jwk).await?)
         }
     };
-    request_token(platform, &token_url, &auth, form).await
+    let response = post_form(platform, &token_url, &auth, form).await?;
+    let body = oauth_answer(response.status, response.body)?;
+    TokenResponse::from_json(&body).map_err(Error::invalid_response)?;
+    Ok(body)
 }
 
 /// The signed `client_assertion` (RFC 7523 §3, SMART Backend Services).
@@ -62,9 +66,9 @@ async fn assertion<P: Platform>(
     token_url: &str,
     jwk: &PrivateJwk,
 ) -> Result<String, Error<P::Json>> {
-    let key: Value =
-        serde_json::from_str(jwk.secret()).map_err(|_| Error::invalid_options("privateJwk is not JSON"))?;
-    let alg = match (key["kty"].as_str(), key["crv"].as_str()) {
+    let key = P::Json::parse(jwk.secret()).map_err(|_| Error::invalid_options("privateJwk is not JSON"))?;
+    let member = |name: &str| key.string(name).ok().flatten();
+    let alg = match (member("kty").as_deref(), member("crv").as_deref()) {
         (Some("RSA"), _) => "RS384",
         (Some("EC"), Some("P-384")) => "ES384",
         _ => {
@@ -74,22 +78,26 @@ async fn assertion<P: Platform>(
         }
     };
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let mut header = json!({"alg": alg, "typ": "JWT"});
-    if let Some(kid) = key["kid"].as_str() {
-        header["kid"] = json!(kid);
-    }
-    let claims = json!({
-        "iss": client_id,
-        "sub": client_id,
-        "aud": token_url,
-        "exp": platform.now() + ASSERTION_LIFETIME_SECS,
-        "jti": random_token(platform),
-    });
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
+    let text = |s: &str| Some(P::Json::text(s));
+    let header = P::Json::object(vec![
+        ("alg", text(alg)),
+        ("typ", text("JWT")),
+        ("kid", member("kid").as_deref().and_then(text)),
+    ]);
+    let expires = (platform.now() + ASSERTION_LIFETIME_SECS) as f64;
+    let claims = P::Json::object(vec![
+        ("iss", text(client_id)),
+        ("sub", text(client_id)),
+        ("aud", text(token_url)),
+        ("exp", Some(P::Json::number(expires))),
+        ("jti", text(&random_token(platform))),
+    ]);
+    let encode = |json: P::Json| {
+        json.to_text()
+            .map(|t| b64(t.as_bytes()))
+            .map_err(Error::invalid_options)
+    };
+    let input = format!("{}.{}", encode(header)?, encode(claims)?);
     let signature = platform
         .sign(alg, jwk.secret(), input.as_bytes())
         .await
@@ -97,12 +105,17 @@ async fn assertion<P: Platform>(
     Ok(format!("{input}.{}", b64(&signature)))
 }
 
-/// Registers a client at the server `iss` advertises.
+/// Registers a client at the server `iss` advertises. `metadata` is RFC 7591
+/// client metadata (natively, a serialised `smart_protocol::ClientMetadata`);
+/// returns the server's answer, which names the new `client_id`.
 pub async fn register<P: Platform>(
     platform: &P,
     iss: &str,
-    metadata: &ClientMetadata,
-) -> Result<ClientRegistration, Error<P::Json>> {
+    metadata: &P::Json,
+) -> Result<P::Json, Error<P::Json>> {
+    if !metadata.is_object() {
+        return Err(Error::invalid_options("client metadata must be an object"));
+    }
     let config = discover(platform, iss).await?;
     let endpoint = config.registration_endpoint.ok_or_else(|| {
         Error::new(
@@ -113,7 +126,11 @@ pub async fn register<P: Platform>(
     let mut request = HttpRequest::new(Method::Post, endpoint)
         .header("Content-Type", "application/json")
         .header("Accept", "application/json");
-    request.body = Some(serde_json::to_string(metadata).map_err(Error::invalid_options)?);
+    request.body = Some(metadata.to_text().map_err(Error::invalid_options)?);
     let response = platform.fetch(request).await.map_err(Error::network)?;
-    oauth_answer(response.status, response.body)
+    let registration = oauth_answer(response.status, response.body)?;
+    registration
+        .required("client_id")
+        .map_err(Error::invalid_response)?;
+    Ok(registration)
 }

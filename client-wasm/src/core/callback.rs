@@ -4,13 +4,11 @@
 //! its `fhirUser`.
 
 use base64::Engine;
-use serde::Deserialize;
-use serde_json::Value;
 use smart_protocol::{ClientSecret, OAuthError, OAuthErrorCode};
 
 use super::error::Error;
 use super::launch::{LAUNCH_KEY_PREFIX, PendingLaunch};
-use super::platform::{HttpRequest, Json, Method, Platform, Storage};
+use super::platform::{HttpRequest, Json, JsonValue, Method, Platform, Storage};
 use super::session::SessionState;
 use super::token::{ClientAuth, request_token};
 
@@ -30,7 +28,7 @@ pub async fn ready<P: Platform, S: Storage>(
     storage: &S,
     url: &str,
     client_secret: Option<&ClientSecret>,
-) -> Result<SessionState, Error<P::Json>> {
+) -> Result<SessionState<P::Json>, Error<P::Json>> {
     let params = query_params(url);
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let state = param("state").ok_or_else(|| {
@@ -48,7 +46,9 @@ pub async fn ready<P: Platform, S: Storage>(
     })?;
     // One use only, whatever happens next.
     storage.remove(&key);
-    let pending: PendingLaunch = serde_json::from_str(&stored).map_err(Error::storage)?;
+    let pending = P::Json::parse(&stored)
+        .map_err(Error::storage)
+        .and_then(|json| PendingLaunch::from_json(&json).map_err(Error::storage))?;
 
     if let Some(error) = param("error") {
         let oauth = OAuthError {
@@ -94,33 +94,14 @@ pub async fn ready<P: Platform, S: Storage>(
     ))
 }
 
-#[derive(Deserialize)]
-struct JwtHeader {
-    alg: String,
-    kid: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Jwks {
-    keys: Vec<Jwk>,
-}
-
-#[derive(Deserialize)]
-struct Jwk {
-    kty: String,
-    kid: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
-}
-
 /// OpenID Connect Core §3.1.3.7: signature by a key of the server's JWKS, `iss`,
 /// `aud` and `exp`. Returns the claims.
 async fn verify_id_token<P: Platform>(
     platform: &P,
     pending: &PendingLaunch,
     token: &str,
-) -> Result<Value, Error<P::Json>> {
-    let invalid = |why: String| {
+) -> Result<P::Json, Error<P::Json>> {
+    let invalid = |why: &str| {
         Error::new(
             "id_token_invalid",
             format!("the id_token cannot be trusted: {why}"),
@@ -129,61 +110,80 @@ async fn verify_id_token<P: Platform>(
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let parts: Vec<&str> = token.split('.').collect();
     let [header, payload, signature] = parts[..] else {
-        return Err(invalid("not a signed JWT".into()));
+        return Err(invalid("not a signed JWT"));
     };
-    let decode = |part: &str| b64.decode(part).map_err(|e| invalid(e.to_string()));
-    // Through text, like every other message: one serde_json reader in the package.
-    let json = |part: &str| String::from_utf8(decode(part)?).map_err(|e| invalid(e.to_string()));
-    let header: JwtHeader = serde_json::from_str(&json(header)?).map_err(|e| invalid(e.to_string()))?;
-    if header.alg != "RS256" {
-        return Err(invalid(format!("alg {} (RS256 expected)", header.alg)));
+    let decode = |part: &str| b64.decode(part).map_err(|_| invalid("not base64url"));
+    let json = |part: &str| {
+        String::from_utf8(decode(part)?)
+            .ok()
+            .and_then(|text| P::Json::parse(&text).ok())
+            .filter(JsonValue::is_object)
+            .ok_or_else(|| invalid("not a JSON object"))
+    };
+    let member = |json: &P::Json, name: &str| json.string(name).ok().flatten();
+    let header = json(header)?;
+    let alg = member(&header, "alg");
+    if alg.as_deref() != Some("RS256") {
+        return Err(invalid(&format!(
+            "alg {} (RS256 expected)",
+            alg.unwrap_or_default()
+        )));
     }
+    let kid = member(&header, "kid");
     let jwks_uri = pending
         .jwks_uri
         .as_deref()
-        .ok_or_else(|| invalid("the server advertises no jwks_uri".into()))?;
+        .ok_or_else(|| invalid("the server advertises no jwks_uri"))?;
     let response = platform
         .fetch(HttpRequest::new(Method::Get, jwks_uri).header("Accept", "application/json"))
         .await
         .map_err(Error::network)?;
-    let jwks: Jwks = response
+    let keys = response
         .body
         .filter(|_| response.status == 200)
-        .ok_or_else(|| invalid(format!("the JWKS answered HTTP {}", response.status)))?
-        .decode()
-        .map_err(invalid)?;
-    let key = jwks
-        .keys
+        .and_then(|jwks| jwks.get("keys")?.items())
+        .ok_or_else(|| invalid(&format!("the JWKS answered HTTP {}", response.status)))?;
+    let key = keys
         .iter()
-        .find(|k| k.kty == "RSA" && (header.kid.is_none() || k.kid == header.kid))
-        .ok_or_else(|| invalid("no RSA key in the JWKS matches its kid".into()))?;
-    let (Some(n), Some(e)) = (&key.n, &key.e) else {
-        return Err(invalid("the JWK has no n/e".into()));
+        .find(|k| member(k, "kty").as_deref() == Some("RSA") && (kid.is_none() || member(k, "kid") == kid))
+        .ok_or_else(|| invalid("no RSA key in the JWKS matches its kid"))?;
+    let (Some(n), Some(e)) = (member(key, "n"), member(key, "e")) else {
+        return Err(invalid("the JWK has no n/e"));
     };
     let message = format!("{}.{}", parts[0], parts[1]);
     let signed = platform
-        .verify_rs256(n, e, message.as_bytes(), &decode(signature)?)
+        .verify_rs256(&n, &e, message.as_bytes(), &decode(signature)?)
         .await
-        .map_err(invalid)?;
+        .map_err(|e| invalid(&e))?;
     if !signed {
-        return Err(invalid("bad signature".into()));
+        return Err(invalid("bad signature"));
     }
-    let claims: Value = serde_json::from_str(&json(payload)?).map_err(|e| invalid(e.to_string()))?;
+    let claims = json(payload)?;
+    let iss = member(&claims, "iss");
     if let Some(issuer) = &pending.issuer
-        && claims["iss"].as_str() != Some(issuer)
+        && iss.as_ref() != Some(issuer)
     {
-        return Err(invalid(format!("iss {} is not {issuer}", claims["iss"])));
+        return Err(invalid(&format!(
+            "iss {} is not {issuer}",
+            iss.unwrap_or_default()
+        )));
     }
-    let audience_ok = match &claims["aud"] {
-        Value::String(aud) => *aud == pending.client_id,
-        Value::Array(auds) => auds.iter().any(|a| a.as_str() == Some(&pending.client_id)),
-        _ => false,
-    };
+    let audience_ok = claims.get("aud").is_some_and(|aud| match aud.items() {
+        Some(auds) => auds
+            .iter()
+            .any(|a| a.as_string().as_ref() == Some(&pending.client_id)),
+        None => aud.as_string().as_ref() == Some(&pending.client_id),
+    });
     if !audience_ok {
-        return Err(invalid(format!("aud {} is not this client", claims["aud"])));
+        return Err(invalid("aud is not this client"));
     }
-    if claims["exp"].as_u64().is_none_or(|exp| exp <= platform.now()) {
-        return Err(invalid("expired".into()));
+    if claims
+        .unsigned("exp")
+        .ok()
+        .flatten()
+        .is_none_or(|exp| exp <= platform.now())
+    {
+        return Err(invalid("expired"));
     }
     Ok(claims)
 }

@@ -2,24 +2,21 @@
 //! `{iss}/.well-known/smart-configuration`; servers older than SMART 2 (CCRI among
 //! them) only answer `{iss}/metadata` with the `oauth-uris` extension.
 
-use serde_json::Value;
 use smart_protocol::{OAuthUris, SmartConfiguration};
 
 use super::error::Error;
-use super::platform::{HttpRequest, Json, Method, Platform};
+use super::platform::{HttpRequest, Method, Platform};
 
 pub async fn discover<P: Platform>(platform: &P, iss: &str) -> Result<SmartConfiguration, Error<P::Json>> {
     let base = iss.trim_end_matches('/');
-    let well_known = match get::<P, SmartConfiguration>(
-        platform,
-        &format!("{base}/.well-known/smart-configuration"),
-    )
-    .await
-    {
+    let well_known = get(platform, &format!("{base}/.well-known/smart-configuration"))
+        .await
+        .and_then(|body| SmartConfiguration::from_json(&body).map_err(|e| e.to_string()));
+    let well_known = match well_known {
         Ok(config) => return Ok(config),
         Err(reason) => reason,
     };
-    let metadata = get::<P, Value>(platform, &format!("{base}/metadata"))
+    let metadata = get(platform, &format!("{base}/metadata"))
         .await
         .and_then(|statement| OAuthUris::from_capability_statement(&statement).map_err(|e| e.to_string()));
     match metadata {
@@ -33,11 +30,11 @@ pub async fn discover<P: Platform>(platform: &P, iss: &str) -> Result<SmartConfi
     }
 }
 
-async fn get<P: Platform, T: serde::de::DeserializeOwned>(platform: &P, url: &str) -> Result<T, String> {
+async fn get<P: Platform>(platform: &P, url: &str) -> Result<P::Json, String> {
     let request = HttpRequest::new(Method::Get, url).header("Accept", "application/json");
     let response = platform.fetch(request).await?;
     if response.status != 200 {
         return Err(format!("HTTP {}", response.status));
     }
-    response.body.ok_or("no JSON body")?.decode()
+    response.body.ok_or_else(|| "no JSON body".to_owned())
 }

@@ -1,10 +1,8 @@
 //! The FHIR REST interactions an app uses, as URLs built from checked parts, sent
 //! through [`SmartClient::request`] so every one carries (and refreshes) the token.
 
-use serde::Deserialize;
-
 use super::error::Error;
-use super::platform::{Json, Method, Platform, Storage};
+use super::platform::{Json, JsonValue, Method, Platform, Storage};
 use super::session::SmartClient;
 
 /// `[A-Z][A-Za-z]*`: a resource type can never smuggle a path or query into a URL.
@@ -35,14 +33,12 @@ fn logical_id<J>(id: &str) -> Result<&str, Error<J>> {
 }
 
 /// The `next` link of a searchset Bundle.
-pub fn next_link<J: Json>(bundle: &J) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Link {
-        relation: String,
-        url: String,
-    }
-    let links: Vec<Link> = bundle.member("link")?.decode().ok()?;
-    links.into_iter().find(|l| l.relation == "next").map(|l| l.url)
+pub fn next_link<J: JsonValue>(bundle: &J) -> Option<String> {
+    let links = bundle.get("link")?.items()?;
+    let next = links
+        .iter()
+        .find(|link| link.string("relation").ok().flatten().as_deref() == Some("next"))?;
+    next.string("url").ok().flatten()
 }
 
 impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
@@ -88,7 +84,9 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
 
     pub async fn create(&self, resource: &P::Json) -> Result<Option<P::Json>, Error<P::Json>> {
         let kind = resource
-            .string_member("resourceType")
+            .string("resourceType")
+            .ok()
+            .flatten()
             .ok_or_else(|| Error::invalid_options("the resource has no resourceType"))?;
         let body = resource.to_text().map_err(Error::invalid_options)?;
         self.request(Method::Post, resource_type(&kind)?, Some(body))
@@ -97,10 +95,14 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
 
     pub async fn update(&self, resource: &P::Json) -> Result<Option<P::Json>, Error<P::Json>> {
         let kind = resource
-            .string_member("resourceType")
+            .string("resourceType")
+            .ok()
+            .flatten()
             .ok_or_else(|| Error::invalid_options("the resource has no resourceType"))?;
         let id = resource
-            .string_member("id")
+            .string("id")
+            .ok()
+            .flatten()
             .ok_or_else(|| Error::invalid_options("an update needs the resource's id"))?;
         let path = format!("{}/{}", resource_type(&kind)?, logical_id(&id)?);
         let body = resource.to_text().map_err(Error::invalid_options)?;

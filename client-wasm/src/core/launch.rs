@@ -6,12 +6,11 @@
 //! two tabs never overwrite each other, and the callback finds only its own.
 
 use base64::Engine;
-use serde::{Deserialize, Serialize};
-use smart_protocol::{ClientSecret, PkceVerifier};
+use smart_protocol::{ClientSecret, DecodeError, JsonValue, PkceVerifier};
 
 use super::discovery::discover;
 use super::error::Error;
-use super::platform::{Platform, Storage};
+use super::platform::{Json, Platform, Storage};
 
 pub const LAUNCH_KEY_PREFIX: &str = "smart-fhir-client:launch:";
 
@@ -35,7 +34,7 @@ pub struct AuthorizeOptions {
 }
 
 /// What the callback needs to finish a launch, kept in storage between the two.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub struct PendingLaunch {
     pub fhir_base: String,
     pub client_id: String,
@@ -48,6 +47,42 @@ pub struct PendingLaunch {
     pub jwks_uri: Option<String>,
     /// The app said it has a secret: the code exchange must authenticate.
     pub confidential: bool,
+}
+
+impl PendingLaunch {
+    pub fn to_json<J: Json>(&self) -> J {
+        let text = |s: &str| Some(J::text(s));
+        J::object(vec![
+            ("fhir_base", text(&self.fhir_base)),
+            ("client_id", text(&self.client_id)),
+            ("redirect_uri", text(&self.redirect_uri)),
+            ("scope", text(&self.scope)),
+            ("code_verifier", text(self.code_verifier.secret())),
+            ("token_endpoint", text(&self.token_endpoint)),
+            (
+                "revocation_endpoint",
+                self.revocation_endpoint.as_deref().and_then(text),
+            ),
+            ("issuer", self.issuer.as_deref().and_then(text)),
+            ("jwks_uri", self.jwks_uri.as_deref().and_then(text)),
+            ("confidential", Some(J::flag(self.confidential))),
+        ])
+    }
+
+    pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
+        Ok(PendingLaunch {
+            fhir_base: json.required("fhir_base")?,
+            client_id: json.required("client_id")?,
+            redirect_uri: json.required("redirect_uri")?,
+            scope: json.required("scope")?,
+            code_verifier: PkceVerifier::new(json.required("code_verifier")?),
+            token_endpoint: json.required("token_endpoint")?,
+            revocation_endpoint: json.string("revocation_endpoint")?,
+            issuer: json.string("issuer")?,
+            jwks_uri: json.string("jwks_uri")?,
+            confidential: json.boolean("confidential")?.unwrap_or(false),
+        })
+    }
 }
 
 /// Random bytes as base64url (43 characters for 32 bytes).
@@ -117,7 +152,7 @@ pub async fn authorize<P: Platform, S: Storage>(
         jwks_uri: config.jwks_uri.clone(),
         confidential: options.client_secret.is_some(),
     };
-    let stored = serde_json::to_string(&pending).map_err(Error::storage)?;
+    let stored = pending.to_json::<P::Json>().to_text().map_err(Error::storage)?;
     storage
         .set(&format!("{LAUNCH_KEY_PREFIX}{state}"), &stored)
         .map_err(Error::storage)?;

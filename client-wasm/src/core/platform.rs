@@ -4,21 +4,27 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt::Debug;
 
-use serde::de::DeserializeOwned;
+pub use smart_protocol::JsonValue;
 
-/// A JSON document as the platform holds it. In the browser this is a JS value that
-/// `Response.json()` parsed: FHIR resources pass through to the app without being
-/// re-serialised in wasm. Only the protocol's own small messages are decoded.
-pub trait Json: Clone {
-    /// Decodes a protocol message (token response, OAuth error…).
-    fn decode<T: DeserializeOwned>(&self) -> Result<T, String>;
-    /// JSON text, to send as a request body.
+/// A JSON document as the platform holds it. In the browser this is a JS value
+/// that the browser parsed (`Response.json()`, `JSON.parse`) or built: FHIR
+/// resources pass through to the app untouched, and the package needs no JSON
+/// parser or writer of its own. Protocol messages read themselves from it
+/// ([`JsonValue`]); the client builds the few documents it writes (the stored
+/// session, a JWT's claims) with the constructors here.
+pub trait Json: JsonValue + Clone + Debug {
+    fn parse(text: &str) -> Result<Self, String>;
+    /// JSON text, to send as a request body or to store.
     fn to_text(&self) -> Result<String, String>;
-    /// A top-level string member (`resourceType`, `id`).
-    fn string_member(&self, name: &str) -> Option<String>;
-    /// A top-level member, to decode a part without the whole (a Bundle's `link`).
-    fn member(&self, name: &str) -> Option<Self>;
+    fn text(value: &str) -> Self;
+    fn number(value: f64) -> Self;
+    /// A JSON boolean.
+    fn flag(value: bool) -> Self;
+    fn array(items: Vec<Self>) -> Self;
+    /// An object of the members that are `Some`.
+    fn object(members: Vec<(&str, Option<Self>)>) -> Self;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,20 +152,38 @@ impl<S: Storage + ?Sized> Storage for std::rc::Rc<S> {
 
 /// Native platforms (tests, back ends) hold JSON as `serde_json::Value`.
 impl Json for serde_json::Value {
-    fn decode<T: DeserializeOwned>(&self) -> Result<T, String> {
-        T::deserialize(self).map_err(|e| e.to_string())
+    fn parse(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
     }
 
     fn to_text(&self) -> Result<String, String> {
         Ok(self.to_string())
     }
 
-    fn string_member(&self, name: &str) -> Option<String> {
-        self.get(name)?.as_str().map(str::to_owned)
+    fn text(value: &str) -> Self {
+        value.into()
     }
 
-    fn member(&self, name: &str) -> Option<Self> {
-        self.get(name).cloned()
+    fn number(value: f64) -> Self {
+        // Integers stay integers (`exp`, `expiresAt`), as in JavaScript's JSON.
+        if value.fract() == 0.0 && value.abs() < 9e15 {
+            (value as i64).into()
+        } else {
+            value.into()
+        }
+    }
+
+    fn flag(value: bool) -> Self {
+        value.into()
+    }
+
+    fn array(items: Vec<Self>) -> Self {
+        items.into()
+    }
+
+    fn object(members: Vec<(&str, Option<Self>)>) -> Self {
+        let members = members.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?)));
+        serde_json::Value::Object(members.collect())
     }
 }
 

@@ -11,10 +11,9 @@ use std::rc::Rc;
 
 use futures_util::FutureExt;
 use futures_util::future::{LocalBoxFuture, Shared};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use smart_protocol::{
-    AccessToken, ClientSecret, IdToken, LaunchContext, RefreshToken, Scopes, TokenResponse,
+    AccessToken, ClientSecret, DecodeError, FhirContextItem, IdToken, LaunchContext, RefreshToken, Scopes,
+    TokenResponse,
 };
 
 use super::error::Error;
@@ -29,8 +28,8 @@ const REFRESH_MARGIN_SECS: u64 = 60;
 
 /// Everything the app may read about its session, and what the client needs to
 /// continue it after a page load. (A client secret is never part of it.)
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SessionState {
+#[derive(Clone, Debug)]
+pub struct SessionState<J> {
     pub fhir_base: String,
     pub client_id: String,
     pub token_endpoint: String,
@@ -45,23 +44,23 @@ pub struct SessionState {
     pub lifetime: Option<u64>,
     pub context: LaunchContext,
     /// The claims of the verified id_token.
-    pub id_token_claims: Option<Value>,
+    pub id_token_claims: Option<J>,
     /// From the verified id_token only.
     pub fhir_user: Option<String>,
     pub confidential: bool,
 }
 
-impl SessionState {
+impl<J: Json> SessionState<J> {
     pub fn new(
         now: u64,
         pending: &PendingLaunch,
         response: TokenResponse,
-        id_token_claims: Option<Value>,
+        id_token_claims: Option<J>,
     ) -> Self {
         let fhir_user = id_token_claims
             .as_ref()
-            .and_then(|c| c["fhirUser"].as_str())
-            .map(str::to_owned);
+            .and_then(|c| c.get("fhirUser"))
+            .and_then(|u| u.as_string());
         SessionState {
             fhir_base: pending.fhir_base.clone(),
             client_id: pending.client_id.clone(),
@@ -89,6 +88,88 @@ impl SessionState {
             .map_or(REFRESH_MARGIN_SECS, |l| (l / 10).min(REFRESH_MARGIN_SECS));
         now + margin >= expires_at
     }
+
+    /// The session as the app reads it (`client.state`) and as it is stored.
+    pub fn to_json(&self) -> J {
+        let text = |s: &str| Some(J::text(s));
+        let number = |n: u64| Some(J::number(n as f64));
+        let context = &self.context;
+        let fhir_context = context.fhir_context.iter().map(|item| {
+            let identifier = item.identifier.as_ref().map(|i| {
+                J::object(vec![
+                    ("system", i.system.as_deref().and_then(text)),
+                    ("value", i.value.as_deref().and_then(text)),
+                ])
+            });
+            J::object(vec![
+                ("reference", item.reference.as_deref().and_then(text)),
+                ("canonical", item.canonical.as_deref().and_then(text)),
+                ("identifier", identifier),
+                ("type", item.resource_type.as_deref().and_then(text)),
+                ("role", item.role.as_deref().and_then(text)),
+            ])
+        });
+        J::object(vec![
+            ("serverUrl", text(&self.fhir_base)),
+            ("clientId", text(&self.client_id)),
+            ("tokenEndpoint", text(&self.token_endpoint)),
+            (
+                "revocationEndpoint",
+                self.revocation_endpoint.as_deref().and_then(text),
+            ),
+            ("accessToken", text(self.access_token.secret())),
+            (
+                "refreshToken",
+                self.refresh_token.as_ref().and_then(|t| text(t.secret())),
+            ),
+            ("idToken", self.id_token.as_ref().and_then(|t| text(t.secret()))),
+            ("scope", self.scope.as_ref().and_then(|s| text(&s.to_string()))),
+            ("expiresAt", self.expires_at.and_then(number)),
+            ("lifetime", self.lifetime.and_then(number)),
+            ("patient", context.patient.as_deref().and_then(text)),
+            ("encounter", context.encounter.as_deref().and_then(text)),
+            ("fhirContext", Some(J::array(fhir_context.collect()))),
+            ("needPatientBanner", context.need_patient_banner.map(J::flag)),
+            ("smartStyleUrl", context.smart_style_url.as_deref().and_then(text)),
+            ("intent", context.intent.as_deref().and_then(text)),
+            ("tenant", context.tenant.as_deref().and_then(text)),
+            ("idTokenClaims", self.id_token_claims.clone()),
+            ("fhirUser", self.fhir_user.as_deref().and_then(text)),
+            ("confidential", Some(J::flag(self.confidential))),
+        ])
+    }
+
+    /// Reads back what [`SessionState::to_json`] wrote.
+    pub fn from_json(json: &J) -> Result<Self, DecodeError> {
+        let scope = match json.string("scope")? {
+            Some(text) => Some(text.parse().map_err(|e| DecodeError(format!("`scope`: {e}")))?),
+            None => None,
+        };
+        Ok(SessionState {
+            fhir_base: json.required("serverUrl")?,
+            client_id: json.required("clientId")?,
+            token_endpoint: json.required("tokenEndpoint")?,
+            revocation_endpoint: json.string("revocationEndpoint")?,
+            access_token: AccessToken::new(json.required("accessToken")?),
+            refresh_token: json.string("refreshToken")?.map(RefreshToken::new),
+            id_token: json.string("idToken")?.map(IdToken::new),
+            scope,
+            expires_at: json.unsigned("expiresAt")?,
+            lifetime: json.unsigned("lifetime")?,
+            context: LaunchContext {
+                patient: json.string("patient")?,
+                encounter: json.string("encounter")?,
+                fhir_context: json.list("fhirContext", FhirContextItem::from_json)?,
+                need_patient_banner: json.boolean("needPatientBanner")?,
+                smart_style_url: json.string("smartStyleUrl")?,
+                intent: json.string("intent")?,
+                tenant: json.string("tenant")?,
+            },
+            id_token_claims: json.get("idTokenClaims"),
+            fhir_user: json.string("fhirUser")?,
+            confidential: json.boolean("confidential")?.unwrap_or(false),
+        })
+    }
 }
 
 type RefreshFuture<J> = Shared<LocalBoxFuture<'static, Result<(), Error<J>>>>;
@@ -96,7 +177,7 @@ type RefreshFuture<J> = Shared<LocalBoxFuture<'static, Result<(), Error<J>>>>;
 struct Inner<P: Platform, S> {
     platform: P,
     storage: S,
-    state: RefCell<SessionState>,
+    state: RefCell<SessionState<P::Json>>,
     /// Held in memory only: a confidential client's secret for refreshes.
     client_secret: Option<ClientSecret>,
     refreshing: RefCell<Option<RefreshFuture<P::Json>>>,
@@ -120,7 +201,7 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
     pub fn new(
         platform: P,
         storage: S,
-        state: SessionState,
+        state: SessionState<P::Json>,
         client_secret: Option<ClientSecret>,
     ) -> Result<Self, Error<P::Json>> {
         let client = SmartClient {
@@ -138,16 +219,23 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
 
     /// The session saved in `storage` by an earlier page, if any.
     pub fn restore(platform: P, storage: S, client_secret: Option<ClientSecret>) -> Option<Self> {
-        let state: SessionState = serde_json::from_str(&storage.get(SESSION_KEY)?).ok()?;
+        let stored = P::Json::parse(&storage.get(SESSION_KEY)?).ok()?;
+        let state = SessionState::from_json(&stored).ok()?;
         SmartClient::new(platform, storage, state, client_secret).ok()
     }
 
-    pub fn state(&self) -> SessionState {
+    pub fn state(&self) -> SessionState<P::Json> {
         self.inner.state.borrow().clone()
     }
 
     fn save(&self) -> Result<(), Error<P::Json>> {
-        let text = serde_json::to_string(&*self.inner.state.borrow()).map_err(Error::storage)?;
+        let text = self
+            .inner
+            .state
+            .borrow()
+            .to_json()
+            .to_text()
+            .map_err(Error::storage)?;
         self.inner.storage.set(SESSION_KEY, &text).map_err(Error::storage)
     }
 
@@ -313,25 +401,16 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
         .await?;
         match response.status {
             200..=299 => Ok(()),
-            status => super::token::oauth_answer::<_, Value>(status, response.body).map(|_| ()),
+            status => super::token::oauth_answer(status, response.body).map(|_| ()),
         }
     }
 }
 
 /// The first `diagnostics` of an OperationOutcome.
 fn diagnostics<J: Json>(body: Option<&J>) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Outcome {
-        issue: Vec<Issue>,
-    }
-    #[derive(Deserialize)]
-    struct Issue {
-        diagnostics: Option<String>,
-    }
     body?
-        .decode::<Outcome>()
-        .ok()?
-        .issue
-        .into_iter()
-        .find_map(|i| i.diagnostics)
+        .get("issue")?
+        .items()?
+        .iter()
+        .find_map(|issue| issue.string("diagnostics").ok().flatten())
 }

@@ -63,19 +63,17 @@ pub async fn request_token<P: Platform>(
     form: Vec<(&str, String)>,
 ) -> Result<TokenResponse, Error<P::Json>> {
     let response = post_form(platform, url, auth, form).await?;
-    oauth_answer(response.status, response.body)
+    let body = oauth_answer(response.status, response.body)?;
+    TokenResponse::from_json(&body).map_err(Error::invalid_response)
 }
 
-/// A 200 decoded as `T`, or the OAuth error body of anything else.
-pub fn oauth_answer<J: Json, T: serde::de::DeserializeOwned>(
-    status: u16,
-    body: Option<J>,
-) -> Result<T, Error<J>> {
+/// The JSON body of a 2xx, or the OAuth error body of anything else.
+pub fn oauth_answer<J: Json>(status: u16, body: Option<J>) -> Result<J, Error<J>> {
     let body = body.ok_or_else(|| Error::invalid_response(format!("HTTP {status} without a JSON body")))?;
     if (200..300).contains(&status) {
-        return body.decode().map_err(Error::invalid_response);
+        return Ok(body);
     }
-    match body.decode::<OAuthError>() {
+    match OAuthError::from_json(&body) {
         Ok(error) => Err(Error::oauth(error, Some(status))),
         Err(_) => Err(Error::invalid_response(format!("HTTP {status}"))),
     }

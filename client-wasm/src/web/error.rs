@@ -4,18 +4,24 @@
 //! OperationOutcome) and HTTP `status` are attached.
 
 use js_sys::Reflect;
-use serde::Serialize;
+use smart_protocol::OAuthError;
 use wasm_bindgen::JsValue;
 
 use super::platform::JsJson;
-use crate::core::Error;
+use crate::core::{Error, Json};
 
-/// A plain JS object from a serde value, through JSON text (see `JsJson::decode`).
-pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    serde_json::to_string(value)
-        .ok()
-        .and_then(|text| js_sys::JSON::parse(&text).ok())
-        .unwrap_or(JsValue::UNDEFINED)
+/// The OAuth error body as the server sent it.
+fn oauth_js(error: &OAuthError) -> JsValue {
+    let text = |s: &str| Some(JsJson::text(s));
+    JsJson::object(vec![
+        ("error", text(error.error.as_str())),
+        (
+            "error_description",
+            error.error_description.as_deref().and_then(text),
+        ),
+        ("error_uri", error.error_uri.as_deref().and_then(text)),
+    ])
+    .0
 }
 
 pub fn to_js_error(error: Error<JsJson>) -> JsValue {
@@ -26,7 +32,7 @@ pub fn to_js_error(error: Error<JsJson>) -> JsValue {
     };
     set("code", error.code.as_str().into());
     set("status", error.status.map_or(JsValue::UNDEFINED, |s| s.into()));
-    set("oauth", error.oauth.as_ref().map_or(JsValue::UNDEFINED, to_js));
+    set("oauth", error.oauth.as_ref().map_or(JsValue::UNDEFINED, oauth_js));
     set("body", error.body.map_or(JsValue::UNDEFINED, |b| b.0));
     js.into()
 }

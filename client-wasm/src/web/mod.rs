@@ -9,14 +9,12 @@ mod storage;
 use std::rc::Rc;
 
 use js_sys::Promise;
-use serde::Serialize;
-use serde_json::Value;
-use smart_protocol::{ClientMetadata, ClientSecret, FhirContextItem, PrivateJwk};
+use smart_protocol::{ClientSecret, PrivateJwk};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::core::{self, Method, backend, callback, launch};
-use error::{invalid_options, to_js, to_js_error};
+use crate::core::{self, Json, Method, backend, callback, launch};
+use error::{invalid_options, to_js_error};
 use options::{Options, search_params};
 use platform::{BrowserPlatform, JsJson};
 use storage::WebStorage;
@@ -59,16 +57,23 @@ export interface ReadyOptions {
   clientSecret?: string;
   storage?: StorageOption;
 }
-export interface FhirContextItem { reference?: string; canonical?: string; identifier?: object; type?: string; role?: string; }
+export interface FhirContextItem {
+  reference?: string; canonical?: string; identifier?: { system?: string; value?: string }; type?: string; role?: string;
+}
+/** The session, as kept in the chosen storage. */
 export interface SessionState {
   serverUrl: string;
   clientId: string;
+  tokenEndpoint: string;
+  revocationEndpoint?: string;
   accessToken: string;
   refreshToken?: string;
   idToken?: string;
   scope?: string;
   /** Seconds since the epoch. */
   expiresAt?: number;
+  /** The access token's lifetime in seconds, as the server gave it. */
+  lifetime?: number;
   patient?: string;
   encounter?: string;
   fhirContext: FhirContextItem[];
@@ -80,6 +85,8 @@ export interface SessionState {
   idTokenClaims?: Record<string, unknown>;
   /** The user's FHIR URL, from the verified id_token only. */
   fhirUser?: string;
+  /** The launch authenticated with a client secret (which is never stored). */
+  confidential: boolean;
 }
 export type SearchParams = Record<string, string | number | boolean | Array<string | number | boolean>>;
 export interface FhirRequestInit { method?: "GET" | "POST" | "PUT" | "DELETE"; body?: object; }
@@ -257,7 +264,7 @@ pub async fn client_credentials(
     let credential = match (o.string("clientSecret")?, private_jwk.is_object()) {
         (Some(secret), false) => backend::Credential::Secret(ClientSecret::new(secret)),
         (None, true) => backend::Credential::PrivateKey(PrivateJwk::new(
-            crate::core::Json::to_text(&JsJson(private_jwk)).map_err(invalid_options)?,
+            JsJson(private_jwk).to_text().map_err(invalid_options)?,
         )),
         _ => return Err(invalid_options("give exactly one of clientSecret and privateJwk")),
     };
@@ -271,8 +278,7 @@ pub async fn client_credentials(
     let response = backend::client_credentials(&BrowserPlatform, &core_options)
         .await
         .map_err(to_js_error)?;
-    // The token response as the server sent it (absent members stay absent).
-    Ok(to_js(&response))
+    Ok(response.0)
 }
 
 /// RFC 7591 dynamic registration at the server `iss` advertises.
@@ -281,33 +287,10 @@ pub async fn register(
     iss: String,
     #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] metadata: JsValue,
 ) -> Result<JsValue, JsValue> {
-    let metadata: ClientMetadata = crate::core::Json::decode(&JsJson(metadata)).map_err(invalid_options)?;
-    let registration = backend::register(&BrowserPlatform, &iss, &metadata)
+    let registration = backend::register(&BrowserPlatform, &iss, &JsJson(metadata))
         .await
         .map_err(to_js_error)?;
-    Ok(to_js(&registration))
-}
-
-/// The JS view of the session.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsState<'a> {
-    server_url: &'a str,
-    client_id: &'a str,
-    access_token: &'a str,
-    refresh_token: Option<&'a str>,
-    id_token: Option<&'a str>,
-    scope: Option<String>,
-    expires_at: Option<u64>,
-    patient: Option<&'a str>,
-    encounter: Option<&'a str>,
-    fhir_context: &'a [FhirContextItem],
-    need_patient_banner: Option<bool>,
-    smart_style_url: Option<&'a str>,
-    intent: Option<&'a str>,
-    tenant: Option<&'a str>,
-    id_token_claims: Option<&'a Value>,
-    fhir_user: Option<&'a str>,
+    Ok(registration.0)
 }
 
 /// An authorised FHIR client for one launched session.
@@ -340,25 +323,7 @@ extern "C" {
 impl SmartClient {
     #[wasm_bindgen(getter, unchecked_return_type = "SessionState")]
     pub fn state(&self) -> JsValue {
-        let s = self.inner.state();
-        to_js(&JsState {
-            server_url: &s.fhir_base,
-            client_id: &s.client_id,
-            access_token: s.access_token.secret(),
-            refresh_token: s.refresh_token.as_ref().map(|t| t.secret()),
-            id_token: s.id_token.as_ref().map(|t| t.secret()),
-            scope: s.scope.as_ref().map(ToString::to_string),
-            expires_at: s.expires_at,
-            patient: s.context.patient.as_deref(),
-            encounter: s.context.encounter.as_deref(),
-            fhir_context: &s.context.fhir_context,
-            need_patient_banner: s.context.need_patient_banner,
-            smart_style_url: s.context.smart_style_url.as_deref(),
-            intent: s.context.intent.as_deref(),
-            tenant: s.context.tenant.as_deref(),
-            id_token_claims: s.id_token_claims.as_ref(),
-            fhir_user: s.fhir_user.as_deref(),
-        })
+        self.inner.state().to_json().0
     }
 
     /// The id of the patient in context.
@@ -447,7 +412,7 @@ impl SmartClient {
         let body = if body.is_undefined() {
             None
         } else {
-            Some(crate::core::Json::to_text(&JsJson(body)).map_err(invalid_options)?)
+            Some(JsJson(body).to_text().map_err(invalid_options)?)
         };
         let inner = self.inner.clone();
         Ok(promise(async move { inner.request(method, &path, body).await }))

@@ -3,21 +3,49 @@
 
 use gloo_net::http::{Method as HttpMethod, RequestBuilder};
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::core::{HttpRequest, HttpResponse, Json, Method, Platform};
+use crate::core::{HttpRequest, HttpResponse, Json, JsonValue, Method, Platform};
 
-/// A JSON value held by the browser. FHIR resources stay JS objects end to end.
+/// A JSON value held by the browser. FHIR resources stay JS objects end to end,
+/// and the browser's `JSON` does all parsing and writing.
 #[derive(Clone, Debug)]
 pub struct JsJson(pub JsValue);
 
+impl JsonValue for JsJson {
+    fn get(&self, name: &str) -> Option<Self> {
+        if !self.0.is_object() {
+            return None;
+        }
+        let value = Reflect::get(&self.0, &JsValue::from_str(name)).ok()?;
+        (!value.is_undefined() && !value.is_null()).then_some(JsJson(value))
+    }
+
+    fn as_string(&self) -> Option<String> {
+        self.0.as_string()
+    }
+
+    fn as_number(&self) -> Option<f64> {
+        self.0.as_f64()
+    }
+
+    fn as_boolean(&self) -> Option<bool> {
+        self.0.as_bool()
+    }
+
+    fn items(&self) -> Option<Vec<Self>> {
+        Array::is_array(&self.0).then(|| self.0.unchecked_ref::<Array>().iter().map(JsJson).collect())
+    }
+
+    fn is_object(&self) -> bool {
+        self.0.is_object() && !Array::is_array(&self.0)
+    }
+}
+
 impl Json for JsJson {
-    /// Through JSON text: one serde_json decoder for every message keeps the
-    /// package small (a second, JsValue-walking decoder per type cost ~60 KB).
-    fn decode<T: DeserializeOwned>(&self) -> Result<T, String> {
-        serde_json::from_str(&self.to_text()?).map_err(|e| e.to_string())
+    fn parse(text: &str) -> Result<Self, String> {
+        js_sys::JSON::parse(text).map(JsJson).map_err(js_error)
     }
 
     fn to_text(&self) -> Result<String, String> {
@@ -26,13 +54,30 @@ impl Json for JsJson {
             .map_err(|_| "the value cannot be sent as JSON".to_owned())
     }
 
-    fn string_member(&self, name: &str) -> Option<String> {
-        self.member(name)?.0.as_string()
+    fn text(value: &str) -> Self {
+        JsJson(value.into())
     }
 
-    fn member(&self, name: &str) -> Option<Self> {
-        let value = Reflect::get(&self.0, &JsValue::from_str(name)).ok()?;
-        (!value.is_undefined()).then_some(JsJson(value))
+    fn number(value: f64) -> Self {
+        JsJson(value.into())
+    }
+
+    fn flag(value: bool) -> Self {
+        JsJson(value.into())
+    }
+
+    fn array(items: Vec<Self>) -> Self {
+        JsJson(items.into_iter().map(|item| item.0).collect::<Array>().into())
+    }
+
+    fn object(members: Vec<(&str, Option<Self>)>) -> Self {
+        let object = Object::new();
+        for (name, value) in members {
+            if let Some(value) = value {
+                let _ = Reflect::set(&object, &name.into(), &value.0);
+            }
+        }
+        JsJson(object.into())
     }
 }
 
@@ -107,8 +152,8 @@ impl Platform for BrowserPlatform {
 
     async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {
         let subtle = subtle()?;
-        let jwk = object(&[("kty", "RSA"), ("n", n), ("e", e), ("alg", "RS256")])?;
-        let algorithm = object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")])?;
+        let jwk = object(&[("kty", "RSA"), ("n", n), ("e", e), ("alg", "RS256")]);
+        let algorithm = object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")]);
         let usages = Array::of1(&"verify".into());
         let key = subtle
             .import_key_with_object("jwk", &jwk, &algorithm, false, &usages)
@@ -136,12 +181,12 @@ impl Platform for BrowserPlatform {
             .unchecked_into();
         let (import, sign) = match alg {
             "RS384" => {
-                let params = object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-384")])?;
+                let params = object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-384")]);
                 (params.clone(), params)
             }
             "ES384" => (
-                object(&[("name", "ECDSA"), ("namedCurve", "P-384")])?,
-                object(&[("name", "ECDSA"), ("hash", "SHA-384")])?,
+                object(&[("name", "ECDSA"), ("namedCurve", "P-384")]),
+                object(&[("name", "ECDSA"), ("hash", "SHA-384")]),
             ),
             other => return Err(format!("unsupported alg {other}")),
         };
@@ -159,10 +204,10 @@ impl Platform for BrowserPlatform {
     }
 }
 
-fn object(members: &[(&str, &str)]) -> Result<Object, String> {
-    let object = Object::new();
-    for (key, value) in members {
-        Reflect::set(&object, &(*key).into(), &(*value).into()).map_err(js_error)?;
-    }
-    Ok(object)
+/// A JS object of string members (WebCrypto's algorithm and key parameters).
+fn object(members: &[(&str, &str)]) -> Object {
+    let members = members
+        .iter()
+        .map(|(name, value)| (*name, Some(JsJson::text(value))));
+    JsJson::object(members.collect()).0.unchecked_into()
 }

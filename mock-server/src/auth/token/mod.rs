@@ -162,7 +162,6 @@ fn issue(state: &AppState, grant: &Grant, ttl_secs: u64, refresh_token: Option<S
         refresh_token: refresh_token.map(RefreshToken::new),
         id_token,
         context: grant.context.clone(),
-        extra: Default::default(),
     }
 }
 
