@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use crate::Identifier;
-use crate::json::{DecodeError, JsonValue};
+use crate::json::{DecodeError, JsonValue, Members};
 
 string_enum! {
     /// A SMART capability (SMART App Launch 2.2 §"Capabilities").
@@ -73,16 +73,17 @@ pub struct AssociatedEndpoint {
 
 impl AssociatedEndpoint {
     pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
-        Ok(AssociatedEndpoint {
-            url: json.required("url")?,
-            capabilities: vocabulary(json, "capabilities")?,
+        let m = Members::of(json);
+        m.finish(AssociatedEndpoint {
+            url: m.required("url"),
+            capabilities: vocabulary(&m, "capabilities"),
         })
     }
 }
 
 /// An array of vocabulary values (unknown ones kept as `Other`); absent is empty.
-fn vocabulary<T: for<'a> From<&'a str>>(json: &impl JsonValue, name: &str) -> Result<Vec<T>, DecodeError> {
-    Ok(json.strings(name)?.iter().map(|s| T::from(s.as_str())).collect())
+fn vocabulary<T: for<'a> From<&'a str>, J: JsonValue>(m: &Members<J>, name: &str) -> Vec<T> {
+    m.strings(name).iter().map(|s| T::from(s.as_str())).collect()
 }
 
 /// The body of `.well-known/smart-configuration` (SMART App Launch 2.2).
@@ -127,32 +128,27 @@ pub struct SmartConfiguration {
 
 impl SmartConfiguration {
     pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
-        if !json.is_object() {
-            return Err(DecodeError::not_an_object());
-        }
-        Ok(SmartConfiguration {
-            issuer: json.string("issuer")?,
-            jwks_uri: json.string("jwks_uri")?,
-            authorization_endpoint: json.string("authorization_endpoint")?,
-            grant_types_supported: vocabulary(json, "grant_types_supported")?,
-            token_endpoint: json.required("token_endpoint")?,
-            token_endpoint_auth_methods_supported: vocabulary(json, "token_endpoint_auth_methods_supported")?,
-            registration_endpoint: json.string("registration_endpoint")?,
-            associated_endpoints: json.list("associated_endpoints", AssociatedEndpoint::from_json)?,
-            user_access_brand_bundle: json.string("user_access_brand_bundle")?,
-            user_access_brand_identifier: json
-                .get("user_access_brand_identifier")
-                .map(|i| Identifier::from_json(&i))
-                .transpose()?,
-            scopes_supported: json.strings("scopes_supported")?,
-            response_types_supported: json.strings("response_types_supported")?,
-            management_endpoint: json.string("management_endpoint")?,
-            introspection_endpoint: json.string("introspection_endpoint")?,
-            revocation_endpoint: json.string("revocation_endpoint")?,
-            capabilities: vocabulary(json, "capabilities")?,
-            code_challenge_methods_supported: vocabulary(json, "code_challenge_methods_supported")?,
-            token_endpoint_auth_signing_alg_values_supported: json
-                .strings("token_endpoint_auth_signing_alg_values_supported")?,
+        let m = Members::of(json);
+        m.finish(SmartConfiguration {
+            issuer: m.string("issuer"),
+            jwks_uri: m.string("jwks_uri"),
+            authorization_endpoint: m.string("authorization_endpoint"),
+            grant_types_supported: vocabulary(&m, "grant_types_supported"),
+            token_endpoint: m.required("token_endpoint"),
+            token_endpoint_auth_methods_supported: vocabulary(&m, "token_endpoint_auth_methods_supported"),
+            registration_endpoint: m.string("registration_endpoint"),
+            associated_endpoints: m.list("associated_endpoints", AssociatedEndpoint::from_json),
+            user_access_brand_bundle: m.string("user_access_brand_bundle"),
+            user_access_brand_identifier: m.decoded("user_access_brand_identifier", Identifier::from_json),
+            scopes_supported: m.strings("scopes_supported"),
+            response_types_supported: m.strings("response_types_supported"),
+            management_endpoint: m.string("management_endpoint"),
+            introspection_endpoint: m.string("introspection_endpoint"),
+            revocation_endpoint: m.string("revocation_endpoint"),
+            capabilities: vocabulary(&m, "capabilities"),
+            code_challenge_methods_supported: vocabulary(&m, "code_challenge_methods_supported"),
+            token_endpoint_auth_signing_alg_values_supported: m
+                .strings("token_endpoint_auth_signing_alg_values_supported"),
         })
     }
 
@@ -190,7 +186,7 @@ pub struct OAuthUris {
 /// Why a CapabilityStatement gave no OAuth endpoints.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CapabilityStatementError {
-    #[error("the document is not a CapabilityStatement (resourceType is {0:?})")]
+    #[error("the document is not a CapabilityStatement (resourceType is {})", .0.as_deref().unwrap_or("missing"))]
     NotACapabilityStatement(Option<String>),
     #[error("no rest.security extension {OAUTH_URIS_EXTENSION}")]
     NoOAuthUris,
@@ -204,7 +200,7 @@ impl OAuthUris {
     /// The `security.service` coding is not required: CCRI's omits the
     /// `SMART-on-FHIR` code, and the extension is what a client actually needs.
     pub fn from_capability_statement<J: JsonValue>(statement: &J) -> Result<Self, CapabilityStatementError> {
-        let text = |value: &J, name: &str| value.get(name).and_then(|v| v.as_string());
+        let text = |value: &J, name: &str| value.member_string(name);
         let resource_type = text(statement, "resourceType");
         if resource_type.as_deref() != Some("CapabilityStatement") {
             return Err(CapabilityStatementError::NotACapabilityStatement(resource_type));

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::json::{DecodeError, JsonValue};
+use crate::json::{DecodeError, JsonValue, Members};
 
 string_enum! {
     /// The `error` member of an OAuth error response.
@@ -61,10 +61,11 @@ impl OAuthError {
     }
 
     pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
-        Ok(Self {
-            error: OAuthErrorCode::from(json.required("error")?.as_str()),
-            error_description: json.string("error_description")?,
-            error_uri: json.string("error_uri")?,
+        let m = Members::of(json);
+        m.finish(Self {
+            error: OAuthErrorCode::from(m.required("error").as_str()),
+            error_description: m.string("error_description"),
+            error_uri: m.string("error_uri"),
         })
     }
 }

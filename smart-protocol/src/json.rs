@@ -9,6 +9,7 @@
 //! Each type still implements serde's `Deserialize` (through `from_json`), so
 //! native code keeps `reqwest`'s `.json()` and there is one decoder per message.
 
+use std::cell::Cell;
 use std::fmt;
 
 /// A parsed JSON value, read-only.
@@ -23,61 +24,100 @@ pub trait JsonValue: Sized {
     /// An object (not an array, not `null`).
     fn is_object(&self) -> bool;
 
-    /// An optional string member.
-    fn string(&self, name: &str) -> Result<Option<String>, DecodeError> {
-        self.get(name)
-            .map(|v| v.as_string().ok_or_else(|| DecodeError::member(name, "a string")))
-            .transpose()
+    /// A string member, if there is one.
+    fn member_string(&self, name: &str) -> Option<String> {
+        self.get(name)?.as_string()
+    }
+}
+
+/// Reads the members of one JSON object for a decoder written as a plain struct
+/// literal. A missing or mistyped member is remembered (the first one) instead of
+/// returned at once, and [`Members::finish`] reports it: in wasm, an early return
+/// after every member made each decoder several times bigger, as every exit drops
+/// each string read so far.
+pub struct Members<'a, J> {
+    json: &'a J,
+    problem: Cell<Option<DecodeError>>,
+}
+
+impl<'a, J: JsonValue> Members<'a, J> {
+    pub fn of(json: &'a J) -> Self {
+        let problem = (!json.is_object()).then(|| DecodeError("the message is not a JSON object".to_owned()));
+        Members {
+            json,
+            problem: Cell::new(problem),
+        }
+    }
+
+    fn fail(&self, problem: DecodeError) {
+        let first = self.problem.take().unwrap_or(problem);
+        self.problem.set(Some(first));
+    }
+
+    /// A member converted by `convert`, which gives `None` for a value that is not `expected`.
+    fn typed<T>(&self, name: &str, expected: &str, convert: impl FnOnce(&J) -> Option<T>) -> Option<T> {
+        let value = self.json.get(name)?;
+        let converted = convert(&value);
+        if converted.is_none() {
+            self.fail(DecodeError(format!("`{name}` must be {expected}")));
+        }
+        converted
+    }
+
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.typed(name, "a string", J::as_string)
     }
 
     /// A string member that must be there.
-    fn required(&self, name: &str) -> Result<String, DecodeError> {
-        self.string(name)?
-            .ok_or_else(|| DecodeError(format!("`{name}` is missing")))
+    pub fn required(&self, name: &str) -> String {
+        let value = self.string(name);
+        if value.is_none() {
+            self.fail(DecodeError(format!("`{name}` is missing")));
+        }
+        value.unwrap_or_default()
     }
 
-    /// An optional non-negative integer member (a lifetime, a time).
-    fn unsigned(&self, name: &str) -> Result<Option<u64>, DecodeError> {
-        self.get(name)
-            .map(|v| {
-                v.as_number()
-                    .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n <= MAX_SAFE_INTEGER)
-                    .map(|n| n as u64)
-                    .ok_or_else(|| DecodeError::member(name, "a non-negative integer"))
-            })
-            .transpose()
-    }
-
-    fn boolean(&self, name: &str) -> Result<Option<bool>, DecodeError> {
-        self.get(name)
-            .map(|v| {
-                v.as_boolean()
-                    .ok_or_else(|| DecodeError::member(name, "true or false"))
-            })
-            .transpose()
-    }
-
-    /// An optional array member, each item decoded by `item`; absent is empty.
-    fn list<T>(
-        &self,
-        name: &str,
-        item: impl Fn(&Self) -> Result<T, DecodeError>,
-    ) -> Result<Vec<T>, DecodeError> {
-        let Some(value) = self.get(name) else {
-            return Ok(Vec::new());
-        };
-        let items = value
-            .items()
-            .ok_or_else(|| DecodeError::member(name, "an array"))?;
-        items.iter().map(item).collect()
-    }
-
-    /// An optional array of strings; absent is empty.
-    fn strings(&self, name: &str) -> Result<Vec<String>, DecodeError> {
-        self.list(name, |v| {
-            v.as_string()
-                .ok_or_else(|| DecodeError::member(name, "an array of strings"))
+    /// A non-negative integer (a lifetime, a time).
+    pub fn unsigned(&self, name: &str) -> Option<u64> {
+        self.typed(name, "a non-negative integer", |v| {
+            v.as_number()
+                .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n <= MAX_SAFE_INTEGER)
+                .map(|n| n as u64)
         })
+    }
+
+    pub fn boolean(&self, name: &str) -> Option<bool> {
+        self.typed(name, "true or false", J::as_boolean)
+    }
+
+    /// A member decoded by `decode` (a nested object).
+    pub fn decoded<T>(&self, name: &str, decode: impl FnOnce(&J) -> Result<T, DecodeError>) -> Option<T> {
+        decode(&self.json.get(name)?).map_err(|e| self.fail(e)).ok()
+    }
+
+    /// An array, each item decoded by `item`; absent is empty.
+    pub fn list<T>(&self, name: &str, item: impl Fn(&J) -> Result<T, DecodeError>) -> Vec<T> {
+        let items = self.typed(name, "an array", J::items).unwrap_or_default();
+        items
+            .iter()
+            .filter_map(|i| item(i).map_err(|e| self.fail(e)).ok())
+            .collect()
+    }
+
+    /// An array of strings; absent is empty.
+    pub fn strings(&self, name: &str) -> Vec<String> {
+        self.typed(name, "an array of strings", |v| {
+            v.items()?.iter().map(J::as_string).collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// The decoded value, or the first problem met while reading it.
+    pub fn finish<T>(&self, value: T) -> Result<T, DecodeError> {
+        match self.problem.take() {
+            Some(problem) => Err(problem),
+            None => Ok(value),
+        }
     }
 }
 
@@ -87,17 +127,6 @@ const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 /// Why a message could not be decoded: which member, and what it should have been.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeError(pub String);
-
-impl DecodeError {
-    fn member(name: &str, expected: &str) -> Self {
-        DecodeError(format!("`{name}` must be {expected}"))
-    }
-
-    /// The message is not a JSON object.
-    pub fn not_an_object() -> Self {
-        DecodeError("the message is not a JSON object".to_owned())
-    }
-}
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -30,7 +30,7 @@ pub use discovery::{
     SmartConfiguration,
 };
 pub use error::{OAuthError, OAuthErrorCode};
-pub use json::{DecodeError, JsonValue};
+pub use json::{DecodeError, JsonValue, Members};
 pub use request::{AuthorizeRequest, ClientAuthentication, ClientMetadata, ClientRegistration, TokenRequest};
 pub use scope::{
     Access, Constraint, Context, Interaction, Permissions, ResourceScope, ResourceType, Scope, ScopeError,

@@ -393,7 +393,7 @@ pub struct ScopeError {
 pub enum ScopeErrorKind {
     #[error("empty scope")]
     Empty,
-    #[error("character {0:?} is not allowed in a scope (RFC 6749 §3.3)")]
+    #[error("character U+{:04X} is not allowed in a scope (RFC 6749 §3.3)", u32::from(*.0))]
     InvalidCharacter(char),
     #[error("expected `Type.permissions` after the context, e.g. `patient/Observation.rs`")]
     MissingPermissions,
@@ -491,6 +491,17 @@ impl Scopes {
             Scope::Resource(wanted) => granted.resources().any(|have| have.covers(wanted)),
             other => granted.contains(other),
         })
+    }
+}
+
+impl Scopes {
+    /// A `scope` member: a string of scopes.
+    pub fn from_json(json: &impl crate::JsonValue) -> Result<Self, crate::DecodeError> {
+        let text = json
+            .as_string()
+            .ok_or_else(|| crate::DecodeError("`scope` must be a string".to_owned()))?;
+        text.parse()
+            .map_err(|e| crate::DecodeError(format!("`scope`: {e}")))
     }
 }
 

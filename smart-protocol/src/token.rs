@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::json::{DecodeError, JsonValue};
+use crate::json::{DecodeError, JsonValue, Members};
 use crate::{AccessToken, IdToken, RefreshToken, Scopes};
 
 string_enum! {
@@ -31,9 +31,10 @@ pub struct Identifier {
 
 impl Identifier {
     pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
-        Ok(Identifier {
-            system: json.string("system")?,
-            value: json.string("value")?,
+        let m = Members::of(json);
+        m.finish(Identifier {
+            system: m.string("system"),
+            value: m.string("value"),
         })
     }
 }
@@ -55,15 +56,13 @@ pub struct FhirContextItem {
 
 impl FhirContextItem {
     pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
-        Ok(FhirContextItem {
-            reference: json.string("reference")?,
-            canonical: json.string("canonical")?,
-            identifier: json
-                .get("identifier")
-                .map(|i| Identifier::from_json(&i))
-                .transpose()?,
-            resource_type: json.string("type")?,
-            role: json.string("role")?,
+        let m = Members::of(json);
+        m.finish(FhirContextItem {
+            reference: m.string("reference"),
+            canonical: m.string("canonical"),
+            identifier: m.decoded("identifier", Identifier::from_json),
+            resource_type: m.string("type"),
+            role: m.string("role"),
         })
     }
 }
@@ -92,15 +91,21 @@ pub struct LaunchContext {
 impl LaunchContext {
     /// The launch context members of a token response.
     pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
-        Ok(LaunchContext {
-            patient: json.string("patient")?,
-            encounter: json.string("encounter")?,
-            fhir_context: json.list("fhirContext", FhirContextItem::from_json)?,
-            need_patient_banner: json.boolean("need_patient_banner")?,
-            smart_style_url: json.string("smart_style_url")?,
-            intent: json.string("intent")?,
-            tenant: json.string("tenant")?,
-        })
+        let m = Members::of(json);
+        let context = Self::read(&m);
+        m.finish(context)
+    }
+
+    fn read<J: JsonValue>(m: &Members<J>) -> Self {
+        LaunchContext {
+            patient: m.string("patient"),
+            encounter: m.string("encounter"),
+            fhir_context: m.list("fhirContext", FhirContextItem::from_json),
+            need_patient_banner: m.boolean("need_patient_banner"),
+            smart_style_url: m.string("smart_style_url"),
+            intent: m.string("intent"),
+            tenant: m.string("tenant"),
+        }
     }
 }
 
@@ -125,21 +130,15 @@ pub struct TokenResponse {
 
 impl TokenResponse {
     pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
-        if !json.is_object() {
-            return Err(DecodeError::not_an_object());
-        }
-        let scope = match json.string("scope")? {
-            Some(text) => Some(text.parse().map_err(|e| DecodeError(format!("`scope`: {e}")))?),
-            None => None,
-        };
-        Ok(TokenResponse {
-            access_token: AccessToken::new(json.required("access_token")?),
-            token_type: TokenType::from(json.required("token_type")?.as_str()),
-            expires_in: json.unsigned("expires_in")?,
-            scope,
-            refresh_token: json.string("refresh_token")?.map(RefreshToken::new),
-            id_token: json.string("id_token")?.map(IdToken::new),
-            context: LaunchContext::from_json(json)?,
+        let m = Members::of(json);
+        m.finish(TokenResponse {
+            access_token: AccessToken::new(m.required("access_token")),
+            token_type: TokenType::from(m.required("token_type").as_str()),
+            expires_in: m.unsigned("expires_in"),
+            scope: m.decoded("scope", Scopes::from_json),
+            refresh_token: m.string("refresh_token").map(RefreshToken::new),
+            id_token: m.string("id_token").map(IdToken::new),
+            context: LaunchContext::read(&m),
         })
     }
 }

@@ -67,7 +67,7 @@ async fn assertion<P: Platform>(
     jwk: &PrivateJwk,
 ) -> Result<String, Error<P::Json>> {
     let key = P::Json::parse(jwk.secret()).map_err(|_| Error::invalid_options("privateJwk is not JSON"))?;
-    let member = |name: &str| key.string(name).ok().flatten();
+    let member = |name: &str| key.member_string(name);
     let alg = match (member("kty").as_deref(), member("crv").as_deref()) {
         (Some("RSA"), _) => "RS384",
         (Some("EC"), Some("P-384")) => "ES384",
@@ -129,8 +129,8 @@ pub async fn register<P: Platform>(
     request.body = Some(metadata.to_text().map_err(Error::invalid_options)?);
     let response = platform.fetch(request).await.map_err(Error::network)?;
     let registration = oauth_answer(response.status, response.body)?;
-    registration
-        .required("client_id")
-        .map_err(Error::invalid_response)?;
+    if registration.member_string("client_id").is_none() {
+        return Err(Error::invalid_response("the registration has no client_id"));
+    }
     Ok(registration)
 }

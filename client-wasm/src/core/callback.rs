@@ -120,7 +120,7 @@ async fn verify_id_token<P: Platform>(
             .filter(JsonValue::is_object)
             .ok_or_else(|| invalid("not a JSON object"))
     };
-    let member = |json: &P::Json, name: &str| json.string(name).ok().flatten();
+    let member = |json: &P::Json, name: &str| json.member_string(name);
     let header = json(header)?;
     let alg = member(&header, "alg");
     if alg.as_deref() != Some("RS256") {
@@ -177,12 +177,8 @@ async fn verify_id_token<P: Platform>(
     if !audience_ok {
         return Err(invalid("aud is not this client"));
     }
-    if claims
-        .unsigned("exp")
-        .ok()
-        .flatten()
-        .is_none_or(|exp| exp <= platform.now())
-    {
+    let exp = claims.get("exp").and_then(|exp| exp.as_number());
+    if exp.is_none_or(|exp| exp <= platform.now() as f64) {
         return Err(invalid("expired"));
     }
     Ok(claims)

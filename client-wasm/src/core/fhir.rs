@@ -14,7 +14,7 @@ fn resource_type<J>(kind: &str) -> Result<&str, Error<J>> {
         Ok(kind)
     } else {
         Err(Error::invalid_options(format!(
-            "{kind:?} is not a FHIR resource type"
+            "`{kind}` is not a FHIR resource type"
         )))
     }
 }
@@ -28,7 +28,7 @@ fn logical_id<J>(id: &str) -> Result<&str, Error<J>> {
     if valid {
         Ok(id)
     } else {
-        Err(Error::invalid_options(format!("{id:?} is not a FHIR id")))
+        Err(Error::invalid_options(format!("`{id}` is not a FHIR id")))
     }
 }
 
@@ -37,8 +37,8 @@ pub fn next_link<J: JsonValue>(bundle: &J) -> Option<String> {
     let links = bundle.get("link")?.items()?;
     let next = links
         .iter()
-        .find(|link| link.string("relation").ok().flatten().as_deref() == Some("next"))?;
-    next.string("url").ok().flatten()
+        .find(|link| link.member_string("relation").as_deref() == Some("next"))?;
+    next.member_string("url")
 }
 
 impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
@@ -84,9 +84,7 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
 
     pub async fn create(&self, resource: &P::Json) -> Result<Option<P::Json>, Error<P::Json>> {
         let kind = resource
-            .string("resourceType")
-            .ok()
-            .flatten()
+            .member_string("resourceType")
             .ok_or_else(|| Error::invalid_options("the resource has no resourceType"))?;
         let body = resource.to_text().map_err(Error::invalid_options)?;
         self.request(Method::Post, resource_type(&kind)?, Some(body))
@@ -95,14 +93,10 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
 
     pub async fn update(&self, resource: &P::Json) -> Result<Option<P::Json>, Error<P::Json>> {
         let kind = resource
-            .string("resourceType")
-            .ok()
-            .flatten()
+            .member_string("resourceType")
             .ok_or_else(|| Error::invalid_options("the resource has no resourceType"))?;
         let id = resource
-            .string("id")
-            .ok()
-            .flatten()
+            .member_string("id")
             .ok_or_else(|| Error::invalid_options("an update needs the resource's id"))?;
         let path = format!("{}/{}", resource_type(&kind)?, logical_id(&id)?);
         let body = resource.to_text().map_err(Error::invalid_options)?;

@@ -6,7 +6,7 @@
 //! two tabs never overwrite each other, and the callback finds only its own.
 
 use base64::Engine;
-use smart_protocol::{ClientSecret, DecodeError, JsonValue, PkceVerifier};
+use smart_protocol::{ClientSecret, DecodeError, JsonValue, Members, PkceVerifier};
 
 use super::discovery::discover;
 use super::error::Error;
@@ -70,17 +70,18 @@ impl PendingLaunch {
     }
 
     pub fn from_json(json: &impl JsonValue) -> Result<Self, DecodeError> {
-        Ok(PendingLaunch {
-            fhir_base: json.required("fhir_base")?,
-            client_id: json.required("client_id")?,
-            redirect_uri: json.required("redirect_uri")?,
-            scope: json.required("scope")?,
-            code_verifier: PkceVerifier::new(json.required("code_verifier")?),
-            token_endpoint: json.required("token_endpoint")?,
-            revocation_endpoint: json.string("revocation_endpoint")?,
-            issuer: json.string("issuer")?,
-            jwks_uri: json.string("jwks_uri")?,
-            confidential: json.boolean("confidential")?.unwrap_or(false),
+        let m = Members::of(json);
+        m.finish(PendingLaunch {
+            fhir_base: m.required("fhir_base"),
+            client_id: m.required("client_id"),
+            redirect_uri: m.required("redirect_uri"),
+            scope: m.required("scope"),
+            code_verifier: PkceVerifier::new(m.required("code_verifier")),
+            token_endpoint: m.required("token_endpoint"),
+            revocation_endpoint: m.string("revocation_endpoint"),
+            issuer: m.string("issuer"),
+            jwks_uri: m.string("jwks_uri"),
+            confidential: m.boolean("confidential").unwrap_or(false),
         })
     }
 }

@@ -12,8 +12,8 @@ use std::rc::Rc;
 use futures_util::FutureExt;
 use futures_util::future::{LocalBoxFuture, Shared};
 use smart_protocol::{
-    AccessToken, ClientSecret, DecodeError, FhirContextItem, IdToken, LaunchContext, RefreshToken, Scopes,
-    TokenResponse,
+    AccessToken, ClientSecret, DecodeError, FhirContextItem, IdToken, LaunchContext, Members, RefreshToken,
+    Scopes, TokenResponse,
 };
 
 use super::error::Error;
@@ -141,33 +141,30 @@ impl<J: Json> SessionState<J> {
 
     /// Reads back what [`SessionState::to_json`] wrote.
     pub fn from_json(json: &J) -> Result<Self, DecodeError> {
-        let scope = match json.string("scope")? {
-            Some(text) => Some(text.parse().map_err(|e| DecodeError(format!("`scope`: {e}")))?),
-            None => None,
-        };
-        Ok(SessionState {
-            fhir_base: json.required("serverUrl")?,
-            client_id: json.required("clientId")?,
-            token_endpoint: json.required("tokenEndpoint")?,
-            revocation_endpoint: json.string("revocationEndpoint")?,
-            access_token: AccessToken::new(json.required("accessToken")?),
-            refresh_token: json.string("refreshToken")?.map(RefreshToken::new),
-            id_token: json.string("idToken")?.map(IdToken::new),
-            scope,
-            expires_at: json.unsigned("expiresAt")?,
-            lifetime: json.unsigned("lifetime")?,
+        let m = Members::of(json);
+        m.finish(SessionState {
+            fhir_base: m.required("serverUrl"),
+            client_id: m.required("clientId"),
+            token_endpoint: m.required("tokenEndpoint"),
+            revocation_endpoint: m.string("revocationEndpoint"),
+            access_token: AccessToken::new(m.required("accessToken")),
+            refresh_token: m.string("refreshToken").map(RefreshToken::new),
+            id_token: m.string("idToken").map(IdToken::new),
+            scope: m.decoded("scope", Scopes::from_json),
+            expires_at: m.unsigned("expiresAt"),
+            lifetime: m.unsigned("lifetime"),
             context: LaunchContext {
-                patient: json.string("patient")?,
-                encounter: json.string("encounter")?,
-                fhir_context: json.list("fhirContext", FhirContextItem::from_json)?,
-                need_patient_banner: json.boolean("needPatientBanner")?,
-                smart_style_url: json.string("smartStyleUrl")?,
-                intent: json.string("intent")?,
-                tenant: json.string("tenant")?,
+                patient: m.string("patient"),
+                encounter: m.string("encounter"),
+                fhir_context: m.list("fhirContext", FhirContextItem::from_json),
+                need_patient_banner: m.boolean("needPatientBanner"),
+                smart_style_url: m.string("smartStyleUrl"),
+                intent: m.string("intent"),
+                tenant: m.string("tenant"),
             },
             id_token_claims: json.get("idTokenClaims"),
-            fhir_user: json.string("fhirUser")?,
-            confidential: json.boolean("confidential")?.unwrap_or(false),
+            fhir_user: m.string("fhirUser"),
+            confidential: m.boolean("confidential").unwrap_or(false),
         })
     }
 }
@@ -355,7 +352,7 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
                 )),
                 status => {
                     let message = diagnostics(response.body.as_ref())
-                        .unwrap_or_else(|| format!("{method:?} {url} failed"));
+                        .unwrap_or_else(|| format!("{} {url} failed", method.as_str()));
                     Err(Error::http(status, response.body, message))
                 }
             };
@@ -412,5 +409,5 @@ fn diagnostics<J: Json>(body: Option<&J>) -> Option<String> {
         .get("issue")?
         .items()?
         .iter()
-        .find_map(|issue| issue.string("diagnostics").ok().flatten())
+        .find_map(|issue| issue.member_string("diagnostics"))
 }

@@ -53,7 +53,7 @@ impl WebStorage {
             "session" => browser(window()?.session_storage()),
             "local" => browser(window()?.local_storage()),
             "memory" => Ok(WebStorage::Memory(MEMORY.with(Rc::clone))),
-            other => Err(format!("unknown storage {other:?}")),
+            other => Err(format!("unknown storage \"{other}\"")),
         }
     }
 
