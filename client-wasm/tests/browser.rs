@@ -119,13 +119,9 @@ async fn launch_read_search_page_and_refresh() {
         Some("Kanfeld")
     );
     let params = obj(&[("patient", "1".into()), ("_count", 10.into())]);
-    let bundle = resolve(
-        client
-            .search("Observation".into(), Some(params.unchecked_into()))
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let bundle = resolve(client.search("Observation".into(), Some(params.unchecked_into())))
+        .await
+        .unwrap();
     assert_eq!(get(&bundle, "total").as_f64(), Some(41.0));
     let second = resolve(client.next_page(bundle)).await.unwrap();
     assert_eq!(
@@ -152,7 +148,7 @@ async fn launch_read_search_page_and_refresh() {
 #[wasm_bindgen_test]
 async fn errors_are_js_errors_with_codes() {
     let client = launched("launch/patient patient/Patient.rs").await;
-    let error = resolve(client.search("Observation".into(), None).unwrap())
+    let error = resolve(client.search("Observation".into(), None))
         .await
         .unwrap_err();
     assert!(error.is_instance_of::<js_sys::Error>());
@@ -168,6 +164,24 @@ async fn errors_are_js_errors_with_codes() {
     };
     assert_eq!(get(&error, "code").as_string().as_deref(), Some("state_mismatch"));
     assert_eq!(get(&error, "name").as_string().as_deref(), Some("SmartError"));
+
+    // Bad arguments reject the promise, as every other failure does.
+    let params = obj(&[("patient", js_sys::Object::new().into())]);
+    let error = resolve(client.search("Observation".into(), Some(params.unchecked_into())))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        get(&error, "code").as_string().as_deref(),
+        Some("invalid_options")
+    );
+    let init = obj(&[("method", "PATCH".into())]);
+    let error = resolve(client.request("Patient/1".into(), Some(init.unchecked_into())))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        get(&error, "code").as_string().as_deref(),
+        Some("invalid_options")
+    );
 }
 
 #[wasm_bindgen_test]

@@ -299,24 +299,80 @@ pub struct SmartClient {
     inner: Core,
 }
 
-/// Runs a request on a clone of the client and resolves to its JSON (or rejects
-/// with a SmartError).
-fn promise<F>(future: F) -> Promise
-where
-    F: std::future::Future<Output = Result<Option<JsJson>, core::Error<JsJson>>> + 'static,
-{
-    future_to_promise(async move {
-        match future.await {
-            Ok(body) => Ok(body.map_or(JsValue::NULL, |b| b.0)),
-            Err(error) => Err(to_js_error(error)),
-        }
-    })
+/// One call of a [`SmartClient`] method. All of them run through [`run`], so the
+/// package holds one future type and one copy of the promise machinery for all
+/// twelve methods (a future per method cost ~10 KB).
+enum Call {
+    Read(String, String),
+    Vread(String, String, String),
+    Search(String, Vec<(String, String)>),
+    NextPage(JsValue),
+    Create(JsValue),
+    Update(JsValue),
+    Delete(String, String),
+    Request(Method, String, Option<String>),
+    Patient,
+    User,
+    Refresh,
+    Revoke,
+}
+
+/// `client.request(path, { method, body })`.
+fn request_call(path: String, init: &JsValue) -> Result<Call, JsValue> {
+    let o = Options(init);
+    let method = match o.string("method")?.as_deref().unwrap_or("GET") {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        other => return Err(invalid_options(format!("method {other} is not supported"))),
+    };
+    let body = o.raw("body");
+    let body = if body.is_undefined() {
+        None
+    } else {
+        Some(JsJson(body).to_text().map_err(invalid_options)?)
+    };
+    Ok(Call::Request(method, path, body))
+}
+
+async fn run(client: Core, call: Call) -> Result<Option<JsJson>, core::Error<JsJson>> {
+    match call {
+        Call::Read(kind, id) => client.read(&kind, &id).await.map(Some),
+        Call::Vread(kind, id, version) => client.vread(&kind, &id, &version).await.map(Some),
+        Call::Search(kind, params) => client.search(&kind, &params).await.map(Some),
+        Call::NextPage(bundle) => match core::fhir::next_link(&JsJson(bundle)) {
+            Some(url) => client.fetch_page(&url).await.map(Some),
+            None => Ok(None),
+        },
+        Call::Create(resource) => client.create(&JsJson(resource)).await,
+        Call::Update(resource) => client.update(&JsJson(resource)).await,
+        Call::Delete(kind, id) => client.delete(&kind, &id).await.map(|()| None),
+        Call::Request(method, path, body) => client.request(method, &path, body).await,
+        Call::Patient => client.patient().await.map(Some),
+        Call::User => client.user().await.map(Some),
+        Call::Refresh => client.refresh().await.map(|()| None),
+        Call::Revoke => client.revoke().await.map(|()| None),
+    }
 }
 
 #[wasm_bindgen(module = "/src/web/pages.js")]
 extern "C" {
     #[wasm_bindgen(js_name = pages)]
     fn pages_iterator(client: SmartClient, kind: &str, params: JsValue) -> JsValue;
+}
+
+impl SmartClient {
+    /// Runs `call` on this session; resolves to its JSON or rejects with a SmartError.
+    fn call(&self, call: Call) -> Promise {
+        let client = self.inner.clone();
+        future_to_promise(async move {
+            match run(client, call).await {
+                Ok(body) => Ok(body.map_or(JsValue::NULL, |b| b.0)),
+                Err(error) => Err(to_js_error(error)),
+            }
+        })
+    }
 }
 
 #[wasm_bindgen]
@@ -334,36 +390,27 @@ impl SmartClient {
 
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn read(&self, kind: String, id: String) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { inner.read(&kind, &id).await.map(Some) })
+        self.call(Call::Read(kind, id))
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn vread(&self, kind: String, id: String, version: String) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { inner.vread(&kind, &id, &version).await.map(Some) })
+        self.call(Call::Vread(kind, id, version))
     }
 
     /// A searchset Bundle.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn search(&self, kind: String, params: Option<SearchParams>) -> Result<Promise, JsValue> {
-        let params = search_params(&or_undefined(params))?;
-        let inner = self.inner.clone();
-        Ok(promise(
-            async move { inner.search(&kind, &params).await.map(Some) },
-        ))
+    pub fn search(&self, kind: String, params: Option<SearchParams>) -> Promise {
+        match search_params(&or_undefined(params)) {
+            Ok(params) => self.call(Call::Search(kind, params)),
+            Err(error) => Promise::reject(&error),
+        }
     }
 
     /// The next page of a searchset Bundle, or null after the last.
     #[wasm_bindgen(js_name = nextPage, unchecked_return_type = "Promise<any | null>")]
     pub fn next_page(&self, bundle: JsValue) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move {
-            match core::fhir::next_link(&JsJson(bundle)) {
-                Some(url) => inner.fetch_page(&url).await.map(Some),
-                None => Ok(None),
-            }
-        })
+        self.call(Call::NextPage(bundle))
     }
 
     /// `for await (const bundle of client.pages("Observation", params))`: every page.
@@ -380,68 +427,48 @@ impl SmartClient {
 
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn create(&self, resource: JsValue) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { inner.create(&JsJson(resource)).await })
+        self.call(Call::Create(resource))
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn update(&self, resource: JsValue) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { inner.update(&JsJson(resource)).await })
+        self.call(Call::Update(resource))
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn delete(&self, kind: String, id: String) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { inner.delete(&kind, &id).await.map(|()| None) })
+        self.call(Call::Delete(kind, id))
     }
 
     /// Any request to the FHIR server, with the token: `path` relative to the base.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn request(&self, path: String, init: Option<FhirRequestInit>) -> Result<Promise, JsValue> {
-        let init = or_undefined(init);
-        let o = Options(&init);
-        let method = match o.string("method")?.as_deref().unwrap_or("GET") {
-            "GET" => Method::Get,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "DELETE" => Method::Delete,
-            other => return Err(invalid_options(format!("method {other} is not supported"))),
-        };
-        let body = o.raw("body");
-        let body = if body.is_undefined() {
-            None
-        } else {
-            Some(JsJson(body).to_text().map_err(invalid_options)?)
-        };
-        let inner = self.inner.clone();
-        Ok(promise(async move { inner.request(method, &path, body).await }))
+    pub fn request(&self, path: String, init: Option<FhirRequestInit>) -> Promise {
+        match request_call(path, &or_undefined(init)) {
+            Ok(call) => self.call(call),
+            Err(error) => Promise::reject(&error),
+        }
     }
 
     /// The Patient in context.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn patient(&self) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { inner.patient().await.map(Some) })
+        self.call(Call::Patient)
     }
 
     /// The user (the verified id_token's fhirUser).
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn user(&self) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { inner.user().await.map(Some) })
+        self.call(Call::User)
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn refresh(&self) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { inner.refresh().await.map(|()| None) })
+        self.call(Call::Refresh)
     }
 
     /// Signs out: revokes the tokens at the server and clears the stored session.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn revoke(&self) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { inner.revoke().await.map(|()| None) })
+        self.call(Call::Revoke)
     }
 }
