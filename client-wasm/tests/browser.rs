@@ -56,12 +56,17 @@ async fn register_test_client() -> String {
 }
 
 async fn authorize_url(client_id: &str, scope: &str) -> String {
+    authorize_url_in(client_id, scope, JsValue::UNDEFINED).await
+}
+
+async fn authorize_url_in(client_id: &str, scope: &str, storage: JsValue) -> String {
     let options = obj(&[
         ("iss", FHIR.into()),
         ("clientId", client_id.into()),
         ("scope", scope.into()),
         ("redirectUri", redirect_uri().into()),
         ("noRedirect", true.into()),
+        ("storage", storage),
     ]);
     authorize(options).await.unwrap().as_string().unwrap()
 }
@@ -239,6 +244,52 @@ async fn two_launches_in_session_storage_do_not_mix() {
                 .starts_with("smart-fhir-client:launch:")
         );
     }
+}
+
+#[wasm_bindgen(inline_js = r#"
+export function mapStorage() {
+  const map = new Map();
+  return { map, getItem: (k) => map.get(k) ?? null, setItem: (k, v) => map.set(k, v), removeItem: (k) => map.delete(k) };
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = mapStorage)]
+    fn map_storage() -> JsValue;
+}
+
+#[wasm_bindgen_test]
+async fn memory_and_custom_storage_keep_launch_and_session_where_asked() {
+    let client_id = register_test_client().await;
+    // "memory": the page-wide store; ready() without a callback URL resumes from it.
+    let url = authorize_url_in(&client_id, "launch/patient patient/*.rs", "memory".into()).await;
+    let callback = land(&url).await;
+    let in_memory = obj(&[("url", callback.into()), ("storage", "memory".into())]);
+    let launched = ready(Some(in_memory.unchecked_into())).await.unwrap();
+    let resumed = ready(Some(obj(&[("storage", "memory".into())]).unchecked_into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&resumed.state(), "accessToken").as_string(),
+        get(&launched.state(), "accessToken").as_string()
+    );
+    // Signing out empties the store.
+    resolve(resumed.revoke()).await.unwrap();
+    let Err(error) = ready(Some(obj(&[("storage", "memory".into())]).unchecked_into())).await else {
+        panic!("a session after sign-out")
+    };
+    assert_eq!(get(&error, "code").as_string().as_deref(), Some("no_session"));
+
+    // An app's own StorageLike holds the launch, then the session, and nothing else.
+    let store = map_storage();
+    let url = authorize_url_in(&client_id, "launch/patient patient/*.rs", store.clone()).await;
+    let map: js_sys::Map = get(&store, "map").unchecked_into();
+    assert_eq!(map.size(), 1);
+    let callback = land(&url).await;
+    let custom = obj(&[("url", callback.into()), ("storage", store.clone())]);
+    let client = ready(Some(custom.unchecked_into())).await.unwrap();
+    assert_eq!(map.size(), 1, "the launch entry was used up");
+    let saved = map.get(&"smart-fhir-client:session".into()).as_string().unwrap();
+    assert!(saved.contains(&get(&client.state(), "accessToken").as_string().unwrap()));
 }
 
 #[wasm_bindgen(inline_js = r#"

@@ -117,7 +117,7 @@ pub trait Storage {
     fn remove(&self, key: &str);
 }
 
-/// A store that lives as long as the page (or the test).
+/// A store that lives as long as the process (a native back end, a test).
 #[derive(Default)]
 pub struct MemoryStorage(RefCell<HashMap<String, String>>);
 

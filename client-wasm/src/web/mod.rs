@@ -225,29 +225,17 @@ pub async fn ready(options: Option<ReadyOptions>) -> Result<SmartClient, JsValue
 /// Removes the code and state from the address bar, so a reload or a shared link
 /// never replays them.
 fn clean_location(url: &str) {
-    const CALLBACK: [&str; 5] = ["code", "state", "error", "error_description", "error_uri"];
-    let (base, rest) = url.split_once('?').unwrap_or((url, ""));
-    let (query, fragment) = rest.split_once('#').map_or((rest, None), |(q, f)| (q, Some(f)));
-    let kept: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .filter(|(k, _)| !CALLBACK.contains(&k.as_str()))
-        .collect();
-    let mut clean = base.to_owned();
-    if !kept.is_empty() {
-        clean.push('?');
-        clean.push_str(
-            &form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(&kept)
-                .finish(),
-        );
+    let (Ok(url), Some(history)) = (
+        web_sys::Url::new(url),
+        web_sys::window().and_then(|w| w.history().ok()),
+    ) else {
+        return;
+    };
+    let params = url.search_params();
+    for name in ["code", "state", "error", "error_description", "error_uri"] {
+        params.delete(name);
     }
-    if let Some(fragment) = fragment {
-        clean.push('#');
-        clean.push_str(fragment);
-    }
-    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
-        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&clean));
-    }
+    let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url.href()));
 }
 
 /// Client credentials (CCRI's Basic-auth flow) for service workers and back ends.
@@ -356,7 +344,7 @@ async fn run(client: Core, call: Call) -> Result<Option<JsJson>, core::Error<JsJ
     }
 }
 
-#[wasm_bindgen(module = "/src/web/pages.js")]
+#[wasm_bindgen(module = "/src/web/helpers.js")]
 extern "C" {
     #[wasm_bindgen(js_name = pages)]
     fn pages_iterator(client: SmartClient, kind: &str, params: JsValue) -> JsValue;

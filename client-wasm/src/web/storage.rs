@@ -1,99 +1,84 @@
 //! Where the app keeps launches and sessions: `"session"` (the default: per tab),
 //! `"local"`, `"memory"`, or any object with `getItem`/`setItem`/`removeItem`.
-
-use std::rc::Rc;
+//!
+//! All four are the same thing to the client, a Web Storage-shaped JS object
+//! (`"memory"` is a page-wide `Map` behind that shape, in helpers.js), so there is
+//! one code path.
 
 use js_sys::{Function, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 
-use crate::core::{MemoryStorage, Storage};
+use crate::core::Storage;
 
-thread_local! {
-    /// One memory store per page, so `ready()` finds what `authorize()` kept.
-    static MEMORY: Rc<MemoryStorage> = Rc::new(MemoryStorage::default());
+#[wasm_bindgen(module = "/src/web/helpers.js")]
+extern "C" {
+    #[wasm_bindgen(thread_local_v2, js_name = memoryStorage)]
+    static MEMORY: JsValue;
 }
 
 #[derive(Clone)]
-pub enum WebStorage {
-    Browser(web_sys::Storage),
-    Memory(Rc<MemoryStorage>),
-    /// An app's own store (`StorageLike`).
-    Custom(JsValue),
-}
+pub struct WebStorage(JsValue);
 
 impl WebStorage {
     pub fn from_option(option: &JsValue) -> Result<Self, String> {
-        let window =
-            || web_sys::window().ok_or("no window: use storage: \"memory\" or your own store outside a page");
-        if option.is_undefined() || option.is_null() {
-            return Self::from_name("session", window);
-        }
-        if let Some(name) = option.as_string() {
-            return Self::from_name(&name, window);
-        }
-        let has = |method: &str| Reflect::get(option, &method.into()).is_ok_and(|f| f.is_function());
-        if has("getItem") && has("setItem") && has("removeItem") {
-            return Ok(WebStorage::Custom(option.clone()));
-        }
-        Err("storage must be \"session\", \"local\", \"memory\" or an object with getItem, setItem and removeItem".into())
-    }
-
-    fn from_name(
-        name: &str,
-        window: impl Fn() -> Result<web_sys::Window, &'static str>,
-    ) -> Result<Self, String> {
-        let browser = |storage: Result<Option<web_sys::Storage>, JsValue>| {
-            storage
-                .ok()
-                .flatten()
-                .map(WebStorage::Browser)
-                .ok_or_else(|| format!("{name}Storage is not available"))
+        let store = match option.as_string() {
+            _ if option.is_undefined() || option.is_null() => Self::named("session")?,
+            Some(name) => Self::named(&name)?,
+            None => option.clone(),
         };
-        match name {
-            "session" => browser(window()?.session_storage()),
-            "local" => browser(window()?.local_storage()),
-            "memory" => Ok(WebStorage::Memory(MEMORY.with(Rc::clone))),
-            other => Err(format!("unknown storage \"{other}\"")),
+        let has = |method: &str| Reflect::get(&store, &method.into()).is_ok_and(|f| f.is_function());
+        if has("getItem") && has("setItem") && has("removeItem") {
+            Ok(WebStorage(store))
+        } else {
+            Err("storage must be \"session\", \"local\", \"memory\" or an object with getItem, setItem and removeItem".into())
         }
     }
 
-    fn call(store: &JsValue, method: &str, args: &[&str]) -> Result<JsValue, String> {
-        let function: Function = Reflect::get(store, &method.into())
+    fn named(name: &str) -> Result<JsValue, String> {
+        if name == "memory" {
+            return Ok(MEMORY.with(JsValue::clone));
+        }
+        if name != "session" && name != "local" {
+            return Err(format!("unknown storage \"{name}\""));
+        }
+        // `sessionStorage` throws where storage is blocked (sandboxed frames, some
+        // privacy modes); outside a page there is no such global.
+        let store = Reflect::get(&js_sys::global(), &format!("{name}Storage").into()).unwrap_or_default();
+        if store.is_object() {
+            Ok(store)
+        } else {
+            Err(format!(
+                "{name}Storage is not available: use storage: \"memory\" or your own store"
+            ))
+        }
+    }
+
+    fn call(&self, method: &str, key: &str, value: Option<&str>) -> Result<JsValue, String> {
+        let function: Function = Reflect::get(&self.0, &method.into())
             .map_err(|_| method.to_owned())?
             .unchecked_into();
-        let args: js_sys::Array = args.iter().map(|a| JsValue::from_str(a)).collect();
-        function
-            .apply(store, &args)
-            .map_err(|e| format!("{method} failed: {e:?}"))
+        let key = JsValue::from_str(key);
+        let result = match value {
+            Some(value) => function.call2(&self.0, &key, &value.into()),
+            None => function.call1(&self.0, &key),
+        };
+        result.map_err(|e| {
+            let reason = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message()));
+            format!("{method} failed: {}", reason.unwrap_or_default())
+        })
     }
 }
 
 impl Storage for WebStorage {
     fn get(&self, key: &str) -> Option<String> {
-        match self {
-            WebStorage::Browser(storage) => storage.get_item(key).ok().flatten(),
-            WebStorage::Memory(memory) => memory.get(key),
-            WebStorage::Custom(store) => Self::call(store, "getItem", &[key]).ok()?.as_string(),
-        }
+        self.call("getItem", key, None).ok()?.as_string()
     }
 
     fn set(&self, key: &str, value: &str) -> Result<(), String> {
-        match self {
-            WebStorage::Browser(storage) => storage.set_item(key, value).map_err(|e| format!("{e:?}")),
-            WebStorage::Memory(memory) => memory.set(key, value),
-            WebStorage::Custom(store) => Self::call(store, "setItem", &[key, value]).map(|_| ()),
-        }
+        self.call("setItem", key, Some(value)).map(|_| ())
     }
 
     fn remove(&self, key: &str) {
-        match self {
-            WebStorage::Browser(storage) => {
-                let _ = storage.remove_item(key);
-            }
-            WebStorage::Memory(memory) => memory.remove(key),
-            WebStorage::Custom(store) => {
-                let _ = Self::call(store, "removeItem", &[key]);
-            }
-        }
+        let _ = self.call("removeItem", key, None);
     }
 }
