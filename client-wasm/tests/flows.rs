@@ -166,7 +166,7 @@ async fn standalone_launch_reads_the_record() {
     let error = client.read("Patient", "3").await.unwrap_err();
     assert_eq!((error.code.as_str(), error.status), ("http_403", Some(403)));
     assert!(error.message.contains("compartment"), "{}", error.message);
-    assert_eq!(error.body.unwrap()["resourceType"], "OperationOutcome");
+    assert_eq!(error.body.as_ref().unwrap()["resourceType"], "OperationOutcome");
     for (kind, id) in [
         ("Patient/1", "1"),
         ("patient", "1"),
@@ -237,7 +237,7 @@ async fn denied_consent_is_access_denied() {
         .await
         .unwrap_err();
     assert_eq!(error.code, "access_denied");
-    assert_eq!(error.oauth.unwrap().error.as_str(), "access_denied");
+    assert_eq!(error.oauth.as_ref().unwrap().error.as_str(), "access_denied");
 }
 
 #[tokio::test]
@@ -456,7 +456,7 @@ async fn failed_refresh_and_revocation_end_the_session() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let error = client.read("Patient", "1").await.unwrap_err();
     assert_eq!(error.code, "session_expired");
-    assert_eq!(error.oauth.unwrap().error.as_str(), "invalid_grant");
+    assert_eq!(error.oauth.as_ref().unwrap().error.as_str(), "invalid_grant");
 
     // Without a refresh token there is nothing to try.
     let client = launch(

@@ -7,8 +7,15 @@ use smart_protocol::OAuthError;
 
 /// `J` is the platform's JSON type: the OperationOutcome or other body of a failed
 /// FHIR request rides along untouched.
+///
+/// Boxed, so a `Result<_, Error>` is one pointer wide on the error side: every async
+/// state machine that carries one stays small (6 KB less wasm). Read the fields
+/// through `Deref`.
 #[derive(Clone, Debug)]
-pub struct Error<J> {
+pub struct Error<J>(Box<ErrorDetails<J>>);
+
+#[derive(Clone, Debug)]
+pub struct ErrorDetails<J> {
     /// e.g. `discovery_failed`, `state_mismatch`, `access_denied`, `invalid_grant`,
     /// `http_403`, `session_expired`.
     pub code: String,
@@ -22,13 +29,13 @@ pub struct Error<J> {
 
 impl<J> Error<J> {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(ErrorDetails {
             code: code.into(),
             message: message.into(),
             status: None,
             oauth: None,
             body: None,
-        }
+        }))
     }
 
     /// An OAuth error: its `error` becomes the code.
@@ -37,24 +44,24 @@ impl<J> Error<J> {
             .error_description
             .clone()
             .unwrap_or_else(|| error.error.to_string());
-        Error {
+        Error(Box::new(ErrorDetails {
             code: error.error.to_string(),
             message,
             status,
             oauth: Some(error),
             body: None,
-        }
+        }))
     }
 
     /// A FHIR request that came back with `status`.
     pub fn http(status: u16, body: Option<J>, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(ErrorDetails {
             code: format!("http_{status}"),
             message: message.into(),
             status: Some(status),
             oauth: None,
             body,
-        }
+        }))
     }
 
     pub fn network(detail: impl fmt::Display) -> Self {
@@ -84,6 +91,25 @@ impl<J> Error<J> {
             "storage_error",
             format!("cannot use the chosen storage: {detail}"),
         )
+    }
+}
+
+impl<J> Error<J> {
+    pub fn into_details(self) -> ErrorDetails<J> {
+        *self.0
+    }
+}
+
+impl<J> std::ops::Deref for Error<J> {
+    type Target = ErrorDetails<J>;
+    fn deref(&self) -> &ErrorDetails<J> {
+        &self.0
+    }
+}
+
+impl<J> std::ops::DerefMut for Error<J> {
+    fn deref_mut(&mut self) -> &mut ErrorDetails<J> {
+        &mut self.0
     }
 }
 

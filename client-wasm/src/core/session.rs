@@ -293,8 +293,9 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
             .await
             .map_err(|error| {
                 let mut expired = Error::session_expired(&error.message);
-                expired.oauth = error.oauth;
+                let error = error.into_details();
                 expired.status = error.status;
+                expired.oauth = error.oauth;
                 expired
             })?;
         {

@@ -5,7 +5,7 @@
 
 use js_sys::Reflect;
 use smart_protocol::OAuthError;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use super::platform::JsJson;
 use crate::core::{Error, Json};
@@ -33,8 +33,21 @@ pub fn to_js_error(error: Error<JsJson>) -> JsValue {
     set("code", error.code.as_str().into());
     set("status", error.status.map_or(JsValue::UNDEFINED, |s| s.into()));
     set("oauth", error.oauth.as_ref().map_or(JsValue::UNDEFINED, oauth_js));
-    set("body", error.body.map_or(JsValue::UNDEFINED, |b| b.0));
+    set(
+        "body",
+        error.into_details().body.map_or(JsValue::UNDEFINED, |b| b.0),
+    );
     js.into()
+}
+
+/// What a JavaScript exception says: an Error's message, or a thrown string.
+pub fn message_of(exception: JsValue) -> String {
+    match exception.dyn_ref::<js_sys::Error>() {
+        Some(error) => error.message().into(),
+        None => exception
+            .as_string()
+            .unwrap_or_else(|| "an exception that is not an Error".to_owned()),
+    }
 }
 
 /// An `invalid_options` error for bad arguments from JavaScript.

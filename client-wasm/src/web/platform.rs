@@ -6,6 +6,7 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use super::error::message_of;
 use crate::core::{HttpRequest, HttpResponse, Json, JsonValue, Method, Platform};
 
 /// A JSON value held by the browser. FHIR resources stay JS objects end to end,
@@ -45,7 +46,7 @@ impl JsonValue for JsJson {
 
 impl Json for JsJson {
     fn parse(text: &str) -> Result<Self, String> {
-        js_sys::JSON::parse(text).map(JsJson).map_err(js_error)
+        js_sys::JSON::parse(text).map(JsJson).map_err(message_of)
     }
 
     fn to_text(&self) -> Result<String, String> {
@@ -83,18 +84,11 @@ impl Json for JsJson {
 
 pub struct BrowserPlatform;
 
-fn js_error(value: JsValue) -> String {
-    value
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .unwrap_or_else(|| format!("{value:?}"))
-}
-
 fn subtle() -> Result<web_sys::SubtleCrypto, String> {
     let crypto = js_sys::global()
         .unchecked_into::<web_sys::Window>()
         .crypto()
-        .map_err(js_error)?;
+        .map_err(message_of)?;
     Ok(crypto.subtle())
 }
 
@@ -128,7 +122,7 @@ impl Platform for BrowserPlatform {
             .is_some_and(|t| t.contains("json"));
         let body = if is_json && status != 204 {
             // The browser parses: no copy of the document through wasm memory.
-            let promise = web_sys::Response::from(response).json().map_err(js_error)?;
+            let promise = web_sys::Response::from(response).json().map_err(message_of)?;
             JsFuture::from(promise).await.ok().map(JsJson)
         } else {
             None
@@ -157,8 +151,8 @@ impl Platform for BrowserPlatform {
         let usages = Array::of1(&"verify".into());
         let key = subtle
             .import_key_with_object("jwk", &jwk, &algorithm, false, &usages)
-            .map_err(js_error)?;
-        let key: web_sys::CryptoKey = JsFuture::from(key).await.map_err(js_error)?.unchecked_into();
+            .map_err(message_of)?;
+        let key: web_sys::CryptoKey = JsFuture::from(key).await.map_err(message_of)?.unchecked_into();
         let verified = subtle
             .verify_with_str_and_buffer_source_and_buffer_source(
                 "RSASSA-PKCS1-v1_5",
@@ -166,10 +160,10 @@ impl Platform for BrowserPlatform {
                 &Uint8Array::from(signature),
                 &Uint8Array::from(message),
             )
-            .map_err(js_error)?;
+            .map_err(message_of)?;
         Ok(JsFuture::from(verified)
             .await
-            .map_err(js_error)?
+            .map_err(message_of)?
             .as_bool()
             .unwrap_or(false))
     }
@@ -177,7 +171,7 @@ impl Platform for BrowserPlatform {
     async fn sign(&self, alg: &str, private_jwk: &str, message: &[u8]) -> Result<Vec<u8>, String> {
         let subtle = subtle()?;
         let jwk: Object = js_sys::JSON::parse(private_jwk)
-            .map_err(js_error)?
+            .map_err(message_of)?
             .unchecked_into();
         let (import, sign) = match alg {
             "RS384" => {
@@ -193,13 +187,13 @@ impl Platform for BrowserPlatform {
         let usages = Array::of1(&"sign".into());
         let key = subtle
             .import_key_with_object("jwk", &jwk, &import, false, &usages)
-            .map_err(js_error)?;
-        let key: web_sys::CryptoKey = JsFuture::from(key).await.map_err(js_error)?.unchecked_into();
+            .map_err(message_of)?;
+        let key: web_sys::CryptoKey = JsFuture::from(key).await.map_err(message_of)?.unchecked_into();
         let signed = subtle
             .sign_with_object_and_buffer_source(&sign, &key, &Uint8Array::from(message))
-            .map_err(js_error)?;
+            .map_err(message_of)?;
         // ECDSA in WebCrypto already gives JWS's r||s form.
-        let signature = JsFuture::from(signed).await.map_err(js_error)?;
+        let signature = JsFuture::from(signed).await.map_err(message_of)?;
         Ok(Uint8Array::new(&signature).to_vec())
     }
 }

@@ -8,6 +8,7 @@
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 
+use super::error::message_of;
 use crate::core::Storage;
 
 #[wasm_bindgen(module = "/src/web/helpers.js")]
@@ -62,10 +63,7 @@ impl WebStorage {
             Some(value) => function.call2(&self.0, &key, &value.into()),
             None => function.call1(&self.0, &key),
         };
-        result.map_err(|e| {
-            let reason = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message()));
-            format!("{method} failed: {}", reason.unwrap_or_default())
-        })
+        result.map_err(|e| format!("{method} failed: {}", message_of(e)))
     }
 }
 
