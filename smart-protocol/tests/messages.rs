@@ -272,3 +272,33 @@ fn secrets_never_print() {
         "{printed}"
     );
 }
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_decoding_error_names_the_first_wrong_member() {
+    let decode = |value: Value| TokenResponse::from_json(&value).unwrap_err().to_string();
+    assert_eq!(
+        decode(json!({"access_token": "a", "token_type": "Bearer", "expires_in": "3600"})),
+        "`expires_in` must be a non-negative integer"
+    );
+    assert_eq!(
+        decode(json!({"token_type": "Bearer", "fhirContext": {"reference": "Patient/1"}})),
+        "`access_token` is missing"
+    );
+    assert_eq!(
+        decode(json!({"access_token": "a", "token_type": "Bearer", "fhirContext": [{"reference": 7}]})),
+        "`reference` must be a string"
+    );
+    assert_eq!(
+        decode(json!(["not", "an", "object"])),
+        "the message is not a JSON object"
+    );
+    // null is absent, as JSON.parse gives it.
+    let response = TokenResponse::from_json(&json!({
+        "access_token": "a", "token_type": "Bearer", "refresh_token": null, "expires_in": 60
+    }))
+    .unwrap();
+    assert_eq!((response.refresh_token, response.expires_in), (None, Some(60)));
+    let error = OAuthError::from_json(&json!({"error": 400})).unwrap_err();
+    assert_eq!(error.to_string(), "`error` must be a string");
+}
