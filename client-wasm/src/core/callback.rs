@@ -120,16 +120,15 @@ async fn verify_id_token<P: Platform>(
             .filter(JsonValue::is_object)
             .ok_or_else(|| invalid("not a JSON object"))
     };
-    let member = |json: &P::Json, name: &str| json.member_string(name);
     let header = json(header)?;
-    let alg = member(&header, "alg");
+    let alg = header.member_string("alg");
     if alg.as_deref() != Some("RS256") {
         return Err(invalid(&format!(
             "alg {} (RS256 expected)",
             alg.unwrap_or_default()
         )));
     }
-    let kid = member(&header, "kid");
+    let kid = header.member_string("kid");
     let jwks_uri = pending
         .jwks_uri
         .as_deref()
@@ -145,9 +144,12 @@ async fn verify_id_token<P: Platform>(
         .ok_or_else(|| invalid(&format!("the JWKS answered HTTP {}", response.status)))?;
     let key = keys
         .iter()
-        .find(|k| member(k, "kty").as_deref() == Some("RSA") && (kid.is_none() || member(k, "kid") == kid))
+        .find(|k| {
+            k.member_string("kty").as_deref() == Some("RSA")
+                && (kid.is_none() || k.member_string("kid") == kid)
+        })
         .ok_or_else(|| invalid("no RSA key in the JWKS matches its kid"))?;
-    let (Some(n), Some(e)) = (member(key, "n"), member(key, "e")) else {
+    let (Some(n), Some(e)) = (key.member_string("n"), key.member_string("e")) else {
         return Err(invalid("the JWK has no n/e"));
     };
     let message = format!("{}.{}", parts[0], parts[1]);
@@ -159,7 +161,7 @@ async fn verify_id_token<P: Platform>(
         return Err(invalid("bad signature"));
     }
     let claims = json(payload)?;
-    let iss = member(&claims, "iss");
+    let iss = claims.member_string("iss");
     if let Some(issuer) = &pending.issuer
         && iss.as_ref() != Some(issuer)
     {
