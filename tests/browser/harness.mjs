@@ -1,6 +1,6 @@
 // Starts what the browser tests need — two ccri-mocks (one with 4-second tokens)
 // and the built demo app — and Debian's Chromium; stops all of it afterwards,
-// also when a test fails or the run is interrupted.
+// also when a test fails or the run is interrupted. node.test.mjs starts a mock only.
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -36,12 +36,17 @@ async function waitFor(url) {
 
 let browser;
 
+/** Starts a ccri-mock on `port` (stopped when the test process exits); resolves to its FHIR base. */
+export async function startMock(port, ...args) {
+  start(join(root, "target", "debug", "ccri-mock"), ["--port", String(port), ...args], root);
+  const base = fhir(`http://127.0.0.1:${port}`);
+  await waitFor(`${base}/metadata`);
+  return base;
+}
+
 export async function setUp() {
-  const mock = join(root, "target", "debug", "ccri-mock");
-  start(mock, ["--port", "18081"], root);
-  start(mock, ["--port", "18082", "--token-ttl", "4"], root);
   start(join(root, "demo-web", "node_modules", ".bin", "vite"), ["preview", "--host", "127.0.0.1", "--port", "5173", "--strictPort"], join(root, "demo-web"));
-  await Promise.all([waitFor(`${fhir(MOCK)}/metadata`), waitFor(`${fhir(SHORT_MOCK)}/metadata`), waitFor(DEMO)]);
+  await Promise.all([startMock(18081), startMock(18082, "--token-ttl", "4"), waitFor(DEMO)]);
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
