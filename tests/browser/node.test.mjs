@@ -40,6 +40,10 @@ test("a registered confidential client gets a token with its secret (HTTP Basic)
   assert.equal((await patient.json()).id, "1");
 
   assert.equal(await codeOf(clientCredentials({ iss, clientId: client.client_id, clientSecret: "wrong" })), "invalid_client");
+  // One credential, never both or none.
+  const both = { iss, clientId: client.client_id, clientSecret: client.client_secret, privateJwk: { kty: "EC" } };
+  assert.equal(await codeOf(clientCredentials(both)), "invalid_options");
+  assert.equal(await codeOf(clientCredentials({ iss, clientId: client.client_id })), "invalid_options");
 });
 
 test("SMART Backend Services: an ES384 key signs the assertion with Node's WebCrypto", async () => {
