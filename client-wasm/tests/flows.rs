@@ -498,6 +498,64 @@ async fn a_tampered_id_token_is_refused() {
     assert_eq!(error.code, "id_token_invalid");
 }
 
+/// A token endpoint that answers 200 with something other than a valid token
+/// response, or an id_token that is not a JWT, is a typed error naming the problem.
+#[tokio::test]
+async fn malformed_token_answers_are_typed_errors() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
+    let token = |extra: Value| {
+        let mut body = json!({"access_token": "a.b.c", "token_type": "Bearer"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let cases = [
+        (
+            json!({"access_token": 7}),
+            "invalid_response",
+            "`access_token` must be a string",
+        ),
+        (
+            token(json!({"expires_in": "3600"})),
+            "invalid_response",
+            "`expires_in` must be a non-negative integer",
+        ),
+        (
+            token(json!({"token_type": "mac"})),
+            "invalid_response",
+            "token_type mac is not Bearer",
+        ),
+        (
+            token(json!({"id_token": "not-a-jwt"})),
+            "id_token_invalid",
+            "not a signed JWT",
+        ),
+        (
+            token(json!({"id_token": "!!.e30.sig"})),
+            "id_token_invalid",
+            "not base64url",
+        ),
+        (
+            token(json!({"id_token": "e30.e30.sig"})),
+            "id_token_invalid",
+            "RS256 expected",
+        ),
+    ];
+    for (answer, code, says) in cases {
+        let url = launch_url(&platform, &storage, &mock.urls.fhir_base, "openid launch/patient").await;
+        let state = url.split("state=").nth(1).unwrap().split('&').next().unwrap();
+        platform.answer("/ccri-auth/token", 200, Some(answer));
+        let callback_url = format!("{REDIRECT}?code=any&state={state}");
+        let error = callback::ready(&platform, &storage, &callback_url, None)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, code, "{}", error.message);
+        assert!(error.message.contains(says), "{}", error.message);
+    }
+}
+
 #[tokio::test]
 async fn restore_continues_a_saved_session() {
     let mock = start_mock(|_| {}).await;
