@@ -200,8 +200,7 @@ impl OAuthUris {
     /// The `security.service` coding is not required: CCRI's omits the
     /// `SMART-on-FHIR` code, and the extension is what a client actually needs.
     pub fn from_capability_statement<J: JsonValue>(statement: &J) -> Result<Self, CapabilityStatementError> {
-        let text = |value: &J, name: &str| value.member_string(name);
-        let resource_type = text(statement, "resourceType");
+        let resource_type = statement.member_string("resourceType");
         if resource_type.as_deref() != Some("CapabilityStatement") {
             return Err(CapabilityStatementError::NotACapabilityStatement(resource_type));
         }
@@ -210,15 +209,16 @@ impl OAuthUris {
             .iter()
             .filter_map(|rest| rest.get("security"))
             .flat_map(|security| items(&security, "extension"))
-            .find(|ext| text(ext, "url").as_deref() == Some(OAUTH_URIS_EXTENSION))
+            .find(|ext| ext.member_string("url").as_deref() == Some(OAUTH_URIS_EXTENSION))
             .ok_or(CapabilityStatementError::NoOAuthUris)?;
         let subs = items(&extension, "extension");
         let uri = |name: &str| -> Option<String> {
             let sub = subs
                 .iter()
-                .find(|sub| text(sub, "url").as_deref() == Some(name))?;
+                .find(|sub| sub.member_string("url").as_deref() == Some(name))?;
             // Some servers write `valueUrl` where the extension defines `valueUri`.
-            text(sub, "valueUri").or_else(|| text(sub, "valueUrl"))
+            sub.member_string("valueUri")
+                .or_else(|| sub.member_string("valueUrl"))
         };
         Ok(Self {
             token: uri("token").ok_or(CapabilityStatementError::NoTokenEndpoint)?,

@@ -122,7 +122,7 @@ impl<'a, J: JsonValue> Members<'a, J> {
 }
 
 /// 2^53 - 1: larger numbers are not exact in JSON parsed by JavaScript.
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// Why a message could not be decoded: which member, and what it should have been.
 #[derive(Clone, Debug, PartialEq, Eq)]

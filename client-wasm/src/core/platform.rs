@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 
 pub use smart_protocol::JsonValue;
+use smart_protocol::json::MAX_SAFE_INTEGER;
 
 /// A JSON document as the platform holds it. In the browser this is a JS value
 /// that the browser parsed (`Response.json()`, `JSON.parse`) or built: FHIR
@@ -165,8 +166,8 @@ impl Json for serde_json::Value {
     }
 
     fn number(value: f64) -> Self {
-        // Integers stay integers (`exp`, `expiresAt`), as in JavaScript's JSON.
-        if value.fract() == 0.0 && value.abs() < 9e15 {
+        // Integers stay integers (`exp`, `expiresAt`), as JavaScript writes them.
+        if value.fract() == 0.0 && value.abs() <= MAX_SAFE_INTEGER {
             (value as i64).into()
         } else {
             value.into()

@@ -22,10 +22,12 @@ pub struct WebStorage(JsValue);
 
 impl WebStorage {
     pub fn from_option(option: &JsValue) -> Result<Self, String> {
-        let store = match option.as_string() {
-            _ if option.is_undefined() || option.is_null() => Self::named("session")?,
-            Some(name) => Self::named(&name)?,
-            None => option.clone(),
+        let store = if option.is_undefined() || option.is_null() {
+            Self::named("session")?
+        } else if let Some(name) = option.as_string() {
+            Self::named(&name)?
+        } else {
+            option.clone()
         };
         let has = |method: &str| Reflect::get(&store, &method.into()).is_ok_and(|f| f.is_function());
         if has("getItem") && has("setItem") && has("removeItem") {
