@@ -54,24 +54,17 @@ async fn a_configured_key_file_signs_and_is_published() {
 
 #[tokio::test]
 async fn a_bad_key_file_is_a_clear_start_error() {
+    let start_error = |path: &std::path::Path| {
+        ccri_mock::spawn(Config {
+            port: 0,
+            key_file: Some(path.to_owned()),
+            ..Config::default()
+        })
+    };
     let path = write_temp("bad.pem", "not a key");
-    let error = ccri_mock::spawn(Config {
-        port: 0,
-        key_file: Some(path.clone()),
-        ..Config::default()
-    })
-    .await
-    .err()
-    .expect("refused");
+    let error = start_error(&path).await.err().expect("refused");
     assert!(error.to_string().contains(&path.display().to_string()), "{error}");
     std::fs::remove_file(&path).unwrap();
-    let missing = ccri_mock::spawn(Config {
-        port: 0,
-        key_file: Some(path.clone()),
-        ..Config::default()
-    })
-    .await
-    .err()
-    .expect("refused");
+    let missing = start_error(&path).await.err().expect("refused");
     assert!(missing.to_string().contains("cannot read key file"), "{missing}");
 }

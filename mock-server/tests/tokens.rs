@@ -409,29 +409,15 @@ async fn backend_services_private_key_jwt_and_jti_replay() {
 #[tokio::test]
 async fn openid_configuration_jwks_and_userinfo() {
     let mock = start().await;
-    let config: Value = mock
-        .http
-        .get(mock.auth(".well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config = mock
+        .get_json(&mock.auth(".well-known/openid-configuration"))
+        .await;
     assert_eq!(config["issuer"], mock.server.urls.auth_base);
     assert_eq!(config["jwks_uri"], mock.auth("jwk"));
     assert_eq!(config["userinfo_endpoint"], mock.auth("userinfo"));
     assert_eq!(config["id_token_signing_alg_values_supported"], json!(["RS256"]));
 
-    let jwks: Value = mock
-        .http
-        .get(mock.auth("jwk"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = mock.get_json(&mock.auth("jwk")).await;
     assert_eq!(jwks["keys"][0]["kid"], KEY.kid());
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
     assert!(

@@ -72,6 +72,11 @@ impl Mock {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// GET `url` (no token) and its JSON body.
+    pub async fn get_json(&self, url: &str) -> Value {
+        self.http.get(url).send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn get_with_token(&self, url: &str, token: &str) -> (StatusCode, Value) {
         let response = self.http.get(url).bearer_auth(token).send().await.unwrap();
         let status = response.status();
