@@ -10,7 +10,10 @@
 //! readable; `ready()` only needs the callback URL's query.
 #![cfg(target_arch = "wasm32")]
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use js_sys::{Promise, Reflect};
+use sha2::Digest;
 use smart_fhir_client::web::{SmartClient, authorize, ready, register};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -102,6 +105,25 @@ async fn authorize_url_has_pkce_s256_and_state() {
     for part in ["code_challenge_method=S256", "code_challenge=", "state=", "aud="] {
         assert!(url.contains(part), "{url}");
     }
+
+    // The challenge WebCrypto made is BASE64URL(SHA256(verifier)) of the verifier
+    // stored for this launch's state, checked here with the sha2 crate.
+    let query = url.split_once('?').unwrap().1;
+    let param = |name: &str| {
+        let mut pairs = form_urlencoded::parse(query.as_bytes());
+        pairs.find(|(k, _)| k == name).unwrap().1.into_owned()
+    };
+    let session = web_sys::window().unwrap().session_storage().unwrap().unwrap();
+    let stored = session
+        .get_item(&format!("smart-fhir-client:launch:{}", param("state")))
+        .unwrap()
+        .expect("the launch is stored under its state");
+    let verifier = get(&js_sys::JSON::parse(&stored).unwrap(), "code_verifier")
+        .as_string()
+        .unwrap();
+    assert_eq!(verifier.len(), 43);
+    let expected = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    assert_eq!(param("code_challenge"), expected);
 }
 
 #[wasm_bindgen_test]

@@ -93,6 +93,20 @@ pub fn random_token<P: Platform>(platform: &P) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The S256 code challenge (RFC 7636 §4.2): BASE64URL(SHA256(code_verifier)).
+pub async fn s256_challenge<P: Platform>(
+    platform: &P,
+    verifier: &PkceVerifier,
+) -> Result<String, Error<P::Json>> {
+    let digest = platform.sha256(verifier.secret().as_bytes()).await.map_err(|e| {
+        Error::new(
+            "crypto_unavailable",
+            format!("cannot compute the PKCE challenge: {e}"),
+        )
+    })?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+}
+
 /// Prepares a launch and returns the authorize URL to send the browser to.
 pub async fn authorize<P: Platform, S: Storage>(
     platform: &P,
@@ -133,8 +147,8 @@ pub async fn authorize<P: Platform, S: Storage>(
     })?;
 
     let state = random_token(platform);
-    let verifier = oauth2::PkceCodeVerifier::new(random_token(platform));
-    let challenge = oauth2::PkceCodeChallenge::from_code_verifier_sha256(&verifier);
+    let code_verifier = PkceVerifier::new(random_token(platform));
+    let code_challenge = s256_challenge(platform, &code_verifier).await?;
     let aud = options
         .aud
         .as_deref()
@@ -146,7 +160,7 @@ pub async fn authorize<P: Platform, S: Storage>(
         client_id: options.client_id.clone(),
         redirect_uri: options.redirect_uri.clone(),
         scope: options.scope.clone(),
-        code_verifier: PkceVerifier::new(verifier.secret().clone()),
+        code_verifier,
         token_endpoint: config.token_endpoint.clone(),
         revocation_endpoint: config.revocation_endpoint.clone(),
         issuer: config.issuer.clone(),
@@ -166,7 +180,7 @@ pub async fn authorize<P: Platform, S: Storage>(
         .append_pair("scope", &options.scope)
         .append_pair("state", &state)
         .append_pair("aud", &aud)
-        .append_pair("code_challenge", challenge.as_str())
+        .append_pair("code_challenge", &code_challenge)
         .append_pair("code_challenge_method", "S256");
     if let Some(launch) = &options.launch {
         query.append_pair("launch", launch);

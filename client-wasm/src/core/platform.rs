@@ -102,6 +102,10 @@ pub trait Platform {
     /// Seconds since the epoch.
     fn now(&self) -> u64;
 
+    /// SHA-256 of `data` (the PKCE S256 challenge). The browser has it in WebCrypto,
+    /// so the package carries no hash code of its own.
+    async fn sha256(&self, data: &[u8]) -> Result<Vec<u8>, String>;
+
     /// Checks an RS256 signature with the RSA public key `(n, e)` (base64url, as in a JWK).
     async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String>;
 
@@ -202,6 +206,10 @@ impl<P: Platform + ?Sized> Platform for std::rc::Rc<P> {
 
     fn now(&self) -> u64 {
         (**self).now()
+    }
+
+    async fn sha256(&self, data: &[u8]) -> Result<Vec<u8>, String> {
+        (**self).sha256(data).await
     }
 
     async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {

@@ -106,7 +106,8 @@ export interface SmartError extends Error {
   name: "SmartError";
   /** Stable: discovery_failed, pkce_unsupported, iss_not_allowed, invalid_options, state_mismatch,
    * access_denied (and other OAuth codes), id_token_invalid, http_<status>, session_expired,
-   * network_error, invalid_response, unsafe_url, storage_error, no_session, no_patient, no_user. */
+   * network_error, invalid_response, unsafe_url, storage_error, crypto_unavailable (no WebCrypto:
+   * the page is not https or localhost), no_session, no_patient, no_user. */
   code: string;
   status?: number;
   /** The server's OAuth error body. */

@@ -1,5 +1,6 @@
 //! The browser as a [`Platform`]: fetch through gloo-net, JSON parsed by the
-//! browser (`Response.json()`), randomness and RS256 from WebCrypto.
+//! browser (`Response.json()`), randomness, SHA-256 and
+//! signatures from WebCrypto.
 
 use gloo_net::http::{Method as HttpMethod, RequestBuilder};
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -89,7 +90,12 @@ fn subtle() -> Result<web_sys::SubtleCrypto, String> {
         .unchecked_into::<web_sys::Window>()
         .crypto()
         .map_err(message_of)?;
-    Ok(crypto.subtle())
+    let subtle = crypto.subtle();
+    // Browsers give `crypto.subtle` to secure contexts only.
+    if subtle.is_undefined() {
+        return Err("WebCrypto is only available to pages served over https or from localhost".into());
+    }
+    Ok(subtle)
 }
 
 impl Platform for BrowserPlatform {
@@ -142,6 +148,14 @@ impl Platform for BrowserPlatform {
 
     fn now(&self) -> u64 {
         (js_sys::Date::now() / 1000.0) as u64
+    }
+
+    async fn sha256(&self, data: &[u8]) -> Result<Vec<u8>, String> {
+        let digest = subtle()?
+            .digest_with_str_and_u8_array("SHA-256", data)
+            .map_err(message_of)?;
+        let digest = JsFuture::from(digest).await.map_err(message_of)?;
+        Ok(Uint8Array::new(&digest).to_vec())
     }
 
     async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {

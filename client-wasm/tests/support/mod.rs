@@ -112,6 +112,11 @@ impl Platform for TestPlatform {
             .as_secs()
     }
 
+    async fn sha256(&self, data: &[u8]) -> Result<Vec<u8>, String> {
+        use sha2::Digest;
+        Ok(sha2::Sha256::digest(data).to_vec())
+    }
+
     async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {
         use base64::Engine;
         let key = jsonwebtoken::DecodingKey::from_rsa_components(n, e).map_err(|e| e.to_string())?;
