@@ -14,7 +14,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use js_sys::{Promise, Reflect};
 use sha2::Digest;
-use smart_fhir_client::web::{SmartClient, authorize, ready, register};
+use smart_fhir_client::web::{SmartClient, authorize, register};
+use wasm_bindgen::convert::TryFromJsValue;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -40,6 +41,12 @@ fn get(value: &JsValue, path: &str) -> JsValue {
             Ok(index) => Reflect::get_u32(&v, index).unwrap(),
             Err(_) => Reflect::get(&v, &key.into()).unwrap(),
         })
+}
+
+/// `ready(options)`, and the SmartClient it resolves to.
+async fn ready(options: JsValue) -> Result<SmartClient, JsValue> {
+    let client = smart_fhir_client::web::ready(Some(options.unchecked_into())).await?;
+    Ok(SmartClient::try_from_js_value(client).expect("ready() resolves to a SmartClient"))
 }
 
 fn redirect_uri() -> String {
@@ -86,9 +93,7 @@ async fn launched(scope: &str) -> SmartClient {
     let client_id = register_test_client().await;
     let callback = land(&authorize_url(&client_id, scope).await).await;
     assert!(callback.starts_with(&redirect_uri()), "{callback}");
-    ready(Some(obj(&[("url", callback.into())]).unchecked_into()))
-        .await
-        .unwrap()
+    ready(obj(&[("url", callback.into())])).await.unwrap()
 }
 
 async fn resolve(promise: Promise) -> Result<JsValue, JsValue> {
@@ -186,7 +191,7 @@ async fn errors_are_js_errors_with_codes() {
     );
 
     let forged = format!("{}?code=abc&state=forged", redirect_uri());
-    let Err(error) = ready(Some(obj(&[("url", forged.into())]).unchecked_into())).await else {
+    let Err(error) = ready(obj(&[("url", forged.into())])).await else {
         panic!("accepted")
     };
     assert_eq!(get(&error, "code").as_string().as_deref(), Some("state_mismatch"));
@@ -230,7 +235,7 @@ async fn bad_options_and_no_session() {
     assert!(get(&error, "message").as_string().unwrap().contains("clientId"));
 
     let nothing = obj(&[("url", redirect_uri().into()), ("storage", "memory".into())]);
-    let Err(error) = ready(Some(nothing.unchecked_into())).await else {
+    let Err(error) = ready(nothing).await else {
         panic!("a session from nowhere")
     };
     assert_eq!(get(&error, "code").as_string().as_deref(), Some("no_session"));
@@ -241,12 +246,8 @@ async fn two_launches_in_session_storage_do_not_mix() {
     let client_id = register_test_client().await;
     let first = authorize_url(&client_id, "launch/patient patient/*.rs").await;
     let second = authorize_url(&client_id, "launch/patient patient/Patient.rs").await;
-    let second_done = ready(Some(obj(&[("url", land(&second).await.into())]).unchecked_into()))
-        .await
-        .unwrap();
-    let first_done = ready(Some(obj(&[("url", land(&first).await.into())]).unchecked_into()))
-        .await
-        .unwrap();
+    let second_done = ready(obj(&[("url", land(&second).await.into())])).await.unwrap();
+    let first_done = ready(obj(&[("url", land(&first).await.into())])).await.unwrap();
     assert_eq!(
         get(&second_done.state(), "scope").as_string().as_deref(),
         Some("launch/patient patient/Patient.rs")
@@ -286,17 +287,15 @@ async fn memory_and_custom_storage_keep_launch_and_session_where_asked() {
     let url = authorize_url_in(&client_id, "launch/patient patient/*.rs", "memory".into()).await;
     let callback = land(&url).await;
     let in_memory = obj(&[("url", callback.into()), ("storage", "memory".into())]);
-    let launched = ready(Some(in_memory.unchecked_into())).await.unwrap();
-    let resumed = ready(Some(obj(&[("storage", "memory".into())]).unchecked_into()))
-        .await
-        .unwrap();
+    let launched = ready(in_memory).await.unwrap();
+    let resumed = ready(obj(&[("storage", "memory".into())])).await.unwrap();
     assert_eq!(
         get(&resumed.state(), "accessToken").as_string(),
         get(&launched.state(), "accessToken").as_string()
     );
     // Signing out empties the store.
     resolve(resumed.revoke()).await.unwrap();
-    let Err(error) = ready(Some(obj(&[("storage", "memory".into())]).unchecked_into())).await else {
+    let Err(error) = ready(obj(&[("storage", "memory".into())])).await else {
         panic!("a session after sign-out")
     };
     assert_eq!(get(&error, "code").as_string().as_deref(), Some("no_session"));
@@ -308,7 +307,7 @@ async fn memory_and_custom_storage_keep_launch_and_session_where_asked() {
     assert_eq!(map.size(), 1);
     let callback = land(&url).await;
     let custom = obj(&[("url", callback.into()), ("storage", store.clone())]);
-    let client = ready(Some(custom.unchecked_into())).await.unwrap();
+    let client = ready(custom).await.unwrap();
     assert_eq!(map.size(), 1, "the launch entry was used up");
     let saved = map.get(&"smart-fhir-client:session".into()).as_string().unwrap();
     assert!(saved.contains(&get(&client.state(), "accessToken").as_string().unwrap()));

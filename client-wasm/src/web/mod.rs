@@ -151,10 +151,12 @@ fn page_param(name: &str) -> Option<String> {
 
 /// Starts a standalone or EHR launch: discovers the server, prepares PKCE and state,
 /// and navigates to the authorize endpoint (or returns its URL with `noRedirect`).
-#[wasm_bindgen(unchecked_return_type = "string | undefined")]
-pub async fn authorize(
-    #[wasm_bindgen(unchecked_param_type = "AuthorizeOptions")] options: JsValue,
-) -> Result<JsValue, JsValue> {
+#[wasm_bindgen(unchecked_return_type = "Promise<string | undefined>")]
+pub fn authorize(#[wasm_bindgen(unchecked_param_type = "AuthorizeOptions")] options: JsValue) -> Promise {
+    spawn(Task::Authorize(options))
+}
+
+async fn authorize_task(options: JsValue) -> Result<JsValue, JsValue> {
     let o = Options(&options);
     let storage = WebStorage::from_option(&o.raw("storage")).map_err(invalid_options)?;
     let default_redirect =
@@ -189,9 +191,12 @@ pub async fn authorize(
 
 /// Finishes a launch on the redirect page (or resumes the session this storage holds)
 /// and returns the client.
-#[wasm_bindgen]
-pub async fn ready(options: Option<ReadyOptions>) -> Result<SmartClient, JsValue> {
-    let options = or_undefined(options);
+#[wasm_bindgen(unchecked_return_type = "Promise<SmartClient>")]
+pub fn ready(options: Option<ReadyOptions>) -> Promise {
+    spawn(Task::Ready(or_undefined(options)))
+}
+
+async fn ready_task(options: JsValue) -> Result<SmartClient, JsValue> {
     let o = Options(&options);
     let storage = WebStorage::from_option(&o.raw("storage")).map_err(invalid_options)?;
     let secret = o.string("clientSecret")?.map(ClientSecret::new);
@@ -240,10 +245,14 @@ fn clean_location(url: &str) {
 }
 
 /// Client credentials (CCRI's Basic-auth flow) for service workers and back ends.
-#[wasm_bindgen(js_name = clientCredentials, unchecked_return_type = "Record<string, unknown>")]
-pub async fn client_credentials(
+#[wasm_bindgen(js_name = clientCredentials, unchecked_return_type = "Promise<Record<string, unknown>>")]
+pub fn client_credentials(
     #[wasm_bindgen(unchecked_param_type = "ClientCredentialsOptions")] options: JsValue,
-) -> Result<JsValue, JsValue> {
+) -> Promise {
+    spawn(Task::ClientCredentials(options))
+}
+
+async fn client_credentials_task(options: JsValue) -> Result<JsValue, JsValue> {
     let o = Options(&options);
     let scope = match o.string("scope")? {
         Some(text) => Some(text.parse().map_err(invalid_options)?),
@@ -271,15 +280,44 @@ pub async fn client_credentials(
 }
 
 /// RFC 7591 dynamic registration at the server `iss` advertises.
-#[wasm_bindgen(unchecked_return_type = "Record<string, unknown>")]
-pub async fn register(
+#[wasm_bindgen(unchecked_return_type = "Promise<Record<string, unknown>>")]
+pub fn register(
     iss: String,
     #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] metadata: JsValue,
-) -> Result<JsValue, JsValue> {
-    let registration = backend::register(&BrowserPlatform, &iss, &JsJson(metadata))
-        .await
-        .map_err(to_js_error)?;
-    Ok(registration.0)
+) -> Promise {
+    spawn(Task::Register(iss, metadata))
+}
+
+/// Work that answers JavaScript with a promise. Every async entry point (the four
+/// functions above and the twelve [`SmartClient`] methods) runs through [`run`], so
+/// the package holds one future type and one copy of the promise machinery; each
+/// future type of its own cost 1–10 KB of wasm.
+enum Task {
+    Authorize(JsValue),
+    Ready(JsValue),
+    ClientCredentials(JsValue),
+    Register(String, JsValue),
+    Client(Core, Call),
+}
+
+fn spawn(task: Task) -> Promise {
+    future_to_promise(run(task))
+}
+
+async fn run(task: Task) -> Result<JsValue, JsValue> {
+    match task {
+        Task::Authorize(options) => authorize_task(options).await,
+        Task::Ready(options) => ready_task(options).await.map(JsValue::from),
+        Task::ClientCredentials(options) => client_credentials_task(options).await,
+        Task::Register(iss, metadata) => backend::register(&BrowserPlatform, &iss, &JsJson(metadata))
+            .await
+            .map(|registration| registration.0)
+            .map_err(to_js_error),
+        Task::Client(client, call) => match call_client(client, call).await {
+            Ok(body) => Ok(body.map_or(JsValue::NULL, |b| b.0)),
+            Err(error) => Err(to_js_error(error)),
+        },
+    }
 }
 
 /// An authorised FHIR client for one launched session.
@@ -288,9 +326,7 @@ pub struct SmartClient {
     inner: Core,
 }
 
-/// One call of a [`SmartClient`] method. All of them run through [`run`], so the
-/// package holds one future type and one copy of the promise machinery for all
-/// twelve methods (a future per method cost ~10 KB).
+/// One call of a [`SmartClient`] method, run as a [`Task::Client`].
 enum Call {
     Read(String, String),
     Vread(String, String, String),
@@ -325,7 +361,7 @@ fn request_call(path: String, init: &JsValue) -> Result<Call, JsValue> {
     Ok(Call::Request(method, path, body))
 }
 
-async fn run(client: Core, call: Call) -> Result<Option<JsJson>, core::Error<JsJson>> {
+async fn call_client(client: Core, call: Call) -> Result<Option<JsJson>, core::Error<JsJson>> {
     match call {
         Call::Read(kind, id) => client.read(&kind, &id).await.map(Some),
         Call::Vread(kind, id, version) => client.vread(&kind, &id, &version).await.map(Some),
@@ -354,13 +390,7 @@ extern "C" {
 impl SmartClient {
     /// Runs `call` on this session; resolves to its JSON or rejects with a SmartError.
     fn call(&self, call: Call) -> Promise {
-        let client = self.inner.clone();
-        future_to_promise(async move {
-            match run(client, call).await {
-                Ok(body) => Ok(body.map_or(JsValue::NULL, |b| b.0)),
-                Err(error) => Err(to_js_error(error)),
-            }
-        })
+        spawn(Task::Client(self.inner.clone(), call))
     }
 }
 
