@@ -12,10 +12,9 @@ WASM_MOCK_PORT ?= 18090
 
 .PHONY: demo test setup lint native-test wasm-test browser-test screenshots web
 
-# The npm package as users get it (release, wasm-opt from binaryen 132) and the
-# demo app built against it.
+# The npm package as users get it (scripts/package.sh) and the demo app built against it.
 web:
-	cd client-wasm && wasm-pack build --release --target web --out-dir pkg
+	scripts/package.sh web client-wasm/pkg
 	cd demo-web && { [ -d node_modules ] || npm ci --no-fund --no-audit; } && npx vite build --logLevel warn
 	cargo build -q -p ccri-mock --bin ccri-mock
 

@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
 # Size of what the browser downloads for smart-fhir-client (wasm + JS glue), raw and
-# gzipped, per wasm-pack target, and the largest contributors (twiggy, if installed:
-# `cargo install twiggy --locked`). The reference fhirclient.js browser build is
-# 68.5 KB gzipped.   bash bench/size.sh
+# gzipped, per wasm-pack target, built as users get it (scripts/package.sh), and the
+# largest contributors (twiggy, if installed: `cargo install twiggy --locked`). The
+# reference fhirclient.js browser build is 68.5 KB gzipped.   bash bench/size.sh
 set -euo pipefail
-cd "$(dirname "$0")/../client-wasm"
-gz() { gzip -9c "$1" | wc -c; }
+cd "$(dirname "$0")/.."
+gz() { gzip -9c | wc -c; }
 for target in web bundler; do
   out=$(mktemp -d)
-  wasm-pack build --release --target "$target" --out-dir "$out" >/dev/null 2>&1
+  scripts/package.sh "$target" "$out"
   wasm=$(ls "$out"/*.wasm)
-  # The JS glue: every .js file of the package (the bundler target splits it in two).
-  js_raw=$(cat "$out"/*.js | wc -c); js_gz=$(cat "$out"/*.js | gzip -9c | wc -c)
-  total=$(( $(gz "$wasm") + js_gz ))
+  # The JS glue: every .js file of the package (the bundler target splits it in two,
+  # and helpers.js comes as a snippet).
+  js=$(find "$out" -name '*.js' | sort)
+  js_raw=$(cat $js | wc -c); js_gz=$(cat $js | gz)
+  total=$(( $(gz <"$wasm") + js_gz ))
   printf '%-8s wasm %7d raw %6d gz | js glue %6d raw %5d gz | total %6d gz (%.1f KB)\n' "$target" \
-    "$(stat -c%s "$wasm")" "$(gz "$wasm")" "$js_raw" "$js_gz" "$total" "$(echo "$total/1024" | bc -l)"
+    "$(stat -c%s "$wasm")" "$(gz <"$wasm")" "$js_raw" "$js_gz" "$total" "$(echo "$total/1024" | bc -l)"
   rm -rf "$out"
 done
 if command -v twiggy >/dev/null; then
   # The same module as shipped (wasm-bindgen, then wasm-opt -Oz), with its function
   # names kept so the split is by what survives optimisation.
   named=$(mktemp -d)
-  wasm-bindgen --target web --out-dir "$named" ../target/wasm32-unknown-unknown/release/smart_fhir_client.wasm
+  wasm-bindgen --target web --out-dir "$named" target/wasm32-unknown-unknown/release/smart_fhir_client.wasm
   wasm-opt -Oz -g --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals "$named/smart_fhir_client_bg.wasm" -o "$named/named.wasm"
   echo; echo "largest parts of the shipped wasm (bytes before gzip):"
@@ -33,7 +35,7 @@ for row in csv.DictReader(sys.stdin):
     if "function names" in name:
         continue
     if name.startswith("data segment"):
-        key = "data (messages, panic locations, tables)"
+        key = "data (messages, tables)"
     elif "future_to_promise" in name:
         key = "exported async flows (state machines, inlined)"
     elif name.endswith("shim") or name.startswith("export "):

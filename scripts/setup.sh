@@ -27,6 +27,12 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# scripts/package.sh rebuilds std for the npm package (immediate-abort panics).
+if ! rustup component list --installed | grep -q '^rust-src'; then
+  say "adding rust component rust-src"
+  rustup component add rust-src
+fi
+
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   say "installing cargo-nextest"
   cargo install cargo-nextest --locked
