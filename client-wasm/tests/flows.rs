@@ -109,6 +109,31 @@ async fn refuses_to_launch_without_s256() {
 }
 
 #[tokio::test]
+async fn without_webcrypto_the_launch_stops_before_storing_anything() {
+    let mock = start_mock(|_| {}).await;
+    let platform = TestPlatform::new();
+    platform.no_subtle_crypto.set(true);
+    let storage = MemoryStorage::default();
+    let error = authorize(
+        &platform,
+        &storage,
+        &options(&mock.urls.fhir_base, "launch/patient"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code, "crypto_unavailable");
+    assert!(
+        error.message.contains("https or from localhost"),
+        "{}",
+        error.message
+    );
+    assert!(
+        storage.is_empty(),
+        "no launch is kept for a launch that never started"
+    );
+}
+
+#[tokio::test]
 async fn standalone_launch_reads_the_record() {
     let mock = start_mock(|_| {}).await;
     let (platform, storage) = (Rc::new(TestPlatform::new()), Rc::new(MemoryStorage::default()));

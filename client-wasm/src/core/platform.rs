@@ -126,6 +126,13 @@ pub trait Storage {
 #[derive(Default)]
 pub struct MemoryStorage(RefCell<HashMap<String, String>>);
 
+impl MemoryStorage {
+    /// No launch and no session is kept.
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+}
+
 impl Storage for MemoryStorage {
     fn get(&self, key: &str) -> Option<String> {
         self.0.borrow().get(key).cloned()

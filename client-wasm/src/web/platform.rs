@@ -1,6 +1,5 @@
 //! The browser as a [`Platform`]: fetch through gloo-net, JSON parsed by the
-//! browser (`Response.json()`), randomness, SHA-256 and
-//! signatures from WebCrypto.
+//! browser (`Response.json()`), randomness, SHA-256 and signatures from WebCrypto.
 
 use gloo_net::http::{Method as HttpMethod, RequestBuilder};
 use js_sys::{Array, Object, Reflect, Uint8Array};

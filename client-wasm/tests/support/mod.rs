@@ -34,6 +34,8 @@ pub struct TestPlatform {
     /// kid → the key `sign` uses for a private JWK with that kid (a test double for
     /// WebCrypto's JWK import, which the browser tests exercise for real).
     pub signing_keys: RefCell<HashMap<String, jsonwebtoken::EncodingKey>>,
+    /// Act as a page without WebCrypto's `crypto.subtle` (not a secure context).
+    pub no_subtle_crypto: std::cell::Cell<bool>,
 }
 
 impl TestPlatform {
@@ -114,6 +116,9 @@ impl Platform for TestPlatform {
 
     async fn sha256(&self, data: &[u8]) -> Result<Vec<u8>, String> {
         use sha2::Digest;
+        if self.no_subtle_crypto.get() {
+            return Err("WebCrypto is only available to pages served over https or from localhost".into());
+        }
         Ok(sha2::Sha256::digest(data).to_vec())
     }
 
