@@ -16,7 +16,7 @@
 #    command only, and every test build runs without them. Legacy symbol mangling
 #    keeps wasm-bindgen's closure export names short (v0 names are ~250 bytes each).
 # 2. terser minifies the JS glue and snippets (−2.4 KB gz); the .d.ts keeps every doc
-#    comment, so editors still show them.
+#    comment, so editors still show them, and the glue keeps its @ts-self-types line.
 # 3. wasm-opt strips the producers and target_features sections (Cargo.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +32,5 @@ RUSTC_BOOTSTRAP=1 \
 terser=scripts/node_modules/.bin/terser
 [ -x "$terser" ] || (cd scripts && npm ci --no-fund --no-audit >/dev/null) # first run
 find "$out" -name '*.js' -print0 | while IFS= read -r -d '' js; do
-  "$terser" "$js" --module --compress --mangle --output "$js"
+  "$terser" "$js" --module --compress --mangle --comments '/@ts-self-types/' --output "$js"
 done
