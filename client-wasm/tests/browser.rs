@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use js_sys::{Promise, Reflect};
 use sha2::Digest;
-use smart_fhir_client::web::{SmartClient, authorize, register};
+use smart_fhir_client::web::{SmartClient, authorize, client_credentials, register};
 use wasm_bindgen::convert::TryFromJsValue;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -214,6 +214,17 @@ async fn errors_are_js_errors_with_codes() {
         get(&error, "code").as_string().as_deref(),
         Some("invalid_options")
     );
+
+    // No server answers on port 9: fetch itself fails.
+    let options = obj(&[
+        ("tokenUrl", "http://127.0.0.1:9/token".into()),
+        ("clientId", "nobody".into()),
+        ("clientSecret", "secret".into()),
+    ]);
+    let error = resolve(client_credentials(options)).await.unwrap_err();
+    assert_eq!(get(&error, "code").as_string().as_deref(), Some("network_error"));
+    let message = get(&error, "message").as_string().unwrap();
+    assert!(message.contains("no response from the server: "), "{message}");
 }
 
 #[wasm_bindgen_test]

@@ -1,13 +1,15 @@
-//! The browser as a [`Platform`]: fetch through gloo-net, JSON parsed by the
-//! browser (`Response.json()`), randomness, SHA-256 and signatures from WebCrypto.
+//! The browser as a [`Platform`]: `fetch`, JSON parsed by the browser
+//! (`Response.json()`), randomness, SHA-256 and signatures from WebCrypto.
+//!
+//! `fetch` is called through web-sys directly. gloo-net's builder over the same
+//! call cost 1.9 kB of the gzipped package (a thirty-fifth of the size budget).
 
-use gloo_net::http::{Method as HttpMethod, RequestBuilder};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::error::message_of;
-use crate::core::{HttpRequest, HttpResponse, Json, JsonValue, Method, Platform};
+use crate::core::{HttpRequest, HttpResponse, Json, JsonValue, Platform};
 
 /// A JSON value held by the browser. FHIR resources stay JS objects end to end,
 /// and the browser's `JSON` does all parsing and writing.
@@ -84,11 +86,14 @@ impl Json for JsJson {
 
 pub struct BrowserPlatform;
 
+/// The global scope: a window, a worker or Node. Each has `fetch` and `crypto`, and
+/// web-sys's `Window` bindings call them as methods without checking the type.
+fn global() -> web_sys::Window {
+    js_sys::global().unchecked_into()
+}
+
 fn subtle() -> Result<web_sys::SubtleCrypto, String> {
-    let crypto = js_sys::global()
-        .unchecked_into::<web_sys::Window>()
-        .crypto()
-        .map_err(message_of)?;
+    let crypto = global().crypto().map_err(message_of)?;
     let subtle = crypto.subtle();
     // Browsers give `crypto.subtle` to secure contexts only.
     if subtle.is_undefined() {
@@ -101,33 +106,30 @@ impl Platform for BrowserPlatform {
     type Json = JsJson;
 
     async fn fetch(&self, request: HttpRequest) -> Result<HttpResponse<JsJson>, String> {
-        let method = match request.method {
-            Method::Get => HttpMethod::GET,
-            Method::Post => HttpMethod::POST,
-            Method::Put => HttpMethod::PUT,
-            Method::Delete => HttpMethod::DELETE,
-        };
-        let mut builder = RequestBuilder::new(&request.url).method(method);
+        let init = web_sys::RequestInit::new();
+        init.set_method(request.method.as_str());
+        let headers = web_sys::Headers::new().map_err(message_of)?;
         for (name, value) in &request.headers {
-            builder = builder.header(name, value);
+            headers.set(name, value).map_err(message_of)?;
         }
-        let built = match request.body {
-            Some(body) => builder.body(body),
-            None => builder.build(),
-        };
-        let response = built
-            .map_err(|e| e.to_string())?
-            .send()
+        init.set_headers(&headers);
+        if let Some(body) = &request.body {
+            init.set_body(&JsValue::from_str(body));
+        }
+        let response = JsFuture::from(global().fetch_with_str_and_init(&request.url, &init))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(message_of)?;
+        let response: web_sys::Response = response.unchecked_into();
         let status = response.status();
         let is_json = response
             .headers()
             .get("content-type")
+            .ok()
+            .flatten()
             .is_some_and(|t| t.contains("json"));
         let body = if is_json && status != 204 {
             // The browser parses: no copy of the document through wasm memory.
-            let promise = web_sys::Response::from(response).json().map_err(message_of)?;
+            let promise = response.json().map_err(message_of)?;
             JsFuture::from(promise).await.ok().map(JsJson)
         } else {
             None
@@ -136,10 +138,7 @@ impl Platform for BrowserPlatform {
     }
 
     fn random_bytes(&self, out: &mut [u8]) {
-        let crypto = js_sys::global()
-            .unchecked_into::<web_sys::Window>()
-            .crypto()
-            .expect("WebCrypto is available");
+        let crypto = global().crypto().expect("WebCrypto is available");
         crypto
             .get_random_values_with_u8_array(out)
             .expect("getRandomValues accepts 32 bytes");
