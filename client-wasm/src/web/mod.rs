@@ -291,7 +291,7 @@ pub fn register(
 /// Work that answers JavaScript with a promise. Every async entry point (the four
 /// functions above and the twelve [`SmartClient`] methods) runs through [`run`], so
 /// the package holds one future type and one copy of the promise machinery; each
-/// future type of its own cost 1–10 KB of wasm.
+/// future type of its own cost 1–10 kB of wasm.
 enum Task {
     Authorize(JsValue),
     Ready(JsValue),
