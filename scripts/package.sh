@@ -22,7 +22,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:-web}
 out=$(realpath -m "${2:-client-wasm/pkg}")
-rm -rf -- "$out" # wasm-pack leaves files of earlier builds (old snippets, another target's)
+# wasm-pack leaves files of earlier builds behind (old snippets, another target's glue).
+rm -rf "$out/snippets" "$out"/*.js "$out"/*.wasm "$out"/*.d.ts
 
 RUSTC_BOOTSTRAP=1 \
   RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Csymbol-mangling-version=legacy" \

@@ -94,7 +94,7 @@ pub fn random_token<P: Platform>(platform: &P) -> String {
 }
 
 /// The S256 code challenge (RFC 7636 §4.2): BASE64URL(SHA256(code_verifier)).
-pub async fn s256_challenge<P: Platform>(
+async fn s256_challenge<P: Platform>(
     platform: &P,
     verifier: &PkceVerifier,
 ) -> Result<String, Error<P::Json>> {
