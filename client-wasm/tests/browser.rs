@@ -49,6 +49,11 @@ async fn ready(options: JsValue) -> Result<SmartClient, JsValue> {
     Ok(SmartClient::try_from_js_value(client).expect("ready() resolves to a SmartClient"))
 }
 
+/// The `code` of a SmartError.
+fn code_of(error: &JsValue) -> String {
+    get(error, "code").as_string().unwrap_or_default()
+}
+
 fn redirect_uri() -> String {
     format!("{FHIR}/metadata")
 }
@@ -184,7 +189,7 @@ async fn errors_are_js_errors_with_codes() {
         .await
         .unwrap_err();
     assert!(error.is_instance_of::<js_sys::Error>());
-    assert_eq!(get(&error, "code").as_string().as_deref(), Some("http_403"));
+    assert_eq!(code_of(&error), "http_403");
     assert_eq!(
         get(&error, "body.resourceType").as_string().as_deref(),
         Some("OperationOutcome")
@@ -194,7 +199,7 @@ async fn errors_are_js_errors_with_codes() {
     let Err(error) = ready(obj(&[("url", forged.into())])).await else {
         panic!("accepted")
     };
-    assert_eq!(get(&error, "code").as_string().as_deref(), Some("state_mismatch"));
+    assert_eq!(code_of(&error), "state_mismatch");
     assert_eq!(get(&error, "name").as_string().as_deref(), Some("SmartError"));
 
     // Bad arguments reject the promise, as every other failure does.
@@ -202,18 +207,12 @@ async fn errors_are_js_errors_with_codes() {
     let error = resolve(client.search("Observation".into(), Some(params.unchecked_into())))
         .await
         .unwrap_err();
-    assert_eq!(
-        get(&error, "code").as_string().as_deref(),
-        Some("invalid_options")
-    );
+    assert_eq!(code_of(&error), "invalid_options");
     let init = obj(&[("method", "PATCH".into())]);
     let error = resolve(client.request("Patient/1".into(), Some(init.unchecked_into())))
         .await
         .unwrap_err();
-    assert_eq!(
-        get(&error, "code").as_string().as_deref(),
-        Some("invalid_options")
-    );
+    assert_eq!(code_of(&error), "invalid_options");
 
     // No server answers on port 9: fetch itself fails.
     let options = obj(&[
@@ -222,7 +221,7 @@ async fn errors_are_js_errors_with_codes() {
         ("clientSecret", "secret".into()),
     ]);
     let error = resolve(client_credentials(options)).await.unwrap_err();
-    assert_eq!(get(&error, "code").as_string().as_deref(), Some("network_error"));
+    assert_eq!(code_of(&error), "network_error");
     let message = get(&error, "message").as_string().unwrap();
     assert!(message.contains("no response from the server: "), "{message}");
 }
@@ -237,10 +236,7 @@ async fn bad_options_and_no_session() {
         ("noRedirect", true.into()),
     ]);
     let error = authorize(options).await.unwrap_err();
-    assert_eq!(
-        get(&error, "code").as_string().as_deref(),
-        Some("invalid_options")
-    );
+    assert_eq!(code_of(&error), "invalid_options");
     let missing = obj(&[("iss", FHIR.into()), ("scope", "launch/patient".into())]);
     let error = authorize(missing).await.unwrap_err();
     assert!(get(&error, "message").as_string().unwrap().contains("clientId"));
@@ -249,7 +245,7 @@ async fn bad_options_and_no_session() {
     let Err(error) = ready(nothing).await else {
         panic!("a session from nowhere")
     };
-    assert_eq!(get(&error, "code").as_string().as_deref(), Some("no_session"));
+    assert_eq!(code_of(&error), "no_session");
 }
 
 #[wasm_bindgen_test]
@@ -309,7 +305,7 @@ async fn memory_and_custom_storage_keep_launch_and_session_where_asked() {
     let Err(error) = ready(obj(&[("storage", "memory".into())])).await else {
         panic!("a session after sign-out")
     };
-    assert_eq!(get(&error, "code").as_string().as_deref(), Some("no_session"));
+    assert_eq!(code_of(&error), "no_session");
 
     // An app's own StorageLike holds the launch, then the session, and nothing else.
     let store = map_storage();
@@ -351,10 +347,7 @@ async fn client_credentials_with_a_private_key() {
     let error = smart_fhir_client::web::client_credentials(neither)
         .await
         .unwrap_err();
-    assert_eq!(
-        get(&error, "code").as_string().as_deref(),
-        Some("invalid_options")
-    );
+    assert_eq!(code_of(&error), "invalid_options");
 }
 
 async fn backend_service(alg: &str) {
