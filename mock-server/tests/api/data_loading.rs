@@ -1,12 +1,10 @@
 //! `--data DIR`: loading FHIR JSON files, Synthea's transaction Bundles included,
 //! with errors that name the file and the JSON path.
 
-mod common;
-
 use std::path::PathBuf;
 
 use ccri_mock::seed::load_dir;
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

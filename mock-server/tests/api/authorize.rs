@@ -1,8 +1,6 @@
 //! The authorization endpoint and its pages, driven with form posts as a browser would.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 
 fn with(mut params: Vec<(String, String)>, name: &str, value: Option<&str>) -> Vec<(String, String)> {

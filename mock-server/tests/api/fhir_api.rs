@@ -1,8 +1,6 @@
 //! The FHIR REST API: interactions, search parameters by type, paging, errors.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MATCH, LOCATION};
 use serde_json::{Value, json};

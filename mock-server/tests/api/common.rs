@@ -1,6 +1,5 @@
 //! Shared by the integration tests: an in-process ccri-mock on a free port, an HTTP
-//! client that does not follow redirects, and the steps of each OAuth flow.
-#![allow(dead_code)] // each test binary uses a different part of this module
+//! client (one browser: it keeps cookies, follows no redirects), and the steps of each OAuth flow.
 
 use std::sync::LazyLock;
 
@@ -33,8 +32,10 @@ pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Mock {
     };
     adjust(&mut config);
     let server = ccri_mock::spawn_with_key(config, KEY.clone()).await.unwrap();
+    // One browser per test: it keeps the cookie that binds an authorization to it.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
         .build()
         .unwrap();
     Mock { server, http }

@@ -1,12 +1,10 @@
 //! The EHR launch simulator, the registration page, simulated errors, automation
 //! switches and the TOML configuration.
 
-mod common;
-
 use std::io::Write;
 
 use ccri_mock::Config;
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -1,9 +1,7 @@
 //! The token endpoint over real HTTP: every grant's happy path and its refusals.
 
-mod common;
-
 use ccri_mock::config::PATIENT_ACCESS_SECRET;
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
 use serde_json::Value;
