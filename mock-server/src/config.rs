@@ -20,6 +20,7 @@
 //! fhir_user = "Patient/1"
 //! ```
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
@@ -98,12 +99,42 @@ pub struct UserConfig {
     pub name: String,
     /// `Patient/…` or `Practitioner/…`: who the user is in the FHIR data.
     pub fhir_user: String,
+    /// Patient ids: for a patient user, the people they may also see (a child, say);
+    /// for a practitioner, the only patients they may see. Absent: a practitioner
+    /// sees every patient, a patient only themselves.
+    #[serde(default)]
+    pub patients: Option<Vec<String>>,
+}
+
+/// Whose records a user may see, through `user/` scopes or by choosing a patient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reach {
+    Everyone,
+    Only(BTreeSet<String>),
+}
+
+impl Reach {
+    pub fn includes(&self, patient: &str) -> bool {
+        match self {
+            Reach::Everyone => true,
+            Reach::Only(patients) => patients.contains(patient),
+        }
+    }
 }
 
 impl UserConfig {
     /// A practitioner picks the patient; a patient is the patient.
     pub fn patient_id(&self) -> Option<&str> {
         self.fhir_user.strip_prefix("Patient/")
+    }
+
+    pub fn reach(&self) -> Reach {
+        let listed = self.patients.iter().flatten().cloned();
+        match self.patient_id() {
+            Some(own) => Reach::Only(listed.chain([own.to_owned()]).collect()),
+            None if self.fhir_user.starts_with("Practitioner/") && self.patients.is_none() => Reach::Everyone,
+            None => Reach::Only(listed.collect()),
+        }
     }
 }
 
@@ -151,6 +182,7 @@ impl Default for Config {
             password: "password".to_owned(),
             name: name.to_owned(),
             fhir_user: fhir_user.to_owned(),
+            patients: None,
         };
         Config {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),

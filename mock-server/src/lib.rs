@@ -11,15 +11,19 @@ pub mod fhir;
 pub mod seed;
 mod state;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use auth::grants::MAX_PENDING_PER_CLIENT;
 pub use auth::keys::SigningKey;
 pub use config::Config;
 pub use state::{AppState, Urls};
@@ -42,14 +46,43 @@ impl RunningServer {
         let _ = self.task.await;
     }
 
-    /// Resolves when the server stops by itself (it only does on an I/O error).
-    pub async fn wait(self) -> std::io::Result<()> {
+    /// Serves until `signal` resolves, then stops as [`RunningServer::shutdown`] does,
+    /// giving requests in flight [`DRAIN_TIMEOUT`] to finish. Returns early only on
+    /// an I/O error.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> std::io::Result<()> {
         let RunningServer {
-            shutdown: _keep_running,
-            task,
-            ..
+            shutdown, mut task, ..
         } = self;
-        task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        let joined = |result: Result<std::io::Result<()>, tokio::task::JoinError>| {
+            result.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        };
+        tokio::select! {
+            result = &mut task => return joined(result),
+            () = signal => {}
+        }
+        let _ = shutdown.send(());
+        match tokio::time::timeout(DRAIN_TIMEOUT, task).await {
+            Ok(result) => joined(result),
+            Err(_) => {
+                tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How long a stopping server waits for requests in flight.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often expired grants, codes and authorizations are dropped.
+const PURGE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Drops expired authorisation state every [`PURGE_INTERVAL`], for as long as the
+/// server runs (mini-redis's background purge, on a timer).
+async fn purge_expired(state: AppState) -> Infallible {
+    let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        ticks.tick().await;
+        state.grants().prune(auth::claims::now());
     }
 }
 
@@ -57,6 +90,12 @@ impl RunningServer {
 pub enum StartError {
     #[error(transparent)]
     Key(#[from] auth::keys::KeyError),
+    #[error("client {client}: redirect URI {uri} {why}")]
+    RedirectUri {
+        client: String,
+        uri: String,
+        why: String,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -93,6 +132,17 @@ pub async fn spawn_with_key(config: Config, key: SigningKey) -> Result<RunningSe
 }
 
 async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<RunningServer, StartError> {
+    // Configured clients pass the same redirect URI rules as registered ones.
+    for client in &config.clients {
+        let public = client.client_secret.is_none() && client.jwks.is_none();
+        for uri in &client.redirect_uris {
+            auth::uri::check_redirect_uri(uri, public).map_err(|why| StartError::RedirectUri {
+                client: client.client_id.clone(),
+                uri: uri.clone(),
+                why,
+            })?;
+        }
+    }
     let addr_text = format!("{}:{}", config.bind, config.port);
     let bind_error = |source| StartError::Bind {
         addr: addr_text.clone(),
@@ -114,11 +164,13 @@ async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<Run
     let state = AppState::new(config, urls.clone(), key, store);
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
+        let serve = axum::serve(listener, app(state.clone())).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        tokio::select! {
+            result = serve => result,
+            never = purge_expired(state) => match never {},
+        }
     });
     Ok(RunningServer {
         addr,
@@ -131,7 +183,18 @@ async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<Run
 /// The whole HTTP surface: `/ccri-auth/…` and `/ccri-fhir/R4/…`.
 pub fn app(state: AppState) -> Router {
     let fhir = fhir::public_router().merge(fhir::protected_router());
-    let auth = auth::router().layer(RequestBodyLimitLayer::new(AUTH_BODY_LIMIT));
+    // No page of the auth server may be framed (clickjacking of login and consent);
+    // the launcher sets its own, looser policy, which these layers leave alone.
+    let auth = auth::router()
+        .layer(RequestBodyLimitLayer::new(AUTH_BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ));
     let router = Router::new()
         .nest("/ccri-auth", auth)
         .nest("/ccri-fhir/R4", fhir)

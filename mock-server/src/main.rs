@@ -94,16 +94,29 @@ async fn main() -> std::process::ExitCode {
         }
     };
     println!("{}", banner(&server.urls));
-    tokio::select! {
-        result = server.wait() => {
-            if let Err(e) = result {
-                eprintln!("ccri-mock: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-        }
-        _ = tokio::signal::ctrl_c() => {}
+    if let Err(e) = server.run_until(stop_signal()).await {
+        eprintln!("ccri-mock: {e}");
+        return std::process::ExitCode::FAILURE;
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (what process managers and `kill` send): both stop
+/// the server gracefully, finishing the requests in flight.
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM can be handled");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("stopping: finishing requests in flight");
 }
 
 /// What a developer needs to start: the URLs, the clients and the test users.

@@ -80,6 +80,14 @@ impl Urls {
         }
     }
 
+    /// The path of the auth base (`/ccri-auth`, or under the public URL's own path).
+    pub fn auth_path(&self) -> &str {
+        let after_scheme = self.auth_base.find("://").map_or(0, |i| i + 3);
+        self.auth_base[after_scheme..]
+            .find('/')
+            .map_or("/", |i| &self.auth_base[after_scheme + i..])
+    }
+
     pub fn auth(&self, endpoint: &str) -> String {
         format!("{}/{endpoint}", self.auth_base)
     }

@@ -152,8 +152,10 @@ impl Platform for TestPlatform {
 /// Follows the mock's pages as a person would: login as `username`, then `decision`
 /// on the consent page. Returns the URL the browser lands on (the app's callback).
 pub async fn walk_pages(authorize_url: &str, username: &str, decision: &str) -> String {
+    // A browser: the mock binds the pages to the cookie it sets at /authorize.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
         .build()
         .unwrap();
     let txn_of = |html: &str| {

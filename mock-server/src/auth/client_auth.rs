@@ -186,8 +186,7 @@ fn check_assertion(state: &AppState, assertion: &str) -> Result<CallingClient, O
     }
     if !state
         .grants()
-        .assertion_ids
-        .insert(format!("{}:{}", client.client_id, claims.jti))
+        .first_use_of_assertion(&client.client_id, &claims.jti, claims.exp)
     {
         return Err(refuse("jti already used".into()));
     }

@@ -1,10 +1,10 @@
 //! `GET|POST {auth}/clients`: self-service client registration in the browser, as
 //! CCRI's "+ New Client". The form goes through the same validation as
-//! `POST {auth}/register`.
+//! `POST {auth}/register`. The list is paged: anyone may register, so it can be long.
 
 use askama::Template;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use smart_protocol::ClientMetadata;
@@ -21,19 +21,30 @@ struct ClientsPage<'a> {
     default_scope: &'a str,
     /// (client_id, name, type, redirect URIs, scopes)
     clients: Vec<(String, String, &'static str, String, String)>,
+    /// This page's number (from 1), and whether there are pages before and after it.
+    page: usize,
+    previous: bool,
+    next: bool,
     /// (client_id, client_secret) of the client just registered.
     registered: Option<(String, Option<String>)>,
     error: Option<String>,
 }
 
+/// Clients a page lists.
+const PER_PAGE: usize = 50;
+
 fn render_page(
     state: &AppState,
+    page: usize,
     registered: Option<(String, Option<String>)>,
     error: Option<String>,
 ) -> Response {
-    let mut clients: Vec<_> = state
-        .grants()
+    let grants = state.grants();
+    let total = grants.client_count();
+    let clients: Vec<_> = grants
         .clients()
+        .skip((page - 1).saturating_mul(PER_PAGE))
+        .take(PER_PAGE)
         .map(|c| {
             let kind = if c.client_secret.is_some() || c.jwks.is_some() {
                 "confidential"
@@ -50,18 +61,27 @@ fn render_page(
             )
         })
         .collect();
-    clients.sort();
+    drop(grants);
     render(&ClientsPage {
         action: state.urls.auth("clients"),
         default_scope: DEFAULT_SCOPE,
         clients,
+        page,
+        previous: page > 1,
+        next: page.saturating_mul(PER_PAGE) < total,
         registered,
         error,
     })
 }
 
-pub async fn page(State(state): State<AppState>) -> Response {
-    render_page(&state, None, None)
+#[derive(Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+pub async fn page(State(state): State<AppState>, Query(query): Query<PageQuery>) -> Response {
+    render_page(&state, query.page.unwrap_or(1).max(1), None, None)
 }
 
 #[derive(Deserialize)]
@@ -79,7 +99,7 @@ pub async fn create(State(state): State<AppState>, Form(form): Form<NewClient>) 
         "" => None,
         text => match text.parse() {
             Ok(scope) => Some(scope),
-            Err(e) => return render_page(&state, None, Some(format!("{e}"))),
+            Err(e) => return render_page(&state, 1, None, Some(format!("{e}"))),
         },
     };
     let method = if form.confidential.is_some() {
@@ -104,12 +124,13 @@ pub async fn create(State(state): State<AppState>, Form(form): Form<NewClient>) 
     match register_client(&state, metadata) {
         Ok(registration) => render_page(
             &state,
+            1,
             Some((
                 registration.client_id,
                 registration.client_secret.map(|s| s.secret().to_owned()),
             )),
             None,
         ),
-        Err(rejection) => render_page(&state, None, Some(rejection.0.to_string())),
+        Err(rejection) => render_page(&state, 1, None, Some(rejection.0.to_string())),
     }
 }

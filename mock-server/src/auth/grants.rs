@@ -1,19 +1,34 @@
 //! Everything the authorisation server remembers between requests: registered
-//! clients, authorize transactions in progress, codes, refresh tokens, revocations.
+//! clients, authorizations in progress, codes, refresh tokens, revocations, EHR
+//! launches and used assertion ids, behind one small API.
 //!
 //! A [`Grant`] is one decision of a user (or, for client credentials, of the
 //! configuration) to give a client some scopes in some launch context. Every token
 //! carries its grant's id, so revoking a grant — after a replayed code, or when its
 //! refresh token is revoked — stops every token issued from it at once.
+//!
+//! Every entry has a wall-clock expiry (seconds since the epoch, as in the JWTs; an
+//! entry is live while `now < expires_at`, a revocation is kept through its `exp`) and
+//! [`Grants::prune`], run in the background by `lib.rs`, drops what has expired, so
+//! a long-running mock holds only what is still live. Anonymous callers can add
+//! entries, so each kind is also capped.
 
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::time::Duration;
 
 use smart_protocol::{LaunchContext, Scopes};
 
-use super::authorize::Pending;
+use super::claims::now;
+use super::flow::Authorization;
 use super::simulate::SimulatedError;
 use crate::config::{ClientConfig, Config};
+
+/// Authorizations one client may have waiting for a person; past it the oldest goes.
+pub const MAX_PENDING_PER_CLIENT: usize = 100;
+/// Clients that registration may add (the configured ones do not count).
+pub(crate) const MAX_REGISTERED_CLIENTS: usize = 10_000;
+/// How long a launch id from the launcher waits for the app's `/authorize`.
+const LAUNCH_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// A decision to give `client_id` some scopes, for `user` in `context`.
 #[derive(Clone, Debug)]
@@ -29,24 +44,31 @@ pub struct Grant {
 
 /// An authorization code waiting to be exchanged (RFC 6749 §4.1.2, RFC 7636 §4.4).
 #[derive(Debug)]
-pub struct Code {
-    pub grant: Grant,
-    pub redirect_uri: String,
-    pub code_challenge: String,
-    pub expires_at: Instant,
-    /// Set when exchanged; a second exchange revokes the grant (RFC 6749 §4.1.2).
-    pub used: bool,
+pub(crate) struct Code {
+    pub(crate) grant: Grant,
+    pub(crate) redirect_uri: String,
+    pub(crate) code_challenge: String,
+}
+
+/// What a code exchange must present besides the code.
+pub(crate) struct Redemption<'a> {
+    pub(crate) client_id: &'a str,
+    pub(crate) redirect_uri: &'a str,
+    /// BASE64URL(SHA256(code_verifier)).
+    pub(crate) challenge: &'a str,
 }
 
 #[derive(Debug)]
 pub struct RefreshGrant {
     pub grant: Grant,
-    pub expires_at: Instant,
+    pub expires_at: u64,
 }
 
-/// A launch a practitioner set up on the launcher page (EHR launch).
+/// A launch a developer set up on the launcher page (EHR launch).
 #[derive(Clone, Debug)]
 pub struct Launch {
+    /// The one client whose `/authorize` may continue it.
+    pub client_id: String,
     pub context: LaunchContext,
     /// The practitioner the EHR has logged in: no login page in an EHR launch.
     pub fhir_user: Option<String>,
@@ -54,19 +76,40 @@ pub struct Launch {
     pub simulate: Option<SimulatedError>,
 }
 
+/// An entry and when it stops counting.
+#[derive(Debug)]
+struct Expiring<T> {
+    value: T,
+    expires_at: u64,
+}
+
+/// A code: while unused it can be redeemed; once used, a second try revokes its grant.
+#[derive(Debug)]
+enum CodeState {
+    Unused(Box<Code>),
+    Used { grant_id: String },
+}
+
 pub struct Grants {
     clients: HashMap<String, ClientConfig>,
-    codes: HashMap<String, Code>,
+    /// Configured client ids, sorted, for the clients page.
+    configured: Vec<String>,
+    /// Registration order of the clients `register` added, for the clients page.
+    registered: Vec<String>,
+    codes: HashMap<String, Expiring<CodeState>>,
     refresh_tokens: HashMap<String, RefreshGrant>,
-    revoked_grants: HashSet<String>,
-    revoked_tokens: HashSet<String>,
-    /// Authorize requests waiting for a person (login, picker, consent), by `txn`.
-    pub pending: HashMap<String, Pending>,
-    pub launches: HashMap<String, Launch>,
-    /// `jti`s of client assertions already used (private_key_jwt replay).
-    pub assertion_ids: HashSet<String>,
-    pub code_ttl: Duration,
-    pub refresh_ttl: Duration,
+    revoked_grants: HashMap<String, u64>,
+    revoked_tokens: HashMap<String, u64>,
+    /// Authorizations waiting for a person (login, picker, consent), by `txn`,
+    /// with when each was last held (a count), so the least recent goes first.
+    pending: HashMap<String, (u64, Authorization)>,
+    holds: u64,
+    launches: HashMap<String, Expiring<Launch>>,
+    /// `client:jti` of client assertions already used (private_key_jwt replay).
+    assertion_ids: HashMap<String, u64>,
+    code_ttl: u64,
+    refresh_ttl: u64,
+    token_ttl: u64,
 }
 
 impl Grants {
@@ -77,15 +120,24 @@ impl Grants {
                 .iter()
                 .map(|c| (c.client_id.clone(), c.clone()))
                 .collect(),
+            configured: {
+                let mut ids: Vec<String> = config.clients.iter().map(|c| c.client_id.clone()).collect();
+                ids.sort();
+                ids.dedup();
+                ids
+            },
+            registered: Vec::new(),
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
-            revoked_grants: HashSet::new(),
-            revoked_tokens: HashSet::new(),
+            revoked_grants: HashMap::new(),
+            revoked_tokens: HashMap::new(),
             pending: HashMap::new(),
+            holds: 0,
             launches: HashMap::new(),
-            assertion_ids: HashSet::new(),
-            code_ttl: Duration::from_secs(config.code_ttl_secs),
-            refresh_ttl: Duration::from_secs(config.refresh_ttl_secs),
+            assertion_ids: HashMap::new(),
+            code_ttl: config.code_ttl_secs,
+            refresh_ttl: config.refresh_ttl_secs,
+            token_ttl: config.token_ttl_secs,
         }
     }
 
@@ -93,52 +145,103 @@ impl Grants {
         self.clients.get(client_id)
     }
 
+    /// Every client, configured ones first, then registered ones newest first.
     pub fn clients(&self) -> impl Iterator<Item = &ClientConfig> {
-        self.clients.values()
+        self.configured
+            .iter()
+            .chain(self.registered.iter().rev())
+            .filter_map(|id| self.clients.get(id))
     }
 
-    pub fn register(&mut self, client: ClientConfig) {
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Adds a registered client, unless registration is full.
+    pub(crate) fn register(&mut self, client: ClientConfig) -> Result<(), &'static str> {
+        if self.registered.len() >= MAX_REGISTERED_CLIENTS {
+            return Err("this mock holds at most 10,000 registered clients: restart it to start afresh");
+        }
+        self.registered.push(client.client_id.clone());
         self.clients.insert(client.client_id.clone(), client);
+        Ok(())
     }
 
-    /// Stores a new code for `grant` and returns it.
-    pub fn issue_code(&mut self, grant: Grant, redirect_uri: String, code_challenge: String) -> String {
-        let code = random_token();
-        let expires_at = Instant::now() + self.code_ttl;
+    /// Keeps `authorization` under `txn`. A client past its cap loses the one it
+    /// touched least recently.
+    pub(crate) fn hold(&mut self, txn: String, authorization: Authorization) {
+        let client_id = &authorization.client.client_id;
+        let mine = || {
+            self.pending
+                .iter()
+                .filter(|(key, (_, a))| &a.client.client_id == client_id && **key != txn)
+        };
+        if mine().count() >= MAX_PENDING_PER_CLIENT
+            && let Some(oldest) = mine().min_by_key(|(_, (held, _))| *held).map(|(k, _)| k.clone())
+        {
+            self.pending.remove(&oldest);
+        }
+        self.holds += 1;
+        self.pending.insert(txn, (self.holds, authorization));
+    }
+
+    /// Removes and returns a live authorization.
+    pub(crate) fn take(&mut self, txn: &str) -> Option<Authorization> {
+        self.pending
+            .remove(txn)
+            .map(|(_, a)| a)
+            .filter(|a| now() < a.expires_at)
+    }
+
+    /// Stores `code` (made by the caller, who needed it for the redirect first).
+    pub(crate) fn store_code(&mut self, code: String, entry: Code) {
+        let expires_at = now() + self.code_ttl;
         self.codes.insert(
-            code.clone(),
-            Code {
-                grant,
-                redirect_uri,
-                code_challenge,
+            code,
+            Expiring {
+                value: CodeState::Unused(Box::new(entry)),
                 expires_at,
-                used: false,
             },
         );
-        code
     }
 
-    /// Marks `code` used and returns it. A code seen before revokes its grant, and
-    /// so every token issued from it, and is refused.
-    pub fn redeem_code(&mut self, code: &str) -> Result<&Code, &'static str> {
+    /// Exchanges `code` for its grant. Only a redemption by the right client, with
+    /// the same redirect_uri and the right PKCE verifier, uses the code up; a code
+    /// presented again after that revokes its grant (RFC 6749 §4.1.2).
+    pub(crate) fn redeem_code(&mut self, code: &str, by: &Redemption<'_>) -> Result<Grant, &'static str> {
         let Some(entry) = self.codes.get_mut(code) else {
             return Err("unknown authorization code");
         };
-        if entry.used {
-            let grant_id = entry.grant.id.clone();
-            self.revoke_grant(&grant_id);
-            return Err("authorization code already used; tokens issued from it are revoked");
-        }
-        entry.used = true;
-        if Instant::now() > entry.expires_at {
+        if now() >= entry.expires_at {
             return Err("authorization code expired");
         }
-        Ok(&self.codes[code])
+        let issued = match &entry.value {
+            CodeState::Used { grant_id } => {
+                let grant_id = grant_id.clone();
+                self.revoke_grant(&grant_id);
+                return Err("authorization code already used; tokens issued from it are revoked");
+            }
+            CodeState::Unused(issued) => issued,
+        };
+        if issued.grant.client_id != by.client_id {
+            return Err("the code was issued to another client");
+        }
+        if issued.redirect_uri != by.redirect_uri {
+            return Err("redirect_uri differs from the one sent to /authorize");
+        }
+        if issued.code_challenge != by.challenge {
+            return Err("code_verifier does not match the code_challenge (S256)");
+        }
+        let grant_id = issued.grant.id.clone();
+        match std::mem::replace(&mut entry.value, CodeState::Used { grant_id }) {
+            CodeState::Unused(issued) => Ok(issued.grant),
+            CodeState::Used { .. } => unreachable!("checked above"),
+        }
     }
 
     pub fn issue_refresh_token(&mut self, grant: Grant) -> String {
         let token = random_token();
-        let expires_at = Instant::now() + self.refresh_ttl;
+        let expires_at = now() + self.refresh_ttl;
         self.refresh_tokens
             .insert(token.clone(), RefreshGrant { grant, expires_at });
         token
@@ -148,7 +251,7 @@ impl Grants {
     pub fn refresh_grant(&self, token: &str) -> Option<&RefreshGrant> {
         self.refresh_tokens
             .get(token)
-            .filter(|r| Instant::now() <= r.expires_at && !self.revoked_grants.contains(&r.grant.id))
+            .filter(|r| now() < r.expires_at && !self.revoked_grants.contains_key(&r.grant.id))
     }
 
     /// RFC 7009: revoking a refresh token ends its whole grant; revoking an access
@@ -163,18 +266,83 @@ impl Grants {
         }
     }
 
-    pub fn revoke_access_token(&mut self, jti: &str) {
-        self.revoked_tokens.insert(jti.to_owned());
+    /// Revokes the access token `jti`, which expires at `exp` anyway.
+    pub fn revoke_access_token(&mut self, jti: &str, exp: u64) {
+        self.revoked_tokens.insert(jti.to_owned(), exp);
     }
 
+    /// Ends a grant. Its access tokens live at most a token lifetime from now.
     pub fn revoke_grant(&mut self, grant_id: &str) {
-        self.revoked_grants.insert(grant_id.to_owned());
+        self.revoked_grants
+            .insert(grant_id.to_owned(), now() + self.token_ttl);
         self.refresh_tokens
             .retain(|_, refresh| refresh.grant.id != grant_id);
     }
 
     pub fn is_revoked(&self, jti: &str, grant_id: &str) -> bool {
-        self.revoked_tokens.contains(jti) || self.revoked_grants.contains(grant_id)
+        self.revoked_tokens.contains_key(jti) || self.revoked_grants.contains_key(grant_id)
+    }
+
+    /// Stores a launch for its client and returns its id.
+    pub(crate) fn create_launch(&mut self, launch: Launch) -> String {
+        let id = random_token();
+        let expires_at = now() + LAUNCH_TTL.as_secs();
+        self.launches.insert(
+            id.clone(),
+            Expiring {
+                value: launch,
+                expires_at,
+            },
+        );
+        id
+    }
+
+    /// Uses up launch `id`: once, by the client it was made for, before it expires.
+    pub(crate) fn take_launch(&mut self, id: &str, client_id: &str) -> Result<Launch, String> {
+        let unknown = || format!("unknown, expired or already used launch {id}");
+        let entry = self
+            .launches
+            .get(id)
+            .filter(|l| now() < l.expires_at)
+            .ok_or_else(unknown)?;
+        if entry.value.client_id != client_id {
+            return Err(format!("launch {id} was made for another client"));
+        }
+        self.launches.remove(id).map(|l| l.value).ok_or_else(unknown)
+    }
+
+    /// Records a client assertion's `jti` until the assertion's `exp`; false if it
+    /// was used already.
+    pub(crate) fn first_use_of_assertion(&mut self, client_id: &str, jti: &str, exp: u64) -> bool {
+        let key = format!("{client_id}:{jti}");
+        if self.assertion_ids.contains_key(&key) {
+            return false;
+        }
+        self.assertion_ids.insert(key, exp);
+        true
+    }
+
+    /// Drops everything that has expired by `now`.
+    pub fn prune(&mut self, now: u64) {
+        self.codes.retain(|_, c| c.expires_at > now);
+        self.refresh_tokens.retain(|_, r| r.expires_at > now);
+        self.revoked_grants.retain(|_, until| *until >= now);
+        self.revoked_tokens.retain(|_, exp| *exp >= now);
+        self.pending.retain(|_, (_, a)| a.expires_at > now);
+        self.launches.retain(|_, l| l.expires_at > now);
+        self.assertion_ids.retain(|_, exp| *exp >= now);
+    }
+
+    /// Entries held, all kinds together.
+    #[cfg(test)]
+    fn entries(&self) -> usize {
+        self.codes.len()
+            + self.refresh_tokens.len()
+            + self.revoked_grants.len()
+            + self.revoked_tokens.len()
+            + self.pending.len()
+            + self.launches.len()
+            + self.assertion_ids.len()
     }
 }
 
@@ -184,4 +352,62 @@ pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> Grant {
+        Grant {
+            id: "g".into(),
+            client_id: "app".into(),
+            scopes: Scopes::default(),
+            fhir_user: None,
+            context: LaunchContext::default(),
+            simulate: None,
+        }
+    }
+
+    fn launch() -> Launch {
+        Launch {
+            client_id: "app".into(),
+            context: LaunchContext::default(),
+            fhir_user: None,
+            skip_auth: false,
+            simulate: None,
+        }
+    }
+
+    #[test]
+    fn prune_drops_only_what_has_expired() {
+        let mut grants = Grants::new(&Config::default());
+        let code = |challenge: &str| Code {
+            grant: grant(),
+            redirect_uri: "r".into(),
+            code_challenge: challenge.into(),
+        };
+        grants.store_code("c".into(), code("x"));
+        grants.issue_refresh_token(grant());
+        grants.revoke_access_token("jti", now() + 5);
+        grants.first_use_of_assertion("app", "a", now() + 5);
+        grants.create_launch(launch());
+        let held = grants.entries();
+        grants.prune(now());
+        assert_eq!(grants.entries(), held, "nothing has expired yet");
+        grants.prune(now() + 10 * 24 * 60 * 60);
+        assert_eq!(grants.entries(), 0);
+    }
+
+    #[test]
+    fn a_launch_is_used_once_by_its_own_client() {
+        let mut grants = Grants::new(&Config::default());
+        let id = grants.create_launch(launch());
+        assert!(grants.take_launch(&id, "other").is_err());
+        assert!(grants.take_launch(&id, "app").is_ok());
+        assert!(grants.take_launch(&id, "app").is_err());
+        let late = grants.create_launch(launch());
+        grants.prune(now() + LAUNCH_TTL.as_secs() + 1);
+        assert!(grants.take_launch(&late, "app").is_err(), "expired");
+    }
 }

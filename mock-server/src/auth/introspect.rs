@@ -1,6 +1,6 @@
 //! `POST {auth}/introspect` (RFC 7662, with SMART's additions): is this token live,
-//! and what does it grant? Any registered client may ask, authenticated as at the
-//! token endpoint. A dead, foreign or garbage token is simply `{"active": false}`.
+//! and what does it grant? Any confidential client may ask (a resource server is
+//! one), authenticated as at the token endpoint; public clients may not. A dead, foreign or garbage token is simply `{"active": false}`.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use smart_protocol::ClientAuthentication;
+use smart_protocol::discovery::AuthMethod;
 
 use super::client_auth::authenticate;
 use super::error::{OAuthRejection, no_store};
@@ -27,7 +28,14 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
         .and_then(|form| {
             let auth: ClientAuthentication = serde_urlencoded::from_bytes(&body)
                 .map_err(|e| OAuthRejection::invalid_request(e.to_string()))?;
-            authenticate(&state, &headers, &auth)?;
+            // RFC 7662 §2.1: the caller must prove who it is; a public client's
+            // `client_id` proves nothing, and would let anyone read any token.
+            let caller = authenticate(&state, &headers, &auth)?;
+            if caller.method == AuthMethod::None {
+                return Err(OAuthRejection::invalid_client(
+                    "introspection needs an authenticated (confidential) client",
+                ));
+            }
             Ok(form)
         });
     let form = match parsed {

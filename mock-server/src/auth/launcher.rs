@@ -1,19 +1,24 @@
-//! `GET|POST {auth}/launcher`: the EHR launch simulator. A developer picks a
-//! patient, a practitioner and an encounter; the mock stores them under a new
-//! launch id and opens the app at `launch_url?iss={fhir base}&launch={id}`, as an
-//! EHR would. The app's `/authorize` request then carries that `launch`.
+//! `GET|POST {auth}/launcher`: the EHR launch simulator. A developer picks an app
+//! (a registered client), a patient, a practitioner and an encounter; the mock
+//! stores them under a new launch id and opens the app at
+//! `launch_url?iss={fhir base}&launch={id}`, as an EHR would. The app's `/authorize`
+//! request then carries that `launch`, which works once, for that client only,
+//! within a few minutes (`grants.rs`): it stands for a practitioner already
+//! logged in, so it must not be a reusable pass.
 
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use smart_protocol::LaunchContext;
 
 use super::authorize::{PatientRow, render};
-use super::grants::{Launch, random_token};
+use super::grants::Launch;
 use super::simulate::SimulatedError;
+use super::uri::check_launch_url;
 use crate::config::UserConfig;
 use crate::state::AppState;
 
@@ -25,6 +30,8 @@ const DEFAULT_LAUNCH_URL: &str = "http://127.0.0.1:5173/";
 struct LauncherPage<'a> {
     action: String,
     launch_url: &'a str,
+    /// (client_id, name) of the clients that can be launched (those with redirect URIs).
+    clients: Vec<(String, String)>,
     patients: Vec<PatientRow>,
     practitioners: Vec<&'a UserConfig>,
     /// (id, label)
@@ -37,7 +44,21 @@ pub async fn page(State(state): State<AppState>) -> Response {
     render_page(&state, DEFAULT_LAUNCH_URL, None)
 }
 
+/// The launcher may show an app in a frame of its own, nobody else may frame it.
+const FRAME_POLICY: &str = "frame-ancestors 'self'";
+
 fn render_page(state: &AppState, launch_url: &str, error: Option<&str>) -> Response {
+    let clients = state
+        .grants()
+        .clients()
+        .filter(|c| !c.redirect_uris.is_empty())
+        .map(|c| {
+            (
+                c.client_id.clone(),
+                c.name.clone().unwrap_or_else(|| c.client_id.clone()),
+            )
+        })
+        .collect();
     let encounters = state
         .fhir
         .all("Encounter")
@@ -54,9 +75,10 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>) -> Respo
             (id, label)
         })
         .collect();
-    render(&LauncherPage {
+    let mut response = render(&LauncherPage {
         action: state.urls.auth("launcher"),
         launch_url,
+        clients,
         patients: state.fhir.patient_summaries(),
         practitioners: state
             .config
@@ -67,12 +89,24 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>) -> Respo
         encounters,
         errors: SimulatedError::ALL.iter().map(|e| e.as_str()).collect(),
         error,
-    })
+    });
+    if error.is_some() {
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(FRAME_POLICY),
+    );
+    response
+        .headers_mut()
+        .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    response
 }
 
 #[derive(Deserialize)]
 pub struct LaunchForm {
     launch_url: String,
+    client_id: String,
     patient: String,
     #[serde(default)]
     practitioner: String,
@@ -87,8 +121,7 @@ pub struct LaunchForm {
 pub async fn launch(State(state): State<AppState>, Form(form): Form<LaunchForm>) -> Response {
     match check(&state, &form) {
         Ok(launch) => {
-            let id = random_token();
-            state.grants().launches.insert(id.clone(), launch);
+            let id = state.grants().create_launch(launch);
             let query =
                 serde_urlencoded::to_string([("iss", state.urls.fhir_base.as_str()), ("launch", &id)])
                     .unwrap_or_default();
@@ -100,8 +133,9 @@ pub async fn launch(State(state): State<AppState>, Form(form): Form<LaunchForm>)
 }
 
 fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
-    if !(form.launch_url.starts_with("http://") || form.launch_url.starts_with("https://")) {
-        return Err("the launch URL must be an absolute http(s) URL".into());
+    check_launch_url(&form.launch_url).map_err(|why| format!("the launch URL {why}"))?;
+    if state.grants().client(&form.client_id).is_none() {
+        return Err(format!("{} is not a registered client", form.client_id));
     }
     if state.fhir.read("Patient", &form.patient).is_none() {
         return Err(format!("Patient/{} does not exist", form.patient));
@@ -126,9 +160,13 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
     let fhir_user = match form.practitioner.as_str() {
         "" => None,
         reference => {
-            let known = state.config.users.iter().any(|u| u.fhir_user == reference);
-            if !known {
-                return Err(format!("{reference} is not a user of this mock"));
+            let user = state.config.users.iter().find(|u| u.fhir_user == reference);
+            let user = user.ok_or_else(|| format!("{reference} is not a user of this mock"))?;
+            if !user.reach().includes(&form.patient) {
+                return Err(format!(
+                    "{} may not open the record of Patient/{}",
+                    user.name, form.patient
+                ));
             }
             Some(reference.to_owned())
         }
@@ -138,6 +176,7 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
         name => Some(SimulatedError::parse(name).ok_or(format!("unknown simulated error {name}"))?),
     };
     Ok(Launch {
+        client_id: form.client_id.clone(),
         context: LaunchContext {
             patient: Some(form.patient.clone()),
             encounter,

@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod clients_page;
 pub mod discovery;
 pub mod error;
+pub(crate) mod flow;
 pub mod grants;
 pub mod introspect;
 pub mod jwks;
@@ -16,6 +17,7 @@ pub mod register;
 pub mod revoke;
 pub mod simulate;
 pub mod token;
+pub(crate) mod uri;
 pub mod userinfo;
 pub mod verify;
 

@@ -19,6 +19,7 @@ use super::claims::now;
 use super::error::{OAuthRejection, no_store};
 use super::grants::random_token;
 use super::simulate::SimulatedError;
+use super::uri::check_redirect_uri;
 use crate::config::ClientConfig;
 use crate::state::AppState;
 use serde_json::Value;
@@ -83,8 +84,11 @@ pub fn register_client(
             "redirect_uris is required for authorization_code",
         ));
     }
+    check_sizes(&metadata)?;
     for uri in &metadata.redirect_uris {
-        check_redirect_uri(uri)?;
+        check_redirect_uri(uri, method == AuthMethod::None).map_err(|why| {
+            OAuthRejection::new(OAuthErrorCode::InvalidRedirectUri, format!("{uri}: {why}"))
+        })?;
     }
     if metadata.jwks_uri.is_some() {
         return Err(metadata_error(
@@ -117,19 +121,22 @@ pub fn register_client(
     )
     .then(|| ClientSecret::new(random_token()));
     let client_id = random_token()[..22].to_owned();
-    state.grants().register(ClientConfig {
-        client_id: client_id.clone(),
-        client_secret: client_secret.clone(),
-        name: metadata.client_name.clone(),
-        redirect_uris: metadata.redirect_uris.clone(),
-        scope,
-        grant_types: metadata.grant_types.clone(),
-        jwks,
-        skip_login: automation.skip_login,
-        skip_auth: automation.skip_auth,
-        simulate_error: automation.simulate_error,
-    });
-    tracing::info!(%client_id, method = %method, "client registered");
+    state
+        .grants()
+        .register(ClientConfig {
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            name: metadata.client_name.clone(),
+            redirect_uris: metadata.redirect_uris.clone(),
+            scope,
+            grant_types: metadata.grant_types.clone(),
+            jwks,
+            skip_login: automation.skip_login,
+            skip_auth: automation.skip_auth,
+            simulate_error: automation.simulate_error,
+        })
+        .map_err(|full| OAuthRejection::new(OAuthErrorCode::TemporarilyUnavailable, full))?;
+    tracing::info!(?client_id, method = ?method.to_string(), "client registered");
     Ok(ClientRegistration {
         client_id,
         client_secret_expires_at: client_secret.as_ref().map(|_| 0),
@@ -183,31 +190,52 @@ impl Automation {
     }
 }
 
-fn metadata_error(description: String) -> OAuthRejection {
-    OAuthRejection::new(OAuthErrorCode::InvalidClientMetadata, description)
-}
+/// Anyone may register, so what one registration may hold is bounded.
+const MAX_NAME_CHARS: usize = 200;
+const MAX_URI_BYTES: usize = 2_000;
+const MAX_REDIRECT_URIS: usize = 20;
+const MAX_SCOPE_BYTES: usize = 4_000;
+const MAX_KEYS: usize = 10;
 
-/// RFC 7591 §2: absolute, no fragment; plain http only for loopback (RFC 8252 §7.3).
-fn check_redirect_uri(uri: &str) -> Result<(), OAuthRejection> {
-    let invalid =
-        |why: &str| OAuthRejection::new(OAuthErrorCode::InvalidRedirectUri, format!("{uri}: {why}"));
-    let rest = if let Some(rest) = uri.strip_prefix("https://") {
-        rest
-    } else if let Some(rest) = uri.strip_prefix("http://") {
-        let host = rest.split(['/', '?']).next().unwrap_or_default();
-        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
-            return Err(invalid("plain http is only allowed for localhost"));
-        }
-        rest
-    } else {
-        return Err(invalid("must be an absolute http(s) URL"));
-    };
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err(invalid("has no host"));
+fn check_sizes(metadata: &ClientMetadata) -> Result<(), OAuthRejection> {
+    let too_long = |what: &str, limit: usize| metadata_error(format!("{what} is longer than {limit}"));
+    if metadata
+        .client_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
+    {
+        return Err(too_long("client_name", MAX_NAME_CHARS));
     }
-    if uri.contains('#') {
-        return Err(invalid("must not contain a fragment"));
+    if metadata.redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(OAuthRejection::new(
+            OAuthErrorCode::InvalidRedirectUri,
+            format!("at most {MAX_REDIRECT_URIS} redirect_uris"),
+        ));
+    }
+    if metadata.redirect_uris.iter().any(|u| u.len() > MAX_URI_BYTES) {
+        return Err(OAuthRejection::new(
+            OAuthErrorCode::InvalidRedirectUri,
+            format!("a redirect URI is longer than {MAX_URI_BYTES} bytes"),
+        ));
+    }
+    if metadata
+        .scope
+        .as_ref()
+        .is_some_and(|s| s.to_string().len() > MAX_SCOPE_BYTES)
+    {
+        return Err(too_long("scope", MAX_SCOPE_BYTES));
+    }
+    let keys = metadata
+        .jwks
+        .as_ref()
+        .and_then(|j| j.get("keys"))
+        .and_then(Value::as_array);
+    if keys.is_some_and(|keys| keys.len() > MAX_KEYS) {
+        return Err(metadata_error(format!("jwks has more than {MAX_KEYS} keys")));
     }
     Ok(())
+}
+
+fn metadata_error(description: String) -> OAuthRejection {
+    OAuthRejection::new(OAuthErrorCode::InvalidClientMetadata, description)
 }

@@ -34,7 +34,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let client_id = caller.client.client_id;
     if let Ok(claims) = verify_access_token(&state, &form.token) {
         if claims.client_id == client_id {
-            state.grants().revoke_access_token(&claims.jti);
+            state.grants().revoke_access_token(&claims.jti, claims.exp);
         }
     } else {
         let mut grants = state.grants();

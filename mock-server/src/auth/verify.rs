@@ -16,6 +16,7 @@ use smart_protocol::Scopes;
 use super::claims::{AccessClaims, now};
 use super::keys::ALGORITHM;
 use super::simulate::SimulatedError;
+use crate::config::{Reach, UserConfig};
 use crate::fhir::outcome::Outcome;
 use crate::state::AppState;
 
@@ -30,6 +31,9 @@ pub struct AccessInfo {
     /// The patient in context; `patient/` scopes are limited to their compartment.
     pub patient: Option<String>,
     pub fhir_user: Option<String>,
+    /// Whose records `user/` scopes reach: the user's, or everyone's for a token
+    /// without a user (client credentials).
+    pub reach: Reach,
 }
 
 /// Why a token was refused. Deliberately coarse in what it tells the caller.
@@ -68,7 +72,7 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims
 }
 
 impl AccessContext {
-    fn from_claims(claims: &AccessClaims) -> Result<Self, TokenError> {
+    fn from_claims(state: &AppState, claims: &AccessClaims) -> Result<Self, TokenError> {
         let scopes = claims
             .scope
             .parse()
@@ -78,6 +82,16 @@ impl AccessContext {
             scopes,
             patient: claims.patient.clone(),
             fhir_user: claims.fhir_user.clone(),
+            // A user no longer configured reaches nobody (fail closed).
+            reach: match &claims.fhir_user {
+                None => Reach::Everyone,
+                Some(fhir_user) => state
+                    .config
+                    .users
+                    .iter()
+                    .find(|u| &u.fhir_user == fhir_user)
+                    .map_or(Reach::Only(Default::default()), UserConfig::reach),
+            },
         })))
     }
 }
@@ -140,7 +154,7 @@ pub fn authenticate(state: &AppState, token: &str) -> Result<AccessContext, Toke
         return result;
     }
     let claims = verify_access_token(state, token)?;
-    let context = AccessContext::from_claims(&claims)?;
+    let context = AccessContext::from_claims(state, &claims)?;
     state.token_cache.insert(token, &claims, context.clone());
     Ok(context)
 }
@@ -182,7 +196,7 @@ impl FromRequestParts<AppState> for AccessContext {
             });
         };
         authenticate(state, token).map_err(|error| {
-            tracing::debug!(%error, "bearer token refused");
+            tracing::debug!(?error, "bearer token refused");
             Unauthorized {
                 challenge: r#"Bearer realm="ccri-fhir", error="invalid_token""#,
                 diagnostics: error.to_string(),

@@ -1,14 +1,22 @@
 //! Which resources a token may see or change. Every FHIR handler asks here, with the
 //! verified [`AccessContext`], before it returns or writes anything.
 //!
-//! - `system/` and `user/` scopes open a whole resource type.
+//! - `system/` scopes open a whole resource type.
+//! - `user/` scopes open what the user may see (SMART App Launch 2.2 §Scopes): a
+//!   patient user their own compartment (and those of the people configured for
+//!   them), a practitioner every patient unless the configuration lists theirs.
 //! - `patient/` scopes open only the compartment of the patient in context: the
 //!   Patient itself and resources whose `subject` or `patient` is that patient.
 //!   Nothing else is visible through them, not even shared resources such as a
 //!   Practitioner: the rule is simple enough to check and never leaks a neighbour.
+//! - A write limited to some compartments must be inside them entirely: every
+//!   reference to a Patient anywhere in it must name one of those patients, so a
+//!   record cannot be planted in a neighbour's chart through a second field.
 //! - Granular v2 scopes (`patient/Observation.rs?category=…laboratory`) further
 //!   narrow to resources matching their constraints, evaluated with the search
 //!   matcher. A constraint the mock cannot evaluate matches nothing (fail closed).
+
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 use smart_protocol::{Access, Context, Interaction};
@@ -16,25 +24,37 @@ use smart_protocol::{Access, Context, Interaction};
 use super::outcome::Outcome;
 use super::search::{Criterion, matching::reference_parts, parse_criterion};
 use crate::auth::verify::AccessContext;
+use crate::config::Reach;
 
 /// What a permitted request may see or touch.
 #[derive(Debug)]
 pub struct Visibility {
-    /// Only the compartment of this patient.
-    pub compartment: Option<String>,
+    /// Only the compartments of these patients; `None`: no compartment limit.
+    pub patients: Option<BTreeSet<String>>,
     /// Only resources matching one of these criteria sets (granular scopes).
     pub filters: Option<Vec<Vec<Criterion>>>,
 }
 
 impl Visibility {
+    /// May the token see `resource`?
     pub fn allows(&self, resource: &Value) -> bool {
-        self.compartment
-            .as_deref()
-            .is_none_or(|patient| in_compartment(resource, patient))
+        self.patients
+            .as_ref()
+            .is_none_or(|patients| patients_of(resource).iter().any(|p| patients.contains(p)))
             && self
                 .filters
                 .as_ref()
                 .is_none_or(|sets| sets.iter().any(|set| set.iter().all(|c| c.matches(resource))))
+    }
+
+    /// May the token write `resource`? Visible, and wholly inside its compartments.
+    pub fn allows_write(&self, resource: &Value) -> bool {
+        self.allows(resource)
+            && self.patients.as_ref().is_none_or(|patients| {
+                let mut named = BTreeSet::new();
+                patient_references(resource, &mut named);
+                named.iter().all(|p| patients.contains(p))
+            })
     }
 }
 
@@ -60,13 +80,17 @@ pub fn visibility(
                     .collect(),
             ),
         };
-        let compartment = match context {
-            Context::Patient => Some(access.patient.clone().ok_or_else(|| {
+        let patients = match context {
+            Context::Patient => Some(BTreeSet::from([access.patient.clone().ok_or_else(|| {
                 Outcome::forbidden("patient/ scopes need a patient in context: ask for launch/patient")
-            })?),
-            _ => None,
+            })?])),
+            Context::User => match &access.reach {
+                Reach::Everyone => None,
+                Reach::Only(patients) => Some(patients.clone()),
+            },
+            Context::System => None,
         };
-        return Ok(Visibility { compartment, filters });
+        return Ok(Visibility { patients, filters });
     }
     let needed = interaction.permission();
     Err(Outcome::forbidden(format!(
@@ -76,20 +100,43 @@ pub fn visibility(
     )))
 }
 
-/// The patient whose compartment `resource` is in, if any.
-pub fn patient_of(resource: &Value) -> Option<String> {
+/// The patients whose compartments `resource` is in: every one its `subject` and
+/// `patient` name, not only the first, so the index and a scan agree.
+pub fn patients_of(resource: &Value) -> BTreeSet<String> {
     if resource.get("resourceType").and_then(Value::as_str) == Some("Patient") {
-        return resource.get("id").and_then(Value::as_str).map(str::to_owned);
+        return resource
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
     }
-    ["subject", "patient"].iter().find_map(|field| {
-        let reference = resource.get(*field)?.get("reference")?.as_str()?;
-        match reference_parts(reference)? {
-            ("Patient", id) => Some(id.to_owned()),
-            _ => None,
-        }
-    })
+    ["subject", "patient"]
+        .iter()
+        .filter_map(|field| patient_id(resource.get(*field)?))
+        .collect()
 }
 
-pub fn in_compartment(resource: &Value, patient: &str) -> bool {
-    patient_of(resource).as_deref() == Some(patient)
+fn patient_id(reference: &Value) -> Option<String> {
+    match reference_parts(reference.get("reference")?.as_str()?)? {
+        ("Patient", id) => Some(id.to_owned()),
+        _ => None,
+    }
+}
+
+/// Every patient `value` refers to, at any depth (and a Patient's own id).
+fn patient_references(value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(members) => {
+            if members.get("resourceType").and_then(Value::as_str) == Some("Patient")
+                && let Some(id) = members.get("id").and_then(Value::as_str)
+            {
+                found.insert(id.to_owned());
+            }
+            found.extend(patient_id(value));
+            members.values().for_each(|v| patient_references(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| patient_references(v, found)),
+        _ => {}
+    }
 }

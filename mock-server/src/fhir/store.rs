@@ -3,7 +3,7 @@
 //! Each write takes the next number of one store-wide sequence. A search remembers
 //! the sequence number it ran at (its snapshot) and its later pages read each
 //! resource as it was then, so paging is stable while others write. Resources are
-//! indexed by the patient whose compartment they are in, the one filter nearly every
+//! indexed by the patients whose compartments they are in, the one filter nearly every
 //! SMART request has, so a patient's search never scans the whole type.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use axum::body::Bytes;
 use serde_json::{Value, json};
 
-use super::compartment::patient_of;
+use super::compartment::patients_of;
 
 /// One version of a resource. A delete is a version too, keeping the last content.
 #[derive(Clone, Debug)]
@@ -133,10 +133,9 @@ impl Store {
             .collect()
     }
 
-    /// Stores a new resource under a new id.
-    pub fn create(&self, kind: &str, mut resource: Value) -> Version {
-        let id = super::new_id();
-        resource["id"] = json!(id);
+    /// Stores a new resource under the id it carries (see [`super::new_id`]).
+    pub fn create(&self, kind: &str, resource: Value) -> Version {
+        let id = resource["id"].as_str().unwrap_or_default().to_owned();
         self.write().put(kind, &id, resource, false)
     }
 
@@ -262,7 +261,7 @@ impl Inner {
             meta["versionId"] = json!(version_id.to_string());
             meta["lastUpdated"] = json!(super::now_instant());
         }
-        if let Some(patient) = patient_of(&resource) {
+        for patient in patients_of(&resource) {
             data.by_patient.entry(patient).or_default().insert(id.to_owned());
         }
         let json = Bytes::from(resource.to_string());

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use ccri_mock::seed::load_dir;
 use crate::common::*;
+use ccri_mock::seed::load_dir;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -2,8 +2,8 @@
 //! the guarantee that no resource of another patient ever appears, whether read,
 //! searched, included, reverse-included or found on a later page.
 
-use ccri_mock::config::PATIENT_ACCESS_SECRET;
 use crate::common::*;
+use ccri_mock::config::PATIENT_ACCESS_SECRET;
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};

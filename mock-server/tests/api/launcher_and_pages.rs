@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use ccri_mock::Config;
 use crate::common::*;
+use ccri_mock::Config;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -36,6 +36,7 @@ async fn ehr_launch_carries_patient_and_encounter() {
         &mock,
         &[
             ("launch_url", "http://127.0.0.1:5173/app"),
+            ("client_id", "demo-app"),
             ("patient", "1"),
             ("practitioner", "Practitioner/2"),
             ("encounter", "enc-1"),
@@ -68,7 +69,16 @@ async fn ehr_launch_carries_patient_and_encounter() {
     assert_eq!(body["need_patient_banner"], false);
     assert!(body["id_token"].is_string());
 
-    // Without the `launch` scope the launch id is refused.
+    // Without the `launch` scope a launch id is refused.
+    let launch = ehr_launch(
+        &mock,
+        &[
+            ("launch_url", "http://127.0.0.1:5173/app"),
+            ("client_id", "demo-app"),
+            ("patient", "1"),
+        ],
+    )
+    .await;
     let (_, challenge) = pkce();
     let refused = mock
         .authorize(&with_launch(&mock, &challenge, "patient/*.rs", &launch))
@@ -81,16 +91,25 @@ async fn launcher_refuses_inconsistent_context() {
     let mock = start().await;
     for (form, message) in [
         (
-            vec![("launch_url", "javascript:alert(1)"), ("patient", "1")],
+            vec![
+                ("launch_url", "javascript:alert(1)"),
+                ("client_id", "demo-app"),
+                ("patient", "1"),
+            ],
             "absolute http",
         ),
         (
-            vec![("launch_url", "http://127.0.0.1:5173/app"), ("patient", "999")],
+            vec![
+                ("launch_url", "http://127.0.0.1:5173/app"),
+                ("client_id", "demo-app"),
+                ("patient", "999"),
+            ],
             "does not exist",
         ),
         (
             vec![
                 ("launch_url", "http://127.0.0.1:5173/app"),
+                ("client_id", "demo-app"),
                 ("patient", "3"),
                 ("encounter", "enc-1"),
             ],
@@ -99,6 +118,7 @@ async fn launcher_refuses_inconsistent_context() {
         (
             vec![
                 ("launch_url", "http://127.0.0.1:5173/app"),
+                ("client_id", "demo-app"),
                 ("patient", "1"),
                 ("simulate_error", "boom"),
             ],
@@ -106,7 +126,7 @@ async fn launcher_refuses_inconsistent_context() {
         ),
     ] {
         let page = mock.post_page("launcher", &form).await;
-        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.status, StatusCode::BAD_REQUEST);
         assert!(page.location.is_none());
         assert!(page.html.contains(message), "{message}: {}", page.html);
     }
@@ -122,6 +142,7 @@ async fn simulated_errors_per_launch() {
                 mock,
                 &[
                     ("launch_url", "http://127.0.0.1:5173/app"),
+                    ("client_id", "demo-app"),
                     ("patient", "1"),
                     ("practitioner", "Practitioner/2"),
                     ("skip_auth", "true"),

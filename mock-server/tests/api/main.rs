@@ -8,6 +8,7 @@ mod data_loading;
 mod enforcement;
 mod fhir_api;
 mod launcher_and_pages;
+mod security;
 mod startup;
 mod token_grants;
 mod tokens;

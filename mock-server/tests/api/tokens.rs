@@ -1,10 +1,10 @@
 //! Access token verification, introspection, revocation, dynamic registration and
 //! backend-service assertions.
 
+use crate::common::*;
 use base64::Engine;
 use ccri_mock::SigningKey;
 use ccri_mock::config::PATIENT_ACCESS_SECRET;
-use crate::common::*;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;

@@ -9,7 +9,10 @@ use serde::Deserialize;
 use smart_protocol::scope::{Context, Permissions, ResourceScope, ResourceType};
 use smart_protocol::{OAuthErrorCode, Scope};
 
-use super::{Pending, expired_page, finish, render, take_pending};
+use axum_extra::extract::CookieJar;
+
+use super::render;
+use crate::auth::flow::{self, Authorization, Browser, Step};
 use crate::config::UserConfig;
 use crate::state::AppState;
 
@@ -18,33 +21,35 @@ use crate::state::AppState;
 struct ConsentPage<'a> {
     action: String,
     txn: &'a str,
-    client_name: String,
+    client_name: &'a str,
     user_name: &'a str,
     patient: Option<String>,
     scopes: Vec<(String, String)>,
 }
 
-pub fn page(state: &AppState, txn: &str, pending: &Pending, user: &UserConfig) -> Response {
-    let patient = pending.patient.as_ref().map(|id| {
+pub(crate) fn page(
+    state: &AppState,
+    txn: &str,
+    authorization: &Authorization,
+    user: &UserConfig,
+    patient: Option<&str>,
+) -> Response {
+    let patient = patient.map(|id| {
         state
             .fhir
             .patient_summaries()
             .into_iter()
-            .find(|p| &p.id == id)
+            .find(|p| p.id == id)
             .map(|p| p.name)
             .unwrap_or_else(|| format!("Patient/{id}"))
     });
     render(&ConsentPage {
         action: state.urls.auth("authorize/consent"),
         txn,
-        client_name: pending
-            .client
-            .name
-            .clone()
-            .unwrap_or_else(|| pending.client.client_id.clone()),
+        client_name: authorization.client_name(),
         user_name: &user.name,
         patient,
-        scopes: pending
+        scopes: authorization
             .scopes
             .iter()
             .map(|s| (s.to_string(), describe(s)))
@@ -98,18 +103,23 @@ fn describe_resource(scope: &ResourceScope) -> String {
 }
 
 #[derive(Deserialize)]
-pub struct ConsentForm {
+pub(crate) struct ConsentForm {
     txn: String,
     decision: String,
 }
 
-pub async fn submit(State(state): State<AppState>, Form(form): Form<ConsentForm>) -> Response {
-    let Some(pending) = take_pending(&state, &form.txn) else {
-        return expired_page();
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ConsentForm>,
+) -> Response {
+    let authorization = match flow::resume(&state, &form.txn, Browser::of(&jar).as_ref(), Step::Consent) {
+        Ok(authorization) => authorization,
+        Err(refusal) => return *refusal,
     };
     if form.decision == "allow" {
-        finish(&state, pending)
+        flow::finish(&state, authorization)
     } else {
-        pending.redirect_error(OAuthErrorCode::AccessDenied, "the user denied access")
+        authorization.redirect_error(OAuthErrorCode::AccessDenied, "the user denied access")
     }
 }

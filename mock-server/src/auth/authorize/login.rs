@@ -4,9 +4,11 @@ use askama::Template;
 use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
+use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
-use super::{advance, expired_page, keep, render, take_pending};
+use super::render;
+use crate::auth::flow::{self, Authorization, Browser, Step};
 use crate::config::UserConfig;
 use crate::state::AppState;
 
@@ -20,52 +22,52 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
 }
 
-pub fn page(state: &AppState, txn: &str, error: Option<&str>) -> Response {
-    let grants = state.grants();
-    let client_name = grants
-        .pending
-        .get(txn)
-        .map(|p| {
-            p.client
-                .name
-                .clone()
-                .unwrap_or_else(|| p.client.client_id.clone())
-        })
-        .unwrap_or_default();
-    drop(grants);
+pub(crate) fn page(
+    state: &AppState,
+    txn: &str,
+    authorization: &Authorization,
+    error: Option<&str>,
+) -> Response {
     render(&LoginPage {
         action: state.urls.auth("authorize/login"),
         txn,
-        client_name: &client_name,
+        client_name: authorization.client_name(),
         users: &state.config.users,
         error,
     })
 }
 
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(crate) struct LoginForm {
     txn: String,
     username: String,
     password: String,
 }
 
-pub async fn submit(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
-    let Some(mut pending) = take_pending(&state, &form.txn) else {
-        return expired_page();
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let mut authorization = match flow::resume(&state, &form.txn, Browser::of(&jar).as_ref(), Step::Login) {
+        Ok(authorization) => authorization,
+        Err(refusal) => return *refusal,
     };
-    match state
+    let user = state
         .config
         .user(&form.username)
-        .filter(|u| u.password == form.password)
-    {
-        Some(user) => {
-            tracing::info!(user = %user.username, "logged in");
-            pending.user = Some(user.clone());
-            state.grants().pending.insert(form.txn.clone(), pending);
-            advance(&state, &form.txn)
-        }
-        None => keep(&state, &form.txn, pending, |txn| {
-            page(&state, txn, Some("Unknown username or wrong password."))
-        }),
-    }
+        .filter(|u| u.password == form.password);
+    let refused = match user {
+        Some(user) => match authorization.log_in(user) {
+            Ok(()) => {
+                tracing::info!(user = ?user.username, "logged in");
+                return flow::show(&state, form.txn, authorization);
+            }
+            Err(message) => message,
+        },
+        None => "Unknown username or wrong password.".to_owned(),
+    };
+    let page = page(&state, &form.txn, &authorization, Some(&refused));
+    state.grants().hold(form.txn, authorization);
+    page
 }

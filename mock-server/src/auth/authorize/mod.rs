@@ -6,34 +6,34 @@
 //! or the server becomes an open redirector); after that, every error goes back to
 //! the app as `?error=…&state=…`.
 //!
-//! A valid request becomes a [`Pending`] authorization that the pages move forward
-//! (login → patient picker → consent), each posting its hidden `txn` id back;
-//! [`advance`] decides which page comes next and finally redirects with a code.
+//! A valid request becomes an [`Authorization`] that the pages move forward
+//! (login → patient picker → consent) through the state machine in `flow.rs`.
 
-mod consent;
-mod login;
-mod picker;
+pub(crate) mod consent;
+pub(crate) mod login;
+pub(crate) mod picker;
 
 pub use crate::fhir::summary::PatientRow;
-
-use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{RawForm, RawQuery, State};
 use axum::http::{Method, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use axum_extra::extract::CookieJar;
 use smart_protocol::discovery::CodeChallengeMethod;
-use smart_protocol::{AuthorizeRequest, LaunchContext, OAuthErrorCode, Scope, Scopes};
+use smart_protocol::{AuthorizeRequest, OAuthErrorCode, Scope, Scopes};
 
-use super::grants::{Grant, Launch, random_token};
+use super::claims::now;
+use super::flow::{self, Authorization, Browser, Stage};
+use super::grants::random_token;
 use super::simulate::SimulatedError;
-use crate::config::{ClientConfig, UserConfig};
+use crate::config::ClientConfig;
 use crate::state::AppState;
 
-/// How long a person has to get through the pages.
-const PENDING_TTL: Duration = Duration::from_secs(10 * 60);
+/// How long a person has to get through the pages, in seconds.
+const PENDING_TTL: u64 = 10 * 60;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,57 +43,9 @@ pub fn router() -> Router<AppState> {
         .route("/authorize/consent", post(consent::submit))
 }
 
-/// An authorization request that passed validation and waits for a person.
-#[derive(Clone, Debug)]
-pub struct Pending {
-    pub client: ClientConfig,
-    pub redirect_uri: String,
-    pub state: Option<String>,
-    pub scopes: Scopes,
-    pub code_challenge: String,
-    /// The EHR launch this request continues, if any.
-    pub launch: Option<Launch>,
-    pub user: Option<UserConfig>,
-    pub patient: Option<String>,
-    pub expires_at: Instant,
-}
-
-impl Pending {
-    /// The failure to simulate: the launch's, else the client's.
-    fn simulate(&self) -> Option<SimulatedError> {
-        self.launch
-            .as_ref()
-            .and_then(|l| l.simulate)
-            .or(self.client.simulate_error)
-    }
-
-    fn skip_consent(&self) -> bool {
-        self.client.skip_auth || self.launch.as_ref().is_some_and(|l| l.skip_auth)
-    }
-
-    /// A practitioner launching standalone with `launch/patient` must pick one.
-    fn needs_patient_choice(&self) -> bool {
-        self.scopes.contains(&Scope::LaunchPatient) && self.patient.is_none()
-    }
-
-    /// The redirect back to the app with `params` and the app's `state`.
-    fn redirect(&self, params: &[(&str, &str)]) -> Response {
-        let mut pairs: Vec<(&str, &str)> = params.to_vec();
-        if let Some(state) = &self.state {
-            pairs.push(("state", state));
-        }
-        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-        let separator = if self.redirect_uri.contains('?') { '&' } else { '?' };
-        Redirect::to(&format!("{}{separator}{query}", self.redirect_uri)).into_response()
-    }
-
-    pub fn redirect_error(&self, code: OAuthErrorCode, description: &str) -> Response {
-        self.redirect(&[("error", code.as_str()), ("error_description", description)])
-    }
-}
-
 async fn authorize(
     State(state): State<AppState>,
+    jar: CookieJar,
     method: Method,
     RawQuery(query): RawQuery,
     RawForm(form): RawForm,
@@ -115,19 +67,26 @@ async fn authorize(
         Ok(client) => client,
         Err(description) => return error_page(OAuthErrorCode::InvalidRequest, &description),
     };
-    let mut pending = Pending {
+    let (browser, jar) = Browser::of_or_new(jar, &state);
+    let mut pending = Authorization {
         client,
         redirect_uri: request.redirect_uri.clone(),
         state: request.state.clone(),
         scopes: Scopes::default(),
         code_challenge: String::new(),
         launch: None,
-        user: None,
-        patient: None,
-        expires_at: Instant::now() + PENDING_TTL,
+        browser,
+        expires_at: now() + PENDING_TTL,
+        stage: Stage::Login,
     };
-    if let Some(launch_id) = &request.launch {
-        pending.launch = state.grants().launches.get(launch_id).cloned();
+    // A launch id is used up here, by the client it was made for, even if the rest
+    // of the request is refused: a launch is one attempt.
+    let launch = request
+        .launch
+        .as_deref()
+        .map(|id| state.grants().take_launch(id, &pending.client.client_id));
+    if let Some(Ok(launch)) = &launch {
+        pending.launch = Some(launch.clone());
     }
     match pending.simulate() {
         Some(SimulatedError::AuthInvalidClientId) => {
@@ -145,12 +104,13 @@ async fn authorize(
         _ => {}
     }
     // From here on the redirect_uri is trusted: errors go back to the app.
+    if let Some(Err(description)) = launch {
+        return pending.redirect_error(OAuthErrorCode::InvalidRequest, &description);
+    }
     if let Err((code, description)) = validate(&state, request, &mut pending) {
         return pending.redirect_error(code, &description);
     }
-    let txn = random_token();
-    state.grants().pending.insert(txn.clone(), pending);
-    advance(&state, &txn)
+    (jar, flow::show(&state, random_token(), pending)).into_response()
 }
 
 /// The registered client, if `redirect_uri` is exactly one of its own.
@@ -170,7 +130,7 @@ fn trusted_client(state: &AppState, request: &AuthorizeRequest) -> Result<Client
 fn validate(
     state: &AppState,
     request: AuthorizeRequest,
-    pending: &mut Pending,
+    pending: &mut Authorization,
 ) -> Result<(), (OAuthErrorCode, String)> {
     use OAuthErrorCode::{InvalidRequest, InvalidScope, UnsupportedResponseType};
     if request.response_type != "code" {
@@ -219,95 +179,10 @@ fn validate(
     if pending.simulate() == Some(SimulatedError::AuthInvalidScope) {
         return Err((InvalidScope, "scope not allowed (simulated error)".into()));
     }
-    if let Some(launch_id) = &request.launch {
-        let launch = pending.launch.clone();
-        let launch = launch.ok_or_else(|| (InvalidRequest, format!("unknown launch {launch_id}")))?;
-        if !pending.scopes.contains(&Scope::Launch) {
-            return Err((InvalidScope, "an EHR launch needs the `launch` scope".into()));
-        }
-        pending.patient = launch.context.patient.clone();
-        pending.user = launch
-            .fhir_user
-            .as_deref()
-            .and_then(|f| state.config.users.iter().find(|u| u.fhir_user == f))
-            .cloned();
+    if pending.launch.is_some() && !pending.scopes.contains(&Scope::Launch) {
+        return Err((InvalidScope, "an EHR launch needs the `launch` scope".into()));
     }
     Ok(())
-}
-
-/// Shows the next page the pending authorization needs, or finishes it.
-pub fn advance(state: &AppState, txn: &str) -> Response {
-    let Some(mut pending) = take_pending(state, txn) else {
-        return expired_page();
-    };
-    if pending.user.is_none()
-        && let Some(username) = &pending.client.skip_login
-    {
-        pending.user = state.config.user(username).cloned();
-    }
-    let Some(user) = pending.user.clone() else {
-        return keep(state, txn, pending, |txn| login::page(state, txn, None));
-    };
-    if pending.patient.is_none() {
-        // A patient is the patient in context of their own launch.
-        pending.patient = user.patient_id().map(str::to_owned);
-    }
-    if pending.needs_patient_choice() {
-        return keep(state, txn, pending, |txn| picker::page(state, txn));
-    }
-    if !pending.skip_consent() {
-        let consent = consent::page(state, txn, &pending, &user);
-        return keep(state, txn, pending, |_| consent);
-    }
-    finish(state, pending)
-}
-
-/// Issues the code and sends the browser back to the app.
-pub fn finish(state: &AppState, pending: Pending) -> Response {
-    let ehr_launch = pending.launch.is_some();
-    let context = LaunchContext {
-        patient: pending.patient.clone(),
-        encounter: pending.launch.as_ref().and_then(|l| l.context.encounter.clone()),
-        fhir_context: pending
-            .launch
-            .as_ref()
-            .map(|l| l.context.fhir_context.clone())
-            .unwrap_or_default(),
-        // In an EHR launch the EHR shows the banner; standalone, the app must.
-        need_patient_banner: pending.patient.as_ref().map(|_| !ehr_launch),
-        smart_style_url: Some(state.urls.auth("smart-style.json")),
-        ..LaunchContext::default()
-    };
-    let grant = Grant {
-        id: random_token(),
-        client_id: pending.client.client_id.clone(),
-        scopes: pending.scopes.clone(),
-        fhir_user: pending.user.as_ref().map(|u| u.fhir_user.clone()),
-        context,
-        simulate: pending.simulate(),
-    };
-    let code = state.grants().issue_code(
-        grant,
-        pending.redirect_uri.clone(),
-        pending.code_challenge.clone(),
-    );
-    tracing::info!(client = %pending.client.client_id, "authorization code issued");
-    pending.redirect(&[("code", &code)])
-}
-
-/// Removes and returns a live pending authorization.
-pub fn take_pending(state: &AppState, txn: &str) -> Option<Pending> {
-    state
-        .grants()
-        .pending
-        .remove(txn)
-        .filter(|p| Instant::now() <= p.expires_at)
-}
-
-/// Puts `pending` back under `txn` and renders the page for it.
-fn keep(state: &AppState, txn: &str, pending: Pending, page: impl FnOnce(&str) -> Response) -> Response {
-    state.grants().pending.insert(txn.to_owned(), pending);
-    page(txn)
 }
 
 pub fn render(template: &impl Template) -> Response {

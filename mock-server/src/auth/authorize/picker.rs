@@ -1,12 +1,18 @@
-//! The patient picker a practitioner sees when an app asks for `launch/patient`.
+//! The patient picker, for a user who may choose among several patients when an
+//! app asks for `launch/patient`: a practitioner, or a patient configured with
+//! people they may also see. It lists only the patients that user may see.
 
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
+use axum_extra::extract::CookieJar;
 use serde::Deserialize;
+use smart_protocol::OAuthErrorCode;
 
-use super::{PatientRow, advance, expired_page, keep, render, take_pending};
+use super::{PatientRow, error_page, render};
+use crate::auth::flow::{self, Authorization, Browser, Step};
+use crate::config::UserConfig;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -14,39 +20,55 @@ use crate::state::AppState;
 struct PickerPage<'a> {
     action: String,
     txn: &'a str,
-    client_name: String,
+    client_name: &'a str,
     patients: Vec<PatientRow>,
 }
 
-pub fn page(state: &AppState, txn: &str) -> Response {
-    let client_name = state
-        .grants()
-        .pending
-        .get(txn)
-        .map(|p| p.client.client_id.clone())
-        .unwrap_or_default();
+pub(crate) fn page(
+    state: &AppState,
+    txn: &str,
+    authorization: &Authorization,
+    user: &UserConfig,
+) -> Response {
+    let reach = user.reach();
     render(&PickerPage {
         action: state.urls.auth("authorize/patient"),
         txn,
-        client_name,
-        patients: state.fhir.patient_summaries(),
+        client_name: authorization.client_name(),
+        patients: state
+            .fhir
+            .patient_summaries()
+            .into_iter()
+            .filter(|p| reach.includes(&p.id))
+            .collect(),
     })
 }
 
 #[derive(Deserialize)]
-pub struct PickForm {
+pub(crate) struct PickForm {
     txn: String,
     patient: String,
 }
 
-pub async fn submit(State(state): State<AppState>, Form(form): Form<PickForm>) -> Response {
-    let Some(mut pending) = take_pending(&state, &form.txn) else {
-        return expired_page();
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<PickForm>,
+) -> Response {
+    let mut authorization = match flow::resume(&state, &form.txn, Browser::of(&jar).as_ref(), Step::Picker) {
+        Ok(authorization) => authorization,
+        Err(refusal) => return *refusal,
     };
-    if state.fhir.read("Patient", &form.patient).is_none() {
-        return keep(&state, &form.txn, pending, |txn| page(&state, txn));
+    let chosen = if state.fhir.read("Patient", &form.patient).is_none() {
+        Err(format!("Patient/{} does not exist", form.patient))
+    } else {
+        authorization.choose(&form.patient)
+    };
+    match chosen {
+        Ok(()) => flow::show(&state, form.txn, authorization),
+        Err(message) => {
+            state.grants().hold(form.txn, authorization);
+            error_page(OAuthErrorCode::InvalidRequest, &message)
+        }
     }
-    pending.patient = Some(form.patient);
-    state.grants().pending.insert(form.txn.clone(), pending);
-    advance(&state, &form.txn)
 }

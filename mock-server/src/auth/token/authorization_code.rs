@@ -11,6 +11,7 @@ use smart_protocol::{PkceVerifier, TokenResponse};
 use super::{issue, wants_refresh};
 use crate::auth::client_auth::CallingClient;
 use crate::auth::error::OAuthRejection;
+use crate::auth::grants::Redemption;
 use crate::auth::simulate::SimulatedError;
 use crate::state::AppState;
 
@@ -23,23 +24,17 @@ pub fn exchange(
 ) -> Result<TokenResponse, OAuthRejection> {
     check_verifier_syntax(&verifier)?;
     let mut grants = state.grants();
-    let entry = grants.redeem_code(code).map_err(OAuthRejection::invalid_grant)?;
-    if entry.grant.client_id != caller.client.client_id {
-        return Err(OAuthRejection::invalid_grant(
-            "the code was issued to another client",
-        ));
-    }
-    if entry.redirect_uri != redirect_uri {
-        return Err(OAuthRejection::invalid_grant(
-            "redirect_uri differs from the one sent to /authorize",
-        ));
-    }
-    if s256(&verifier) != entry.code_challenge {
-        return Err(OAuthRejection::invalid_grant(
-            "code_verifier does not match the code_challenge (S256)",
-        ));
-    }
-    match entry.grant.simulate {
+    let grant = grants
+        .redeem_code(
+            code,
+            &Redemption {
+                client_id: &caller.client.client_id,
+                redirect_uri,
+                challenge: &s256(&verifier),
+            },
+        )
+        .map_err(OAuthRejection::invalid_grant)?;
+    match grant.simulate {
         Some(SimulatedError::AuthInvalidClientSecret) => {
             return Err(OAuthRejection::invalid_client(
                 "client authentication failed (simulated error)",
@@ -52,7 +47,6 @@ pub fn exchange(
         }
         _ => {}
     }
-    let grant = entry.grant.clone();
     let refresh = wants_refresh(&grant).then(|| grants.issue_refresh_token(grant.clone()));
     drop(grants);
     Ok(issue(state, &grant, state.config.token_ttl_secs, refresh))
@@ -75,6 +69,6 @@ fn check_verifier_syntax(verifier: &PkceVerifier) -> Result<(), OAuthRejection> 
 }
 
 /// The S256 code challenge of a verifier (RFC 7636 §4.2).
-pub fn s256(verifier: &PkceVerifier) -> String {
+fn s256(verifier: &PkceVerifier) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.secret().as_bytes()))
 }

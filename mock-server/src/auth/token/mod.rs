@@ -31,7 +31,8 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
     match handle(&state, &headers, &body) {
         Ok(response) => (no_store(), Json(response)).into_response(),
         Err(rejection) => {
-            tracing::info!(error = %rejection.0, "token request refused");
+            // Debug formatting escapes what the caller sent: no forged log lines.
+            tracing::info!(error = ?rejection.0.to_string(), "token request refused");
             rejection.into_response()
         }
     }

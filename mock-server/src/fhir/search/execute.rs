@@ -3,7 +3,7 @@
 //! links, and `_include`/`_revinclude` (each included resource checked against the
 //! token like any other read).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::{Value, json};
 use smart_protocol::Interaction;
@@ -33,14 +33,24 @@ pub fn search(
         )));
     }
 
-    // A patient filter, from the token's compartment or the query, picks the
-    // candidates from the index; without one the whole type is scanned.
-    let pinned = visible
-        .compartment
-        .as_deref()
-        .or_else(|| request.criteria.iter().find_map(Criterion::patient));
-    let ids = match pinned {
-        Some(patient) => store.ids_for_patient(kind, patient),
+    // The token's compartments, or else a patient filter in the query, pick the
+    // candidates from the index; without either the whole type is scanned.
+    let pinned: Option<BTreeSet<&str>> = match &visible.patients {
+        Some(patients) => Some(patients.iter().map(String::as_str).collect()),
+        None => request
+            .criteria
+            .iter()
+            .find_map(Criterion::patient)
+            .map(|p| BTreeSet::from([p])),
+    };
+    let ids: Box<dyn Iterator<Item = &String>> = match &pinned {
+        Some(patients) => Box::new(
+            patients
+                .iter()
+                .flat_map(|patient| store.ids_for_patient(kind, patient))
+                .collect::<BTreeSet<_>>()
+                .into_iter(),
+        ),
         None => store.ids(kind),
     };
     let mut matches: Vec<Version> = ids
@@ -90,7 +100,8 @@ pub fn search(
             .skip(request.offset)
             .take(request.count)
             .collect();
-        if request.count > 0 && request.offset + request.count < total {
+        // Saturating: a huge `_offset` must end the paging, not wrap to its start.
+        if request.count > 0 && request.offset.saturating_add(request.count) < total {
             links.push(link("next", request.offset + request.count));
         }
         if request.offset > 0 {

@@ -1,0 +1,295 @@
+//! One authorization, from a validated `/authorize` to the code, as a state machine:
+//!
+//! ```text
+//! begun ──login──▶ authenticated ──(picker)──▶ context chosen ──consent──▶ code
+//! ```
+//!
+//! Each page posts its form back with the hidden `txn`; [`resume`] accepts the post
+//! only if the authorization is at that form's [`Step`] and the post comes from the
+//! browser that began it (the `ccri-mock-browser` cookie, `HttpOnly` and
+//! `SameSite=Lax`, so a cross-site form post carries none). A step can only move the
+//! authorization forward: consent before login, or a patient chosen by someone who
+//! may not see them, has no state to act on.
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use smart_protocol::{LaunchContext, OAuthErrorCode, Scope, Scopes};
+
+use super::authorize::{consent, error_page, expired_page, login, picker};
+use super::grants::{Code, Grant, Launch, random_token};
+use super::simulate::SimulatedError;
+use crate::config::{ClientConfig, Reach, UserConfig};
+use crate::state::AppState;
+
+const BROWSER_COOKIE: &str = "ccri-mock-browser";
+
+/// The browser an authorization was begun in: a random id in a cookie.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Browser(String);
+
+impl Browser {
+    /// The browser's id from its cookie, if it has one.
+    pub(crate) fn of(jar: &CookieJar) -> Option<Browser> {
+        jar.get(BROWSER_COOKIE)
+            .map(|c| c.value())
+            .filter(|v| {
+                v.len() == 43
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .map(|v| Browser(v.to_owned()))
+    }
+
+    /// The browser's id, or a new one and the cookie that gives it to the browser.
+    pub(crate) fn of_or_new(jar: CookieJar, state: &AppState) -> (Browser, CookieJar) {
+        if let Some(browser) = Browser::of(&jar) {
+            return (browser, jar);
+        }
+        let browser = Browser(random_token());
+        let cookie = Cookie::build((BROWSER_COOKIE, browser.0.clone()))
+            .path(format!("{}/authorize", state.urls.auth_path()))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(state.urls.origin.starts_with("https://"));
+        (browser, jar.add(cookie))
+    }
+}
+
+/// Where an authorization is: what it waits for next.
+#[derive(Clone, Debug)]
+pub(crate) enum Stage {
+    /// The login form.
+    Login,
+    /// The patient picker, for a user who may choose among several patients.
+    Picker { user: UserConfig },
+    /// The consent form.
+    Consent {
+        user: UserConfig,
+        patient: Option<String>,
+    },
+}
+
+/// The form a request submits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    Login,
+    Picker,
+    Consent,
+}
+
+impl Stage {
+    fn step(&self) -> Step {
+        match self {
+            Stage::Login => Step::Login,
+            Stage::Picker { .. } => Step::Picker,
+            Stage::Consent { .. } => Step::Consent,
+        }
+    }
+}
+
+/// An authorization request that passed validation and waits for a person.
+#[derive(Clone, Debug)]
+pub(crate) struct Authorization {
+    pub(crate) client: ClientConfig,
+    pub(crate) redirect_uri: String,
+    pub(crate) state: Option<String>,
+    pub(crate) scopes: Scopes,
+    pub(crate) code_challenge: String,
+    /// The EHR launch this request continues, if any.
+    pub(crate) launch: Option<Launch>,
+    pub(crate) browser: Browser,
+    pub(crate) expires_at: u64,
+    pub(crate) stage: Stage,
+}
+
+impl Authorization {
+    /// The failure to simulate: the launch's, else the client's.
+    pub(crate) fn simulate(&self) -> Option<SimulatedError> {
+        self.launch
+            .as_ref()
+            .and_then(|l| l.simulate)
+            .or(self.client.simulate_error)
+    }
+
+    fn skip_consent(&self) -> bool {
+        self.client.skip_auth || self.launch.as_ref().is_some_and(|l| l.skip_auth)
+    }
+
+    pub(crate) fn client_name(&self) -> &str {
+        self.client.name.as_deref().unwrap_or(&self.client.client_id)
+    }
+
+    /// `user` has logged in: on to the picker or the consent, or an error for the
+    /// login page when this launch's patient is not one the user may see.
+    pub(crate) fn log_in(&mut self, user: &UserConfig) -> Result<(), String> {
+        let reach = user.reach();
+        let mut patient = self.launch.as_ref().and_then(|l| l.context.patient.clone());
+        if let Some(id) = &patient
+            && !reach.includes(id)
+        {
+            return Err(format!(
+                "{} may not open the record of Patient/{id} this launch is for: log in as a user who may.",
+                user.name
+            ));
+        }
+        let choosing = self.scopes.contains(&Scope::LaunchPatient) && patient.is_none();
+        if patient.is_none()
+            && let Some(own) = user.patient_id()
+        {
+            // A patient user is the patient in context, unless they may choose others.
+            let others = matches!(&reach, Reach::Only(patients) if patients.len() > 1);
+            if !(choosing && others) {
+                patient = Some(own.to_owned());
+            }
+        }
+        self.stage = if choosing && patient.is_none() {
+            Stage::Picker { user: user.clone() }
+        } else {
+            Stage::Consent {
+                user: user.clone(),
+                patient,
+            }
+        };
+        Ok(())
+    }
+
+    /// The picker's choice, if the logged-in user may see that patient.
+    pub(crate) fn choose(&mut self, patient: &str) -> Result<(), String> {
+        let Stage::Picker { user } = &self.stage else {
+            return Err("no patient is being chosen".into());
+        };
+        if !user.reach().includes(patient) {
+            return Err(format!(
+                "{} may not open the record of Patient/{patient}",
+                user.name
+            ));
+        }
+        self.stage = Stage::Consent {
+            user: user.clone(),
+            patient: Some(patient.to_owned()),
+        };
+        Ok(())
+    }
+
+    /// The redirect to the app with `params` and the app's `state`, or `None` if the
+    /// URL cannot be a `Location` header (registration refuses such URIs; this is
+    /// the last line, so nothing is stored for a response that cannot be sent).
+    fn location(&self, params: &[(&str, &str)]) -> Option<HeaderValue> {
+        let mut pairs: Vec<(&str, &str)> = params.to_vec();
+        if let Some(state) = &self.state {
+            pairs.push(("state", state));
+        }
+        let query = serde_urlencoded::to_string(&pairs).ok()?;
+        let separator = if self.redirect_uri.contains('?') { '&' } else { '?' };
+        HeaderValue::try_from(format!("{}{separator}{query}", self.redirect_uri)).ok()
+    }
+
+    pub(crate) fn redirect_error(&self, code: OAuthErrorCode, description: &str) -> Response {
+        see_other(self.location(&[("error", code.as_str()), ("error_description", description)]))
+    }
+}
+
+fn see_other(location: Option<HeaderValue>) -> Response {
+    match location {
+        Some(location) => (axum::http::StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        None => error_page(
+            OAuthErrorCode::InvalidRequest,
+            "the redirect_uri cannot be sent as a Location header",
+        ),
+    }
+}
+
+/// The authorization behind `txn`, if `browser` began it and it is at `step`.
+/// Otherwise it stays as it was and the answer is an error page.
+pub(crate) fn resume(
+    state: &AppState,
+    txn: &str,
+    browser: Option<&Browser>,
+    step: Step,
+) -> Result<Authorization, Box<Response>> {
+    let mut grants = state.grants();
+    let authorization = grants.take(txn).ok_or_else(|| Box::new(expired_page()))?;
+    let refusal = if browser != Some(&authorization.browser) {
+        "this authorization was begun in another browser (or cookies are off): start again from the app"
+    } else if authorization.stage.step() != step {
+        "this form is not the step this authorization is at: use the page the server showed last"
+    } else {
+        return Ok(authorization);
+    };
+    grants.hold(txn.to_owned(), authorization);
+    Err(Box::new(error_page(OAuthErrorCode::InvalidRequest, refusal)))
+}
+
+/// Shows the page `authorization` waits for, or finishes it when no person is
+/// needed (an EHR's logged-in user, `skip_login`, `skip_auth`).
+pub(crate) fn show(state: &AppState, txn: String, mut authorization: Authorization) -> Response {
+    if let Stage::Login = authorization.stage {
+        let known = authorization
+            .client
+            .skip_login
+            .as_deref()
+            .and_then(|username| state.config.user(username))
+            .or_else(|| {
+                let fhir_user = authorization.launch.as_ref()?.fhir_user.as_deref()?;
+                state.config.users.iter().find(|u| u.fhir_user == fhir_user)
+            });
+        if let Some(user) = known
+            && let Err(message) = authorization.log_in(user)
+        {
+            return authorization.redirect_error(OAuthErrorCode::AccessDenied, &message);
+        }
+    }
+    let page = match &authorization.stage {
+        Stage::Login => login::page(state, &txn, &authorization, None),
+        Stage::Picker { user } => picker::page(state, &txn, &authorization, user),
+        Stage::Consent { .. } if authorization.skip_consent() => return finish(state, authorization),
+        Stage::Consent { user, patient } => {
+            consent::page(state, &txn, &authorization, user, patient.as_deref())
+        }
+    };
+    state.grants().hold(txn, authorization);
+    page
+}
+
+/// Issues the code for a consented authorization and sends the browser to the app.
+pub(crate) fn finish(state: &AppState, authorization: Authorization) -> Response {
+    let Stage::Consent { user, patient } = &authorization.stage else {
+        return expired_page();
+    };
+    let ehr_launch = authorization.launch.as_ref();
+    let context = LaunchContext {
+        patient: patient.clone(),
+        encounter: ehr_launch.and_then(|l| l.context.encounter.clone()),
+        fhir_context: ehr_launch
+            .map(|l| l.context.fhir_context.clone())
+            .unwrap_or_default(),
+        // In an EHR launch the EHR shows the banner; standalone, the app must.
+        need_patient_banner: patient.as_ref().map(|_| ehr_launch.is_none()),
+        smart_style_url: Some(state.urls.auth("smart-style.json")),
+        ..LaunchContext::default()
+    };
+    let grant = Grant {
+        id: random_token(),
+        client_id: authorization.client.client_id.clone(),
+        scopes: authorization.scopes.clone(),
+        fhir_user: Some(user.fhir_user.clone()),
+        context,
+        simulate: authorization.simulate(),
+    };
+    let code = random_token();
+    let Some(location) = authorization.location(&[("code", &code)]) else {
+        return see_other(None);
+    };
+    state.grants().store_code(
+        code,
+        Code {
+            grant,
+            redirect_uri: authorization.redirect_uri.clone(),
+            code_challenge: authorization.code_challenge.clone(),
+        },
+    );
+    tracing::info!(client = ?authorization.client.client_id, "authorization code issued");
+    see_other(Some(location))
+}
