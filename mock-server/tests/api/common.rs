@@ -203,21 +203,47 @@ impl Mock {
     pub async fn walk(&self, login: Page, username: &str, patient: Option<&str>, decision: &str) -> Page {
         assert!(login.html.contains("Log in"), "{}", login.html);
         let txn = login.txn();
-        let mut next = self
-            .post_page(
-                "authorize/login",
-                &[("txn", &txn), ("username", username), ("password", "password")],
-            )
-            .await;
+        let mut next = self.log_in(&txn, username).await;
         if let Some(patient) = patient {
             assert!(next.html.contains("Choose a patient"), "{}", next.html);
-            next = self
-                .post_page("authorize/patient", &[("txn", &txn), ("patient", patient)])
-                .await;
+            next = self.pick(&txn, patient).await;
         }
         assert!(next.html.contains("Allow"), "{}", next.html);
-        self.post_page("authorize/consent", &[("txn", &txn), ("decision", decision)])
+        self.decide(&txn, decision).await
+    }
+
+    /// Posts the login form of authorization `txn` as `username`.
+    pub async fn log_in(&self, txn: &str, username: &str) -> Page {
+        self.post_page(
+            "authorize/login",
+            &[("txn", txn), ("username", username), ("password", "password")],
+        )
+        .await
+    }
+
+    /// Posts the patient picker of authorization `txn`.
+    pub async fn pick(&self, txn: &str, patient: &str) -> Page {
+        self.post_page("authorize/patient", &[("txn", txn), ("patient", patient)])
             .await
+    }
+
+    /// Posts the consent form of authorization `txn`: `allow` or `deny`.
+    pub async fn decide(&self, txn: &str, decision: &str) -> Page {
+        self.post_page("authorize/consent", &[("txn", txn), ("decision", decision)])
+            .await
+    }
+
+    /// POSTs `resource` to its type's endpoint with `token`; the status.
+    pub async fn create(&self, token: &str, resource: &Value) -> StatusCode {
+        self.http
+            .post(self.fhir(resource["resourceType"].as_str().unwrap()))
+            .bearer_auth(token)
+            .header("content-type", "application/fhir+json")
+            .body(resource.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
     }
 
     /// A full standalone launch of the demo app as `username`; returns the code and verifier.

@@ -55,18 +55,12 @@ async fn consent_and_picker_cannot_be_posted_before_login() {
         ))
         .await;
     let txn = login.txn();
-    let consent = mock
-        .post_page("authorize/consent", &[("txn", &txn), ("decision", "allow")])
-        .await;
+    let consent = mock.decide(&txn, "allow").await;
     assert!(!is_code_redirect(&consent), "consent before login gave a code");
     assert_eq!(consent.status, StatusCode::BAD_REQUEST, "{}", consent.html);
-    let picked = mock
-        .post_page("authorize/patient", &[("txn", &txn), ("patient", "3")])
-        .await;
+    let picked = mock.pick(&txn, "3").await;
     assert_eq!(picked.status, StatusCode::BAD_REQUEST, "{}", picked.html);
-    let consent = mock
-        .post_page("authorize/consent", &[("txn", &txn), ("decision", "allow")])
-        .await;
+    let consent = mock.decide(&txn, "allow").await;
     assert!(
         !is_code_redirect(&consent),
         "picker then consent before login gave a code"
@@ -89,20 +83,11 @@ async fn a_patient_user_cannot_choose_another_patient() {
         ))
         .await;
     let txn = login.txn();
-    let consent = mock
-        .post_page(
-            "authorize/login",
-            &[("txn", &txn), ("username", "bernie"), ("password", "password")],
-        )
-        .await;
+    let consent = mock.log_in(&txn, "bernie").await;
     assert!(consent.html.contains("Allow"), "{}", consent.html);
-    let picked = mock
-        .post_page("authorize/patient", &[("txn", &txn), ("patient", "3")])
-        .await;
+    let picked = mock.pick(&txn, "3").await;
     assert_eq!(picked.status, StatusCode::BAD_REQUEST, "{}", picked.html);
-    let done = mock
-        .post_page("authorize/consent", &[("txn", &txn), ("decision", "allow")])
-        .await;
+    let done = mock.decide(&txn, "allow").await;
     let (status, body) = mock
         .exchange(&done.redirect_param("code").unwrap(), &verifier)
         .await;
@@ -129,16 +114,7 @@ async fn an_ehr_launch_for_another_patient_refuses_a_patient_login() {
     let mut params = authorize_params(&mock, "launch patient/*.rs", &challenge);
     params.push(("launch".into(), launch));
     let login = mock.authorize(&params).await;
-    let after = mock
-        .post_page(
-            "authorize/login",
-            &[
-                ("txn", &login.txn()),
-                ("username", "bernie"),
-                ("password", "password"),
-            ],
-        )
-        .await;
+    let after = mock.log_in(&login.txn(), "bernie").await;
     assert!(
         !is_code_redirect(&after) && !after.html.contains("Allow"),
         "{}",
@@ -276,12 +252,7 @@ async fn anonymous_callers_cannot_grow_the_server_without_bound() {
     for _ in 0..ccri_mock::MAX_PENDING_PER_CLIENT {
         assert_eq!(mock.authorize(&params).await.status, StatusCode::OK);
     }
-    let gone = mock
-        .post_page(
-            "authorize/login",
-            &[("txn", &first), ("username", "bernie"), ("password", "password")],
-        )
-        .await;
+    let gone = mock.log_in(&first, "bernie").await;
     assert_eq!(gone.status, StatusCode::BAD_REQUEST, "{}", gone.html);
     assert!(gone.html.contains("expired"), "{}", gone.html);
     // The clients page is paged.
