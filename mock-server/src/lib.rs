@@ -24,7 +24,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub use auth::grants::MAX_PENDING_PER_CLIENT;
-pub use auth::keys::SigningKey;
+pub use auth::keys::{SigningKey, TokenKind};
 pub use config::Config;
 pub use state::{AppState, Urls};
 

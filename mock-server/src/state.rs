@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::auth::grants::Grants;
 use crate::auth::keys::SigningKey;
+use crate::auth::patients::PatientDirectory;
 use crate::auth::verify::TokenCache;
 use crate::config::Config;
 use crate::fhir::store::Store;
@@ -40,6 +41,11 @@ impl Shared {
     /// The signing key; waits for it in the first moments after start.
     pub fn key(&self) -> &SigningKey {
         self.key.wait()
+    }
+
+    /// The patients the auth pages list: the FHIR store, seen only through this interface.
+    pub fn patients(&self) -> &dyn PatientDirectory {
+        &self.fhir
     }
 
     /// The authorisation state. Never held across an `.await`.

@@ -124,6 +124,9 @@ pub struct SmartConfiguration {
     pub code_challenge_methods_supported: Vec<CodeChallengeMethod>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// RFC 9207: the server adds `iss` to every authorization response.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 impl SmartConfiguration {
@@ -149,6 +152,9 @@ impl SmartConfiguration {
             code_challenge_methods_supported: vocabulary(&m, "code_challenge_methods_supported"),
             token_endpoint_auth_signing_alg_values_supported: m
                 .strings("token_endpoint_auth_signing_alg_values_supported"),
+            authorization_response_iss_parameter_supported: m
+                .boolean("authorization_response_iss_parameter_supported")
+                .unwrap_or(false),
         })
     }
 

@@ -23,6 +23,10 @@ string_enum! {
         InvalidRedirectUri => "invalid_redirect_uri",
         InvalidClientMetadata => "invalid_client_metadata",
         UnsupportedTokenType => "unsupported_token_type",
+        // OpenID Connect Core §3.1.2.6, for `prompt=none`.
+        LoginRequired => "login_required",
+        ConsentRequired => "consent_required",
+        InteractionRequired => "interaction_required",
     }
 }
 

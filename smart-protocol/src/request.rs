@@ -30,8 +30,16 @@ pub struct AuthorizeRequest {
     pub code_challenge: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge_method: Option<CodeChallengeMethod>,
+    /// OpenID Connect Core §3.1.2.1: echoed in the id_token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// OpenID Connect Core §3.1.2.1: space-separated `none`, `login`, `consent`,
+    /// `select_account`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// OpenID Connect Core §3.1.2.1: seconds since the user last logged in, at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
 }
 
 /// The grant-specific part of a token request (RFC 6749 §4.1.3, §6, §4.4).

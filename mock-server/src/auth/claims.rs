@@ -1,8 +1,11 @@
-//! The claims inside the JWTs the mock signs. Their format is the mock's own business
-//! (apps must treat access tokens as opaque); only the id_token's claims are
-//! specified, by OpenID Connect Core §2 and SMART's `fhirUser`.
+//! The claims inside the JWTs the mock signs. Apps must treat access tokens as
+//! opaque, but resource servers may read them: they carry the RFC 9068 claims
+//! (`iss`, `exp`, `aud`, `sub`, `client_id`, `iat`, `jti`, `scope`, `auth_time`)
+//! and the whole SMART launch context, which introspection returns. The id_token's
+//! claims are OpenID Connect Core §2's and SMART's `fhirUser`.
 
 use serde::{Deserialize, Serialize};
+use smart_protocol::LaunchContext;
 
 use super::simulate::SimulatedError;
 
@@ -21,10 +24,12 @@ pub struct AccessClaims {
     pub jti: String,
     /// The grant this token came from (see `grants.rs`): revoking it revokes the token.
     pub grant: String,
+    /// When the user logged in (RFC 9068 §2.2.1); absent without a user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub patient: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encounter: Option<String>,
+    pub auth_time: Option<u64>,
+    #[serde(flatten)]
+    pub context: LaunchContext,
+    /// The user's FHIR reference relative to the FHIR base (`Patient/1`).
     #[serde(default, rename = "fhirUser", skip_serializing_if = "Option::is_none")]
     pub fhir_user: Option<String>,
     /// A failure the FHIR API must simulate for this token.
@@ -40,10 +45,14 @@ pub struct IdTokenClaims {
     pub sub: String,
     pub exp: u64,
     pub iat: u64,
+    /// OpenID Connect Core §2: when `max_age` was asked (and always, as the spec allows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
     #[serde(rename = "fhirUser", skip_serializing_if = "Option::is_none")]
     pub fhir_user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The `nonce` of the authorize request, echoed (OpenID Connect Core §3.1.3.7).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
 }

@@ -170,7 +170,9 @@ fn check_assertion(state: &AppState, assertion: &str) -> Result<CallingClient, O
     .ok_or_else(|| refuse("no registered key matches the assertion's kid".into()))?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| refuse(e.to_string()))?;
     let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[state.urls.auth("token")]);
+    // RFC 7523 §3: any value that identifies this server; SMART names the token
+    // URL, RFC 7523bis and OpenID clients use the issuer.
+    validation.set_audience(&[state.urls.auth("token"), state.urls.auth_base.clone()]);
     validation.set_issuer(&[&client.client_id]);
     validation.sub = Some(client.client_id.clone());
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud", "jti"]);

@@ -76,6 +76,7 @@ pub fn smart_configuration(state: &AppState) -> SmartConfiguration {
         ],
         code_challenge_methods_supported: vec![CodeChallengeMethod::S256],
         token_endpoint_auth_signing_alg_values_supported: vec!["RS384".into(), "ES384".into()],
+        authorization_response_iss_parameter_supported: true,
         ..SmartConfiguration::default()
     }
 }
@@ -102,7 +103,9 @@ pub async fn openid(State(state): State<AppState>) -> Json<Value> {
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": smart.token_endpoint_auth_methods_supported,
         "code_challenge_methods_supported": smart.code_challenge_methods_supported,
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "fhirUser", "name"],
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser", "name"],
     }))
 }
 

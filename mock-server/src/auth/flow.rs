@@ -10,6 +10,12 @@
 //! `SameSite=Lax`, so a cross-site form post carries none). A step can only move the
 //! authorization forward: consent before login, or a patient chosen by someone who
 //! may not see them, has no state to act on.
+//!
+//! A login is also remembered for the browser (a [`Session`] in the grant store),
+//! with the consents given in it, for one thing only: `prompt=none`, which answers
+//! at once from that session or with `login_required` / `consent_required` /
+//! `interaction_required` (OpenID Connect Core §3.1.2.6). Otherwise the login page is
+//! shown every time, so a developer can switch users with each launch.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +24,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use smart_protocol::{LaunchContext, OAuthErrorCode, Scope, Scopes};
 
 use super::authorize::{consent, error_page, expired_page, login, picker};
+use super::claims::now;
 use super::grants::{Code, Grant, Launch, random_token};
 use super::simulate::SimulatedError;
 use crate::config::{ClientConfig, Reach, UserConfig};
@@ -26,7 +33,7 @@ use crate::state::AppState;
 const BROWSER_COOKIE: &str = "ccri-mock-browser";
 
 /// The browser an authorization was begun in: a random id in a cookie.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Browser(String);
 
 impl Browser {
@@ -57,16 +64,56 @@ impl Browser {
     }
 }
 
+/// What `prompt` asked for (OpenID Connect Core §3.1.2.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Prompt {
+    /// Answer without showing any page, or fail.
+    pub(crate) none: bool,
+    /// Show the login page even when the user is known (also `select_account`).
+    pub(crate) login: bool,
+    /// Show the consent page even when the client skips it.
+    pub(crate) consent: bool,
+}
+
+impl Prompt {
+    pub(crate) fn parse(value: Option<&str>) -> Result<Prompt, String> {
+        let mut prompt = Prompt::default();
+        for word in value.unwrap_or_default().split(' ').filter(|w| !w.is_empty()) {
+            match word {
+                "none" => prompt.none = true,
+                "login" | "select_account" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                other => {
+                    return Err(format!(
+                        "prompt {other:?} is not one of none, login, consent, select_account"
+                    ));
+                }
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err("prompt=none cannot be combined with another value".into());
+        }
+        Ok(prompt)
+    }
+}
+
+/// Who logged in, and when (seconds since the epoch): the id_token's `auth_time`.
+#[derive(Clone, Debug)]
+pub(crate) struct LoggedIn {
+    pub(crate) user: UserConfig,
+    pub(crate) auth_time: u64,
+}
+
 /// Where an authorization is: what it waits for next.
 #[derive(Clone, Debug)]
 pub(crate) enum Stage {
     /// The login form.
     Login,
     /// The patient picker, for a user who may choose among several patients.
-    Picker { user: UserConfig },
+    Picker { login: LoggedIn },
     /// The consent form.
     Consent {
-        user: UserConfig,
+        login: LoggedIn,
         patient: Option<String>,
     },
 }
@@ -99,6 +146,13 @@ pub(crate) struct Authorization {
     pub(crate) code_challenge: String,
     /// The EHR launch this request continues, if any.
     pub(crate) launch: Option<Launch>,
+    /// Echoed in the id_token.
+    pub(crate) nonce: Option<String>,
+    pub(crate) prompt: Prompt,
+    /// The oldest login this request accepts, in seconds (`max_age`).
+    pub(crate) max_age: Option<u64>,
+    /// This server's issuer, sent back with every response (RFC 9207).
+    pub(crate) issuer: String,
     pub(crate) browser: Browser,
     pub(crate) expires_at: u64,
     pub(crate) stage: Stage,
@@ -114,7 +168,12 @@ impl Authorization {
     }
 
     fn skip_consent(&self) -> bool {
-        self.client.skip_auth || self.launch.as_ref().is_some_and(|l| l.skip_auth)
+        !self.prompt.consent && (self.client.skip_auth || self.launch.as_ref().is_some_and(|l| l.skip_auth))
+    }
+
+    /// Whether the login page must be shown even to a known user.
+    fn must_log_in(&self) -> bool {
+        self.prompt.login || self.max_age == Some(0)
     }
 
     pub(crate) fn client_name(&self) -> &str {
@@ -123,7 +182,7 @@ impl Authorization {
 
     /// `user` has logged in: on to the picker or the consent, or an error for the
     /// login page when this launch's patient is not one the user may see.
-    pub(crate) fn log_in(&mut self, user: &UserConfig) -> Result<(), String> {
+    pub(crate) fn log_in(&mut self, user: &UserConfig, auth_time: u64) -> Result<(), String> {
         let reach = user.reach();
         let mut patient = self.launch.as_ref().and_then(|l| l.context.patient.clone());
         if let Some(id) = &patient
@@ -144,30 +203,31 @@ impl Authorization {
                 patient = Some(own.to_owned());
             }
         }
+        let login = LoggedIn {
+            user: user.clone(),
+            auth_time,
+        };
         self.stage = if choosing && patient.is_none() {
-            Stage::Picker { user: user.clone() }
+            Stage::Picker { login }
         } else {
-            Stage::Consent {
-                user: user.clone(),
-                patient,
-            }
+            Stage::Consent { login, patient }
         };
         Ok(())
     }
 
     /// The picker's choice, if the logged-in user may see that patient.
     pub(crate) fn choose(&mut self, patient: &str) -> Result<(), String> {
-        let Stage::Picker { user } = &self.stage else {
+        let Stage::Picker { login } = &self.stage else {
             return Err("no patient is being chosen".into());
         };
-        if !user.reach().includes(patient) {
+        if !login.user.reach().includes(patient) {
             return Err(format!(
                 "{} may not open the record of Patient/{patient}",
-                user.name
+                login.user.name
             ));
         }
         self.stage = Stage::Consent {
-            user: user.clone(),
+            login: login.clone(),
             patient: Some(patient.to_owned()),
         };
         Ok(())
@@ -181,6 +241,7 @@ impl Authorization {
         if let Some(state) = &self.state {
             pairs.push(("state", state));
         }
+        pairs.push(("iss", &self.issuer));
         let query = serde_urlencoded::to_string(&pairs).ok()?;
         let separator = if self.redirect_uri.contains('?') { '&' } else { '?' };
         HeaderValue::try_from(format!("{}{separator}{query}", self.redirect_uri)).ok()
@@ -222,40 +283,85 @@ pub(crate) fn resume(
     Err(Box::new(error_page(OAuthErrorCode::InvalidRequest, refusal)))
 }
 
+/// The user an authorization needs no login page for: the client's `skip_login`
+/// user, or the practitioner the EHR launch was made by.
+fn known_user<'a>(state: &'a AppState, authorization: &Authorization) -> Option<&'a UserConfig> {
+    authorization
+        .client
+        .skip_login
+        .as_deref()
+        .and_then(|username| state.config.user(username))
+        .or_else(|| {
+            let fhir_user = authorization.launch.as_ref()?.fhir_user.as_deref()?;
+            state.config.users.iter().find(|u| u.fhir_user == fhir_user)
+        })
+}
+
 /// Shows the page `authorization` waits for, or finishes it when no person is
 /// needed (an EHR's logged-in user, `skip_login`, `skip_auth`).
 pub(crate) fn show(state: &AppState, txn: String, mut authorization: Authorization) -> Response {
-    if let Stage::Login = authorization.stage {
-        let known = authorization
-            .client
-            .skip_login
-            .as_deref()
-            .and_then(|username| state.config.user(username))
-            .or_else(|| {
-                let fhir_user = authorization.launch.as_ref()?.fhir_user.as_deref()?;
-                state.config.users.iter().find(|u| u.fhir_user == fhir_user)
-            });
-        if let Some(user) = known
-            && let Err(message) = authorization.log_in(user)
-        {
-            return authorization.redirect_error(OAuthErrorCode::AccessDenied, &message);
-        }
+    if let Stage::Login = authorization.stage
+        && !authorization.must_log_in()
+        && let Some(user) = known_user(state, &authorization)
+        && let Err(message) = authorization.log_in(user, now())
+    {
+        return authorization.redirect_error(OAuthErrorCode::AccessDenied, &message);
     }
     let page = match &authorization.stage {
         Stage::Login => login::page(state, &txn, &authorization, None),
-        Stage::Picker { user } => picker::page(state, &txn, &authorization, user),
+        Stage::Picker { login } => picker::page(state, &txn, &authorization, &login.user),
         Stage::Consent { .. } if authorization.skip_consent() => return finish(state, authorization),
-        Stage::Consent { user, patient } => {
-            consent::page(state, &txn, &authorization, user, patient.as_deref())
+        Stage::Consent { login, patient } => {
+            consent::page(state, &txn, &authorization, &login.user, patient.as_deref())
         }
     };
     state.grants().hold(txn, authorization);
     page
 }
 
+/// `prompt=none`: the code at once, from the EHR's or this browser's login and the
+/// consent already given, or the error that says which page would be needed.
+pub(crate) fn silent(state: &AppState, mut authorization: Authorization) -> Response {
+    use OAuthErrorCode::{AccessDenied, ConsentRequired, InteractionRequired, LoginRequired};
+    let session = state.grants().session(&authorization.browser).cloned();
+    let login = match known_user(state, &authorization) {
+        Some(user) => Some((user, now(), false)),
+        None => session
+            .as_ref()
+            .filter(|s| {
+                authorization
+                    .max_age
+                    .is_none_or(|age| now() <= s.auth_time.saturating_add(age))
+            })
+            .and_then(|s| Some((state.config.user(&s.username)?, s.auth_time, true))),
+    };
+    let Some((user, auth_time, from_session)) = login else {
+        return authorization.redirect_error(
+            LoginRequired,
+            "prompt=none, and no one is logged in to this server in this browser (or not within max_age)",
+        );
+    };
+    if let Err(message) = authorization.log_in(user, auth_time) {
+        return authorization.redirect_error(AccessDenied, &message);
+    }
+    let consented = from_session
+        && session.is_some_and(|s| s.has_consented(&authorization.client.client_id, &authorization.scopes));
+    match authorization.stage {
+        Stage::Picker { .. } => authorization.redirect_error(
+            InteractionRequired,
+            "prompt=none, but a patient must be chosen on the picker page",
+        ),
+        Stage::Consent { .. } if authorization.skip_consent() || consented => finish(state, authorization),
+        _ => authorization.redirect_error(
+            ConsentRequired,
+            "prompt=none, but the user has not yet allowed this client these scopes",
+        ),
+    }
+}
+
 /// Issues the code for a consented authorization and sends the browser to the app.
 pub(crate) fn finish(state: &AppState, authorization: Authorization) -> Response {
-    let Stage::Consent { user, patient } = &authorization.stage else {
+    let Stage::Consent { login, patient } = &authorization.stage else {
         return expired_page();
     };
     let ehr_launch = authorization.launch.as_ref();
@@ -274,7 +380,8 @@ pub(crate) fn finish(state: &AppState, authorization: Authorization) -> Response
         id: random_token(),
         client_id: authorization.client.client_id.clone(),
         scopes: authorization.scopes.clone(),
-        fhir_user: Some(user.fhir_user.clone()),
+        fhir_user: Some(login.user.fhir_user.clone()),
+        auth_time: Some(login.auth_time),
         context,
         simulate: authorization.simulate(),
     };
@@ -282,14 +389,18 @@ pub(crate) fn finish(state: &AppState, authorization: Authorization) -> Response
     let Some(location) = authorization.location(&[("code", &code)]) else {
         return see_other(None);
     };
-    state.grants().store_code(
+    let mut grants = state.grants();
+    grants.remember_consent(&authorization.browser, &login.user.username, &grant);
+    grants.store_code(
         code,
         Code {
             grant,
             redirect_uri: authorization.redirect_uri.clone(),
             code_challenge: authorization.code_challenge.clone(),
+            nonce: authorization.nonce.clone(),
         },
     );
+    drop(grants);
     tracing::info!(client = ?authorization.client.client_id, "authorization code issued");
     see_other(Some(location))
 }

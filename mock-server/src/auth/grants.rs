@@ -19,7 +19,7 @@ use std::time::Duration;
 use smart_protocol::{LaunchContext, Scopes};
 
 use super::claims::now;
-use super::flow::Authorization;
+use super::flow::{Authorization, Browser};
 use super::simulate::SimulatedError;
 use crate::config::{ClientConfig, Config};
 
@@ -29,6 +29,10 @@ pub const MAX_PENDING_PER_CLIENT: usize = 100;
 pub(crate) const MAX_REGISTERED_CLIENTS: usize = 10_000;
 /// How long a launch id from the launcher waits for the app's `/authorize`.
 const LAUNCH_TTL: Duration = Duration::from_secs(5 * 60);
+/// How long a browser's login is remembered for `prompt=none`.
+const SESSION_TTL: Duration = Duration::from_secs(8 * 60 * 60);
+/// Browser logins remembered at once; past it the oldest is forgotten.
+const MAX_SESSIONS: usize = 10_000;
 
 /// A decision to give `client_id` some scopes, for `user` in `context`.
 #[derive(Clone, Debug)]
@@ -38,6 +42,8 @@ pub struct Grant {
     pub scopes: Scopes,
     /// `Patient/1` or `Practitioner/2`; absent for client credentials.
     pub fhir_user: Option<String>,
+    /// When the user logged in; absent for client credentials.
+    pub auth_time: Option<u64>,
     pub context: LaunchContext,
     pub simulate: Option<SimulatedError>,
 }
@@ -48,6 +54,32 @@ pub(crate) struct Code {
     pub(crate) grant: Grant,
     pub(crate) redirect_uri: String,
     pub(crate) code_challenge: String,
+    /// The authorize request's `nonce`, for the first id_token only.
+    pub(crate) nonce: Option<String>,
+}
+
+/// What a redeemed code gives: its grant and the request's `nonce`.
+#[derive(Debug)]
+pub(crate) struct Redeemed {
+    pub(crate) grant: Grant,
+    pub(crate) nonce: Option<String>,
+}
+
+/// A browser's login, with the consents given in it (for `prompt=none`).
+#[derive(Clone, Debug)]
+pub(crate) struct Session {
+    pub(crate) username: String,
+    pub(crate) auth_time: u64,
+    /// Scopes allowed to each client.
+    consents: HashMap<String, Scopes>,
+}
+
+impl Session {
+    pub(crate) fn has_consented(&self, client_id: &str, scopes: &Scopes) -> bool {
+        self.consents
+            .get(client_id)
+            .is_some_and(|allowed| scopes.is_within(allowed))
+    }
 }
 
 /// What a code exchange must present besides the code.
@@ -107,6 +139,7 @@ pub struct Grants {
     launches: HashMap<String, Expiring<Launch>>,
     /// `client:jti` of client assertions already used (private_key_jwt replay).
     assertion_ids: HashMap<String, u64>,
+    sessions: HashMap<Browser, Expiring<Session>>,
     code_ttl: u64,
     refresh_ttl: u64,
     token_ttl: u64,
@@ -135,6 +168,7 @@ impl Grants {
             holds: 0,
             launches: HashMap::new(),
             assertion_ids: HashMap::new(),
+            sessions: HashMap::new(),
             code_ttl: config.code_ttl_secs,
             refresh_ttl: config.refresh_ttl_secs,
             token_ttl: config.token_ttl_secs,
@@ -208,7 +242,7 @@ impl Grants {
     /// Exchanges `code` for its grant. Only a redemption by the right client, with
     /// the same redirect_uri and the right PKCE verifier, uses the code up; a code
     /// presented again after that revokes its grant (RFC 6749 §4.1.2).
-    pub(crate) fn redeem_code(&mut self, code: &str, by: &Redemption<'_>) -> Result<Grant, &'static str> {
+    pub(crate) fn redeem_code(&mut self, code: &str, by: &Redemption<'_>) -> Result<Redeemed, &'static str> {
         let Some(entry) = self.codes.get_mut(code) else {
             return Err("unknown authorization code");
         };
@@ -234,7 +268,10 @@ impl Grants {
         }
         let grant_id = issued.grant.id.clone();
         match std::mem::replace(&mut entry.value, CodeState::Used { grant_id }) {
-            CodeState::Unused(issued) => Ok(issued.grant),
+            CodeState::Unused(issued) => Ok(Redeemed {
+                grant: issued.grant,
+                nonce: issued.nonce,
+            }),
             CodeState::Used { .. } => unreachable!("checked above"),
         }
     }
@@ -322,6 +359,60 @@ impl Grants {
         true
     }
 
+    /// Remembers that `username` logged in in `browser` at `auth_time`; a different
+    /// user's session there (and its consents) is replaced.
+    pub(crate) fn log_in_browser(&mut self, browser: &Browser, username: &str, auth_time: u64) {
+        if let Some(session) = self.sessions.get_mut(browser)
+            && session.value.username == username
+        {
+            session.value.auth_time = auth_time;
+            session.expires_at = auth_time + SESSION_TTL.as_secs();
+            return;
+        }
+        if self.sessions.len() >= MAX_SESSIONS
+            && let Some(oldest) = self
+                .sessions
+                .iter()
+                .min_by_key(|(_, s)| s.value.auth_time)
+                .map(|(b, _)| b.clone())
+        {
+            self.sessions.remove(&oldest);
+        }
+        let session = Session {
+            username: username.to_owned(),
+            auth_time,
+            consents: HashMap::new(),
+        };
+        self.sessions.insert(
+            browser.clone(),
+            Expiring {
+                value: session,
+                expires_at: auth_time + SESSION_TTL.as_secs(),
+            },
+        );
+    }
+
+    /// The live login of `browser`, if any.
+    pub(crate) fn session(&self, browser: &Browser) -> Option<&Session> {
+        self.sessions
+            .get(browser)
+            .filter(|s| now() < s.expires_at)
+            .map(|s| &s.value)
+    }
+
+    /// Records `grant`'s scopes as allowed by `username`, if that is who is logged
+    /// in in `browser` (an EHR's or `skip_login` user has no session here).
+    pub(crate) fn remember_consent(&mut self, browser: &Browser, username: &str, grant: &Grant) {
+        if let Some(session) = self.sessions.get_mut(browser)
+            && session.value.username == username
+        {
+            session
+                .value
+                .consents
+                .insert(grant.client_id.clone(), grant.scopes.clone());
+        }
+    }
+
     /// Drops everything that has expired by `now`.
     pub fn prune(&mut self, now: u64) {
         self.codes.retain(|_, c| c.expires_at > now);
@@ -331,6 +422,7 @@ impl Grants {
         self.pending.retain(|_, (_, a)| a.expires_at > now);
         self.launches.retain(|_, l| l.expires_at > now);
         self.assertion_ids.retain(|_, exp| *exp >= now);
+        self.sessions.retain(|_, s| s.expires_at > now);
     }
 
     /// Entries held, all kinds together.
@@ -343,6 +435,7 @@ impl Grants {
             + self.pending.len()
             + self.launches.len()
             + self.assertion_ids.len()
+            + self.sessions.len()
     }
 }
 
@@ -364,6 +457,7 @@ mod tests {
             client_id: "app".into(),
             scopes: Scopes::default(),
             fhir_user: None,
+            auth_time: None,
             context: LaunchContext::default(),
             simulate: None,
         }
@@ -386,6 +480,7 @@ mod tests {
             grant: grant(),
             redirect_uri: "r".into(),
             code_challenge: challenge.into(),
+            nonce: None,
         };
         grants.store_code("c".into(), code("x"));
         grants.issue_refresh_token(grant());

@@ -15,8 +15,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use smart_protocol::LaunchContext;
 
-use super::authorize::{PatientRow, render};
+use super::authorize::render;
 use super::grants::Launch;
+use super::patients::PatientRow;
 use super::simulate::SimulatedError;
 use super::uri::check_launch_url;
 use crate::config::UserConfig;
@@ -79,7 +80,7 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>) -> Respo
         action: state.urls.auth("launcher"),
         launch_url,
         clients,
-        patients: state.fhir.patient_summaries(),
+        patients: state.patients().patients(),
         practitioners: state
             .config
             .users
@@ -137,7 +138,7 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
     if state.grants().client(&form.client_id).is_none() {
         return Err(format!("{} is not a registered client", form.client_id));
     }
-    if state.fhir.read("Patient", &form.patient).is_none() {
+    if state.patients().patient(&form.patient).is_none() {
         return Err(format!("Patient/{} does not exist", form.patient));
     }
     let encounter = match form.encounter.as_str() {

@@ -1,5 +1,6 @@
 //! The OAuth 2.0 / SMART authorisation server under `/ccri-auth`, one file per
-//! endpoint. The FHIR side depends only on [`verify`].
+//! endpoint. The FHIR side depends only on [`verify`]; this side never imports the
+//! FHIR side (it reads patients through [`patients::PatientDirectory`]).
 
 pub mod authorize;
 pub mod claims;
@@ -13,6 +14,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod keys;
 pub mod launcher;
+pub mod patients;
 pub mod register;
 pub mod revoke;
 pub mod simulate;

@@ -1,23 +1,26 @@
 //! Bearer token verification: the one door between the authorisation server and
 //! the FHIR API. The FHIR side never sees a token, only the [`AccessContext`] this
-//! extractor produces after checking signature, `kid`, `alg`, `iss`, `aud`, `exp`
-//! and revocation.
+//! extractor produces after checking signature, `kid`, `typ`, `alg`, `iss`, `aud`,
+//! `exp` and revocation. A refusal is a typed [`BearerError`]: this side renders it
+//! as RFC 6750 JSON (userinfo), the FHIR side as an OperationOutcome.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::Validation;
 use smart_protocol::Scopes;
 
+use axum::Json;
+use serde_json::json;
+
 use super::claims::{AccessClaims, now};
-use super::keys::ALGORITHM;
+use super::keys::{ALGORITHM, TokenKind};
 use super::simulate::SimulatedError;
 use crate::config::{Reach, UserConfig};
-use crate::fhir::outcome::Outcome;
 use crate::state::AppState;
 
 /// Who is calling and what they may do: cheap to clone, one per verified token.
@@ -56,7 +59,7 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims
     validation.leeway = 0;
     let claims: AccessClaims = state
         .key()
-        .verify(token, &validation)
+        .verify(TokenKind::Access, token, &validation)
         .map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
             _ => TokenError::Invalid(e.to_string()),
@@ -80,7 +83,7 @@ impl AccessContext {
         Ok(AccessContext(Arc::new(AccessInfo {
             client_id: claims.client_id.clone(),
             scopes,
-            patient: claims.patient.clone(),
+            patient: claims.context.patient.clone(),
             fhir_user: claims.fhir_user.clone(),
             // A user no longer configured reaches nobody (fail closed).
             reach: match &claims.fhir_user {
@@ -159,48 +162,89 @@ pub fn authenticate(state: &AppState, token: &str) -> Result<AccessContext, Toke
     Ok(context)
 }
 
-/// A request without a valid bearer token: 401 with an RFC 6750 challenge and an
-/// OperationOutcome body.
+/// Why a request carries no usable bearer token.
 #[derive(Debug)]
-pub struct Unauthorized {
-    challenge: &'static str,
-    diagnostics: String,
+pub enum BearerError {
+    /// No `Authorization: Bearer …` header at all.
+    Missing,
+    Refused(TokenError),
 }
 
-impl IntoResponse for Unauthorized {
-    fn into_response(self) -> Response {
-        let mut response = Outcome::new(StatusCode::UNAUTHORIZED, "login", self.diagnostics).into_response();
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(self.challenge));
-        response
+impl BearerError {
+    pub fn description(&self) -> String {
+        match self {
+            BearerError::Missing => {
+                "this request needs an `Authorization: Bearer <access token>` header".into()
+            }
+            BearerError::Refused(error) => error.to_string(),
+        }
+    }
+
+    /// The RFC 6750 §3 challenge for `realm`. A request that sent no token gets no
+    /// error code (§3.1); a refused token gets `invalid_token`.
+    pub fn challenge(&self, realm: &str) -> HeaderValue {
+        let challenge = match self {
+            BearerError::Missing => format!(r#"Bearer realm="{realm}""#),
+            BearerError::Refused(_) => {
+                // A quoted-string may not hold `"` or `\`, nor anything unprintable.
+                let description: String = self
+                    .description()
+                    .chars()
+                    .map(|c| {
+                        if c == '"' || c == '\\' || !(' '..='~').contains(&c) {
+                            '\''
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                format!(r#"Bearer realm="{realm}", error="invalid_token", error_description="{description}""#)
+            }
+        };
+        HeaderValue::try_from(challenge).expect("printable ASCII is a valid header value")
     }
 }
 
-impl FromRequestParts<AppState> for AccessContext {
-    type Rejection = Unauthorized;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Unauthorized> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let token = header
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        let Some(token) = token else {
-            return Err(Unauthorized {
-                challenge: r#"Bearer realm="ccri-fhir""#,
-                diagnostics: "this request needs an `Authorization: Bearer <access token>` header".into(),
-            });
+/// The OAuth/OpenID endpoints' answer (userinfo): 401, the challenge, and the
+/// error as JSON.
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let body = match &self {
+            BearerError::Missing => {
+                json!({"error": "invalid_request", "error_description": self.description()})
+            }
+            BearerError::Refused(_) => {
+                json!({"error": "invalid_token", "error_description": self.description()})
+            }
         };
+        let challenge = self.challenge("ccri-auth");
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, challenge)],
+            Json(body),
+        )
+            .into_response()
+    }
+}
+
+/// The bearer token of a request, if it has an `Authorization: Bearer` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+}
+
+impl FromRequestParts<AppState> for AccessContext {
+    type Rejection = BearerError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, BearerError> {
+        let token = bearer_token(&parts.headers).ok_or(BearerError::Missing)?;
         authenticate(state, token).map_err(|error| {
             tracing::debug!(?error, "bearer token refused");
-            Unauthorized {
-                challenge: r#"Bearer realm="ccri-fhir", error="invalid_token""#,
-                diagnostics: error.to_string(),
-            }
+            BearerError::Refused(error)
         })
     }
 }

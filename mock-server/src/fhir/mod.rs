@@ -3,6 +3,7 @@
 //! unauthenticated request never reaches one, and asks [`compartment`] what the
 //! token may see before it answers.
 
+pub mod access;
 pub mod body;
 pub mod compartment;
 pub mod metadata;

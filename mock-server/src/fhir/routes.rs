@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use smart_protocol::Interaction;
 
+use super::access::Authorized;
 use super::body::ResourceBody;
 use super::compartment::visibility;
 use super::outcome::{Outcome, fhir_json, fhir_text};
@@ -55,7 +56,7 @@ fn versioned(status: StatusCode, version: &Version) -> Response {
 
 pub async fn read(
     State(state): State<AppState>,
-    access: AccessContext,
+    Authorized(access): Authorized,
     Path((kind, id)): Path<(String, String)>,
 ) -> Answer {
     supported(&kind)?;
@@ -85,7 +86,7 @@ fn outside(kind: &str, id: &str, access: &AccessContext) -> String {
 
 pub async fn vread(
     State(state): State<AppState>,
-    access: AccessContext,
+    Authorized(access): Authorized,
     Path((kind, id, version)): Path<(String, String, String)>,
 ) -> Answer {
     supported(&kind)?;
@@ -112,7 +113,7 @@ pub async fn vread(
 
 pub async fn history(
     State(state): State<AppState>,
-    access: AccessContext,
+    Authorized(access): Authorized,
     Path((kind, id)): Path<(String, String)>,
 ) -> Answer {
     supported(&kind)?;
@@ -153,7 +154,7 @@ fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Outcome> {
 
 pub async fn search_get(
     State(state): State<AppState>,
-    access: AccessContext,
+    Authorized(access): Authorized,
     Path(kind): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Answer {
@@ -168,7 +169,7 @@ pub async fn search_get(
 /// `POST {type}/_search`: parameters in a form body (and the query string).
 pub async fn search_post(
     State(state): State<AppState>,
-    access: AccessContext,
+    Authorized(access): Authorized,
     Path(kind): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -265,7 +266,7 @@ fn check_type(kind: &str, resource: &Value) -> Result<(), Outcome> {
 
 pub async fn create(
     State(state): State<AppState>,
-    access: AccessContext,
+    Authorized(access): Authorized,
     Path(kind): Path<String>,
     headers: HeaderMap,
     ResourceBody(resource): ResourceBody,
@@ -288,7 +289,7 @@ pub async fn create(
 
 pub async fn update(
     State(state): State<AppState>,
-    access: AccessContext,
+    Authorized(access): Authorized,
     Path((kind, id)): Path<(String, String)>,
     headers: HeaderMap,
     ResourceBody(resource): ResourceBody,
@@ -331,7 +332,7 @@ pub async fn update(
 
 pub async fn delete(
     State(state): State<AppState>,
-    access: AccessContext,
+    Authorized(access): Authorized,
     Path((kind, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Answer {
@@ -352,6 +353,6 @@ pub async fn delete(
 }
 
 /// Any other path under the FHIR base.
-pub async fn unknown(_access: AccessContext, uri: axum::http::Uri) -> Outcome {
+pub async fn unknown(_: Authorized, uri: axum::http::Uri) -> Outcome {
     Outcome::not_found(format!("no FHIR interaction at {}", uri.path()))
 }

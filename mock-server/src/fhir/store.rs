@@ -185,14 +185,6 @@ impl Store {
         let content = Arc::unwrap_or_clone(last.resource);
         Ok(inner.put(kind, id, content, true))
     }
-
-    /// One line per patient, for the patient picker and the launcher.
-    pub fn patient_summaries(&self) -> Vec<super::summary::PatientRow> {
-        self.all("Patient")
-            .iter()
-            .map(|patient| super::summary::patient_row(patient))
-            .collect()
-    }
 }
 
 impl Inner {

@@ -1,18 +1,22 @@
-//! A patient in one line, for the pages that list patients (picker, launcher).
+//! The FHIR store as the auth pages' [`PatientDirectory`]: a Patient in one line.
 
 use serde_json::Value;
 
 use super::NHS_NUMBER_SYSTEM;
+use super::store::Store;
+use crate::auth::patients::{PatientDirectory, PatientRow};
 
-pub struct PatientRow {
-    pub id: String,
-    pub name: String,
-    pub nhs_number: String,
-    pub birth_date: String,
-    pub gender: String,
+impl PatientDirectory for Store {
+    fn patients(&self) -> Vec<PatientRow> {
+        self.all("Patient").iter().map(|p| patient_row(p)).collect()
+    }
+
+    fn patient(&self, id: &str) -> Option<PatientRow> {
+        self.read("Patient", id).map(|p| patient_row(&p))
+    }
 }
 
-pub fn patient_row(patient: &Value) -> PatientRow {
+fn patient_row(patient: &Value) -> PatientRow {
     let text = |pointer: &str| {
         patient
             .pointer(pointer)

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use base64::Engine;
 use ccri_mock::config::{ClientConfig, Config, PATIENT_ACCESS_SECRET};
-use ccri_mock::{RunningServer, SigningKey};
+use ccri_mock::{RunningServer, SigningKey, TokenKind};
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::Value;
@@ -96,6 +96,28 @@ impl Mock {
         let status = response.status();
         (status, response.json().await.unwrap())
     }
+}
+
+/// The claims of a JWT, unverified.
+pub fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The header of a JWT.
+pub fn header_of(token: &str) -> Value {
+    let header = token.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// A PKCE verifier and its S256 challenge.
@@ -233,19 +255,6 @@ impl Mock {
             .await
     }
 
-    /// POSTs `resource` to its type's endpoint with `token`; the status.
-    pub async fn create(&self, token: &str, resource: &Value) -> StatusCode {
-        self.http
-            .post(self.fhir(resource["resourceType"].as_str().unwrap()))
-            .bearer_auth(token)
-            .header("content-type", "application/fhir+json")
-            .body(resource.to_string())
-            .send()
-            .await
-            .unwrap()
-            .status()
-    }
-
     /// A full standalone launch of the demo app as `username`; returns the code and verifier.
     pub async fn code_for(&self, scope: &str, username: &str, patient: Option<&str>) -> (String, String) {
         let (verifier, challenge) = pkce();
@@ -309,7 +318,7 @@ impl Mock {
     /// issue for `scope` (and `patient` in context): the FHIR tests need many.
     pub fn mint(&self, scope: &str, patient: Option<&str>) -> String {
         let now = jsonwebtoken::get_current_timestamp();
-        KEY.sign(&serde_json::json!({
+        KEY.sign(TokenKind::Access, &serde_json::json!({
             "iss": self.server.urls.auth_base,
             "aud": self.server.urls.fhir_base,
             "sub": "Practitioner/2",

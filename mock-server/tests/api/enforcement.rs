@@ -3,6 +3,7 @@
 //! searched, included, reverse-included or found on a later page.
 
 use crate::common::*;
+use ccri_mock::TokenKind;
 use ccri_mock::config::PATIENT_ACCESS_SECRET;
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
@@ -272,7 +273,7 @@ async fn missing_expired_and_revoked_tokens_are_401() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
     let now = jsonwebtoken::get_current_timestamp();
-    let expired = KEY.sign(&json!({
+    let expired = KEY.sign(TokenKind::Access, &json!({
         "iss": mock.server.urls.auth_base, "aud": mock.server.urls.fhir_base, "sub": "x", "client_id": "demo-app",
         "scope": "user/*.rs", "exp": now - 5, "iat": now - 100, "jti": "old", "grant": "g"
     }));

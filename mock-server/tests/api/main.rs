@@ -4,6 +4,7 @@
 mod common;
 
 mod authorize;
+mod conformance;
 mod data_loading;
 mod enforcement;
 mod fhir_api;

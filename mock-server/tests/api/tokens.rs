@@ -3,8 +3,8 @@
 
 use crate::common::*;
 use base64::Engine;
-use ccri_mock::SigningKey;
 use ccri_mock::config::PATIENT_ACCESS_SECRET;
+use ccri_mock::{SigningKey, TokenKind};
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
@@ -12,16 +12,6 @@ use serde_json::{Value, json};
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 #[tokio::test]
@@ -34,7 +24,7 @@ async fn forged_tokens_are_refused() {
     let claims = claims_of(&good);
     let kid = KEY.kid().to_owned();
     let header_json = |alg: &str| {
-        b64(json!({"alg": alg, "typ": "JWT", "kid": kid})
+        b64(json!({"alg": alg, "typ": "at+jwt", "kid": kid})
             .to_string()
             .as_bytes())
     };
@@ -45,6 +35,7 @@ async fn forged_tokens_are_refused() {
     let public_jwk = serde_json::to_vec(&KEY.jwks().keys[0]).unwrap();
     let mut hs_header = Header::new(Algorithm::HS256);
     hs_header.kid = Some(kid.clone());
+    hs_header.typ = Some("at+jwt".into());
     let hs256 = jsonwebtoken::encode(
         &hs_header,
         &claims,
@@ -63,7 +54,7 @@ async fn forged_tokens_are_refused() {
     );
     // Signed by another key, claiming our kid and with a foreign kid.
     let other = SigningKey::generate().unwrap();
-    let foreign = other.sign(&claims);
+    let foreign = other.sign(TokenKind::Access, &claims);
     let foreign_parts: Vec<&str> = foreign.split('.').collect();
     let stolen_kid = format!("{}.{}.{}", parts[0], foreign_parts[1], foreign_parts[2]);
     // Expired, wrong audience, wrong issuer: signed with the real key.
@@ -73,6 +64,8 @@ async fn forged_tokens_are_refused() {
     wrong_aud["aud"] = json!("https://other.example/fhir");
     let mut wrong_iss = claims.clone();
     wrong_iss["iss"] = json!("https://other.example/auth");
+    // Genuine claims and signature, but typed as an id_token (RFC 9068 §4).
+    let as_id_token = KEY.sign(TokenKind::Id, &claims);
 
     for (name, token) in [
         ("alg none", none),
@@ -80,9 +73,10 @@ async fn forged_tokens_are_refused() {
         ("tampered", tampered),
         ("foreign key", foreign),
         ("foreign signature under our kid", stolen_kid),
-        ("expired", KEY.sign(&expired)),
-        ("wrong aud", KEY.sign(&wrong_aud)),
-        ("wrong iss", KEY.sign(&wrong_iss)),
+        ("expired", KEY.sign(TokenKind::Access, &expired)),
+        ("wrong aud", KEY.sign(TokenKind::Access, &wrong_aud)),
+        ("wrong iss", KEY.sign(TokenKind::Access, &wrong_iss)),
+        ("typ JWT instead of at+jwt", as_id_token),
         ("garbage", "not.a.jwt".to_owned()),
     ] {
         let response = mock.http.get(&url).bearer_auth(&token).send().await.unwrap();
@@ -363,6 +357,10 @@ async fn backend_services_private_key_jwt_and_jti_replay() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["expires_in"].as_u64().unwrap() <= 300);
+    // RFC 7523 §3 lets `aud` be any value naming this server: the issuer too.
+    let issuer = mock.server.urls.auth_base.clone();
+    let (status, by_issuer) = post(request(assertion("jti-0", now + 240, &issuer, Algorithm::RS384))).await;
+    assert_eq!(status, StatusCode::OK, "aud = issuer: {by_issuer}");
     let (status, patient) = mock
         .get_with_token(&mock.fhir("Patient/3"), body["access_token"].as_str().unwrap())
         .await;

@@ -36,12 +36,9 @@ pub(crate) fn page(
 ) -> Response {
     let patient = patient.map(|id| {
         state
-            .fhir
-            .patient_summaries()
-            .into_iter()
-            .find(|p| p.id == id)
-            .map(|p| p.name)
-            .unwrap_or_else(|| format!("Patient/{id}"))
+            .patients()
+            .patient(id)
+            .map_or_else(|| format!("Patient/{id}"), |p| p.name)
     });
     render(&ConsentPage {
         action: state.urls.auth("authorize/consent"),

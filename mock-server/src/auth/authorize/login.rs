@@ -8,6 +8,7 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
 use super::render;
+use crate::auth::claims::now;
 use crate::auth::flow::{self, Authorization, Browser, Step};
 use crate::config::UserConfig;
 use crate::state::AppState;
@@ -57,10 +58,14 @@ pub(crate) async fn submit(
         .config
         .user(&form.username)
         .filter(|u| u.password == form.password);
+    let logged_in_at = now();
     let refused = match user {
-        Some(user) => match authorization.log_in(user) {
+        Some(user) => match authorization.log_in(user, logged_in_at) {
             Ok(()) => {
                 tracing::info!(user = ?user.username, "logged in");
+                state
+                    .grants()
+                    .log_in_browser(&authorization.browser, &user.username, logged_in_at);
                 return flow::show(&state, form.txn, authorization);
             }
             Err(message) => message,

@@ -13,8 +13,6 @@ pub(crate) mod consent;
 pub(crate) mod login;
 pub(crate) mod picker;
 
-pub use crate::fhir::summary::PatientRow;
-
 use askama::Template;
 use axum::Router;
 use axum::extract::{RawForm, RawQuery, State};
@@ -26,7 +24,7 @@ use smart_protocol::discovery::CodeChallengeMethod;
 use smart_protocol::{AuthorizeRequest, OAuthErrorCode, Scope, Scopes};
 
 use super::claims::now;
-use super::flow::{self, Authorization, Browser, Stage};
+use super::flow::{self, Authorization, Browser, Prompt, Stage};
 use super::grants::random_token;
 use super::simulate::SimulatedError;
 use crate::config::ClientConfig;
@@ -75,6 +73,10 @@ async fn authorize(
         scopes: Scopes::default(),
         code_challenge: String::new(),
         launch: None,
+        nonce: request.nonce.clone(),
+        prompt: Prompt::default(),
+        max_age: request.max_age,
+        issuer: state.urls.auth_base.clone(),
         browser,
         expires_at: now() + PENDING_TTL,
         stage: Stage::Login,
@@ -110,6 +112,9 @@ async fn authorize(
     if let Err((code, description)) = validate(&state, request, &mut pending) {
         return pending.redirect_error(code, &description);
     }
+    if pending.prompt.none {
+        return (jar, flow::silent(&state, pending)).into_response();
+    }
     (jar, flow::show(&state, random_token(), pending)).into_response()
 }
 
@@ -139,6 +144,7 @@ fn validate(
     if pending.state.as_deref().is_none_or(str::is_empty) {
         return Err((InvalidRequest, "state is required".into()));
     }
+    pending.prompt = Prompt::parse(request.prompt.as_deref()).map_err(|e| (InvalidRequest, e))?;
     pending.code_challenge = match (
         request.code_challenge.as_deref().map(str::trim),
         &request.code_challenge_method,

@@ -10,8 +10,9 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use smart_protocol::OAuthErrorCode;
 
-use super::{PatientRow, error_page, render};
+use super::{error_page, render};
 use crate::auth::flow::{self, Authorization, Browser, Step};
+use crate::auth::patients::PatientRow;
 use crate::config::UserConfig;
 use crate::state::AppState;
 
@@ -36,8 +37,8 @@ pub(crate) fn page(
         txn,
         client_name: authorization.client_name(),
         patients: state
-            .fhir
-            .patient_summaries()
+            .patients()
+            .patients()
             .into_iter()
             .filter(|p| reach.includes(&p.id))
             .collect(),
@@ -59,7 +60,7 @@ pub(crate) async fn submit(
         Ok(authorization) => authorization,
         Err(refusal) => return *refusal,
     };
-    let chosen = if state.fhir.read("Patient", &form.patient).is_none() {
+    let chosen = if state.patients().patient(&form.patient).is_none() {
         Err(format!("Patient/{} does not exist", form.patient))
     } else {
         authorization.choose(&form.patient)

@@ -11,7 +11,7 @@ use smart_protocol::{PkceVerifier, TokenResponse};
 use super::{issue, wants_refresh};
 use crate::auth::client_auth::CallingClient;
 use crate::auth::error::OAuthRejection;
-use crate::auth::grants::Redemption;
+use crate::auth::grants::{Redeemed, Redemption};
 use crate::auth::simulate::SimulatedError;
 use crate::state::AppState;
 
@@ -24,7 +24,7 @@ pub fn exchange(
 ) -> Result<TokenResponse, OAuthRejection> {
     check_verifier_syntax(&verifier)?;
     let mut grants = state.grants();
-    let grant = grants
+    let Redeemed { grant, nonce } = grants
         .redeem_code(
             code,
             &Redemption {
@@ -49,7 +49,7 @@ pub fn exchange(
     }
     let refresh = wants_refresh(&grant).then(|| grants.issue_refresh_token(grant.clone()));
     drop(grants);
-    Ok(issue(state, &grant, state.config.token_ttl_secs, refresh))
+    Ok(issue(state, &grant, state.config.token_ttl_secs, refresh, nonce))
 }
 
 /// RFC 7636 §4.1: 43–128 characters of `[A-Za-z0-9-._~]`.

@@ -39,6 +39,7 @@ pub fn exchange(
         client_id: client.client_id.clone(),
         scopes,
         fhir_user: None,
+        auth_time: None,
         context: LaunchContext::default(),
         simulate: client.simulate_error,
     };
@@ -46,5 +47,5 @@ pub fn exchange(
         AuthMethod::PrivateKeyJwt => state.config.token_ttl_secs.min(BACKEND_SERVICE_MAX_TTL_SECS),
         _ => state.config.token_ttl_secs,
     };
-    Ok(issue(state, &grant, ttl, None))
+    Ok(issue(state, &grant, ttl, None, None))
 }

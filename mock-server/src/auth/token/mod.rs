@@ -25,6 +25,7 @@ use super::claims::{AccessClaims, IdTokenClaims, now};
 use super::client_auth::authenticate;
 use super::error::{OAuthRejection, no_store};
 use super::grants::{Grant, random_token};
+use super::keys::TokenKind;
 use crate::state::AppState;
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -109,9 +110,15 @@ fn parse_request(body: &[u8]) -> Result<TokenRequest, OAuthRejection> {
     }
 }
 
-/// Signs an access token (and an id_token when `openid` was granted to a user) for
-/// `grant`, valid for `ttl_secs`.
-fn issue(state: &AppState, grant: &Grant, ttl_secs: u64, refresh_token: Option<String>) -> TokenResponse {
+/// Signs an access token (and an id_token when `openid` was granted to a user, with
+/// `nonce` if the authorize request had one) for `grant`, valid for `ttl_secs`.
+fn issue(
+    state: &AppState,
+    grant: &Grant,
+    ttl_secs: u64,
+    refresh_token: Option<String>,
+    nonce: Option<String>,
+) -> TokenResponse {
     let issued_at = now();
     let claims = AccessClaims {
         iss: state.urls.auth_base.clone(),
@@ -123,8 +130,8 @@ fn issue(state: &AppState, grant: &Grant, ttl_secs: u64, refresh_token: Option<S
         iat: issued_at,
         jti: random_token(),
         grant: grant.id.clone(),
-        patient: grant.context.patient.clone(),
-        encounter: grant.context.encounter.clone(),
+        auth_time: grant.auth_time,
+        context: grant.context.clone(),
         fhir_user: grant.fhir_user.clone(),
         simulate: grant.simulate,
     };
@@ -140,23 +147,27 @@ fn issue(state: &AppState, grant: &Grant, ttl_secs: u64, refresh_token: Option<S
                 .find(|u| &u.fhir_user == fhir_user)
                 .map(|u| u.name.clone());
             IdToken::new(
-                state.key().sign(&IdTokenClaims {
-                    iss: state.urls.auth_base.clone(),
-                    aud: grant.client_id.clone(),
-                    sub: fhir_user.clone(),
-                    exp: issued_at + ttl_secs,
-                    iat: issued_at,
-                    fhir_user: grant
-                        .scopes
-                        .contains(&Scope::FhirUser)
-                        .then(|| format!("{}/{fhir_user}", state.urls.fhir_base)),
-                    name,
-                    nonce: None,
-                }),
+                state.key().sign(
+                    TokenKind::Id,
+                    &IdTokenClaims {
+                        iss: state.urls.auth_base.clone(),
+                        aud: grant.client_id.clone(),
+                        sub: fhir_user.clone(),
+                        exp: issued_at + ttl_secs,
+                        iat: issued_at,
+                        auth_time: grant.auth_time,
+                        fhir_user: grant
+                            .scopes
+                            .contains(&Scope::FhirUser)
+                            .then(|| format!("{}/{fhir_user}", state.urls.fhir_base)),
+                        name,
+                        nonce,
+                    },
+                ),
             )
         });
     TokenResponse {
-        access_token: AccessToken::new(state.key().sign(&claims)),
+        access_token: AccessToken::new(state.key().sign(TokenKind::Access, &claims)),
         token_type: TokenType::Bearer,
         expires_in: Some(ttl_secs),
         scope: Some(grant.scopes.clone()),

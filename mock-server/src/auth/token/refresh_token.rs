@@ -42,7 +42,8 @@ pub fn exchange(
         }
         grant.scopes = narrower;
     }
-    let mut response = issue(state, &grant, state.config.token_ttl_secs, None);
+    // OpenID Connect Core §12.2: a refreshed id_token should carry no nonce.
+    let mut response = issue(state, &grant, state.config.token_ttl_secs, None, None);
     response.refresh_token = Some(refresh_token.clone());
     Ok(response)
 }

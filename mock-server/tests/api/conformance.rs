@@ -1,0 +1,293 @@
+//! What strict, independent clients expect of the authorisation server: OpenID
+//! `nonce`, `auth_time` and `prompt`, RFC 9068 access tokens, RFC 9207 `iss` on
+//! every authorization response, SMART 2.2 introspection, and RFC 6750 errors
+//! from the OpenID endpoints. Each test is a request and the exact answer.
+
+use crate::common::*;
+use reqwest::StatusCode;
+use reqwest::header::WWW_AUTHENTICATE;
+use serde_json::Value;
+
+/// The demo app's authorize parameters for `scope`, plus `extra`.
+fn params_with(mock: &Mock, scope: &str, challenge: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut params = authorize_params(mock, scope, challenge);
+    params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    params
+}
+
+/// A launch as bernie with `extra` authorize parameters; the token response.
+async fn launch_with(mock: &Mock, scope: &str, extra: &[(&str, &str)]) -> Value {
+    let (verifier, challenge) = pkce();
+    let login = mock.authorize(&params_with(mock, scope, &challenge, extra)).await;
+    let done = mock.walk(login, "bernie", None, "allow").await;
+    let (status, body) = mock
+        .exchange(&done.redirect_param("code").expect("a code"), &verifier)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn the_id_token_echoes_nonce_and_says_when_the_user_logged_in() {
+    let mock = start().await;
+    let before = jsonwebtoken::get_current_timestamp();
+    let body = launch_with(
+        &mock,
+        "openid fhirUser offline_access patient/*.rs",
+        &[("nonce", "n-0S6_WzA2Mj"), ("max_age", "300")],
+    )
+    .await;
+    let id_token = claims_of(body["id_token"].as_str().unwrap());
+    assert_eq!(id_token["nonce"], "n-0S6_WzA2Mj");
+    let auth_time = id_token["auth_time"].as_u64().expect("auth_time");
+    assert!((before..=before + 5).contains(&auth_time), "{id_token}");
+    // OpenID Connect Core §12.2: a refreshed id_token keeps auth_time, not the nonce.
+    let (status, refreshed) = mock.refresh(body["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let refreshed = claims_of(refreshed["id_token"].as_str().unwrap());
+    assert_eq!(refreshed.get("nonce"), None, "{refreshed}");
+    assert_eq!(refreshed["auth_time"], auth_time);
+}
+
+#[tokio::test]
+async fn access_tokens_are_rfc_9068_jwts_with_the_launch_context() {
+    let mock = start().await;
+    let body = launch_with(&mock, "openid fhirUser launch/patient patient/*.rs", &[]).await;
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(header_of(token)["typ"], "at+jwt");
+    let claims = claims_of(token);
+    for claim in [
+        "iss",
+        "exp",
+        "aud",
+        "sub",
+        "client_id",
+        "iat",
+        "jti",
+        "scope",
+        "auth_time",
+    ] {
+        assert!(claims.get(claim).is_some(), "{claim} missing: {claims}");
+    }
+    assert_eq!(claims["iss"], mock.server.urls.auth_base);
+    assert_eq!(claims["aud"], mock.server.urls.fhir_base);
+    assert_eq!(claims["client_id"], "demo-app");
+    assert_eq!(claims["patient"], "1");
+    assert_eq!(claims["need_patient_banner"], true);
+    // The id_token stays a plain JWT.
+    assert_eq!(header_of(body["id_token"].as_str().unwrap())["typ"], "JWT");
+}
+
+#[tokio::test]
+async fn every_authorization_response_names_the_issuer() {
+    let mock = start().await;
+    let issuer = mock.server.urls.auth_base.clone();
+    let config = mock.get_json(&mock.fhir(".well-known/smart-configuration")).await;
+    assert_eq!(config["authorization_response_iss_parameter_supported"], true);
+    let openid = mock
+        .get_json(&mock.auth(".well-known/openid-configuration"))
+        .await;
+    assert_eq!(openid["authorization_response_iss_parameter_supported"], true);
+
+    let (_, challenge) = pkce();
+    let login = mock
+        .authorize(&authorize_params(&mock, "patient/*.rs", &challenge))
+        .await;
+    let allowed = mock.walk(login, "bernie", None, "allow").await;
+    assert_eq!(allowed.redirect_param("iss"), Some(issuer.clone()), "success");
+    let login = mock
+        .authorize(&authorize_params(&mock, "patient/*.rs", &challenge))
+        .await;
+    let denied = mock.walk(login, "bernie", None, "deny").await;
+    assert_eq!(denied.redirect_param("error").as_deref(), Some("access_denied"));
+    assert_eq!(denied.redirect_param("iss"), Some(issuer.clone()), "denied");
+    let refused = mock
+        .authorize(&params_with(
+            &mock,
+            "patient/*.rs",
+            &challenge,
+            &[("prompt", "sometimes")],
+        ))
+        .await;
+    assert_eq!(
+        refused.redirect_param("error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(refused.redirect_param("iss"), Some(issuer), "invalid request");
+}
+
+#[tokio::test]
+async fn prompt_none_answers_from_the_browsers_session_or_says_what_is_needed() {
+    let mock = start().await;
+    let (verifier, challenge) = pkce();
+    let silent = |scope: &str, extra: &[(&'static str, &'static str)]| {
+        let mut extra = extra.to_vec();
+        extra.push(("prompt", "none"));
+        params_with(&mock, scope, &challenge, &extra)
+    };
+    // Nobody has logged in in this browser yet.
+    let first = mock.authorize(&silent("patient/*.rs", &[])).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    assert_eq!(first.redirect_param("error").as_deref(), Some("login_required"));
+    assert_eq!(first.redirect_param("state").as_deref(), Some("state-123"));
+
+    // After bernie logs in and allows, the same request needs no page.
+    launch_with(&mock, "openid fhirUser patient/*.rs", &[]).await;
+    let again = mock.authorize(&silent("openid fhirUser patient/*.rs", &[])).await;
+    let code = again.redirect_param("code").expect("a code without a page");
+    let (status, body) = mock.exchange(&code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["patient"], "1");
+    assert_eq!(
+        claims_of(body["id_token"].as_str().unwrap())["fhirUser"],
+        format!("{}/Patient/1", mock.server.urls.fhir_base)
+    );
+    // Scopes he has not allowed this client need the consent page.
+    let wider = mock
+        .authorize(&silent("openid fhirUser patient/*.cruds", &[]))
+        .await;
+    assert_eq!(wider.redirect_param("error").as_deref(), Some("consent_required"));
+    // A login older than max_age needs the login page.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let stale = mock.authorize(&silent("patient/*.rs", &[("max_age", "0")])).await;
+    assert_eq!(stale.redirect_param("error").as_deref(), Some("login_required"));
+    // prompt=none with another value is a malformed request.
+    let mixed = mock
+        .authorize(&params_with(
+            &mock,
+            "patient/*.rs",
+            &challenge,
+            &[("prompt", "none login")],
+        ))
+        .await;
+    assert_eq!(mixed.redirect_param("error").as_deref(), Some("invalid_request"));
+}
+
+#[tokio::test]
+async fn prompt_none_for_a_practitioner_who_must_pick_a_patient_needs_interaction() {
+    let mock = start().await;
+    let (_, challenge) = pkce();
+    let scope = "launch/patient patient/*.rs";
+    let login = mock.authorize(&authorize_params(&mock, scope, &challenge)).await;
+    mock.walk(login, "dr.harrison", Some("3"), "allow").await;
+    let silent = mock
+        .authorize(&params_with(&mock, scope, &challenge, &[("prompt", "none")]))
+        .await;
+    assert_eq!(
+        silent.redirect_param("error").as_deref(),
+        Some("interaction_required")
+    );
+}
+
+#[tokio::test]
+async fn prompt_login_and_consent_show_their_pages_even_when_the_client_skips_them() {
+    let mock = start_with(|config| {
+        let demo = config
+            .clients
+            .iter_mut()
+            .find(|c| c.client_id == "demo-app")
+            .unwrap();
+        demo.skip_login = Some("bernie".into());
+        demo.skip_auth = true;
+    })
+    .await;
+    let (_, challenge) = pkce();
+    let skipped = mock
+        .authorize(&authorize_params(&mock, "patient/*.rs", &challenge))
+        .await;
+    assert!(
+        skipped.redirect_param("code").is_some(),
+        "skip_login + skip_auth: no page"
+    );
+    let login = mock
+        .authorize(&params_with(
+            &mock,
+            "patient/*.rs",
+            &challenge,
+            &[("prompt", "login")],
+        ))
+        .await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.html.contains("Log in"), "{}", login.html);
+    let consent = mock
+        .authorize(&params_with(
+            &mock,
+            "patient/*.rs",
+            &challenge,
+            &[("prompt", "consent")],
+        ))
+        .await;
+    assert_eq!(consent.status, StatusCode::OK);
+    assert!(consent.html.contains("Allow"), "{}", consent.html);
+}
+
+#[tokio::test]
+async fn introspection_returns_the_launch_context_to_a_resource_servers_bearer_token() {
+    let mock = start().await;
+    let body = launch_with(&mock, "openid fhirUser launch/patient patient/*.rs", &[]).await;
+    let user_token = body["access_token"].as_str().unwrap();
+    // The resource server's own token: client credentials, no user.
+    let resource_server = mock.patient_access_token().await;
+    let introspect = |bearer: &str| {
+        mock.http
+            .post(mock.auth("introspect"))
+            .bearer_auth(bearer)
+            .form(&[("token", user_token)])
+            .send()
+    };
+    let response = introspect(&resource_server).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], "demo-app");
+    assert_eq!(answer["scope"], "openid fhirUser launch/patient patient/*.rs");
+    assert_eq!(answer["patient"], "1");
+    assert_eq!(answer["need_patient_banner"], true);
+    assert_eq!(answer["smart_style_url"], mock.auth("smart-style.json"));
+    assert_eq!(
+        answer["fhirUser"],
+        format!("{}/Patient/1", mock.server.urls.fhir_base)
+    );
+    assert_eq!(
+        answer["exp"],
+        body["expires_in"].as_u64().unwrap() + answer["iat"].as_u64().unwrap()
+    );
+    // An app's user token may not read other tokens.
+    let response = introspect(user_token).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let refused: Value = response.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_client");
+    assert!(refused.get("active").is_none(), "{refused}");
+}
+
+#[tokio::test]
+async fn userinfo_refuses_a_bad_token_the_openid_way() {
+    let mock = start().await;
+    let response = mock
+        .http
+        .get(mock.auth("userinfo"))
+        .bearer_auth("not.a.token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+    assert!(
+        challenge.starts_with(r#"Bearer realm="ccri-auth", error="invalid_token", error_description=""#),
+        "{challenge}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token", "{body}");
+    assert!(body.get("resourceType").is_none(), "{body}");
+    // No token at all: a challenge without an error code (RFC 6750 §3.1).
+    let response = mock.http.get(mock.auth("userinfo")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()[WWW_AUTHENTICATE],
+        r#"Bearer realm="ccri-auth""#
+    );
+    // The FHIR API still answers an OperationOutcome.
+    let (status, outcome) = mock.get_with_token(&mock.fhir("Patient/1"), "not.a.token").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+}
