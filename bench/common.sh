@@ -16,11 +16,17 @@ start_servers() {
   PIDS+=($!)
   ./target/server/examples/bare "$BARE_PORT" &
   PIDS+=($!)
+  wait_for "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/metadata"
+  wait_for "http://127.0.0.1:$BARE_PORT/bare"
+}
+
+# wait_for URL: until it answers 2xx, for at most 10 s.
+wait_for() {
   for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/metadata" >/dev/null && curl -fs "http://127.0.0.1:$BARE_PORT/bare" >/dev/null && return
+    curl -fs -o /dev/null "$1" && return
     sleep 0.1
   done
-  echo "servers did not start" >&2; exit 1
+  echo "$1 did not come up" >&2; exit 1
 }
 
 # load NAME URL [wrk args...]: prints "NAME  requests/s  p50  p99"

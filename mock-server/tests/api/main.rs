@@ -9,6 +9,7 @@ mod data_loading;
 mod enforcement;
 mod fhir_api;
 mod launcher_and_pages;
+mod oauth2_client;
 mod security;
 mod startup;
 mod token_grants;
