@@ -205,16 +205,7 @@ async fn a_finished_transaction_cannot_be_replayed() {
 
 #[tokio::test]
 async fn skip_login_and_skip_auth_complete_without_pages() {
-    let mock = start_with(|config| {
-        let demo = config
-            .clients
-            .iter_mut()
-            .find(|c| c.client_id == "demo-app")
-            .unwrap();
-        demo.skip_login = Some("bernie".into());
-        demo.skip_auth = true;
-    })
-    .await;
+    let mock = start_without_pages().await;
     let (verifier, challenge) = pkce();
     let done = mock
         .authorize(&authorize_params(

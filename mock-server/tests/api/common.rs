@@ -41,6 +41,20 @@ pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Mock {
     Mock { server, http }
 }
 
+/// A mock whose demo app logs bernie in and consents without showing a page.
+pub async fn start_without_pages() -> Mock {
+    start_with(|config| {
+        let demo = config
+            .clients
+            .iter_mut()
+            .find(|c| c.client_id == "demo-app")
+            .unwrap();
+        demo.skip_login = Some("bernie".into());
+        demo.skip_auth = true;
+    })
+    .await
+}
+
 impl Mock {
     pub fn auth(&self, endpoint: &str) -> String {
         self.server.urls.auth(endpoint)

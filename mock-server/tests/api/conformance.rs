@@ -181,16 +181,7 @@ async fn prompt_none_for_a_practitioner_who_must_pick_a_patient_needs_interactio
 
 #[tokio::test]
 async fn prompt_login_and_consent_show_their_pages_even_when_the_client_skips_them() {
-    let mock = start_with(|config| {
-        let demo = config
-            .clients
-            .iter_mut()
-            .find(|c| c.client_id == "demo-app")
-            .unwrap();
-        demo.skip_login = Some("bernie".into());
-        demo.skip_auth = true;
-    })
-    .await;
+    let mock = start_without_pages().await;
     let (_, challenge) = pkce();
     let skipped = mock
         .authorize(&authorize_params(&mock, "patient/*.rs", &challenge))
@@ -199,26 +190,18 @@ async fn prompt_login_and_consent_show_their_pages_even_when_the_client_skips_th
         skipped.redirect_param("code").is_some(),
         "skip_login + skip_auth: no page"
     );
-    let login = mock
-        .authorize(&params_with(
-            &mock,
-            "patient/*.rs",
-            &challenge,
-            &[("prompt", "login")],
-        ))
-        .await;
-    assert_eq!(login.status, StatusCode::OK);
-    assert!(login.html.contains("Log in"), "{}", login.html);
-    let consent = mock
-        .authorize(&params_with(
-            &mock,
-            "patient/*.rs",
-            &challenge,
-            &[("prompt", "consent")],
-        ))
-        .await;
-    assert_eq!(consent.status, StatusCode::OK);
-    assert!(consent.html.contains("Allow"), "{}", consent.html);
+    for (prompt, page) in [("login", "Log in"), ("consent", "Allow")] {
+        let shown = mock
+            .authorize(&params_with(
+                &mock,
+                "patient/*.rs",
+                &challenge,
+                &[("prompt", prompt)],
+            ))
+            .await;
+        assert_eq!(shown.status, StatusCode::OK, "prompt={prompt}");
+        assert!(shown.html.contains(page), "prompt={prompt}: {}", shown.html);
+    }
 }
 
 #[tokio::test]
