@@ -487,11 +487,42 @@ mod tests {
         grants.revoke_access_token("jti", now() + 5);
         grants.first_use_of_assertion("app", "a", now() + 5);
         grants.create_launch(launch());
+        grants.log_in_browser(&browser(), "bernie", now());
         let held = grants.entries();
         grants.prune(now());
         assert_eq!(grants.entries(), held, "nothing has expired yet");
         grants.prune(now() + 10 * 24 * 60 * 60);
         assert_eq!(grants.entries(), 0);
+    }
+
+    fn browser() -> Browser {
+        use axum_extra::extract::CookieJar;
+        use axum_extra::extract::cookie::Cookie;
+        let jar = CookieJar::new().add(Cookie::new("ccri-mock-browser", "b".repeat(43)));
+        Browser::of(&jar).expect("a well-formed browser cookie")
+    }
+
+    #[test]
+    fn a_session_remembers_consent_for_its_user_only() {
+        let mut grants = Grants::new(&Config::default());
+        let scopes: Scopes = "patient/*.rs".parse().unwrap();
+        let granted = Grant {
+            scopes: scopes.clone(),
+            ..grant()
+        };
+        grants.remember_consent(&browser(), "bernie", &granted);
+        assert!(grants.session(&browser()).is_none(), "no login, no session");
+        grants.log_in_browser(&browser(), "bernie", now());
+        grants.remember_consent(&browser(), "bernie", &granted);
+        let session = grants.session(&browser()).unwrap();
+        assert!(session.has_consented("app", &scopes));
+        assert!(!session.has_consented("app", &"patient/*.cruds".parse().unwrap()));
+        assert!(!session.has_consented("other", &scopes));
+        // Another user logging in in the same browser starts afresh.
+        grants.log_in_browser(&browser(), "dr.harrison", now());
+        assert!(!grants.session(&browser()).unwrap().has_consented("app", &scopes));
+        grants.prune(now() + SESSION_TTL.as_secs());
+        assert!(grants.session(&browser()).is_none(), "expired");
     }
 
     #[test]
