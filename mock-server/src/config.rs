@@ -275,4 +275,9 @@ impl Config {
     pub fn user(&self, username: &str) -> Option<&UserConfig> {
         self.users.iter().find(|u| u.username == username)
     }
+
+    /// The user who is `fhir_user` (`Patient/1`) in the FHIR data.
+    pub fn user_by_fhir_user(&self, fhir_user: &str) -> Option<&UserConfig> {
+        self.users.iter().find(|u| u.fhir_user == fhir_user)
+    }
 }

@@ -293,7 +293,7 @@ fn known_user<'a>(state: &'a AppState, authorization: &Authorization) -> Option<
         .and_then(|username| state.config.user(username))
         .or_else(|| {
             let fhir_user = authorization.launch.as_ref()?.fhir_user.as_deref()?;
-            state.config.users.iter().find(|u| u.fhir_user == fhir_user)
+            state.config.user_by_fhir_user(fhir_user)
         })
 }
 

@@ -161,7 +161,7 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
     let fhir_user = match form.practitioner.as_str() {
         "" => None,
         reference => {
-            let user = state.config.users.iter().find(|u| u.fhir_user == reference);
+            let user = state.config.user_by_fhir_user(reference);
             let user = user.ok_or_else(|| format!("{reference} is not a user of this mock"))?;
             if !user.reach().includes(&form.patient) {
                 return Err(format!(

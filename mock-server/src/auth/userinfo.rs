@@ -11,7 +11,7 @@ pub async fn userinfo(State(state): State<AppState>, access: AccessContext) -> J
     let user = access
         .fhir_user
         .as_ref()
-        .and_then(|f| state.config.users.iter().find(|u| &u.fhir_user == f));
+        .and_then(|f| state.config.user_by_fhir_user(f));
     Json(json!({
         "sub": access.fhir_user.clone().unwrap_or_else(|| access.client_id.clone()),
         "fhirUser": access.fhir_user.as_ref().map(|f| format!("{}/{f}", state.urls.fhir_base)),

@@ -90,9 +90,7 @@ impl AccessContext {
                 None => Reach::Everyone,
                 Some(fhir_user) => state
                     .config
-                    .users
-                    .iter()
-                    .find(|u| &u.fhir_user == fhir_user)
+                    .user_by_fhir_user(fhir_user)
                     .map_or(Reach::Only(Default::default()), UserConfig::reach),
             },
         })))

@@ -64,15 +64,30 @@ impl Mock {
         format!("{}/{path}", self.server.urls.fhir_base)
     }
 
-    /// POST a form to the token endpoint, as `client_id:secret` Basic auth if given.
-    pub async fn token(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> (StatusCode, Value) {
-        let mut request = self.http.post(self.auth("token")).form(form);
+    /// POST a form to `endpoint`, as `client_id:secret` Basic auth if given.
+    async fn post_form(
+        &self,
+        endpoint: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.auth(endpoint)).form(form);
         if let Some((id, secret)) = basic {
             request = request.basic_auth(id, Some(secret));
         }
-        let response = request.send().await.unwrap();
+        request.send().await.unwrap()
+    }
+
+    /// POST a form to the token endpoint, as `client_id:secret` Basic auth if given.
+    pub async fn token(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let response = self.post_form("token", basic, form).await;
         let status = response.status();
         (status, response.json().await.unwrap())
+    }
+
+    /// POST a form to the revocation endpoint (RFC 7009); the status.
+    pub async fn revoke(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> StatusCode {
+        self.post_form("revoke", basic, form).await.status()
     }
 
     /// CCRI's quickstart: patient-access with Basic auth.
@@ -110,6 +125,12 @@ impl Mock {
         let status = response.status();
         (status, response.json().await.unwrap())
     }
+}
+
+/// An OAuth error answer: `status` with `{"error": code}`.
+#[track_caller]
+pub fn assert_oauth_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!((status, body["error"].as_str()), (expected, Some(code)), "{body}");
 }
 
 /// The claims of a JWT, unverified.

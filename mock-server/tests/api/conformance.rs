@@ -235,12 +235,14 @@ async fn introspection_returns_the_launch_context_to_a_resource_servers_bearer_t
         answer["exp"],
         body["expires_in"].as_u64().unwrap() + answer["iat"].as_u64().unwrap()
     );
-    // An app's user token may not read other tokens.
-    let response = introspect(user_token).await.unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let refused: Value = response.json().await.unwrap();
-    assert_eq!(refused["error"], "invalid_client");
-    assert!(refused.get("active").is_none(), "{refused}");
+    // An app's user token may not read other tokens, nor may a forged one.
+    for bearer in [user_token, "not.a.token"] {
+        let response = introspect(bearer).await.unwrap();
+        let status = response.status();
+        let refused: Value = response.json().await.unwrap();
+        assert_oauth_error(status, &refused, StatusCode::UNAUTHORIZED, "invalid_client");
+        assert!(refused.get("active").is_none(), "{refused}");
+    }
 }
 
 #[tokio::test]

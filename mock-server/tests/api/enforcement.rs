@@ -292,13 +292,8 @@ async fn missing_expired_and_revoked_tokens_are_401() {
         StatusCode::OK,
         "and now cached"
     );
-    mock.http
-        .post(mock.auth("revoke"))
-        .basic_auth("patient-access", Some(PATIENT_ACCESS_SECRET))
-        .form(&[("token", &token)])
-        .send()
-        .await
-        .unwrap();
+    let basic = Some(("patient-access", PATIENT_ACCESS_SECRET));
+    assert_eq!(mock.revoke(basic, &[("token", &token)]).await, StatusCode::OK);
     let (status, body) = mock.fhir_get("Patient/1", &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(

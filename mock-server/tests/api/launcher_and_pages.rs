@@ -191,10 +191,7 @@ async fn simulated_errors_per_launch() {
     let (status, body) = mock
         .exchange(&page.redirect_param("code").unwrap(), &verifier)
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 
     let (verifier, challenge) = pkce();
     let page = mock
@@ -227,10 +224,7 @@ async fn simulated_errors_per_launch() {
         .exchange(&page.redirect_param("code").unwrap(), &verifier)
         .await;
     let (status, body) = mock.refresh(body["refresh_token"].as_str().unwrap(), None).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]
@@ -276,10 +270,7 @@ async fn registered_automation_switches_launch_without_a_person() {
     let (status, body) = mock
         .register(json!({"redirect_uris": [APP_REDIRECT], "skip_login": "nobody"}))
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_client_metadata"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_client_metadata");
 }
 
 #[tokio::test]

@@ -116,18 +116,12 @@ async fn authorization_code_with_pkce_refresh_and_revocation() {
         revocation,
         Err(ConfigurationError::InsecureUrl("revocation"))
     ));
-    let response = mock
-        .http
-        .post(mock.auth("revoke"))
-        .form(&[
-            ("token", refresh.secret().as_str()),
-            ("token_type_hint", "refresh_token"),
-            ("client_id", "demo-app"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let form = [
+        ("token", refresh.secret().as_str()),
+        ("token_type_hint", "refresh_token"),
+        ("client_id", "demo-app"),
+    ];
+    assert_eq!(mock.revoke(None, &form).await, StatusCode::OK);
     let refused = client
         .exchange_refresh_token(&refresh)
         .request_async(&http())

@@ -198,10 +198,7 @@ async fn redirect_uris_cannot_send_codes_elsewhere() {
     // A custom scheme proves nothing about who receives it: public clients only.
     let (status, body) =
         register_redirect(&mock, "com.example.app:/oauth2redirect", "client_secret_basic").await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_redirect_uri"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_redirect_uri");
 }
 
 // 5. Header injection → 500.
@@ -346,10 +343,7 @@ async fn a_wrong_code_verifier_does_not_burn_the_code() {
     let (code, verifier) = mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
     let (wrong, _) = pkce();
     let (status, body) = mock.exchange(&code, &wrong).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     let (status, body) = mock.exchange(&code, &verifier).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -80,10 +80,7 @@ async fn client_credentials_refusals() {
     assert_eq!(body["error"], "invalid_client");
 
     let (status, body) = mock.token(Some(("nobody", "x")), &cc).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
+    assert_oauth_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
 
     // A wider scope than registered.
     let (status, body) = mock
@@ -95,10 +92,7 @@ async fn client_credentials_refusals() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_scope");
 
     // A malformed scope.
     let (status, body) = mock
@@ -110,10 +104,7 @@ async fn client_credentials_refusals() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_scope");
 
     // Two authentication methods at once.
     let (status, body) = mock
@@ -126,10 +117,7 @@ async fn client_credentials_refusals() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
 
     // A public client may not use client_credentials.
     let (status, body) = mock
@@ -138,10 +126,7 @@ async fn client_credentials_refusals() {
             &[("grant_type", "client_credentials"), ("client_id", "demo-app")],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "unauthorized_client");
 
     // A confidential client without credentials.
     let (status, body) = mock
@@ -153,37 +138,25 @@ async fn client_credentials_refusals() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
+    assert_oauth_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
 }
 
 #[tokio::test]
 async fn malformed_token_requests() {
     let mock = start().await;
     let (status, body) = mock.token(None, &[("client_id", "demo-app")]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
     let (status, body) = mock
         .token(None, &[("grant_type", "password"), ("client_id", "demo-app")])
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "unsupported_grant_type");
     let (status, body) = mock
         .token(
             None,
             &[("grant_type", "authorization_code"), ("client_id", "demo-app")],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
     // Duplicate parameters (RFC 6749 §3.2).
     let (status, body) = mock
         .token(
@@ -194,10 +167,7 @@ async fn malformed_token_requests() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
 
     // JSON instead of a form, invalid UTF-8, and garbage.
     for (content_type, body) in [
@@ -302,10 +272,7 @@ async fn wrong_or_malformed_pkce_verifier() {
     let (code, _) = mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
     let (other_verifier, _) = pkce();
     let (status, body) = mock.exchange(&code, &other_verifier).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 
     let (code, _) = mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
     for verifier in ["", "short", &"x".repeat(129), &format!("{}!", "a".repeat(50))] {
@@ -351,10 +318,7 @@ async fn expired_code_is_refused() {
     let (code, verifier) = mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let (status, body) = mock.exchange(&code, &verifier).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     assert!(body["error_description"].as_str().unwrap().contains("expired"));
 }
 
@@ -374,10 +338,7 @@ async fn code_is_bound_to_redirect_uri_and_client() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 
     let (code, verifier) = mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
     let (status, body) = mock
@@ -391,10 +352,7 @@ async fn code_is_bound_to_redirect_uri_and_client() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]

@@ -116,15 +116,8 @@ async fn introspection_of_active_revoked_and_unknown_tokens() {
     assert_eq!(introspect("garbage".into()).await, json!({"active": false}));
 
     // Revoke it: introspection and the FHIR API agree at once.
-    let response = mock
-        .http
-        .post(mock.auth("revoke"))
-        .basic_auth("patient-access", Some(PATIENT_ACCESS_SECRET))
-        .form(&[("token", &token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let basic = Some(("patient-access", PATIENT_ACCESS_SECRET));
+    assert_eq!(mock.revoke(basic, &[("token", &token)]).await, StatusCode::OK);
     assert_eq!(introspect(token.clone()).await, json!({"active": false}));
     assert_eq!(
         mock.get_with_token(&mock.fhir("Patient/1"), &token).await.0,
@@ -151,32 +144,17 @@ async fn revoking_a_refresh_token_ends_the_grant() {
     let (_, body) = mock.exchange(&code, &verifier).await;
     let access = body["access_token"].as_str().unwrap();
     let refresh = body["refresh_token"].as_str().unwrap();
-    let response = mock
-        .http
-        .post(mock.auth("revoke"))
-        .form(&[("token", refresh), ("client_id", "demo-app")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let form = [("token", refresh), ("client_id", "demo-app")];
+    assert_eq!(mock.revoke(None, &form).await, StatusCode::OK);
     assert_eq!(
         mock.get_with_token(&mock.fhir("Patient/1"), access).await.0,
         StatusCode::UNAUTHORIZED
     );
     let (status, body) = mock.refresh(refresh, None).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
     // Revoking an unknown token is not an error (RFC 7009 §2.2).
-    let response = mock
-        .http
-        .post(mock.auth("revoke"))
-        .form(&[("token", "nope"), ("client_id", "demo-app")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let form = [("token", "nope"), ("client_id", "demo-app")];
+    assert_eq!(mock.revoke(None, &form).await, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -140,12 +140,7 @@ fn issue(
         .as_ref()
         .filter(|_| grant.scopes.contains(&Scope::OpenId))
         .map(|fhir_user| {
-            let name = state
-                .config
-                .users
-                .iter()
-                .find(|u| &u.fhir_user == fhir_user)
-                .map(|u| u.name.clone());
+            let name = state.config.user_by_fhir_user(fhir_user).map(|u| u.name.clone());
             IdToken::new(
                 state.key().sign(
                     TokenKind::Id,
