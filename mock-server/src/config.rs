@@ -26,6 +26,7 @@ use std::path::PathBuf;
 
 use jsonwebtoken::jwk::JwkSet;
 use serde::Deserialize;
+use url::Url;
 
 use crate::auth::simulate::SimulatedError;
 use smart_protocol::discovery::GrantType;
@@ -71,9 +72,12 @@ pub struct ClientConfig {
     pub scope: Scopes,
     #[serde(default = "default_grant_types")]
     pub grant_types: Vec<GrantType>,
-    /// Public keys for `private_key_jwt` (SMART backend services).
+    /// Public keys for `private_key_jwt` (SMART backend services), by value…
     #[serde(default)]
     pub jwks: Option<JwkSet>,
+    /// …or where to fetch them (RFC 7591 §2: never both).
+    #[serde(default)]
+    pub jwks_uri: Option<Url>,
     /// Log this user in without showing the login page (automated tests).
     #[serde(default)]
     pub skip_login: Option<String>,
@@ -83,6 +87,30 @@ pub struct ClientConfig {
     /// Make every launch of this client fail in this way (app error-handling tests).
     #[serde(default)]
     pub simulate_error: Option<SimulatedError>,
+}
+
+/// Where a `private_key_jwt` client's public keys are.
+#[derive(Debug)]
+pub enum ClientKeys<'a> {
+    Inline(&'a JwkSet),
+    /// Fetched and cached by `auth::client_keys`.
+    Remote(&'a Url),
+}
+
+impl ClientConfig {
+    /// A confidential client proves who it is at the token endpoint (a secret or a
+    /// signed assertion); a public one only names itself.
+    pub fn is_confidential(&self) -> bool {
+        self.client_secret.is_some() || self.keys().is_some()
+    }
+
+    pub fn keys(&self) -> Option<ClientKeys<'_>> {
+        match (&self.jwks, &self.jwks_uri) {
+            (Some(jwks), _) => Some(ClientKeys::Inline(jwks)),
+            (None, Some(url)) => Some(ClientKeys::Remote(url)),
+            (None, None) => None,
+        }
+    }
 }
 
 fn default_grant_types() -> Vec<GrantType> {
@@ -156,6 +184,7 @@ impl Default for Config {
             scope: scope.parse().expect("built-in scopes are valid"),
             grant_types: vec![GrantType::ClientCredentials],
             jwks: None,
+            jwks_uri: None,
             skip_login: None,
             skip_auth: false,
             simulate_error: None,
@@ -224,6 +253,7 @@ impl Default for Config {
                         .expect("built-in scopes are valid"),
                     grant_types: default_grant_types(),
                     jwks: None,
+                    jwks_uri: None,
                     skip_login: None,
                     skip_auth: false,
                     simulate_error: None,

@@ -90,12 +90,8 @@ async fn purge_expired(state: AppState) -> Infallible {
 pub enum StartError {
     #[error(transparent)]
     Key(#[from] auth::keys::KeyError),
-    #[error("client {client}: redirect URI {uri} {why}")]
-    RedirectUri {
-        client: String,
-        uri: String,
-        why: String,
-    },
+    #[error("client {client}: {why}")]
+    Client { client: String, why: String },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -126,22 +122,32 @@ pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
     start(config, slot).await
 }
 
+fn check_configured_client(client: &config::ClientConfig) -> Result<(), String> {
+    for uri in &client.redirect_uris {
+        auth::uri::check_redirect_uri(uri, !client.is_confidential())
+            .map_err(|why| format!("redirect URI {uri} {why}"))?;
+    }
+    if let Some(url) = &client.jwks_uri {
+        if client.jwks.is_some() {
+            return Err("give jwks or jwks_uri, not both".into());
+        }
+        auth::uri::check_jwks_uri(url.as_str()).map_err(|why| format!("jwks_uri {url} {why}"))?;
+    }
+    Ok(())
+}
+
 /// [`spawn`] with a key the caller already has (tests share one per process).
 pub async fn spawn_with_key(config: Config, key: SigningKey) -> Result<RunningServer, StartError> {
     start(config, Arc::new(OnceLock::from(key))).await
 }
 
 async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<RunningServer, StartError> {
-    // Configured clients pass the same redirect URI rules as registered ones.
+    // Configured clients pass the same rules as registered ones.
     for client in &config.clients {
-        let public = client.client_secret.is_none() && client.jwks.is_none();
-        for uri in &client.redirect_uris {
-            auth::uri::check_redirect_uri(uri, public).map_err(|why| StartError::RedirectUri {
-                client: client.client_id.clone(),
-                uri: uri.clone(),
-                why,
-            })?;
-        }
+        check_configured_client(client).map_err(|why| StartError::Client {
+            client: client.client_id.clone(),
+            why,
+        })?;
     }
     let addr_text = format!("{}:{}", config.bind, config.port);
     let bind_error = |source| StartError::Bind {

@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use crate::auth::client_keys::KeySetCache;
 use crate::auth::grants::Grants;
 use crate::auth::keys::SigningKey;
 use crate::auth::patients::PatientDirectory;
@@ -21,6 +22,8 @@ pub struct Shared {
     grants: Mutex<Grants>,
     pub fhir: Store,
     pub token_cache: TokenCache,
+    /// Clients' `jwks_uri` key sets.
+    pub(crate) client_keys: KeySetCache,
 }
 
 impl AppState {
@@ -33,6 +36,7 @@ impl AppState {
             grants,
             fhir,
             token_cache: TokenCache::default(),
+            client_keys: KeySetCache::new(),
         }))
     }
 }

@@ -18,7 +18,7 @@ use smart_protocol::request::JWT_BEARER_ASSERTION;
 use smart_protocol::{ClientAuthentication, ClientSecret};
 
 use super::error::OAuthRejection;
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, ClientKeys};
 use crate::state::AppState;
 
 /// Backend-service assertions may live at most five minutes (SMART Backend Services).
@@ -30,7 +30,7 @@ pub struct CallingClient {
     pub method: AuthMethod,
 }
 
-pub fn authenticate(
+pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     form: &ClientAuthentication,
@@ -62,14 +62,14 @@ pub fn authenticate(
                 "client_assertion_type must be {JWT_BEARER_ASSERTION}"
             )));
         }
-        return check_assertion(state, assertion);
+        return check_assertion(state, assertion).await;
     }
     let client_id = form
         .client_id
         .as_deref()
         .ok_or_else(|| OAuthRejection::invalid_client("no client authentication"))?;
     let client = known_client(state, client_id)?;
-    if client.client_secret.is_some() || client.jwks.is_some() {
+    if client.is_confidential() {
         return Err(OAuthRejection::invalid_client(format!(
             "client {client_id} is confidential: authenticate it"
         )));
@@ -149,7 +149,7 @@ struct AssertionClaims {
 }
 
 /// SMART Backend Services §"Authenticating to the token endpoint".
-fn check_assertion(state: &AppState, assertion: &str) -> Result<CallingClient, OAuthRejection> {
+async fn check_assertion(state: &AppState, assertion: &str) -> Result<CallingClient, OAuthRejection> {
     let refuse = |why: String| OAuthRejection::invalid_client(format!("client assertion refused: {why}"));
     let header = jsonwebtoken::decode_header(assertion).map_err(|e| refuse(e.to_string()))?;
     if !matches!(header.alg, Algorithm::RS384 | Algorithm::ES384) {
@@ -158,10 +158,19 @@ fn check_assertion(state: &AppState, assertion: &str) -> Result<CallingClient, O
     let unverified: AssertionClaims =
         jsonwebtoken::dangerous::insecure_decode_claims(assertion).map_err(|e| refuse(e.to_string()))?;
     let client = known_client(state, &unverified.iss)?;
-    let jwks: &JwkSet = client
-        .jwks
-        .as_ref()
-        .ok_or_else(|| refuse("the client has no registered JWKS".into()))?;
+    let fetched;
+    let jwks: &JwkSet = match client.keys() {
+        Some(ClientKeys::Inline(jwks)) => jwks,
+        Some(ClientKeys::Remote(url)) => {
+            fetched = state
+                .client_keys
+                .get(url, header.kid.as_deref())
+                .await
+                .map_err(|e| refuse(e.to_string()))?;
+            &fetched
+        }
+        None => return Err(refuse("the client has no registered keys".into())),
+    };
     let jwk = match &header.kid {
         Some(kid) => jwks.find(kid),
         None if jwks.keys.len() == 1 => jwks.keys.first(),

@@ -46,7 +46,7 @@ fn render_page(
         .skip((page - 1).saturating_mul(PER_PAGE))
         .take(PER_PAGE)
         .map(|c| {
-            let kind = if c.client_secret.is_some() || c.jwks.is_some() {
+            let kind = if c.is_confidential() {
                 "confidential"
             } else {
                 "public"
@@ -121,7 +121,7 @@ pub async fn create(State(state): State<AppState>, Form(form): Form<NewClient>) 
         scope,
         ..ClientMetadata::default()
     };
-    match register_client(&state, metadata) {
+    match register_client(&state, metadata).await {
         Ok(registration) => render_page(
             &state,
             1,

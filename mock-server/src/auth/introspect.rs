@@ -31,7 +31,7 @@ struct IntrospectForm {
 }
 
 pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match authorise(&state, &headers, &body) {
+    let form = match authorise(&state, &headers, &body).await {
         Ok(form) => form,
         Err(rejection) => return rejection.into_response(),
     };
@@ -39,7 +39,11 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
 }
 
 /// The form, if its caller may introspect.
-fn authorise(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<IntrospectForm, OAuthRejection> {
+async fn authorise(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<IntrospectForm, OAuthRejection> {
     let form = serde_urlencoded::from_bytes::<IntrospectForm>(body)
         .map_err(|e| OAuthRejection::invalid_request(format!("token is required: {e}")))?;
     if let Some(token) = bearer_token(headers) {
@@ -54,7 +58,7 @@ fn authorise(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Intro
     }
     let auth: ClientAuthentication =
         serde_urlencoded::from_bytes(body).map_err(|e| OAuthRejection::invalid_request(e.to_string()))?;
-    let caller = authenticate(state, headers, &auth)?;
+    let caller = authenticate(state, headers, &auth).await?;
     if caller.method == AuthMethod::None {
         return Err(OAuthRejection::invalid_client(
             "introspection needs an authenticated (confidential) client or a resource server's bearer token",

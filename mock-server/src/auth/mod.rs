@@ -5,6 +5,7 @@
 pub mod authorize;
 pub mod claims;
 pub mod client_auth;
+pub(crate) mod client_keys;
 pub mod clients_page;
 pub mod discovery;
 pub mod error;

@@ -16,13 +16,15 @@ use smart_protocol::discovery::{AuthMethod, GrantType};
 use smart_protocol::{ClientMetadata, ClientRegistration, ClientSecret, OAuthErrorCode, Scopes};
 
 use super::claims::now;
+use super::client_keys::MAX_KEYS;
 use super::error::{OAuthRejection, no_store};
 use super::grants::random_token;
 use super::simulate::SimulatedError;
-use super::uri::check_redirect_uri;
+use super::uri::{check_jwks_uri, check_redirect_uri};
 use crate::config::ClientConfig;
 use crate::state::AppState;
 use serde_json::Value;
+use url::Url;
 
 /// What a registered client may ask for when its metadata names no `scope`.
 pub const DEFAULT_SCOPE: &str = "openid fhirUser profile launch launch/patient launch/encounter \
@@ -42,7 +44,7 @@ pub async fn register(
             .into_response();
         }
     };
-    match register_client(&state, metadata) {
+    match register_client(&state, metadata).await {
         Ok(registration) => (StatusCode::CREATED, no_store(), Json(registration)).into_response(),
         Err(rejection) => rejection.into_response(),
     }
@@ -50,7 +52,7 @@ pub async fn register(
 
 /// Validates `metadata`, stores the client and returns its credentials. Also used by
 /// the registration page.
-pub fn register_client(
+pub async fn register_client(
     state: &AppState,
     mut metadata: ClientMetadata,
 ) -> Result<ClientRegistration, OAuthRejection> {
@@ -90,21 +92,6 @@ pub fn register_client(
             OAuthRejection::new(OAuthErrorCode::InvalidRedirectUri, format!("{uri}: {why}"))
         })?;
     }
-    if metadata.jwks_uri.is_some() {
-        return Err(metadata_error(
-            "jwks_uri is not supported by the mock: send the JWK Set as `jwks`".into(),
-        ));
-    }
-    let jwks = match metadata.jwks.clone() {
-        Some(value) => Some(
-            serde_json::from_value::<JwkSet>(value)
-                .map_err(|e| metadata_error(format!("jwks is not a JWK Set: {e}")))?,
-        ),
-        None if method == AuthMethod::PrivateKeyJwt => {
-            return Err(metadata_error("private_key_jwt needs `jwks`".into()));
-        }
-        None => None,
-    };
     let scope = metadata.scope.clone().unwrap_or_else(|| {
         let mut scope = DEFAULT_SCOPE.to_owned();
         if metadata.grant_types.contains(&GrantType::ClientCredentials) {
@@ -115,6 +102,7 @@ pub fn register_client(
     metadata.scope = Some(scope.clone());
     metadata.token_endpoint_auth_method = Some(method.clone());
     let automation = Automation::from_metadata(state, &metadata)?;
+    let (jwks, jwks_uri) = client_keys(state, &metadata, &method).await?;
     let client_secret = matches!(
         method,
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
@@ -131,6 +119,7 @@ pub fn register_client(
             scope,
             grant_types: metadata.grant_types.clone(),
             jwks,
+            jwks_uri,
             skip_login: automation.skip_login,
             skip_auth: automation.skip_auth,
             simulate_error: automation.simulate_error,
@@ -144,6 +133,39 @@ pub fn register_client(
         client_id_issued_at: now(),
         metadata,
     })
+}
+
+/// The client's public keys: by value (`jwks`), or by reference (`jwks_uri`),
+/// fetched now so that a URL that does not serve a key set is refused while the
+/// developer is looking, not at the first token request.
+async fn client_keys(
+    state: &AppState,
+    metadata: &ClientMetadata,
+    method: &AuthMethod,
+) -> Result<(Option<JwkSet>, Option<Url>), OAuthRejection> {
+    match (&metadata.jwks, &metadata.jwks_uri) {
+        (Some(_), Some(_)) => Err(metadata_error(
+            "give jwks or jwks_uri, not both (RFC 7591 §2)".into(),
+        )),
+        (Some(value), None) => {
+            let jwks = serde_json::from_value::<JwkSet>(value.clone())
+                .map_err(|e| metadata_error(format!("jwks is not a JWK Set: {e}")))?;
+            Ok((Some(jwks), None))
+        }
+        (None, Some(uri)) => {
+            let url = check_jwks_uri(uri).map_err(|why| metadata_error(format!("jwks_uri {uri} {why}")))?;
+            state
+                .client_keys
+                .get(&url, None)
+                .await
+                .map_err(|e| metadata_error(e.to_string()))?;
+            Ok((None, Some(url)))
+        }
+        (None, None) if *method == AuthMethod::PrivateKeyJwt => Err(metadata_error(
+            "private_key_jwt needs `jwks` or `jwks_uri`".into(),
+        )),
+        (None, None) => Ok((None, None)),
+    }
 }
 
 /// The mock's extension metadata.
@@ -195,7 +217,6 @@ const MAX_NAME_CHARS: usize = 200;
 const MAX_URI_BYTES: usize = 2_000;
 const MAX_REDIRECT_URIS: usize = 20;
 const MAX_SCOPE_BYTES: usize = 4_000;
-const MAX_KEYS: usize = 10;
 
 fn check_sizes(metadata: &ClientMetadata) -> Result<(), OAuthRejection> {
     let too_long = |what: &str, limit: usize| metadata_error(format!("{what} is longer than {limit}"));
@@ -211,6 +232,13 @@ fn check_sizes(metadata: &ClientMetadata) -> Result<(), OAuthRejection> {
             OAuthErrorCode::InvalidRedirectUri,
             format!("at most {MAX_REDIRECT_URIS} redirect_uris"),
         ));
+    }
+    if metadata
+        .jwks_uri
+        .as_ref()
+        .is_some_and(|u| u.len() > MAX_URI_BYTES)
+    {
+        return Err(too_long("jwks_uri", MAX_URI_BYTES));
     }
     if metadata.redirect_uris.iter().any(|u| u.len() > MAX_URI_BYTES) {
         return Err(OAuthRejection::new(

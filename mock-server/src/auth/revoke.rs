@@ -27,7 +27,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
     };
     let auth: ClientAuthentication = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let caller = match authenticate(&state, &headers, &auth) {
+    let caller = match authenticate(&state, &headers, &auth).await {
         Ok(caller) => caller,
         Err(rejection) => return rejection.into_response(),
     };

@@ -1,5 +1,6 @@
 //! Which URLs the server will send a browser to: registered redirect URIs (RFC 7591
-//! §2, RFC 8252 §7–8, RFC 9700 §4.1) and the launcher's app URLs.
+//! §2, RFC 8252 §7–8, RFC 9700 §4.1) and the launcher's app URLs; and which URL it
+//! will fetch itself: a client's `jwks_uri`.
 //!
 //! Each is parsed with the `url` crate, never matched by prefix: `http://127.0.0.1:1@evil.example/`
 //! starts like a loopback URL but its host is evil.example. The raw text must also be
@@ -38,6 +39,23 @@ pub(crate) fn check_launch_url(uri: &str) -> Result<(), String> {
         return Err("must be an absolute http(s) URL".into());
     }
     Ok(())
+}
+
+/// A client's `jwks_uri` (RFC 7591 §2), which this server fetches: https, or plain
+/// http on a loopback host for a key server on the developer's own machine.
+/// Anyone may register, so plain http elsewhere is refused: the mock would
+/// otherwise fetch (and report on) any address on the networks it can reach.
+pub(crate) fn check_jwks_uri(uri: &str) -> Result<Url, String> {
+    let url = parse(uri)?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        _ => return Err("must be https, or http on localhost or a loopback address".into()),
+    }
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment".into());
+    }
+    Ok(url)
 }
 
 fn parse(uri: &str) -> Result<Url, String> {
@@ -92,6 +110,23 @@ mod tests {
                 ok,
                 "{uri} public={public}"
             );
+        }
+    }
+
+    #[test]
+    fn key_set_urls_are_https_or_loopback() {
+        for (uri, ok) in [
+            ("https://keys.example/jwks.json", true),
+            ("http://127.0.0.1:9000/jwks", true),
+            ("http://localhost/jwks", true),
+            ("http://keys.example/jwks.json", false),
+            ("http://10.0.0.1/jwks", false),
+            ("http://127.0.0.1:1@evil.example/jwks", false),
+            ("https://keys.example/jwks#k", false),
+            ("file:///etc/passwd", false),
+            ("jwks.json", false),
+        ] {
+            assert_eq!(check_jwks_uri(uri).is_ok(), ok, "{uri}");
         }
     }
 }

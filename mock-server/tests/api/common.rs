@@ -342,6 +342,7 @@ pub fn confidential_app(id: &str, secret: &str) -> ClientConfig {
             smart_protocol::discovery::GrantType::ClientCredentials,
         ],
         jwks: None,
+        jwks_uri: None,
         skip_login: None,
         skip_auth: false,
         simulate_error: None,

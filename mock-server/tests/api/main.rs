@@ -4,6 +4,7 @@
 mod common;
 
 mod authorize;
+mod backend_services;
 mod conformance;
 mod data_loading;
 mod enforcement;

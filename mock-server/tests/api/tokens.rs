@@ -1,11 +1,9 @@
-//! Access token verification, introspection, revocation, dynamic registration and
-//! backend-service assertions.
+//! Access token verification, introspection, revocation and dynamic registration.
 
 use crate::common::*;
 use base64::Engine;
 use ccri_mock::config::PATIENT_ACCESS_SECRET;
 use ccri_mock::{SigningKey, TokenKind};
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -267,116 +265,6 @@ async fn invalid_registrations() {
         let (status, body) = mock.register(metadata.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{metadata}");
         assert_eq!(body["error"], error, "{metadata}: {body}");
-    }
-}
-
-/// A backend service's key pair: the private half signs assertions, the public
-/// half is registered.
-fn backend_key() -> (EncodingKey, JwkSet) {
-    use rsa::Generate;
-    use rsa::pkcs1::EncodeRsaPrivateKey;
-    let private = rsa::PrivateKey::try_generate().unwrap();
-    let encoding = EncodingKey::from_rsa_der(private.to_pkcs1_der().unwrap().as_bytes());
-    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS384).unwrap();
-    jwk.common.key_id = Some("backend-1".into());
-    jwk.common.key_algorithm = Some(KeyAlgorithm::RS384);
-    (encoding, JwkSet { keys: vec![jwk] })
-}
-
-#[tokio::test]
-async fn backend_services_private_key_jwt_and_jti_replay() {
-    let (private, jwks) = backend_key();
-    let mock = start().await;
-    let (status, registered) = mock
-        .register(json!({
-            "client_name": "Nightly export",
-            "grant_types": ["client_credentials"],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": jwks,
-            "scope": "system/Patient.rs system/Observation.rs"
-        }))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{registered}");
-    assert!(registered.get("client_secret").is_none());
-    let client_id = registered["client_id"].as_str().unwrap().to_owned();
-    let token_url = mock.auth("token");
-    let now = jsonwebtoken::get_current_timestamp();
-    let assertion = |jti: &str, exp: u64, aud: &str, alg: Algorithm| {
-        let mut header = Header::new(alg);
-        header.kid = Some("backend-1".into());
-        let claims = json!({"iss": client_id, "sub": client_id, "aud": aud, "exp": exp, "jti": jti});
-        jsonwebtoken::encode(&header, &claims, &private).unwrap()
-    };
-    let request = |assertion: String| {
-        [
-            ("grant_type", "client_credentials".to_owned()),
-            ("scope", "system/Patient.rs".to_owned()),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
-            ),
-            ("client_assertion", assertion),
-        ]
-    };
-    let post = |form: [(&'static str, String); 4]| {
-        let request = mock.http.post(&token_url).form(&form);
-        async move {
-            let response = request.send().await.unwrap();
-            (response.status(), response.json::<Value>().await.unwrap())
-        }
-    };
-
-    let (status, body) = post(request(assertion(
-        "jti-1",
-        now + 240,
-        &token_url,
-        Algorithm::RS384,
-    )))
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body["expires_in"].as_u64().unwrap() <= 300);
-    // RFC 7523 §3 lets `aud` be any value naming this server: the issuer too.
-    let issuer = mock.server.urls.auth_base.clone();
-    let (status, by_issuer) = post(request(assertion("jti-0", now + 240, &issuer, Algorithm::RS384))).await;
-    assert_eq!(status, StatusCode::OK, "aud = issuer: {by_issuer}");
-    let (status, patient) = mock
-        .get_with_token(&mock.fhir("Patient/3"), body["access_token"].as_str().unwrap())
-        .await;
-    assert_eq!((status, patient["id"].as_str()), (StatusCode::OK, Some("3")));
-
-    for (name, form) in [
-        (
-            "jti replay",
-            request(assertion("jti-1", now + 240, &token_url, Algorithm::RS384)),
-        ),
-        (
-            "exp too far",
-            request(assertion("jti-2", now + 3600, &token_url, Algorithm::RS384)),
-        ),
-        (
-            "expired",
-            request(assertion("jti-3", now - 10, &token_url, Algorithm::RS384)),
-        ),
-        (
-            "wrong aud",
-            request(assertion(
-                "jti-4",
-                now + 240,
-                "https://other.example/token",
-                Algorithm::RS384,
-            )),
-        ),
-        (
-            "RS256 not allowed",
-            request(assertion("jti-5", now + 240, &token_url, Algorithm::RS256)),
-        ),
-    ] {
-        let (status, body) = post(form).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (StatusCode::UNAUTHORIZED, Some("invalid_client")),
-            "{name}: {body}"
-        );
     }
 }
 

@@ -29,7 +29,7 @@ use super::keys::TokenKind;
 use crate::state::AppState;
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&state, &headers, &body) {
+    match handle(&state, &headers, &body).await {
         Ok(response) => (no_store(), Json(response)).into_response(),
         Err(rejection) => {
             // Debug formatting escapes what the caller sent: no forged log lines.
@@ -39,7 +39,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
 }
 
-fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<TokenResponse, OAuthRejection> {
+async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<TokenResponse, OAuthRejection> {
     let form_encoded = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -52,7 +52,7 @@ fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<TokenRes
     let request = parse_request(body)?;
     let auth: ClientAuthentication = serde_urlencoded::from_bytes(body)
         .map_err(|e| OAuthRejection::invalid_request(format!("malformed client authentication: {e}")))?;
-    let caller = authenticate(state, headers, &auth)?;
+    let caller = authenticate(state, headers, &auth).await?;
     if let Some(named) = &auth.client_id
         && *named != caller.client.client_id
     {
