@@ -16,7 +16,7 @@ async fn ccri_client_credentials_by_discovery_or_token_url() {
         token_url: None,
         iss: Some(mock.urls.fhir_base.clone()),
         client_id: "patient-access".into(),
-        credential: Credential::Secret(ClientSecret::new(ccri_mock::config::PATIENT_ACCESS_SECRET)),
+        credential: Credential::Secret(ClientSecret::new(ccri_mock::PATIENT_ACCESS_SECRET)),
         scope: None,
     };
     let response = TokenResponse::from_json(&client_credentials(&platform, &options).await.unwrap()).unwrap();

@@ -344,9 +344,7 @@ async fn client_credentials_with_a_private_key() {
         backend_service(alg).await;
     }
     let neither = obj(&[("iss", FHIR.into()), ("clientId", "x".into())]);
-    let error = smart_fhir_client::web::client_credentials(neither)
-        .await
-        .unwrap_err();
+    let error = client_credentials(neither).await.unwrap_err();
     assert_eq!(code_of(&error), "invalid_options");
 }
 
@@ -372,7 +370,7 @@ async fn backend_service(alg: &str) {
         ("privateJwk", get(&keys, "privateJwk")),
         ("scope", "system/Patient.rs".into()),
     ]);
-    let token = smart_fhir_client::web::client_credentials(options).await.unwrap();
+    let token = client_credentials(options).await.unwrap();
     assert_eq!(get(&token, "token_type").as_string().as_deref(), Some("Bearer"));
     assert!(get(&token, "expires_in").as_f64().unwrap() <= 300.0, "{alg}");
 }

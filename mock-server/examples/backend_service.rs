@@ -14,7 +14,7 @@ use serde_json::Value;
 const SECRET: &str = "IShTVi8mRSV7bVREuU1freiDo79y_8fLX3BBw2nf2eIpv9A_r91VlVuF2LOiK_zLZAkBQCusEXLp_o6DEIgvaQ";
 
 /// `Patient/{id}` from the CCRI server at `origin`, read with a client-credentials token.
-pub async fn read_patient(origin: &str, id: &str) -> Result<Value, Box<dyn std::error::Error>> {
+pub(crate) async fn read_patient(origin: &str, id: &str) -> Result<Value, Box<dyn std::error::Error>> {
     let client = BasicClient::new(ClientId::new("patient-access".into()))
         .set_client_secret(ClientSecret::new(SECRET.into()))
         .set_auth_type(AuthType::BasicAuth)

@@ -172,7 +172,7 @@ pub const PATIENT_ACCESS_SECRET: &str =
     "IShTVi8mRSV7bVREuU1freiDo79y_8fLX3BBw2nf2eIpv9A_r91VlVuF2LOiK_zLZAkBQCusEXLp_o6DEIgvaQ";
 
 /// The public client the demo app and the quickstart use.
-pub const DEMO_CLIENT_ID: &str = "demo-app";
+pub(crate) const DEMO_CLIENT_ID: &str = "demo-app";
 
 impl Default for Config {
     fn default() -> Self {

@@ -5,10 +5,10 @@
 //! The binary is a thin CLI over [`spawn`]; tests call [`spawn`] in-process on port 0
 //! and use the URLs of the returned [`RunningServer`].
 
-pub mod auth;
-pub mod config;
-pub mod fhir;
-pub mod seed;
+mod auth;
+mod config;
+mod fhir;
+mod seed;
 mod state;
 
 use std::convert::Infallible;
@@ -23,15 +23,19 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+// What the binary, the tests and the client's tests use; everything else is the crate's own.
 pub use auth::grants::MAX_PENDING_PER_CLIENT;
-pub use auth::keys::{SigningKey, TokenKind};
-pub use config::Config;
-pub use state::{AppState, Urls};
+pub use auth::keys::{KeyError, SigningKey, TokenKind};
+pub use config::{ClientConfig, Config, ConfigError, PATIENT_ACCESS_SECRET, UserConfig};
+pub use seed::{LoadError, Loaded, load_dir};
+use state::AppState;
+pub use state::Urls;
 
 /// Largest request body accepted by the authorisation endpoints.
 const AUTH_BODY_LIMIT: usize = 64 * 1024;
 
 /// A started server. Dropping it leaves the server running; call [`RunningServer::shutdown`].
+#[derive(Debug)]
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub urls: Urls,
@@ -89,7 +93,7 @@ async fn purge_expired(state: AppState) -> Infallible {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Key(#[from] auth::keys::KeyError),
+    Key(#[from] KeyError),
     #[error("client {client}: {why}")]
     Client { client: String, why: String },
     #[error("cannot listen on {addr}: {source}")]
@@ -122,7 +126,7 @@ pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
     start(config, slot).await
 }
 
-fn check_configured_client(client: &config::ClientConfig) -> Result<(), String> {
+fn check_configured_client(client: &ClientConfig) -> Result<(), String> {
     for uri in &client.redirect_uris {
         auth::uri::check_redirect_uri(uri, !client.is_confidential())
             .map_err(|why| format!("redirect URI {uri} {why}"))?;
@@ -187,7 +191,7 @@ async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<Run
 }
 
 /// The whole HTTP surface: `/ccri-auth/…` and `/ccri-fhir/R4/…`.
-pub fn app(state: AppState) -> Router {
+fn app(state: AppState) -> Router {
     let fhir = fhir::public_router().merge(fhir::protected_router());
     // No page of the auth server may be framed (clickjacking of login and consent);
     // the launcher sets its own, looser policy, which these layers leave alone.

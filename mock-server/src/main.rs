@@ -63,7 +63,7 @@ async fn main() -> std::process::ExitCode {
     config.token_ttl_secs = cli.token_ttl.unwrap_or(config.token_ttl_secs);
     config.public_url = cli.public_url.or(config.public_url);
     if let Some(dir) = &cli.data {
-        match ccri_mock::seed::load_dir(dir, cli.lenient) {
+        match ccri_mock::load_dir(dir, cli.lenient) {
             Ok(loaded) => {
                 for error in &loaded.errors {
                     eprintln!("ccri-mock: skipped {error}");
@@ -125,7 +125,7 @@ fn banner(config: &Config) -> impl Fn(&ccri_mock::Urls) -> String + use<> {
         .clients
         .iter()
         .map(|c| {
-            let kind = if c.client_secret.is_some() {
+            let kind = if c.is_confidential() {
                 "confidential"
             } else {
                 "public"

@@ -12,9 +12,9 @@ use crate::config::Config;
 use crate::fhir::store::Store;
 
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+pub(crate) struct AppState(Arc<Shared>);
 
-pub struct Shared {
+pub(crate) struct Shared {
     pub config: Config,
     pub urls: Urls,
     /// Filled at start, or shortly after by the thread generating it (see `lib.rs`).
@@ -27,7 +27,7 @@ pub struct Shared {
 }
 
 impl AppState {
-    pub fn new(config: Config, urls: Urls, key: Arc<OnceLock<SigningKey>>, fhir: Store) -> Self {
+    pub(crate) fn new(config: Config, urls: Urls, key: Arc<OnceLock<SigningKey>>, fhir: Store) -> Self {
         let grants = Mutex::new(Grants::new(&config));
         AppState(Arc::new(Shared {
             config,
@@ -43,17 +43,17 @@ impl AppState {
 
 impl Shared {
     /// The signing key; waits for it in the first moments after start.
-    pub fn key(&self) -> &SigningKey {
+    pub(crate) fn key(&self) -> &SigningKey {
         self.key.wait()
     }
 
     /// The patients the auth pages list: the FHIR store, seen only through this interface.
-    pub fn patients(&self) -> &dyn PatientDirectory {
+    pub(crate) fn patients(&self) -> &dyn PatientDirectory {
         &self.fhir
     }
 
     /// The authorisation state. Never held across an `.await`.
-    pub fn grants(&self) -> MutexGuard<'_, Grants> {
+    pub(crate) fn grants(&self) -> MutexGuard<'_, Grants> {
         // A panic while holding the lock leaves plain maps behind, still consistent enough
         // for a mock; keep serving rather than failing every later request.
         self.grants

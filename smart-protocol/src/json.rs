@@ -40,6 +40,12 @@ pub struct Members<'a, J> {
     problem: Cell<Option<DecodeError>>,
 }
 
+impl<J> fmt::Debug for Members<'_, J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Members").finish_non_exhaustive()
+    }
+}
+
 impl<'a, J: JsonValue> Members<'a, J> {
     pub fn of(json: &'a J) -> Self {
         let problem = (!json.is_object()).then(|| DecodeError("the message is not a JSON object".to_owned()));

@@ -11,6 +11,7 @@ use super::launch::random_token;
 use super::platform::{HttpRequest, Json, JsonValue, Method, Platform};
 use super::token::{ClientAuth, oauth_answer, post_form};
 
+#[derive(Debug)]
 pub struct ClientCredentialsOptions {
     /// The token endpoint, or the FHIR base to discover it from.
     pub token_url: Option<String>,
@@ -21,6 +22,7 @@ pub struct ClientCredentialsOptions {
 }
 
 /// What a backend client authenticates with.
+#[derive(Debug)]
 pub enum Credential {
     /// `client_secret_basic`, as CCRI's pre-registered clients.
     Secret(ClientSecret),

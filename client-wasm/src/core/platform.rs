@@ -126,6 +126,13 @@ pub trait Storage {
 #[derive(Default)]
 pub struct MemoryStorage(RefCell<HashMap<String, String>>);
 
+/// Lists the keys only: the values are sessions, with their tokens.
+impl Debug for MemoryStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.borrow().keys()).finish()
+    }
+}
+
 impl MemoryStorage {
     /// No launch and no session is kept.
     pub fn is_empty(&self) -> bool {

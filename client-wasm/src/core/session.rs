@@ -185,6 +185,13 @@ pub struct SmartClient<P: Platform, S> {
     inner: Rc<Inner<P, S>>,
 }
 
+/// The session holds tokens: nothing of it is printed.
+impl<P: Platform, S> std::fmt::Debug for SmartClient<P, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmartClient").finish_non_exhaustive()
+    }
+}
+
 impl<P: Platform, S> Clone for SmartClient<P, S> {
     fn clone(&self) -> Self {
         SmartClient {

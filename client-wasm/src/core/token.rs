@@ -17,6 +17,17 @@ pub enum ClientAuth<'a> {
     Assertion(String),
 }
 
+/// An assertion is a bearer credential while it lives: printed as `[redacted]`.
+impl std::fmt::Debug for ClientAuth<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientAuth::Public(id) => f.debug_tuple("Public").field(id).finish(),
+            ClientAuth::Secret(id, secret) => f.debug_tuple("Secret").field(id).field(secret).finish(),
+            ClientAuth::Assertion(_) => f.debug_tuple("Assertion").field(&"[redacted]").finish(),
+        }
+    }
+}
+
 impl ClientAuth<'_> {
     /// Adds the credentials to a form request.
     pub fn apply(&self, request: HttpRequest, form: &mut Vec<(&str, String)>) -> HttpRequest {

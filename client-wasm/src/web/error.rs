@@ -24,7 +24,7 @@ fn oauth_js(error: &OAuthError) -> JsValue {
     .0
 }
 
-pub fn to_js_error(error: Error<JsJson>) -> JsValue {
+pub(super) fn to_js_error(error: Error<JsJson>) -> JsValue {
     let js = js_sys::Error::new(&error.to_string());
     js.set_name("SmartError");
     let set = |key: &str, value: JsValue| {
@@ -41,7 +41,7 @@ pub fn to_js_error(error: Error<JsJson>) -> JsValue {
 }
 
 /// What a JavaScript exception says: an Error's message, or a thrown string.
-pub fn message_of(exception: JsValue) -> String {
+pub(super) fn message_of(exception: JsValue) -> String {
     match exception.dyn_ref::<js_sys::Error>() {
         Some(error) => error.message().into(),
         None => exception
@@ -51,6 +51,6 @@ pub fn message_of(exception: JsValue) -> String {
 }
 
 /// An `invalid_options` error for bad arguments from JavaScript.
-pub fn invalid_options(message: impl std::fmt::Display) -> JsValue {
+pub(super) fn invalid_options(message: impl std::fmt::Display) -> JsValue {
     to_js_error(Error::invalid_options(message))
 }

@@ -322,6 +322,7 @@ async fn run(task: Task) -> Result<JsValue, JsValue> {
 
 /// An authorised FHIR client for one launched session.
 #[wasm_bindgen]
+#[derive(Debug)]
 pub struct SmartClient {
     inner: Core,
 }

@@ -6,7 +6,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::error::invalid_options;
 
-pub struct Options<'a>(pub &'a JsValue);
+pub(super) struct Options<'a>(pub &'a JsValue);
 
 impl Options<'_> {
     fn get(&self, name: &str) -> JsValue {
@@ -17,11 +17,11 @@ impl Options<'_> {
         }
     }
 
-    pub fn raw(&self, name: &str) -> JsValue {
+    pub(super) fn raw(&self, name: &str) -> JsValue {
         self.get(name)
     }
 
-    pub fn string(&self, name: &str) -> Result<Option<String>, JsValue> {
+    pub(super) fn string(&self, name: &str) -> Result<Option<String>, JsValue> {
         let value = self.get(name);
         if value.is_undefined() || value.is_null() {
             return Ok(None);
@@ -32,12 +32,12 @@ impl Options<'_> {
             .ok_or_else(|| invalid_options(format!("{name} must be a string")))
     }
 
-    pub fn required(&self, name: &str) -> Result<String, JsValue> {
+    pub(super) fn required(&self, name: &str) -> Result<String, JsValue> {
         self.string(name)?
             .ok_or_else(|| invalid_options(format!("{name} is required")))
     }
 
-    pub fn boolean(&self, name: &str) -> Result<bool, JsValue> {
+    pub(super) fn boolean(&self, name: &str) -> Result<bool, JsValue> {
         let value = self.get(name);
         if value.is_undefined() || value.is_null() {
             return Ok(false);
@@ -47,7 +47,7 @@ impl Options<'_> {
             .ok_or_else(|| invalid_options(format!("{name} must be true or false")))
     }
 
-    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, JsValue> {
+    pub(super) fn strings(&self, name: &str) -> Result<Option<Vec<String>>, JsValue> {
         let value = self.get(name);
         if value.is_undefined() || value.is_null() {
             return Ok(None);
@@ -68,7 +68,7 @@ impl Options<'_> {
 
 /// Search parameters from `{ name: value | value[] }`, numbers and booleans as
 /// text; an array repeats the parameter (AND).
-pub fn search_params(params: &JsValue) -> Result<Vec<(String, String)>, JsValue> {
+pub(super) fn search_params(params: &JsValue) -> Result<Vec<(String, String)>, JsValue> {
     if params.is_undefined() || params.is_null() {
         return Ok(Vec::new());
     }

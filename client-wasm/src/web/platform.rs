@@ -14,7 +14,7 @@ use crate::core::{HttpRequest, HttpResponse, Json, JsonValue, Platform};
 /// A JSON value held by the browser. FHIR resources stay JS objects end to end,
 /// and the browser's `JSON` does all parsing and writing.
 #[derive(Clone, Debug)]
-pub struct JsJson(pub JsValue);
+pub(super) struct JsJson(pub JsValue);
 
 impl JsonValue for JsJson {
     fn get(&self, name: &str) -> Option<Self> {
@@ -84,7 +84,7 @@ impl Json for JsJson {
     }
 }
 
-pub struct BrowserPlatform;
+pub(super) struct BrowserPlatform;
 
 /// The global scope: a window, a worker or Node. Each has `fetch` and `crypto`, and
 /// web-sys's `Window` bindings call them as methods without checking the type.

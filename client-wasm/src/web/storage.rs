@@ -18,10 +18,10 @@ extern "C" {
 }
 
 #[derive(Clone)]
-pub struct WebStorage(JsValue);
+pub(super) struct WebStorage(JsValue);
 
 impl WebStorage {
-    pub fn from_option(option: &JsValue) -> Result<Self, String> {
+    pub(super) fn from_option(option: &JsValue) -> Result<Self, String> {
         let store = if option.is_undefined() || option.is_null() {
             Self::named("session")?
         } else if let Some(name) = option.as_string() {

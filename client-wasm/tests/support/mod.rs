@@ -13,7 +13,7 @@ use smart_fhir_client::core::{HttpRequest, HttpResponse, Method, Platform};
 
 static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::generate().unwrap());
 
-pub async fn start_mock(adjust: impl FnOnce(&mut Config)) -> RunningServer {
+pub(crate) async fn start_mock(adjust: impl FnOnce(&mut Config)) -> RunningServer {
     let mut config = Config {
         port: 0,
         ..Config::default()
@@ -23,7 +23,7 @@ pub async fn start_mock(adjust: impl FnOnce(&mut Config)) -> RunningServer {
 }
 
 #[derive(Default)]
-pub struct TestPlatform {
+pub(crate) struct TestPlatform {
     http: reqwest::Client,
     /// Every URL fetched, in order.
     pub log: RefCell<Vec<String>>,
@@ -39,7 +39,7 @@ pub struct TestPlatform {
 }
 
 impl TestPlatform {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         TestPlatform {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -49,7 +49,7 @@ impl TestPlatform {
         }
     }
 
-    pub fn count(&self, fragment: &str) -> usize {
+    pub(crate) fn count(&self, fragment: &str) -> usize {
         self.log
             .borrow()
             .iter()
@@ -57,7 +57,7 @@ impl TestPlatform {
             .count()
     }
 
-    pub fn answer(&self, fragment: &str, status: u16, body: Option<Value>) {
+    pub(crate) fn answer(&self, fragment: &str, status: u16, body: Option<Value>) {
         self.overrides
             .borrow_mut()
             .insert(fragment.to_owned(), (status, body));
@@ -151,7 +151,7 @@ impl Platform for TestPlatform {
 
 /// Follows the mock's pages as a person would: login as `username`, then `decision`
 /// on the consent page. Returns the URL the browser lands on (the app's callback).
-pub async fn walk_pages(authorize_url: &str, username: &str, decision: &str) -> String {
+pub(crate) async fn walk_pages(authorize_url: &str, username: &str, decision: &str) -> String {
     // A browser: the mock binds the pages to the cookie it sets at /authorize.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -191,7 +191,7 @@ pub async fn walk_pages(authorize_url: &str, username: &str, decision: &str) -> 
 }
 
 /// Follows an authorize URL whose client skips login and consent.
-pub async fn follow(authorize_url: &str) -> String {
+pub(crate) async fn follow(authorize_url: &str) -> String {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -10,7 +10,7 @@ use smart_protocol::LaunchContext;
 use super::simulate::SimulatedError;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AccessClaims {
+pub(crate) struct AccessClaims {
     /// The auth base URL.
     pub iss: String,
     /// The FHIR base URL: a token for another server is refused.
@@ -38,7 +38,7 @@ pub struct AccessClaims {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct IdTokenClaims {
+pub(crate) struct IdTokenClaims {
     pub iss: String,
     /// The client id (OpenID Connect Core §2).
     pub aud: String,
@@ -57,6 +57,6 @@ pub struct IdTokenClaims {
     pub nonce: Option<String>,
 }
 
-pub fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
 }

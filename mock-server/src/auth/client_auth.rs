@@ -25,12 +25,12 @@ use crate::state::AppState;
 const MAX_ASSERTION_LIFETIME_SECS: u64 = 300;
 
 /// An identified client and how it proved it.
-pub struct CallingClient {
+pub(crate) struct CallingClient {
     pub client: ClientConfig,
     pub method: AuthMethod,
 }
 
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     form: &ClientAuthentication,

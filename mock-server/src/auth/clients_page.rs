@@ -75,17 +75,17 @@ fn render_page(
 }
 
 #[derive(Deserialize)]
-pub struct PageQuery {
+pub(crate) struct PageQuery {
     #[serde(default)]
     page: Option<usize>,
 }
 
-pub async fn page(State(state): State<AppState>, Query(query): Query<PageQuery>) -> Response {
+pub(crate) async fn page(State(state): State<AppState>, Query(query): Query<PageQuery>) -> Response {
     render_page(&state, query.page.unwrap_or(1).max(1), None, None)
 }
 
 #[derive(Deserialize)]
-pub struct NewClient {
+pub(crate) struct NewClient {
     client_name: String,
     redirect_uris: String,
     #[serde(default)]
@@ -94,7 +94,7 @@ pub struct NewClient {
     confidential: Option<String>,
 }
 
-pub async fn create(State(state): State<AppState>, Form(form): Form<NewClient>) -> Response {
+pub(crate) async fn create(State(state): State<AppState>, Form(form): Form<NewClient>) -> Response {
     let scope = match form.scope.trim() {
         "" => None,
         text => match text.parse() {

@@ -31,7 +31,7 @@ const SCOPES_SUPPORTED: &[&str] = &[
     "system/*.write",
 ];
 
-pub fn smart_configuration(state: &AppState) -> SmartConfiguration {
+pub(crate) fn smart_configuration(state: &AppState) -> SmartConfiguration {
     use Capability::*;
     SmartConfiguration {
         issuer: Some(state.urls.auth_base.clone()),
@@ -81,11 +81,11 @@ pub fn smart_configuration(state: &AppState) -> SmartConfiguration {
     }
 }
 
-pub async fn smart(State(state): State<AppState>) -> Json<SmartConfiguration> {
+pub(crate) async fn smart(State(state): State<AppState>) -> Json<SmartConfiguration> {
     Json(smart_configuration(&state))
 }
 
-pub async fn openid(State(state): State<AppState>) -> Json<Value> {
+pub(crate) async fn openid(State(state): State<AppState>) -> Json<Value> {
     let smart = smart_configuration(&state);
     Json(json!({
         "issuer": smart.issuer,
@@ -110,7 +110,7 @@ pub async fn openid(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `smart_style_url` target: colours an embedded app can use to blend in.
-pub async fn style() -> Json<Value> {
+pub(crate) async fn style() -> Json<Value> {
     Json(json!({
         "color_background": "#f0f4f5",
         "color_error": "#d5281b",

@@ -9,26 +9,26 @@ use smart_protocol::{OAuthError, OAuthErrorCode};
 
 /// An [`OAuthError`] an endpoint returns.
 #[derive(Debug)]
-pub struct OAuthRejection(pub OAuthError);
+pub(crate) struct OAuthRejection(pub OAuthError);
 
 impl OAuthRejection {
-    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
+    pub(crate) fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
         OAuthRejection(OAuthError::new(code, description))
     }
 
-    pub fn invalid_request(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
         Self::new(OAuthErrorCode::InvalidRequest, description)
     }
 
-    pub fn invalid_client(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_client(description: impl Into<String>) -> Self {
         Self::new(OAuthErrorCode::InvalidClient, description)
     }
 
-    pub fn invalid_grant(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_grant(description: impl Into<String>) -> Self {
         Self::new(OAuthErrorCode::InvalidGrant, description)
     }
 
-    pub fn invalid_scope(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_scope(description: impl Into<String>) -> Self {
         Self::new(OAuthErrorCode::InvalidScope, description)
     }
 }
@@ -47,7 +47,7 @@ impl IntoResponse for OAuthRejection {
 }
 
 /// Token-bearing responses must not be cached (RFC 6749 §5.1).
-pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+pub(crate) fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     [
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (header::PRAGMA, HeaderValue::from_static("no-cache")),

@@ -36,7 +36,7 @@ const MAX_SESSIONS: usize = 10_000;
 
 /// A decision to give `client_id` some scopes, for `user` in `context`.
 #[derive(Clone, Debug)]
-pub struct Grant {
+pub(crate) struct Grant {
     pub id: String,
     pub client_id: String,
     pub scopes: Scopes,
@@ -91,14 +91,14 @@ pub(crate) struct Redemption<'a> {
 }
 
 #[derive(Debug)]
-pub struct RefreshGrant {
+pub(crate) struct RefreshGrant {
     pub grant: Grant,
     pub expires_at: u64,
 }
 
 /// A launch a developer set up on the launcher page (EHR launch).
 #[derive(Clone, Debug)]
-pub struct Launch {
+pub(crate) struct Launch {
     /// The one client whose `/authorize` may continue it.
     pub client_id: String,
     pub context: LaunchContext,
@@ -122,7 +122,7 @@ enum CodeState {
     Used { grant_id: String },
 }
 
-pub struct Grants {
+pub(crate) struct Grants {
     clients: HashMap<String, ClientConfig>,
     /// Configured client ids, sorted, for the clients page.
     configured: Vec<String>,
@@ -146,7 +146,7 @@ pub struct Grants {
 }
 
 impl Grants {
-    pub fn new(config: &Config) -> Self {
+    pub(crate) fn new(config: &Config) -> Self {
         Grants {
             clients: config
                 .clients
@@ -175,19 +175,19 @@ impl Grants {
         }
     }
 
-    pub fn client(&self, client_id: &str) -> Option<&ClientConfig> {
+    pub(crate) fn client(&self, client_id: &str) -> Option<&ClientConfig> {
         self.clients.get(client_id)
     }
 
     /// Every client, configured ones first, then registered ones newest first.
-    pub fn clients(&self) -> impl Iterator<Item = &ClientConfig> {
+    pub(crate) fn clients(&self) -> impl Iterator<Item = &ClientConfig> {
         self.configured
             .iter()
             .chain(self.registered.iter().rev())
             .filter_map(|id| self.clients.get(id))
     }
 
-    pub fn client_count(&self) -> usize {
+    pub(crate) fn client_count(&self) -> usize {
         self.clients.len()
     }
 
@@ -276,7 +276,7 @@ impl Grants {
         }
     }
 
-    pub fn issue_refresh_token(&mut self, grant: Grant) -> String {
+    pub(crate) fn issue_refresh_token(&mut self, grant: Grant) -> String {
         let token = random_token();
         let expires_at = now() + self.refresh_ttl;
         self.refresh_tokens
@@ -285,7 +285,7 @@ impl Grants {
     }
 
     /// The grant behind a live refresh token.
-    pub fn refresh_grant(&self, token: &str) -> Option<&RefreshGrant> {
+    pub(crate) fn refresh_grant(&self, token: &str) -> Option<&RefreshGrant> {
         self.refresh_tokens
             .get(token)
             .filter(|r| now() < r.expires_at && !self.revoked_grants.contains_key(&r.grant.id))
@@ -293,7 +293,7 @@ impl Grants {
 
     /// RFC 7009: revoking a refresh token ends its whole grant; revoking an access
     /// token ends that token.
-    pub fn revoke_refresh_token(&mut self, token: &str) -> bool {
+    pub(crate) fn revoke_refresh_token(&mut self, token: &str) -> bool {
         match self.refresh_tokens.remove(token) {
             Some(refresh) => {
                 self.revoke_grant(&refresh.grant.id);
@@ -304,19 +304,19 @@ impl Grants {
     }
 
     /// Revokes the access token `jti`, which expires at `exp` anyway.
-    pub fn revoke_access_token(&mut self, jti: &str, exp: u64) {
+    pub(crate) fn revoke_access_token(&mut self, jti: &str, exp: u64) {
         self.revoked_tokens.insert(jti.to_owned(), exp);
     }
 
     /// Ends a grant. Its access tokens live at most a token lifetime from now.
-    pub fn revoke_grant(&mut self, grant_id: &str) {
+    pub(crate) fn revoke_grant(&mut self, grant_id: &str) {
         self.revoked_grants
             .insert(grant_id.to_owned(), now() + self.token_ttl);
         self.refresh_tokens
             .retain(|_, refresh| refresh.grant.id != grant_id);
     }
 
-    pub fn is_revoked(&self, jti: &str, grant_id: &str) -> bool {
+    pub(crate) fn is_revoked(&self, jti: &str, grant_id: &str) -> bool {
         self.revoked_tokens.contains_key(jti) || self.revoked_grants.contains_key(grant_id)
     }
 
@@ -414,7 +414,7 @@ impl Grants {
     }
 
     /// Drops everything that has expired by `now`.
-    pub fn prune(&mut self, now: u64) {
+    pub(crate) fn prune(&mut self, now: u64) {
         self.codes.retain(|_, c| c.expires_at > now);
         self.refresh_tokens.retain(|_, r| r.expires_at > now);
         self.revoked_grants.retain(|_, until| *until >= now);
@@ -440,7 +440,7 @@ impl Grants {
 }
 
 /// 256 random bits, base64url: codes, refresh tokens, token ids, client secrets.
-pub fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS random source is available");

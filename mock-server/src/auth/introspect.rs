@@ -30,7 +30,7 @@ struct IntrospectForm {
     token: String,
 }
 
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match authorise(&state, &headers, &body).await {
         Ok(form) => form,
         Err(rejection) => return rejection.into_response(),

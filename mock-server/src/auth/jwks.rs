@@ -7,6 +7,6 @@ use jsonwebtoken::jwk::JwkSet;
 
 use crate::state::AppState;
 
-pub async fn jwks(State(state): State<AppState>) -> Json<JwkSet> {
+pub(crate) async fn jwks(State(state): State<AppState>) -> Json<JwkSet> {
     Json(state.key().jwks())
 }

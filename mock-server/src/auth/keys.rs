@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Every token the mock issues is RS256, the algorithm SMART requires servers to support.
-pub const ALGORITHM: Algorithm = Algorithm::RS256;
+pub(crate) const ALGORITHM: Algorithm = Algorithm::RS256;
 
 /// What a signed token is, written in its header's `typ`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -41,7 +41,7 @@ struct LauncherPage<'a> {
     error: Option<&'a str>,
 }
 
-pub async fn page(State(state): State<AppState>) -> Response {
+pub(crate) async fn page(State(state): State<AppState>) -> Response {
     render_page(&state, DEFAULT_LAUNCH_URL, None)
 }
 
@@ -105,7 +105,7 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>) -> Respo
 }
 
 #[derive(Deserialize)]
-pub struct LaunchForm {
+pub(crate) struct LaunchForm {
     launch_url: String,
     client_id: String,
     patient: String,
@@ -119,7 +119,7 @@ pub struct LaunchForm {
     simulate_error: String,
 }
 
-pub async fn launch(State(state): State<AppState>, Form(form): Form<LaunchForm>) -> Response {
+pub(crate) async fn launch(State(state): State<AppState>, Form(form): Form<LaunchForm>) -> Response {
     match check(&state, &form) {
         Ok(launch) => {
             let id = state.grants().create_launch(launch);

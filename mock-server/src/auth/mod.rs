@@ -2,27 +2,27 @@
 //! endpoint. The FHIR side depends only on [`verify`]; this side never imports the
 //! FHIR side (it reads patients through [`patients::PatientDirectory`]).
 
-pub mod authorize;
-pub mod claims;
-pub mod client_auth;
+pub(crate) mod authorize;
+pub(crate) mod claims;
+pub(crate) mod client_auth;
 pub(crate) mod client_keys;
-pub mod clients_page;
-pub mod discovery;
-pub mod error;
+pub(crate) mod clients_page;
+pub(crate) mod discovery;
+pub(crate) mod error;
 pub(crate) mod flow;
-pub mod grants;
-pub mod introspect;
-pub mod jwks;
-pub mod keys;
-pub mod launcher;
-pub mod patients;
-pub mod register;
-pub mod revoke;
-pub mod simulate;
-pub mod token;
+pub(crate) mod grants;
+pub(crate) mod introspect;
+pub(crate) mod jwks;
+pub(crate) mod keys;
+pub(crate) mod launcher;
+pub(crate) mod patients;
+pub(crate) mod register;
+pub(crate) mod revoke;
+pub(crate) mod simulate;
+pub(crate) mod token;
 pub(crate) mod uri;
-pub mod userinfo;
-pub mod verify;
+pub(crate) mod userinfo;
+pub(crate) mod verify;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -30,7 +30,7 @@ use axum::routing::{get, post};
 use crate::state::AppState;
 
 /// Routes relative to the auth base.
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .merge(authorize::router())
         .route("/token", post(token::token))

@@ -4,7 +4,7 @@
 
 /// A patient in one line.
 #[derive(Clone, Debug)]
-pub struct PatientRow {
+pub(crate) struct PatientRow {
     pub id: String,
     pub name: String,
     pub nhs_number: String,
@@ -12,7 +12,7 @@ pub struct PatientRow {
     pub gender: String,
 }
 
-pub trait PatientDirectory: Send + Sync {
+pub(crate) trait PatientDirectory: Send + Sync {
     /// Every patient, in the directory's own order.
     fn patients(&self) -> Vec<PatientRow>;
     /// One patient, if it exists.

@@ -27,10 +27,10 @@ use serde_json::Value;
 use url::Url;
 
 /// What a registered client may ask for when its metadata names no `scope`.
-pub const DEFAULT_SCOPE: &str = "openid fhirUser profile launch launch/patient launch/encounter \
+pub(crate) const DEFAULT_SCOPE: &str = "openid fhirUser profile launch launch/patient launch/encounter \
                              offline_access online_access patient/*.cruds user/*.cruds";
 
-pub async fn register(
+pub(crate) async fn register(
     State(state): State<AppState>,
     body: Result<Json<ClientMetadata>, JsonRejection>,
 ) -> Response {
@@ -52,7 +52,7 @@ pub async fn register(
 
 /// Validates `metadata`, stores the client and returns its credentials. Also used by
 /// the registration page.
-pub async fn register_client(
+pub(crate) async fn register_client(
     state: &AppState,
     mut metadata: ClientMetadata,
 ) -> Result<ClientRegistration, OAuthRejection> {

@@ -19,7 +19,7 @@ struct RevokeForm {
     token: String,
 }
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match serde_urlencoded::from_bytes::<RevokeForm>(&body) {
         Ok(form) => form,
         Err(e) => {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::verify::AccessContext;
 use crate::state::AppState;
 
-pub async fn userinfo(State(state): State<AppState>, access: AccessContext) -> Json<Value> {
+pub(crate) async fn userinfo(State(state): State<AppState>, access: AccessContext) -> Json<Value> {
     let user = access
         .fhir_user
         .as_ref()

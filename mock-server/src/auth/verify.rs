@@ -25,10 +25,10 @@ use crate::state::AppState;
 
 /// Who is calling and what they may do: cheap to clone, one per verified token.
 #[derive(Clone, Debug)]
-pub struct AccessContext(Arc<AccessInfo>);
+pub(crate) struct AccessContext(Arc<AccessInfo>);
 
 #[derive(Debug)]
-pub struct AccessInfo {
+pub(crate) struct AccessInfo {
     pub client_id: String,
     pub scopes: Scopes,
     /// The patient in context; `patient/` scopes are limited to their compartment.
@@ -41,7 +41,7 @@ pub struct AccessInfo {
 
 /// Why a token was refused. Deliberately coarse in what it tells the caller.
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     #[error("malformed, tampered or foreign token: {0}")]
     Invalid(String),
     #[error("token expired")]
@@ -51,7 +51,7 @@ pub enum TokenError {
 }
 
 /// Verifies an access token issued by this server and returns its claims.
-pub fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims, TokenError> {
+pub(crate) fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims, TokenError> {
     let mut validation = Validation::new(ALGORITHM);
     validation.set_audience(&[&state.urls.fhir_base]);
     validation.set_issuer(&[&state.urls.auth_base]);
@@ -107,7 +107,7 @@ impl std::ops::Deref for AccessContext {
 /// Verified tokens, so a token used for many requests has its RSA signature checked
 /// and its scopes parsed once. Expiry and revocation are still checked every time.
 #[derive(Default)]
-pub struct TokenCache {
+pub(crate) struct TokenCache {
     entries: RwLock<HashMap<String, Verified>>,
 }
 
@@ -150,7 +150,7 @@ impl TokenCache {
 }
 
 /// The access context of a bearer token, from the cache or by full verification.
-pub fn authenticate(state: &AppState, token: &str) -> Result<AccessContext, TokenError> {
+pub(crate) fn authenticate(state: &AppState, token: &str) -> Result<AccessContext, TokenError> {
     if let Some(result) = state.token_cache.get(state, token) {
         return result;
     }
@@ -162,14 +162,14 @@ pub fn authenticate(state: &AppState, token: &str) -> Result<AccessContext, Toke
 
 /// Why a request carries no usable bearer token.
 #[derive(Debug)]
-pub enum BearerError {
+pub(crate) enum BearerError {
     /// No `Authorization: Bearer …` header at all.
     Missing,
     Refused(TokenError),
 }
 
 impl BearerError {
-    pub fn description(&self) -> String {
+    pub(crate) fn description(&self) -> String {
         match self {
             BearerError::Missing => {
                 "this request needs an `Authorization: Bearer <access token>` header".into()
@@ -180,7 +180,7 @@ impl BearerError {
 
     /// The RFC 6750 §3 challenge for `realm`. A request that sent no token gets no
     /// error code (§3.1); a refused token gets `invalid_token`.
-    pub fn challenge(&self, realm: &str) -> HeaderValue {
+    pub(crate) fn challenge(&self, realm: &str) -> HeaderValue {
         let challenge = match self {
             BearerError::Missing => format!(r#"Bearer realm="{realm}""#),
             BearerError::Refused(_) => {
@@ -226,7 +226,7 @@ impl IntoResponse for BearerError {
 }
 
 /// The bearer token of a request, if it has an `Authorization: Bearer` header.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

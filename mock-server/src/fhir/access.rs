@@ -11,7 +11,7 @@ use super::outcome::Outcome;
 use crate::auth::verify::AccessContext;
 use crate::state::AppState;
 
-pub struct Authorized(pub AccessContext);
+pub(crate) struct Authorized(pub AccessContext);
 
 impl FromRequestParts<AppState> for Authorized {
     type Rejection = Response;

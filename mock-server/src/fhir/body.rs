@@ -10,7 +10,7 @@ use super::outcome::Outcome;
 use crate::state::AppState;
 
 /// A parsed resource body: a JSON object with a `resourceType`.
-pub struct ResourceBody(pub Value);
+pub(crate) struct ResourceBody(pub Value);
 
 impl FromRequest<AppState> for ResourceBody {
     type Rejection = Outcome;

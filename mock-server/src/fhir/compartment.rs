@@ -28,7 +28,7 @@ use crate::config::Reach;
 
 /// What a permitted request may see or touch.
 #[derive(Debug)]
-pub struct Visibility {
+pub(crate) struct Visibility {
     /// Only the compartments of these patients; `None`: no compartment limit.
     pub patients: Option<BTreeSet<String>>,
     /// Only resources matching one of these criteria sets (granular scopes).
@@ -37,7 +37,7 @@ pub struct Visibility {
 
 impl Visibility {
     /// May the token see `resource`?
-    pub fn allows(&self, resource: &Value) -> bool {
+    pub(crate) fn allows(&self, resource: &Value) -> bool {
         self.patients
             .as_ref()
             .is_none_or(|patients| patients_of(resource).iter().any(|p| patients.contains(p)))
@@ -48,7 +48,7 @@ impl Visibility {
     }
 
     /// May the token write `resource`? Visible, and wholly inside its compartments.
-    pub fn allows_write(&self, resource: &Value) -> bool {
+    pub(crate) fn allows_write(&self, resource: &Value) -> bool {
         self.allows(resource)
             && self.patients.as_ref().is_none_or(|patients| {
                 let mut named = BTreeSet::new();
@@ -60,7 +60,7 @@ impl Visibility {
 
 /// Decides whether `interaction` on `kind` is allowed at all, and over what.
 /// `search_params` lets a granular scope be satisfied by the search itself.
-pub fn visibility(
+pub(crate) fn visibility(
     access: &AccessContext,
     interaction: Interaction,
     kind: &str,
@@ -102,7 +102,7 @@ pub fn visibility(
 
 /// The patients whose compartments `resource` is in: every one its `subject` and
 /// `patient` name, not only the first, so the index and a scan agree.
-pub fn patients_of(resource: &Value) -> BTreeSet<String> {
+pub(crate) fn patients_of(resource: &Value) -> BTreeSet<String> {
     if resource.get("resourceType").and_then(Value::as_str) == Some("Patient") {
         return resource
             .get("id")

@@ -13,7 +13,7 @@ use super::outcome::fhir_json;
 use super::search::params::{self, Kind};
 use crate::state::AppState;
 
-pub async fn capability_statement(State(state): State<AppState>) -> Response {
+pub(crate) async fn capability_statement(State(state): State<AppState>) -> Response {
     let uri = |name: &str, endpoint: &str| json!({"url": name, "valueUri": state.urls.auth(endpoint)});
     let interactions = [
         "read",

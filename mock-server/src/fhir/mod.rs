@@ -3,15 +3,15 @@
 //! unauthenticated request never reaches one, and asks [`compartment`] what the
 //! token may see before it answers.
 
-pub mod access;
-pub mod body;
-pub mod compartment;
-pub mod metadata;
-pub mod outcome;
-pub mod routes;
-pub mod search;
-pub mod store;
-pub mod summary;
+pub(crate) mod access;
+pub(crate) mod body;
+pub(crate) mod compartment;
+pub(crate) mod metadata;
+pub(crate) mod outcome;
+pub(crate) mod routes;
+pub(crate) mod search;
+pub(crate) mod store;
+pub(crate) mod summary;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,20 +20,20 @@ use axum::routing::{get, post};
 use crate::auth::discovery;
 use crate::state::AppState;
 
-pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
+pub(crate) const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 
 /// Largest resource accepted by create and update.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
 
 /// Routes that need no token: how to find the authorisation server.
-pub fn public_router() -> Router<AppState> {
+pub(crate) fn public_router() -> Router<AppState> {
     Router::new()
         .route("/.well-known/smart-configuration", get(discovery::smart))
         .route("/metadata", get(metadata::capability_statement))
 }
 
 /// Routes that need a bearer token.
-pub fn protected_router() -> Router<AppState> {
+pub(crate) fn protected_router() -> Router<AppState> {
     Router::new()
         .route("/{kind}", get(routes::search_get).post(routes::create))
         .route("/{kind}/_search", post(routes::search_post))
@@ -48,13 +48,13 @@ pub fn protected_router() -> Router<AppState> {
 }
 
 /// A new logical id: 128 random bits in hex (FHIR ids allow `[A-Za-z0-9\-.]{1,64}`).
-pub fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Now, as a FHIR instant.
-pub fn now_instant() -> String {
+pub(crate) fn now_instant() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -6,10 +6,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-pub const FHIR_JSON: &str = "application/fhir+json";
+pub(crate) const FHIR_JSON: &str = "application/fhir+json";
 
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     status: StatusCode,
     /// An `IssueType` code: `not-found`, `forbidden`, `login`, `invalid`…
     code: &'static str,
@@ -17,7 +17,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn new(status: StatusCode, code: &'static str, diagnostics: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, diagnostics: impl Into<String>) -> Self {
         Outcome {
             status,
             code,
@@ -25,15 +25,15 @@ impl Outcome {
         }
     }
 
-    pub fn not_found(diagnostics: impl Into<String>) -> Self {
+    pub(crate) fn not_found(diagnostics: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", diagnostics)
     }
 
-    pub fn invalid(diagnostics: impl Into<String>) -> Self {
+    pub(crate) fn invalid(diagnostics: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid", diagnostics)
     }
 
-    pub fn forbidden(diagnostics: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(diagnostics: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", diagnostics)
     }
 }
@@ -49,12 +49,12 @@ impl IntoResponse for Outcome {
 }
 
 /// A FHIR JSON response.
-pub fn fhir_json(status: StatusCode, body: &serde_json::Value) -> Response {
+pub(crate) fn fhir_json(status: StatusCode, body: &serde_json::Value) -> Response {
     fhir_text(status, body.to_string())
 }
 
 /// A FHIR JSON response from JSON text already serialised.
-pub fn fhir_text(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+pub(crate) fn fhir_text(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
     let mut response = (status, body.into()).into_response();
     response
         .headers_mut()

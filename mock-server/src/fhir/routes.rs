@@ -54,7 +54,7 @@ fn versioned(status: StatusCode, version: &Version) -> Response {
     response
 }
 
-pub async fn read(
+pub(crate) async fn read(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path((kind, id)): Path<(String, String)>,
@@ -84,7 +84,7 @@ fn outside(kind: &str, id: &str, access: &AccessContext) -> String {
     }
 }
 
-pub async fn vread(
+pub(crate) async fn vread(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path((kind, id, version)): Path<(String, String, String)>,
@@ -111,7 +111,7 @@ pub async fn vread(
     Ok(versioned(StatusCode::OK, &found))
 }
 
-pub async fn history(
+pub(crate) async fn history(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path((kind, id)): Path<(String, String)>,
@@ -152,7 +152,7 @@ fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Outcome> {
         .map_err(|e| Outcome::invalid(format!("malformed query string: {e}")))
 }
 
-pub async fn search_get(
+pub(crate) async fn search_get(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path(kind): Path<String>,
@@ -167,7 +167,7 @@ pub async fn search_get(
 }
 
 /// `POST {type}/_search`: parameters in a form body (and the query string).
-pub async fn search_post(
+pub(crate) async fn search_post(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path(kind): Path<String>,
@@ -264,7 +264,7 @@ fn check_type(kind: &str, resource: &Value) -> Result<(), Outcome> {
     }
 }
 
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path(kind): Path<String>,
@@ -287,7 +287,7 @@ pub async fn create(
     Ok(written(&state, StatusCode::CREATED, &version, &headers))
 }
 
-pub async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path((kind, id)): Path<(String, String)>,
@@ -330,7 +330,7 @@ pub async fn update(
     Ok(written(&state, status, &version, &headers))
 }
 
-pub async fn delete(
+pub(crate) async fn delete(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path((kind, id)): Path<(String, String)>,
@@ -353,6 +353,6 @@ pub async fn delete(
 }
 
 /// Any other path under the FHIR base.
-pub async fn unknown(_: Authorized, uri: axum::http::Uri) -> Outcome {
+pub(crate) async fn unknown(_: Authorized, uri: axum::http::Uri) -> Outcome {
     Outcome::not_found(format!("no FHIR interaction at {}", uri.path()))
 }

@@ -16,7 +16,7 @@ use super::compartment::patients_of;
 
 /// One version of a resource. A delete is a version too, keeping the last content.
 #[derive(Clone, Debug)]
-pub struct Version {
+pub(crate) struct Version {
     pub seq: u64,
     pub version_id: u64,
     pub deleted: bool,
@@ -35,19 +35,19 @@ struct TypeData {
 }
 
 #[derive(Default)]
-pub struct Inner {
+pub(crate) struct Inner {
     seq: u64,
     types: HashMap<String, TypeData>,
 }
 
 #[derive(Default)]
-pub struct Store {
+pub(crate) struct Store {
     inner: RwLock<Inner>,
 }
 
 /// Why a write did not happen.
 #[derive(Debug, PartialEq, Eq)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     /// `If-Match` named another version (→ 412).
     VersionConflict {
         current: u64,
@@ -58,14 +58,14 @@ pub enum WriteError {
 }
 
 /// What a read found.
-pub enum Found {
+pub(crate) enum Found {
     Current(Version),
     Deleted(Version),
     Missing,
 }
 
 impl Store {
-    pub fn with_resources(resources: impl IntoIterator<Item = Value>) -> Self {
+    pub(crate) fn with_resources(resources: impl IntoIterator<Item = Value>) -> Self {
         let store = Store::default();
         {
             let mut inner = store.write();
@@ -85,7 +85,7 @@ impl Store {
         store
     }
 
-    pub fn read_lock(&self) -> RwLockReadGuard<'_, Inner> {
+    pub(crate) fn read_lock(&self) -> RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -94,18 +94,18 @@ impl Store {
     }
 
     /// The current version of `kind/id`, if it exists and is not deleted.
-    pub fn read(&self, kind: &str, id: &str) -> Option<Arc<Value>> {
+    pub(crate) fn read(&self, kind: &str, id: &str) -> Option<Arc<Value>> {
         match self.read_lock().find(kind, id, None) {
             Found::Current(version) => Some(version.resource),
             _ => None,
         }
     }
 
-    pub fn find(&self, kind: &str, id: &str) -> Found {
+    pub(crate) fn find(&self, kind: &str, id: &str) -> Found {
         self.read_lock().find(kind, id, None)
     }
 
-    pub fn vread(&self, kind: &str, id: &str, version_id: u64) -> Option<Version> {
+    pub(crate) fn vread(&self, kind: &str, id: &str, version_id: u64) -> Option<Version> {
         self.read_lock()
             .versions(kind, id)
             .iter()
@@ -114,7 +114,7 @@ impl Store {
     }
 
     /// Every version of `kind/id`, newest first.
-    pub fn history(&self, kind: &str, id: &str) -> Vec<Version> {
+    pub(crate) fn history(&self, kind: &str, id: &str) -> Vec<Version> {
         self.read_lock()
             .versions(kind, id)
             .iter()
@@ -124,7 +124,7 @@ impl Store {
     }
 
     /// The current version of every resource of `kind`.
-    pub fn all(&self, kind: &str) -> Vec<Arc<Value>> {
+    pub(crate) fn all(&self, kind: &str) -> Vec<Arc<Value>> {
         let inner = self.read_lock();
         inner
             .ids(kind)
@@ -134,7 +134,7 @@ impl Store {
     }
 
     /// Stores a new resource under the id it carries (see [`super::new_id`]).
-    pub fn create(&self, kind: &str, resource: Value) -> Version {
+    pub(crate) fn create(&self, kind: &str, resource: Value) -> Version {
         let id = resource["id"].as_str().unwrap_or_default().to_owned();
         self.write().put(kind, &id, resource, false)
     }
@@ -142,7 +142,7 @@ impl Store {
     /// Stores `resource` as the next version of `kind/id` (creating it if absent),
     /// if `if_match` is absent or names the current version. Returns the version and
     /// whether it was created.
-    pub fn update(
+    pub(crate) fn update(
         &self,
         kind: &str,
         id: &str,
@@ -165,7 +165,7 @@ impl Store {
         Ok((inner.put(kind, id, resource, false), current.is_none()))
     }
 
-    pub fn delete(&self, kind: &str, id: &str, if_match: Option<u64>) -> Result<Version, WriteError> {
+    pub(crate) fn delete(&self, kind: &str, id: &str, if_match: Option<u64>) -> Result<Version, WriteError> {
         let mut inner = self.write();
         let last = inner
             .versions(kind, id)
@@ -189,7 +189,7 @@ impl Store {
 
 impl Inner {
     /// The store's sequence number now: a search's snapshot.
-    pub fn seq(&self) -> u64 {
+    pub(crate) fn seq(&self) -> u64 {
         self.seq
     }
 
@@ -202,7 +202,7 @@ impl Inner {
     }
 
     /// `kind/id` as it was at `snapshot` (now if `None`).
-    pub fn find(&self, kind: &str, id: &str, snapshot: Option<u64>) -> Found {
+    pub(crate) fn find(&self, kind: &str, id: &str, snapshot: Option<u64>) -> Found {
         let limit = snapshot.unwrap_or(u64::MAX);
         match self.versions(kind, id).iter().rev().find(|v| v.seq <= limit) {
             Some(v) if v.deleted => Found::Deleted(v.clone()),
@@ -212,7 +212,7 @@ impl Inner {
     }
 
     /// `kind/id` at `snapshot`, unless it did not exist or was deleted then.
-    pub fn at(&self, kind: &str, id: &str, snapshot: Option<u64>) -> Option<Version> {
+    pub(crate) fn at(&self, kind: &str, id: &str, snapshot: Option<u64>) -> Option<Version> {
         match self.find(kind, id, snapshot) {
             Found::Current(version) => Some(version),
             _ => None,
@@ -220,7 +220,7 @@ impl Inner {
     }
 
     /// Every id ever stored for `kind`, in id order.
-    pub fn ids<'a>(&'a self, kind: &str) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+    pub(crate) fn ids<'a>(&'a self, kind: &str) -> Box<dyn Iterator<Item = &'a String> + 'a> {
         match self.types.get(kind) {
             Some(data) => Box::new(data.versions.keys()),
             None => Box::new(std::iter::empty()),
@@ -228,7 +228,7 @@ impl Inner {
     }
 
     /// Ids of `kind` that were ever in the compartment of `patient`, in id order.
-    pub fn ids_for_patient<'a>(
+    pub(crate) fn ids_for_patient<'a>(
         &'a self,
         kind: &str,
         patient: &str,

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::fhir::search::params;
 
 /// The resources of the built-in data set.
-pub fn builtin() -> Vec<Value> {
+pub(crate) fn builtin() -> Vec<Value> {
     let bundle: Value =
         serde_json::from_str(include_str!("uk.json")).expect("the built-in seed is valid JSON");
     entries(bundle, Path::new("uk.json"))

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{StatusCode as AxumStatus, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ccri_mock::config::ClientConfig;
+use ccri_mock::ClientConfig;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;

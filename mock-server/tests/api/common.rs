@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use base64::Engine;
-use ccri_mock::config::{ClientConfig, Config, PATIENT_ACCESS_SECRET};
+use ccri_mock::{ClientConfig, Config, PATIENT_ACCESS_SECRET};
 use ccri_mock::{RunningServer, SigningKey, TokenKind};
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
@@ -12,20 +12,20 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// One RSA key per test process: generating one per server would dominate run time.
-pub static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::generate().unwrap());
+pub(crate) static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::generate().unwrap());
 
-pub const APP_REDIRECT: &str = "http://127.0.0.1:5173/";
+pub(crate) const APP_REDIRECT: &str = "http://127.0.0.1:5173/";
 
-pub struct Mock {
+pub(crate) struct Mock {
     pub server: RunningServer,
     pub http: reqwest::Client,
 }
 
-pub async fn start() -> Mock {
+pub(crate) async fn start() -> Mock {
     start_with(|_| {}).await
 }
 
-pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Mock {
+pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> Mock {
     let mut config = Config {
         port: 0,
         ..Config::default()
@@ -42,7 +42,7 @@ pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Mock {
 }
 
 /// A mock whose demo app logs bernie in and consents without showing a page.
-pub async fn start_without_pages() -> Mock {
+pub(crate) async fn start_without_pages() -> Mock {
     start_with(|config| {
         let demo = config
             .clients
@@ -56,11 +56,11 @@ pub async fn start_without_pages() -> Mock {
 }
 
 impl Mock {
-    pub fn auth(&self, endpoint: &str) -> String {
+    pub(crate) fn auth(&self, endpoint: &str) -> String {
         self.server.urls.auth(endpoint)
     }
 
-    pub fn fhir(&self, path: &str) -> String {
+    pub(crate) fn fhir(&self, path: &str) -> String {
         format!("{}/{path}", self.server.urls.fhir_base)
     }
 
@@ -79,19 +79,23 @@ impl Mock {
     }
 
     /// POST a form to the token endpoint, as `client_id:secret` Basic auth if given.
-    pub async fn token(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    pub(crate) async fn token(
+        &self,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
         let response = self.post_form("token", basic, form).await;
         let status = response.status();
         (status, response.json().await.unwrap())
     }
 
     /// POST a form to the revocation endpoint (RFC 7009); the status.
-    pub async fn revoke(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> StatusCode {
+    pub(crate) async fn revoke(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> StatusCode {
         self.post_form("revoke", basic, form).await.status()
     }
 
     /// CCRI's quickstart: patient-access with Basic auth.
-    pub async fn patient_access_token(&self) -> String {
+    pub(crate) async fn patient_access_token(&self) -> String {
         let (status, body) = self
             .token(
                 Some(("patient-access", PATIENT_ACCESS_SECRET)),
@@ -103,18 +107,18 @@ impl Mock {
     }
 
     /// GET `url` (no token) and its JSON body.
-    pub async fn get_json(&self, url: &str) -> Value {
+    pub(crate) async fn get_json(&self, url: &str) -> Value {
         self.http.get(url).send().await.unwrap().json().await.unwrap()
     }
 
-    pub async fn get_with_token(&self, url: &str, token: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get_with_token(&self, url: &str, token: &str) -> (StatusCode, Value) {
         let response = self.http.get(url).bearer_auth(token).send().await.unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Registers a client for tests, straight into the configuration-free registry.
-    pub async fn register(&self, metadata: Value) -> (StatusCode, Value) {
+    pub(crate) async fn register(&self, metadata: Value) -> (StatusCode, Value) {
         let response = self
             .http
             .post(self.auth("register"))
@@ -129,12 +133,12 @@ impl Mock {
 
 /// An OAuth error answer: `status` with `{"error": code}`.
 #[track_caller]
-pub fn assert_oauth_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+pub(crate) fn assert_oauth_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
     assert_eq!((status, body["error"].as_str()), (expected, Some(code)), "{body}");
 }
 
 /// The claims of a JWT, unverified.
-pub fn claims_of(token: &str) -> Value {
+pub(crate) fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -145,7 +149,7 @@ pub fn claims_of(token: &str) -> Value {
 }
 
 /// The header of a JWT.
-pub fn header_of(token: &str) -> Value {
+pub(crate) fn header_of(token: &str) -> Value {
     let header = token.split('.').next().unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -156,7 +160,7 @@ pub fn header_of(token: &str) -> Value {
 }
 
 /// A PKCE verifier and its S256 challenge.
-pub fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let verifier = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand_bytes());
     let challenge =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -170,7 +174,7 @@ fn rand_bytes() -> [u8; 32] {
 }
 
 /// The parameters of a standalone launch of the demo app.
-pub fn authorize_params(mock: &Mock, scope: &str, challenge: &str) -> Vec<(String, String)> {
+pub(crate) fn authorize_params(mock: &Mock, scope: &str, challenge: &str) -> Vec<(String, String)> {
     [
         ("response_type", "code"),
         ("client_id", "demo-app"),
@@ -187,14 +191,14 @@ pub fn authorize_params(mock: &Mock, scope: &str, challenge: &str) -> Vec<(Strin
 }
 
 /// A page of the login/picker/consent sequence.
-pub struct Page {
+pub(crate) struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
     pub html: String,
 }
 
 impl Page {
-    pub fn txn(&self) -> String {
+    pub(crate) fn txn(&self) -> String {
         let start = self
             .html
             .find("name=\"txn\" value=\"")
@@ -204,13 +208,13 @@ impl Page {
     }
 
     /// `(name, value)` of the redirect's query.
-    pub fn redirect_params(&self) -> Vec<(String, String)> {
+    pub(crate) fn redirect_params(&self) -> Vec<(String, String)> {
         let location = self.location.as_deref().expect("a redirect");
         let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
         serde_urlencoded::from_str(query).unwrap()
     }
 
-    pub fn redirect_param(&self, name: &str) -> Option<String> {
+    pub(crate) fn redirect_param(&self, name: &str) -> Option<String> {
         self.redirect_params()
             .into_iter()
             .find(|(k, _)| k == name)
@@ -218,7 +222,7 @@ impl Page {
     }
 }
 
-pub async fn page(response: reqwest::Response) -> Page {
+pub(crate) async fn page(response: reqwest::Response) -> Page {
     let status = response.status();
     let location = response
         .headers()
@@ -232,7 +236,7 @@ pub async fn page(response: reqwest::Response) -> Page {
 }
 
 impl Mock {
-    pub async fn authorize(&self, params: &[(String, String)]) -> Page {
+    pub(crate) async fn authorize(&self, params: &[(String, String)]) -> Page {
         page(
             self.http
                 .get(self.auth("authorize"))
@@ -244,7 +248,7 @@ impl Mock {
         .await
     }
 
-    pub async fn post_page(&self, endpoint: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post_page(&self, endpoint: &str, form: &[(&str, &str)]) -> Page {
         page(
             self.http
                 .post(self.auth(endpoint))
@@ -257,7 +261,13 @@ impl Mock {
     }
 
     /// Login as `username` on `login`, pick `patient` if asked, consent with `decision`.
-    pub async fn walk(&self, login: Page, username: &str, patient: Option<&str>, decision: &str) -> Page {
+    pub(crate) async fn walk(
+        &self,
+        login: Page,
+        username: &str,
+        patient: Option<&str>,
+        decision: &str,
+    ) -> Page {
         assert!(login.html.contains("Log in"), "{}", login.html);
         let txn = login.txn();
         let mut next = self.log_in(&txn, username).await;
@@ -270,7 +280,7 @@ impl Mock {
     }
 
     /// Posts the login form of authorization `txn` as `username`.
-    pub async fn log_in(&self, txn: &str, username: &str) -> Page {
+    pub(crate) async fn log_in(&self, txn: &str, username: &str) -> Page {
         self.post_page(
             "authorize/login",
             &[("txn", txn), ("username", username), ("password", "password")],
@@ -279,19 +289,24 @@ impl Mock {
     }
 
     /// Posts the patient picker of authorization `txn`.
-    pub async fn pick(&self, txn: &str, patient: &str) -> Page {
+    pub(crate) async fn pick(&self, txn: &str, patient: &str) -> Page {
         self.post_page("authorize/patient", &[("txn", txn), ("patient", patient)])
             .await
     }
 
     /// Posts the consent form of authorization `txn`: `allow` or `deny`.
-    pub async fn decide(&self, txn: &str, decision: &str) -> Page {
+    pub(crate) async fn decide(&self, txn: &str, decision: &str) -> Page {
         self.post_page("authorize/consent", &[("txn", txn), ("decision", decision)])
             .await
     }
 
     /// A full standalone launch of the demo app as `username`; returns the code and verifier.
-    pub async fn code_for(&self, scope: &str, username: &str, patient: Option<&str>) -> (String, String) {
+    pub(crate) async fn code_for(
+        &self,
+        scope: &str,
+        username: &str,
+        patient: Option<&str>,
+    ) -> (String, String) {
         let (verifier, challenge) = pkce();
         let login = self.authorize(&authorize_params(self, scope, &challenge)).await;
         let done = self.walk(login, username, patient, "allow").await;
@@ -301,7 +316,7 @@ impl Mock {
     }
 
     /// The demo app refreshes, optionally for a narrower `scope`.
-    pub async fn refresh(&self, refresh_token: &str, scope: Option<&str>) -> (StatusCode, Value) {
+    pub(crate) async fn refresh(&self, refresh_token: &str, scope: Option<&str>) -> (StatusCode, Value) {
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
@@ -311,7 +326,7 @@ impl Mock {
         self.token(None, &form).await
     }
 
-    pub async fn exchange(&self, code: &str, verifier: &str) -> (StatusCode, Value) {
+    pub(crate) async fn exchange(&self, code: &str, verifier: &str) -> (StatusCode, Value) {
         self.token(
             None,
             &[
@@ -327,7 +342,7 @@ impl Mock {
 }
 
 /// A confidential client for tests that need one with both grants.
-pub fn confidential_app(id: &str, secret: &str) -> ClientConfig {
+pub(crate) fn confidential_app(id: &str, secret: &str) -> ClientConfig {
     ClientConfig {
         client_id: id.into(),
         client_secret: Some(smart_protocol::ClientSecret::new(secret)),
@@ -352,7 +367,7 @@ pub fn confidential_app(id: &str, secret: &str) -> ClientConfig {
 impl Mock {
     /// An access token signed with the server's key, as the token endpoint would
     /// issue for `scope` (and `patient` in context): the FHIR tests need many.
-    pub fn mint(&self, scope: &str, patient: Option<&str>) -> String {
+    pub(crate) fn mint(&self, scope: &str, patient: Option<&str>) -> String {
         let now = jsonwebtoken::get_current_timestamp();
         KEY.sign(TokenKind::Access, &serde_json::json!({
             "iss": self.server.urls.auth_base,
@@ -369,7 +384,7 @@ impl Mock {
     }
 
     /// GET a FHIR path (relative to the base, or an absolute URL) with a token.
-    pub async fn fhir_get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+    pub(crate) async fn fhir_get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         let url = if path.starts_with("http") {
             path.to_owned()
         } else {
@@ -380,7 +395,7 @@ impl Mock {
 }
 
 /// `Type/id` of every entry of a Bundle, with its search mode.
-pub fn entries(bundle: &Value) -> Vec<(String, String)> {
+pub(crate) fn entries(bundle: &Value) -> Vec<(String, String)> {
     bundle["entry"]
         .as_array()
         .map(|entries| {
@@ -403,7 +418,7 @@ pub fn entries(bundle: &Value) -> Vec<(String, String)> {
 }
 
 /// The URL of a Bundle link.
-pub fn link(bundle: &Value, relation: &str) -> Option<String> {
+pub(crate) fn link(bundle: &Value, relation: &str) -> Option<String> {
     bundle["link"]
         .as_array()?
         .iter()

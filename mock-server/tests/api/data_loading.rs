@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::common::*;
-use ccri_mock::seed::load_dir;
+use ccri_mock::load_dir;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -3,8 +3,8 @@
 //! searched, included, reverse-included or found on a later page.
 
 use crate::common::*;
+use ccri_mock::PATIENT_ACCESS_SECRET;
 use ccri_mock::TokenKind;
-use ccri_mock::config::PATIENT_ACCESS_SECRET;
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};

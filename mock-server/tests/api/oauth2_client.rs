@@ -8,7 +8,7 @@
 mod backend_service;
 
 use crate::common::*;
-use ccri_mock::config::PATIENT_ACCESS_SECRET;
+use ccri_mock::PATIENT_ACCESS_SECRET;
 use oauth2::basic::{BasicClient, BasicTokenType};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, ConfigurationError, CsrfToken,

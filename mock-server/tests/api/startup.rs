@@ -39,7 +39,7 @@ async fn a_configured_key_file_signs_and_is_published() {
     );
     let token: Value = reqwest::Client::new()
         .post(server.urls.auth("token"))
-        .basic_auth("patient-access", Some(ccri_mock::config::PATIENT_ACCESS_SECRET))
+        .basic_auth("patient-access", Some(ccri_mock::PATIENT_ACCESS_SECRET))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -62,9 +62,9 @@ async fn a_bad_key_file_is_a_clear_start_error() {
         })
     };
     let path = write_temp("bad.pem", "not a key");
-    let error = start_error(&path).await.err().expect("refused");
+    let error = start_error(&path).await.expect_err("refused");
     assert!(error.to_string().contains(&path.display().to_string()), "{error}");
     std::fs::remove_file(&path).unwrap();
-    let missing = start_error(&path).await.err().expect("refused");
+    let missing = start_error(&path).await.expect_err("refused");
     assert!(missing.to_string().contains("cannot read key file"), "{missing}");
 }

@@ -1,7 +1,7 @@
 //! The token endpoint over real HTTP: every grant's happy path and its refusals.
 
 use crate::common::*;
-use ccri_mock::config::PATIENT_ACCESS_SECRET;
+use ccri_mock::PATIENT_ACCESS_SECRET;
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use base64::Engine;
-use ccri_mock::config::PATIENT_ACCESS_SECRET;
+use ccri_mock::PATIENT_ACCESS_SECRET;
 use ccri_mock::{SigningKey, TokenKind};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;

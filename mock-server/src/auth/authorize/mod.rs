@@ -33,7 +33,7 @@ use crate::state::AppState;
 /// How long a person has to get through the pages, in seconds.
 const PENDING_TTL: u64 = 10 * 60;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/authorize", get(authorize).post(authorize))
         .route("/authorize/login", post(login::submit))
@@ -191,7 +191,7 @@ fn validate(
     Ok(())
 }
 
-pub fn render(template: &impl Template) -> Response {
+pub(crate) fn render(template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -209,7 +209,7 @@ struct ErrorPage<'a> {
 }
 
 /// A page, login, picker or consent, posted for an authorization that is gone.
-pub fn expired_page() -> Response {
+pub(crate) fn expired_page() -> Response {
     error_page(
         OAuthErrorCode::InvalidRequest,
         "this authorization has expired or was already completed; start again from the app",
@@ -217,7 +217,7 @@ pub fn expired_page() -> Response {
 }
 
 /// A page for errors that must not redirect.
-pub fn error_page(code: OAuthErrorCode, description: &str) -> Response {
+pub(crate) fn error_page(code: OAuthErrorCode, description: &str) -> Response {
     let mut response = render(&ErrorPage {
         code: code.as_str(),
         description,

@@ -15,7 +15,7 @@ use crate::auth::grants::{Redeemed, Redemption};
 use crate::auth::simulate::SimulatedError;
 use crate::state::AppState;
 
-pub fn exchange(
+pub(super) fn exchange(
     state: &AppState,
     caller: &CallingClient,
     code: &str,

@@ -14,7 +14,7 @@ use crate::state::AppState;
 /// SMART Backend Services: access tokens "should" live no longer than five minutes.
 const BACKEND_SERVICE_MAX_TTL_SECS: u64 = 300;
 
-pub fn exchange(
+pub(super) fn exchange(
     state: &AppState,
     caller: &CallingClient,
     scope: Option<Scopes>,

@@ -28,7 +28,7 @@ use super::grants::{Grant, random_token};
 use super::keys::TokenKind;
 use crate::state::AppState;
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body).await {
         Ok(response) => (no_store(), Json(response)).into_response(),
         Err(rejection) => {

@@ -10,7 +10,7 @@ use crate::auth::error::OAuthRejection;
 use crate::auth::simulate::SimulatedError;
 use crate::state::AppState;
 
-pub fn exchange(
+pub(super) fn exchange(
     state: &AppState,
     caller: &CallingClient,
     refresh_token: &RefreshToken,

@@ -6,14 +6,14 @@ use serde_json::Value;
 
 /// `[start, end)` in milliseconds since the epoch, UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Range {
+pub(crate) struct Range {
     pub start: i64,
     pub end: i64,
 }
 
 /// A search prefix (§3.1.1.4.1.1). `sa`, `eb` and `ap` are not supported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Prefix {
+pub(crate) enum Prefix {
     Eq,
     Ne,
     Gt,
@@ -24,7 +24,7 @@ pub enum Prefix {
 
 impl Prefix {
     /// Splits a prefix off a search value; no prefix means `eq`.
-    pub fn split(value: &str) -> Result<(Prefix, &str), String> {
+    pub(crate) fn split(value: &str) -> Result<(Prefix, &str), String> {
         let prefix = match value.get(..2) {
             Some("eq") => Prefix::Eq,
             Some("ne") => Prefix::Ne,
@@ -39,7 +39,7 @@ impl Prefix {
     }
 
     /// Whether a resource's `target` range matches the search range `search`.
-    pub fn matches(self, search: Range, target: Range) -> bool {
+    pub(crate) fn matches(self, search: Range, target: Range) -> bool {
         let contained = search.start <= target.start && target.end <= search.end;
         match self {
             Prefix::Eq => contained,
@@ -53,7 +53,7 @@ impl Prefix {
 }
 
 /// Parses `YYYY`, `YYYY-MM`, `YYYY-MM-DD` or a dateTime/instant into the range it covers.
-pub fn parse(text: &str) -> Option<Range> {
+pub(crate) fn parse(text: &str) -> Option<Range> {
     let day_ms = |date: NaiveDate| date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis());
     match text.len() {
         4 => {
@@ -108,7 +108,7 @@ fn parse_date_time(text: &str) -> Option<Range> {
 }
 
 /// The range of an element: a date/dateTime/instant string or a Period.
-pub fn of_element(value: &Value) -> Option<Range> {
+pub(crate) fn of_element(value: &Value) -> Option<Range> {
     match value {
         Value::String(text) => parse(text),
         Value::Object(period) => {

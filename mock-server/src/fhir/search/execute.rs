@@ -16,7 +16,7 @@ use crate::fhir::outcome::Outcome;
 use crate::fhir::store::{Inner, Version};
 use crate::state::AppState;
 
-pub fn search(
+pub(crate) fn search(
     state: &AppState,
     access: &AccessContext,
     kind: &str,

@@ -8,7 +8,7 @@ use super::date::{self, Prefix, Range};
 
 /// One search value, parsed for its parameter's type.
 #[derive(Clone, Debug, PartialEq)]
-pub enum SearchValue {
+pub(crate) enum SearchValue {
     /// `code`, `system|code`, `|code` (no system), `system|` (any code).
     Token {
         system: Option<String>,
@@ -28,14 +28,14 @@ pub enum SearchValue {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StringMatch {
+pub(crate) enum StringMatch {
     Prefix,
     Exact,
     Contains,
 }
 
 /// Case- and accent-insensitive form of a string: NFD, combining marks dropped, lower case.
-pub fn fold(text: &str) -> String {
+pub(crate) fn fold(text: &str) -> String {
     text.nfd()
         .filter(|c| !('\u{0300}'..='\u{036f}').contains(c))
         .flat_map(char::to_lowercase)
@@ -43,7 +43,7 @@ pub fn fold(text: &str) -> String {
 }
 
 /// The values at `path` in `resource`, arrays flattened at every step.
-pub fn values<'a>(resource: &'a Value, path: &str) -> Vec<&'a Value> {
+pub(crate) fn values<'a>(resource: &'a Value, path: &str) -> Vec<&'a Value> {
     let mut current = vec![resource];
     for step in path.split('.') {
         let (name, filter) = match step.split_once('[') {
@@ -68,7 +68,7 @@ pub fn values<'a>(resource: &'a Value, path: &str) -> Vec<&'a Value> {
 }
 
 /// Whether one element value matches one search value.
-pub fn element_matches(element: &Value, search: &SearchValue, mode: StringMatch) -> bool {
+pub(crate) fn element_matches(element: &Value, search: &SearchValue, mode: StringMatch) -> bool {
     match search {
         SearchValue::Token { system, code } => token_matches(element, system.as_deref(), code.as_deref()),
         SearchValue::Date { prefix, range } => {
@@ -117,7 +117,7 @@ fn token_matches(element: &Value, system: Option<&str>, code: Option<&str>) -> b
 }
 
 /// `Patient/1`, `http://x/fhir/Patient/1` or `Patient/1/_history/2` → `("Patient", "1")`.
-pub fn reference_parts(reference: &str) -> Option<(&str, &str)> {
+pub(crate) fn reference_parts(reference: &str) -> Option<(&str, &str)> {
     let reference = reference.split("/_history/").next()?;
     let mut parts = reference.rsplitn(3, '/');
     let id = parts.next()?;

@@ -6,10 +6,10 @@
 //! Anything not understood is a 400 naming the parameter: a filter silently
 //! ignored would return more than the app asked for.
 
-pub mod date;
-pub mod execute;
-pub mod matching;
-pub mod params;
+pub(crate) mod date;
+pub(crate) mod execute;
+pub(crate) mod matching;
+pub(crate) mod params;
 
 use serde_json::Value;
 
@@ -17,25 +17,25 @@ use matching::{SearchValue, StringMatch, element_matches, fold, reference_parts}
 use params::{Kind, Param};
 
 /// Page size when `_count` is absent, and the largest page served.
-pub const DEFAULT_COUNT: usize = 20;
-pub const MAX_COUNT: usize = 1000;
+pub(crate) const DEFAULT_COUNT: usize = 20;
+pub(crate) const MAX_COUNT: usize = 1000;
 
 /// Paging parameters of the mock's own links: where the page starts, and the store
 /// sequence number the search was first run at, so later pages see the same results
 /// whatever was written since.
-pub const OFFSET: &str = "_offset";
-pub const SNAPSHOT: &str = "_snapshot";
+pub(crate) const OFFSET: &str = "_offset";
+pub(crate) const SNAPSHOT: &str = "_snapshot";
 
 /// One parameter of a search: all its values are alternatives.
 #[derive(Debug)]
-pub struct Criterion {
+pub(crate) struct Criterion {
     pub param: &'static Param,
     pub mode: StringMatch,
     pub values: Vec<SearchValue>,
 }
 
 impl Criterion {
-    pub fn matches(&self, resource: &Value) -> bool {
+    pub(crate) fn matches(&self, resource: &Value) -> bool {
         self.param
             .paths
             .iter()
@@ -49,7 +49,7 @@ impl Criterion {
 
     /// The patient id this criterion pins the search to, if it is `patient=…` or
     /// `subject=Patient/…` with one value: the store answers that from an index.
-    pub fn patient(&self) -> Option<&str> {
+    pub(crate) fn patient(&self) -> Option<&str> {
         match self.values.as_slice() {
             [SearchValue::Reference { kind, id }]
                 if self.param.paths == ["subject"] || self.param.paths == ["patient"] =>
@@ -66,13 +66,13 @@ impl Criterion {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct Sort {
+pub(crate) struct Sort {
     pub param: &'static Param,
     pub descending: bool,
 }
 
 #[derive(Debug)]
-pub struct SearchRequest {
+pub(crate) struct SearchRequest {
     pub criteria: Vec<Criterion>,
     pub count: usize,
     pub offset: usize,
@@ -89,7 +89,7 @@ pub struct SearchRequest {
 }
 
 /// Parses a search of `kind`.
-pub fn parse(kind: &str, query: &[(String, String)]) -> Result<SearchRequest, String> {
+pub(crate) fn parse(kind: &str, query: &[(String, String)]) -> Result<SearchRequest, String> {
     let mut request = SearchRequest {
         criteria: Vec::new(),
         count: DEFAULT_COUNT,
@@ -146,7 +146,7 @@ pub fn parse(kind: &str, query: &[(String, String)]) -> Result<SearchRequest, St
 
 /// One `name[:modifier]=value[,value…]` pair. Also used for the constraints of
 /// granular SMART scopes (`patient/Observation.rs?category=…`).
-pub fn parse_criterion(kind: &str, name: &str, value: &str) -> Result<Criterion, String> {
+pub(crate) fn parse_criterion(kind: &str, name: &str, value: &str) -> Result<Criterion, String> {
     let (base, modifier) = match name.split_once(':') {
         Some((base, modifier)) => (base, Some(modifier)),
         None => (name, None),
@@ -262,7 +262,7 @@ fn reference_param(kind: &str, name: &str, value: &str) -> Result<&'static Param
 }
 
 /// The value a resource sorts by: the earliest date, or the least string/code.
-pub fn sort_key(resource: &Value, param: &Param) -> SortKey {
+pub(crate) fn sort_key(resource: &Value, param: &Param) -> SortKey {
     let elements = param
         .paths
         .iter()
@@ -285,7 +285,7 @@ pub fn sort_key(resource: &Value, param: &Param) -> SortKey {
 
 /// Resources without a value sort after those with one (in ascending order).
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SortKey {
+pub(crate) struct SortKey {
     missing: bool,
     value: Option<SortValue>,
 }

@@ -4,7 +4,7 @@
 
 /// How a parameter's values are compared (FHIR R4 §3.1.1.4 "Search parameter types").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Token,
     Date,
     String,
@@ -12,19 +12,19 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Kind::Token => "token",
-            Kind::Date => "date",
-            Kind::String => "string",
-            Kind::Reference => "reference",
+            Token => "token",
+            Date => "date",
+            String => "string",
+            Reference => "reference",
         }
     }
 }
 
 /// One search parameter of one resource type.
 #[derive(Debug)]
-pub struct Param {
+pub(crate) struct Param {
     pub name: &'static str,
     pub kind: Kind,
     /// Element paths, `.`-separated; a step may filter an array by a member value,
@@ -46,7 +46,7 @@ const fn p(name: &'static str, kind: Kind, paths: &'static [&'static str]) -> Pa
 const fn r(name: &'static str, paths: &'static [&'static str], targets: &'static [&'static str]) -> Param {
     Param {
         name,
-        kind: Kind::Reference,
+        kind: Reference,
         paths,
         targets,
     }
@@ -55,7 +55,7 @@ const fn r(name: &'static str, paths: &'static [&'static str], targets: &'static
 use Kind::*;
 
 /// Parameters every type has.
-pub const COMMON: &[Param] = &[
+pub(crate) const COMMON: &[Param] = &[
     p("_id", Token, &["id"]),
     p("_lastUpdated", Date, &["meta.lastUpdated"]),
 ];
@@ -66,7 +66,7 @@ const SUBJECT: Param = r("subject", &["subject"], &[]);
 const ADDRESS_POSTALCODE: Param = p("address-postalcode", String, &["address.postalCode"]);
 
 /// `(resource type, its own parameters)`, in the order the CapabilityStatement lists them.
-pub const TYPES: &[(&str, &[Param])] = &[
+pub(crate) const TYPES: &[(&str, &[Param])] = &[
     (
         "Patient",
         &[
@@ -221,12 +221,12 @@ pub const TYPES: &[(&str, &[Param])] = &[
 ];
 
 /// Whether the mock serves this resource type.
-pub fn is_supported(kind: &str) -> bool {
+pub(crate) fn is_supported(kind: &str) -> bool {
     TYPES.iter().any(|(name, _)| *name == kind)
 }
 
 /// The parameter `name` of resource type `kind`.
-pub fn find(kind: &str, name: &str) -> Option<&'static Param> {
+pub(crate) fn find(kind: &str, name: &str) -> Option<&'static Param> {
     COMMON.iter().find(|p| p.name == name).or_else(|| {
         let (_, params) = TYPES.iter().find(|(t, _)| *t == kind)?;
         params.iter().find(|p| p.name == name)
@@ -234,7 +234,7 @@ pub fn find(kind: &str, name: &str) -> Option<&'static Param> {
 }
 
 /// Every parameter of `kind`, common ones first.
-pub fn all(kind: &str) -> impl Iterator<Item = &'static Param> {
+pub(crate) fn all(kind: &str) -> impl Iterator<Item = &'static Param> {
     let own = TYPES
         .iter()
         .find(|(t, _)| *t == kind)
