@@ -29,6 +29,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::auth::simulate::SimulatedError;
+use crate::reference::FhirReference;
 use smart_protocol::discovery::GrantType;
 use smart_protocol::{ClientSecret, Scopes};
 
@@ -91,7 +92,7 @@ pub struct ClientConfig {
 
 /// Where a `private_key_jwt` client's public keys are.
 #[derive(Debug)]
-pub enum ClientKeys<'a> {
+pub(crate) enum ClientKeys<'a> {
     Inline(&'a JwkSet),
     /// Fetched and cached by `auth::client_keys`.
     Remote(&'a Url),
@@ -104,7 +105,12 @@ impl ClientConfig {
         self.client_secret.is_some() || self.keys().is_some()
     }
 
-    pub fn keys(&self) -> Option<ClientKeys<'_>> {
+    /// What the pages call the client: its registered name, or its id.
+    pub(crate) fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.client_id)
+    }
+
+    pub(crate) fn keys(&self) -> Option<ClientKeys<'_>> {
         match (&self.jwks, &self.jwks_uri) {
             (Some(jwks), _) => Some(ClientKeys::Inline(jwks)),
             (None, Some(url)) => Some(ClientKeys::Remote(url)),
@@ -126,7 +132,7 @@ pub struct UserConfig {
     pub password: String,
     pub name: String,
     /// `Patient/…` or `Practitioner/…`: who the user is in the FHIR data.
-    pub fhir_user: String,
+    pub fhir_user: FhirReference,
     /// Patient ids: for a patient user, the people they may also see (a child, say);
     /// for a practitioner, the only patients they may see. Absent: a practitioner
     /// sees every patient, a patient only themselves.
@@ -153,14 +159,14 @@ impl Reach {
 impl UserConfig {
     /// A practitioner picks the patient; a patient is the patient.
     pub fn patient_id(&self) -> Option<&str> {
-        self.fhir_user.strip_prefix("Patient/")
+        self.fhir_user.patient_id()
     }
 
     pub fn reach(&self) -> Reach {
         let listed = self.patients.iter().flatten().cloned();
         match self.patient_id() {
             Some(own) => Reach::Only(listed.chain([own.to_owned()]).collect()),
-            None if self.fhir_user.starts_with("Practitioner/") && self.patients.is_none() => Reach::Everyone,
+            None if self.fhir_user.is_practitioner() && self.patients.is_none() => Reach::Everyone,
             None => Reach::Only(listed.collect()),
         }
     }
@@ -170,6 +176,10 @@ impl UserConfig {
 /// collections written for CCRI work against the mock unchanged.
 pub const PATIENT_ACCESS_SECRET: &str =
     "IShTVi8mRSV7bVREuU1freiDo79y_8fLX3BBw2nf2eIpv9A_r91VlVuF2LOiK_zLZAkBQCusEXLp_o6DEIgvaQ";
+
+/// What the demo app, and a registered client whose metadata names no `scope`, may ask for.
+pub(crate) const DEFAULT_SCOPE: &str = "openid fhirUser profile launch launch/patient launch/encounter \
+                                        offline_access online_access patient/*.cruds user/*.cruds";
 
 /// The public client the demo app and the quickstart use.
 pub(crate) const DEMO_CLIENT_ID: &str = "demo-app";
@@ -210,7 +220,7 @@ impl Default for Config {
             username: username.to_owned(),
             password: "password".to_owned(),
             name: name.to_owned(),
-            fhir_user: fhir_user.to_owned(),
+            fhir_user: fhir_user.parse().expect("built-in users are valid"),
             patients: None,
         };
         Config {
@@ -247,10 +257,7 @@ impl Default for Config {
                                 .map(|page| format!("http://{host}:5173/{page}"))
                         })
                         .collect(),
-                    scope: "openid fhirUser profile launch launch/patient launch/encounter \
-                            offline_access online_access patient/*.cruds user/*.cruds"
-                        .parse()
-                        .expect("built-in scopes are valid"),
+                    scope: DEFAULT_SCOPE.parse().expect("built-in scopes are valid"),
                     grant_types: default_grant_types(),
                     jwks: None,
                     jwks_uri: None,
@@ -307,7 +314,7 @@ impl Config {
     }
 
     /// The user who is `fhir_user` (`Patient/1`) in the FHIR data.
-    pub fn user_by_fhir_user(&self, fhir_user: &str) -> Option<&UserConfig> {
-        self.users.iter().find(|u| u.fhir_user == fhir_user)
+    pub(crate) fn user_by_fhir_user(&self, fhir_user: &FhirReference) -> Option<&UserConfig> {
+        self.users.iter().find(|u| u.fhir_user == *fhir_user)
     }
 }

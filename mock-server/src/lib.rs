@@ -8,6 +8,7 @@
 mod auth;
 mod config;
 mod fhir;
+mod reference;
 mod seed;
 mod state;
 

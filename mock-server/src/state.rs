@@ -10,6 +10,7 @@ use crate::auth::patients::PatientDirectory;
 use crate::auth::verify::TokenCache;
 use crate::config::Config;
 use crate::fhir::store::Store;
+use crate::reference::FhirReference;
 
 #[derive(Clone)]
 pub(crate) struct AppState(Arc<Shared>);
@@ -96,6 +97,11 @@ impl Urls {
         self.auth_base[after_scheme..]
             .find('/')
             .map_or("/", |i| &self.auth_base[after_scheme + i..])
+    }
+
+    /// `reference` as an absolute URL on this FHIR base (the `fhirUser` claim).
+    pub(crate) fn fhir(&self, reference: &FhirReference) -> String {
+        format!("{}/{reference}", self.fhir_base)
     }
 
     pub fn auth(&self, endpoint: &str) -> String {

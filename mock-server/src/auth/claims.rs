@@ -4,6 +4,7 @@
 //! and the whole SMART launch context, which introspection returns. The id_token's
 //! claims are OpenID Connect Core §2's and SMART's `fhirUser`.
 
+use crate::reference::FhirReference;
 use serde::{Deserialize, Serialize};
 use smart_protocol::LaunchContext;
 
@@ -31,7 +32,7 @@ pub(crate) struct AccessClaims {
     pub context: LaunchContext,
     /// The user's FHIR reference relative to the FHIR base (`Patient/1`).
     #[serde(default, rename = "fhirUser", skip_serializing_if = "Option::is_none")]
-    pub fhir_user: Option<String>,
+    pub fhir_user: Option<FhirReference>,
     /// A failure the FHIR API must simulate for this token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulate: Option<SimulatedError>,

@@ -11,7 +11,8 @@ use smart_protocol::ClientMetadata;
 use smart_protocol::discovery::{AuthMethod, GrantType};
 
 use super::authorize::render;
-use super::register::{DEFAULT_SCOPE, register_client};
+use super::register::register_client;
+use crate::config::DEFAULT_SCOPE;
 use crate::state::AppState;
 
 #[derive(Template)]

@@ -177,7 +177,7 @@ impl Authorization {
     }
 
     pub(crate) fn client_name(&self) -> &str {
-        self.client.name.as_deref().unwrap_or(&self.client.client_id)
+        self.client.display_name()
     }
 
     /// `user` has logged in: on to the picker or the consent, or an error for the
@@ -292,7 +292,7 @@ fn known_user<'a>(state: &'a AppState, authorization: &Authorization) -> Option<
         .as_deref()
         .and_then(|username| state.config.user(username))
         .or_else(|| {
-            let fhir_user = authorization.launch.as_ref()?.fhir_user.as_deref()?;
+            let fhir_user = authorization.launch.as_ref()?.fhir_user.as_ref()?;
             state.config.user_by_fhir_user(fhir_user)
         })
 }

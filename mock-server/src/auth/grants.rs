@@ -13,6 +13,7 @@
 //! a long-running mock holds only what is still live. Anonymous callers can add
 //! entries, so each kind is also capped.
 
+use crate::reference::FhirReference;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ pub(crate) struct Grant {
     pub client_id: String,
     pub scopes: Scopes,
     /// `Patient/1` or `Practitioner/2`; absent for client credentials.
-    pub fhir_user: Option<String>,
+    pub fhir_user: Option<FhirReference>,
     /// When the user logged in; absent for client credentials.
     pub auth_time: Option<u64>,
     pub context: LaunchContext,
@@ -103,7 +104,7 @@ pub(crate) struct Launch {
     pub client_id: String,
     pub context: LaunchContext,
     /// The practitioner the EHR has logged in: no login page in an EHR launch.
-    pub fhir_user: Option<String>,
+    pub fhir_user: Option<FhirReference>,
     pub skip_auth: bool,
     pub simulate: Option<SimulatedError>,
 }

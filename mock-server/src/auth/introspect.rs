@@ -69,7 +69,6 @@ async fn authorise(
 
 /// RFC 7662 §2.2 for an access or refresh token of this server.
 fn describe(state: &AppState, token: &str) -> Value {
-    let fhir_user = |reference: &str| format!("{}/{reference}", state.urls.fhir_base);
     let (mut body, context) = match verify_access_token(state, token) {
         Ok(claims) => (
             json!({
@@ -84,7 +83,7 @@ fn describe(state: &AppState, token: &str) -> Value {
                 "sub": claims.sub,
                 "jti": claims.jti,
                 "auth_time": claims.auth_time,
-                "fhirUser": claims.fhir_user.as_deref().map(fhir_user),
+                "fhirUser": claims.fhir_user.as_ref().map(|f| state.urls.fhir(f)),
             }),
             claims.context,
         ),
@@ -102,7 +101,7 @@ fn describe(state: &AppState, token: &str) -> Value {
                     "token_type": "refresh_token",
                     "exp": refresh.expires_at,
                     "auth_time": refresh.grant.auth_time,
-                    "fhirUser": refresh.grant.fhir_user.as_deref().map(fhir_user),
+                    "fhirUser": refresh.grant.fhir_user.as_ref().map(|f| state.urls.fhir(f)),
                 }),
                 refresh.grant.context.clone(),
             )

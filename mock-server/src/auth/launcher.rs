@@ -21,6 +21,7 @@ use super::patients::PatientRow;
 use super::simulate::SimulatedError;
 use super::uri::check_launch_url;
 use crate::config::UserConfig;
+use crate::reference::FhirReference;
 use crate::state::AppState;
 
 /// The demo app's launch page.
@@ -53,12 +54,7 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>) -> Respo
         .grants()
         .clients()
         .filter(|c| !c.redirect_uris.is_empty())
-        .map(|c| {
-            (
-                c.client_id.clone(),
-                c.name.clone().unwrap_or_else(|| c.client_id.clone()),
-            )
-        })
+        .map(|c| (c.client_id.clone(), c.display_name().to_owned()))
         .collect();
     let encounters = state
         .fhir
@@ -85,10 +81,10 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>) -> Respo
             .config
             .users
             .iter()
-            .filter(|u| u.fhir_user.starts_with("Practitioner/"))
+            .filter(|u| u.fhir_user.is_practitioner())
             .collect(),
         encounters,
-        errors: SimulatedError::ALL.iter().map(|e| e.as_str()).collect(),
+        errors: SimulatedError::names().collect(),
         error,
     });
     if error.is_some() {
@@ -160,8 +156,9 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
     };
     let fhir_user = match form.practitioner.as_str() {
         "" => None,
-        reference => {
-            let user = state.config.user_by_fhir_user(reference);
+        text => {
+            let reference: FhirReference = text.parse().map_err(|e| format!("{e}"))?;
+            let user = state.config.user_by_fhir_user(&reference);
             let user = user.ok_or_else(|| format!("{reference} is not a user of this mock"))?;
             if !user.reach().includes(&form.patient) {
                 return Err(format!(
@@ -169,7 +166,7 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
                     user.name, form.patient
                 ));
             }
-            Some(reference.to_owned())
+            Some(reference)
         }
     };
     let simulate = match form.simulate_error.as_str() {

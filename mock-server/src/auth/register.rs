@@ -21,14 +21,10 @@ use super::error::{OAuthRejection, no_store};
 use super::grants::random_token;
 use super::simulate::SimulatedError;
 use super::uri::{check_jwks_uri, check_redirect_uri};
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, DEFAULT_SCOPE};
 use crate::state::AppState;
 use serde_json::Value;
 use url::Url;
-
-/// What a registered client may ask for when its metadata names no `scope`.
-pub(crate) const DEFAULT_SCOPE: &str = "openid fhirUser profile launch launch/patient launch/encounter \
-                             offline_access online_access patient/*.cruds user/*.cruds";
 
 pub(crate) async fn register(
     State(state): State<AppState>,

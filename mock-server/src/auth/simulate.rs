@@ -2,10 +2,14 @@
 //! (the same list smart-launcher-v2 offers). Set per client (`simulate_error` in the
 //! config or in registration metadata) or per EHR launch on the launcher page.
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use strum::{EnumIter, EnumString, IntoEnumIterator, IntoStaticStr};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Each name (config files, forms, registration metadata, token claims) is the
+/// variant's, in snake_case, derived once by strum; serde goes through it below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, EnumString, IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum SimulatedError {
     /// `/authorize` shows "unknown client_id".
     AuthInvalidClientId,
@@ -26,32 +30,28 @@ pub enum SimulatedError {
 }
 
 impl SimulatedError {
-    pub const ALL: [SimulatedError; 8] = [
-        SimulatedError::AuthInvalidClientId,
-        SimulatedError::AuthInvalidRedirectUri,
-        SimulatedError::AuthInvalidScope,
-        SimulatedError::AuthInvalidClientSecret,
-        SimulatedError::TokenInvalidToken,
-        SimulatedError::TokenExpiredRefreshToken,
-        SimulatedError::RequestInvalidToken,
-        SimulatedError::RequestExpiredToken,
-    ];
-
-    /// The name used in config files, forms and registration metadata.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SimulatedError::AuthInvalidClientId => "auth_invalid_client_id",
-            SimulatedError::AuthInvalidRedirectUri => "auth_invalid_redirect_uri",
-            SimulatedError::AuthInvalidScope => "auth_invalid_scope",
-            SimulatedError::AuthInvalidClientSecret => "auth_invalid_client_secret",
-            SimulatedError::TokenInvalidToken => "token_invalid_token",
-            SimulatedError::TokenExpiredRefreshToken => "token_expired_refresh_token",
-            SimulatedError::RequestInvalidToken => "request_invalid_token",
-            SimulatedError::RequestExpiredToken => "request_expired_token",
-        }
+    pub(crate) fn names() -> impl Iterator<Item = &'static str> {
+        Self::iter().map(Self::as_str)
     }
 
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.as_str() == text)
+    pub(crate) fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+
+impl Serialize for SimulatedError {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SimulatedError {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::parse(&name).ok_or_else(|| D::Error::custom(format!("unknown simulated error {name:?}")))
     }
 }

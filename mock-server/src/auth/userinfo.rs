@@ -13,8 +13,8 @@ pub(crate) async fn userinfo(State(state): State<AppState>, access: AccessContex
         .as_ref()
         .and_then(|f| state.config.user_by_fhir_user(f));
     Json(json!({
-        "sub": access.fhir_user.clone().unwrap_or_else(|| access.client_id.clone()),
-        "fhirUser": access.fhir_user.as_ref().map(|f| format!("{}/{f}", state.urls.fhir_base)),
+        "sub": access.fhir_user.as_ref().map_or_else(|| access.client_id.clone(), ToString::to_string),
+        "fhirUser": access.fhir_user.as_ref().map(|f| state.urls.fhir(f)),
         "name": user.map(|u| u.name.clone()),
     }))
 }

@@ -4,6 +4,7 @@
 //! `exp` and revocation. A refusal is a typed [`BearerError`]: this side renders it
 //! as RFC 6750 JSON (userinfo), the FHIR side as an OperationOutcome.
 
+use crate::reference::FhirReference;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -33,7 +34,7 @@ pub(crate) struct AccessInfo {
     pub scopes: Scopes,
     /// The patient in context; `patient/` scopes are limited to their compartment.
     pub patient: Option<String>,
-    pub fhir_user: Option<String>,
+    pub fhir_user: Option<FhirReference>,
     /// Whose records `user/` scopes reach: the user's, or everyone's for a token
     /// without a user (client credentials).
     pub reach: Reach,

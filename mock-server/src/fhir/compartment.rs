@@ -22,9 +22,10 @@ use serde_json::Value;
 use smart_protocol::{Access, Context, Interaction};
 
 use super::outcome::Outcome;
-use super::search::{Criterion, matching::reference_parts, parse_criterion};
+use super::search::{Criterion, parse_criterion};
 use crate::auth::verify::AccessContext;
 use crate::config::Reach;
+use crate::reference;
 
 /// What a permitted request may see or touch.
 #[derive(Debug)]
@@ -118,7 +119,7 @@ pub(crate) fn patients_of(resource: &Value) -> BTreeSet<String> {
 }
 
 fn patient_id(reference: &Value) -> Option<String> {
-    match reference_parts(reference.get("reference")?.as_str()?)? {
+    match reference::parts(reference.get("reference")?.as_str()?)? {
         ("Patient", id) => Some(id.to_owned()),
         _ => None,
     }

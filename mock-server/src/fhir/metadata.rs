@@ -10,7 +10,7 @@ use serde_json::json;
 use smart_protocol::discovery::OAUTH_URIS_EXTENSION;
 
 use super::outcome::fhir_json;
-use super::search::params::{self, Kind};
+use super::search::params::{self, ParamType};
 use crate::state::AppState;
 
 pub(crate) async fn capability_statement(State(state): State<AppState>) -> Response {
@@ -36,9 +36,9 @@ pub(crate) async fn capability_statement(State(state): State<AppState>) -> Respo
                 "conditionalCreate": false,
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
-                "searchInclude": params::all(kind).filter(|p| p.kind == Kind::Reference).map(|p| format!("{kind}:{}", p.name)).collect::<Vec<_>>(),
+                "searchInclude": params::all(kind).filter(|p| p.param_type == ParamType::Reference).map(|p| format!("{kind}:{}", p.name)).collect::<Vec<_>>(),
                 "searchRevInclude": rev_includes(kind),
-                "searchParam": params::all(kind).map(|p| json!({"name": p.name, "type": p.kind.as_str()})).collect::<Vec<_>>(),
+                "searchParam": params::all(kind).map(|p| json!({"name": p.name, "type": p.param_type.as_str()})).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -79,7 +79,9 @@ fn rev_includes(kind: &str) -> Vec<String> {
     params::TYPES
         .iter()
         .flat_map(|(source, own)| own.iter().map(move |p| (source, p)))
-        .filter(|(_, p)| p.kind == Kind::Reference && (p.targets.is_empty() || p.targets.contains(&kind)))
+        .filter(|(_, p)| {
+            p.param_type == ParamType::Reference && (p.targets.is_empty() || p.targets.contains(&kind))
+        })
         .map(|(source, p)| format!("{source}:{}", p.name))
         .collect()
 }

@@ -123,7 +123,10 @@ fn issue(
     let claims = AccessClaims {
         iss: state.urls.auth_base.clone(),
         aud: state.urls.fhir_base.clone(),
-        sub: grant.fhir_user.clone().unwrap_or_else(|| grant.client_id.clone()),
+        sub: grant
+            .fhir_user
+            .as_ref()
+            .map_or_else(|| grant.client_id.clone(), ToString::to_string),
         client_id: grant.client_id.clone(),
         scope: grant.scopes.to_string(),
         exp: issued_at + ttl_secs,
@@ -147,14 +150,14 @@ fn issue(
                     &IdTokenClaims {
                         iss: state.urls.auth_base.clone(),
                         aud: grant.client_id.clone(),
-                        sub: fhir_user.clone(),
+                        sub: fhir_user.to_string(),
                         exp: issued_at + ttl_secs,
                         iat: issued_at,
                         auth_time: grant.auth_time,
                         fhir_user: grant
                             .scopes
                             .contains(&Scope::FhirUser)
-                            .then(|| format!("{}/{fhir_user}", state.urls.fhir_base)),
+                            .then(|| state.urls.fhir(fhir_user)),
                         name,
                         nonce,
                     },

@@ -8,12 +8,13 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde_json::{Value, json};
 use smart_protocol::Interaction;
 
-use super::matching::{self, reference_parts};
+use super::matching;
 use super::{Criterion, OFFSET, SNAPSHOT, SearchRequest, parse, sort_key};
 use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
 use crate::fhir::outcome::Outcome;
 use crate::fhir::store::{Inner, Version};
+use crate::reference;
 use crate::state::AppState;
 
 pub(crate) fn search(
@@ -175,7 +176,7 @@ fn includes(
                 let Some((target, id)) = element
                     .get("reference")
                     .and_then(Value::as_str)
-                    .and_then(reference_parts)
+                    .and_then(reference::parts)
                 else {
                     continue;
                 };
@@ -220,7 +221,7 @@ fn includes(
                 .any(|e| {
                     e.get("reference")
                         .and_then(Value::as_str)
-                        .and_then(reference_parts)
+                        .and_then(reference::parts)
                         .is_some_and(|(k, i)| targets.contains(&format!("{k}/{i}")))
                 });
             if points_at_page

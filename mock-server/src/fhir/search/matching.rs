@@ -1,6 +1,7 @@
 //! Does a resource match one search criterion? Values are found by walking the
 //! parameter's element paths, then compared by parameter type.
 
+use crate::reference;
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
 
@@ -82,7 +83,7 @@ pub(crate) fn element_matches(element: &Value, search: &SearchValue, mode: Strin
         SearchValue::Reference { kind, id } => element
             .get("reference")
             .and_then(Value::as_str)
-            .and_then(reference_parts)
+            .and_then(reference::parts)
             .is_some_and(|(k, i)| i == id && kind.as_deref().is_none_or(|wanted| wanted == k)),
     }
 }
@@ -114,15 +115,6 @@ fn token_matches(element: &Value, system: Option<&str>, code: Option<&str>) -> b
         }
         _ => false,
     }
-}
-
-/// `Patient/1`, `http://x/fhir/Patient/1` or `Patient/1/_history/2` → `("Patient", "1")`.
-pub(crate) fn reference_parts(reference: &str) -> Option<(&str, &str)> {
-    let reference = reference.split("/_history/").next()?;
-    let mut parts = reference.rsplitn(3, '/');
-    let id = parts.next()?;
-    let kind = parts.next()?;
-    (!id.is_empty() && kind.chars().next().is_some_and(|c| c.is_ascii_uppercase())).then_some((kind, id))
 }
 
 #[cfg(test)]
@@ -190,12 +182,6 @@ mod tests {
 
     #[test]
     fn references() {
-        assert_eq!(reference_parts("Patient/1"), Some(("Patient", "1")));
-        assert_eq!(
-            reference_parts("http://h/fhir/R4/Patient/1/_history/3"),
-            Some(("Patient", "1"))
-        );
-        assert_eq!(reference_parts("urn:uuid:abc"), None);
         let r = |k: Option<&str>, id: &str| SearchValue::Reference {
             kind: k.map(Into::into),
             id: id.into(),

@@ -13,8 +13,9 @@ pub(crate) mod params;
 
 use serde_json::Value;
 
-use matching::{SearchValue, StringMatch, element_matches, fold, reference_parts};
-use params::{Kind, Param};
+use crate::reference;
+use matching::{SearchValue, StringMatch, element_matches, fold};
+use params::{Param, ParamType};
 
 /// Page size when `_count` is absent, and the largest page served.
 pub(crate) const DEFAULT_COUNT: usize = 20;
@@ -158,14 +159,14 @@ pub(crate) fn parse_criterion(kind: &str, name: &str, value: &str) -> Result<Cri
             known.join(", ")
         )
     })?;
-    let mode = match (param.kind, modifier) {
+    let mode = match (param.param_type, modifier) {
         (_, None) => StringMatch::Prefix,
-        (Kind::String, Some("exact")) => StringMatch::Exact,
-        (Kind::String, Some("contains")) => StringMatch::Contains,
+        (ParamType::String, Some("exact")) => StringMatch::Exact,
+        (ParamType::String, Some("contains")) => StringMatch::Contains,
         (_, Some(modifier)) => {
             return Err(format!(
                 "the modifier :{modifier} is not supported on {} parameter {base}",
-                param.kind.as_str()
+                param.param_type.as_str()
             ));
         }
     };
@@ -176,15 +177,15 @@ pub(crate) fn parse_criterion(kind: &str, name: &str, value: &str) -> Result<Cri
         .split(',')
         .map(|v| {
             parse_value(param, mode, v)
-                .ok_or_else(|| format!("{name}={v} is not a valid {} value", param.kind.as_str()))
+                .ok_or_else(|| format!("{name}={v} is not a valid {} value", param.param_type.as_str()))
         })
         .collect::<Result<_, _>>()?;
     Ok(Criterion { param, mode, values })
 }
 
 fn parse_value(param: &Param, mode: StringMatch, value: &str) -> Option<SearchValue> {
-    Some(match param.kind {
-        Kind::Token => match value.split_once('|') {
+    Some(match param.param_type {
+        ParamType::Token => match value.split_once('|') {
             Some((system, code)) => SearchValue::Token {
                 system: Some(system.to_owned()),
                 code: (!code.is_empty()).then(|| code.to_owned()),
@@ -194,16 +195,16 @@ fn parse_value(param: &Param, mode: StringMatch, value: &str) -> Option<SearchVa
                 code: Some(value.to_owned()),
             },
         },
-        Kind::Date => {
+        ParamType::Date => {
             let (prefix, text) = date::Prefix::split(value).ok()?;
             SearchValue::Date {
                 prefix,
                 range: date::parse(text)?,
             }
         }
-        Kind::String if mode == StringMatch::Exact => SearchValue::String(value.to_owned()),
-        Kind::String => SearchValue::String(fold(value)),
-        Kind::Reference => match reference_parts(value) {
+        ParamType::String if mode == StringMatch::Exact => SearchValue::String(value.to_owned()),
+        ParamType::String => SearchValue::String(fold(value)),
+        ParamType::Reference => match reference::parts(value) {
             Some((kind, id)) => SearchValue::Reference {
                 kind: Some(kind.to_owned()),
                 id: id.to_owned(),
@@ -226,7 +227,7 @@ fn parse_sort(kind: &str, value: &str) -> Result<Vec<Sort>, String> {
                 None => (key, false),
             };
             let param = params::find(kind, name)
-                .filter(|p| p.kind != Kind::Reference)
+                .filter(|p| p.param_type != ParamType::Reference)
                 .ok_or_else(|| format!("cannot sort {kind} by `{name}`"))?;
             Ok(Sort { param, descending })
         })
@@ -257,7 +258,7 @@ fn parse_revinclude(value: &str) -> Result<(&'static str, &'static Param), Strin
 
 fn reference_param(kind: &str, name: &str, value: &str) -> Result<&'static Param, String> {
     params::find(kind, name)
-        .filter(|p| p.kind == Kind::Reference)
+        .filter(|p| p.param_type == ParamType::Reference)
         .ok_or_else(|| format!("{value}: {kind} has no reference parameter `{name}`"))
 }
 
@@ -267,8 +268,8 @@ pub(crate) fn sort_key(resource: &Value, param: &Param) -> SortKey {
         .paths
         .iter()
         .flat_map(|path| matching::values(resource, path));
-    let key = match param.kind {
-        Kind::Date => elements
+    let key = match param.param_type {
+        ParamType::Date => elements
             .filter_map(date::of_element)
             .map(|r| SortValue::Date(r.start))
             .min(),

@@ -4,20 +4,20 @@
 
 /// How a parameter's values are compared (FHIR R4 §3.1.1.4 "Search parameter types").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub(crate) enum ParamType {
     Token,
     Date,
     String,
     Reference,
 }
 
-impl Kind {
+impl ParamType {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Token => "token",
-            Date => "date",
-            String => "string",
-            Reference => "reference",
+            Self::Token => "token",
+            Self::Date => "date",
+            Self::String => "string",
+            Self::Reference => "reference",
         }
     }
 }
@@ -26,7 +26,7 @@ impl Kind {
 #[derive(Debug)]
 pub(crate) struct Param {
     pub name: &'static str,
-    pub kind: Kind,
+    pub param_type: ParamType,
     /// Element paths, `.`-separated; a step may filter an array by a member value,
     /// e.g. `telecom[system=email].value`.
     pub paths: &'static [&'static str],
@@ -34,10 +34,10 @@ pub(crate) struct Param {
     pub targets: &'static [&'static str],
 }
 
-const fn p(name: &'static str, kind: Kind, paths: &'static [&'static str]) -> Param {
+const fn p(name: &'static str, param_type: ParamType, paths: &'static [&'static str]) -> Param {
     Param {
         name,
-        kind,
+        param_type,
         paths,
         targets: &[],
     }
@@ -46,13 +46,14 @@ const fn p(name: &'static str, kind: Kind, paths: &'static [&'static str]) -> Pa
 const fn r(name: &'static str, paths: &'static [&'static str], targets: &'static [&'static str]) -> Param {
     Param {
         name,
-        kind: Reference,
+        param_type: ParamType::Reference,
         paths,
         targets,
     }
 }
 
-use Kind::*;
+// Not a glob import: the `String` variant would shadow `std::string::String`.
+use ParamType::{Date, Token};
 
 /// Parameters every type has.
 pub(crate) const COMMON: &[Param] = &[
@@ -63,7 +64,7 @@ pub(crate) const COMMON: &[Param] = &[
 const IDENTIFIER: Param = p("identifier", Token, &["identifier"]);
 const PATIENT_SUBJECT: Param = r("patient", &["subject"], &["Patient"]);
 const SUBJECT: Param = r("subject", &["subject"], &[]);
-const ADDRESS_POSTALCODE: Param = p("address-postalcode", String, &["address.postalCode"]);
+const ADDRESS_POSTALCODE: Param = p("address-postalcode", ParamType::String, &["address.postalCode"]);
 
 /// `(resource type, its own parameters)`, in the order the CapabilityStatement lists them.
 pub(crate) const TYPES: &[(&str, &[Param])] = &[
@@ -73,7 +74,7 @@ pub(crate) const TYPES: &[(&str, &[Param])] = &[
             IDENTIFIER,
             p(
                 "name",
-                String,
+                ParamType::String,
                 &[
                     "name.family",
                     "name.given",
@@ -82,8 +83,8 @@ pub(crate) const TYPES: &[(&str, &[Param])] = &[
                     "name.text",
                 ],
             ),
-            p("family", String, &["name.family"]),
-            p("given", String, &["name.given"]),
+            p("family", ParamType::String, &["name.family"]),
+            p("given", ParamType::String, &["name.given"]),
             p("birthdate", Date, &["birthDate"]),
             p("gender", Token, &["gender"]),
             p("email", Token, &["telecom[system=email].value"]),
@@ -190,16 +191,28 @@ pub(crate) const TYPES: &[(&str, &[Param])] = &[
         &[
             ADDRESS_POSTALCODE,
             IDENTIFIER,
-            p("name", String, &["name.family", "name.given", "name.text"]),
+            p(
+                "name",
+                ParamType::String,
+                &["name.family", "name.given", "name.text"],
+            ),
         ],
     ),
     (
         "Organization",
-        &[ADDRESS_POSTALCODE, IDENTIFIER, p("name", String, &["name"])],
+        &[
+            ADDRESS_POSTALCODE,
+            IDENTIFIER,
+            p("name", ParamType::String, &["name"]),
+        ],
     ),
     (
         "Location",
-        &[ADDRESS_POSTALCODE, IDENTIFIER, p("name", String, &["name"])],
+        &[
+            ADDRESS_POSTALCODE,
+            IDENTIFIER,
+            p("name", ParamType::String, &["name"]),
+        ],
     ),
     (
         "PractitionerRole",
