@@ -4,7 +4,9 @@
 mod support;
 
 use serde_json::json;
-use smart_fhir_client::core::backend::{ClientCredentialsOptions, Credential, client_credentials, register};
+use smart_fhir_client::engine::backend::{
+    ClientCredentialsOptions, Credential, client_credentials, register,
+};
 use smart_protocol::{ClientMetadata, ClientRegistration, ClientSecret, PrivateJwk, TokenResponse};
 use support::*;
 

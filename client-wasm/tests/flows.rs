@@ -7,8 +7,8 @@ mod support;
 use std::rc::Rc;
 
 use serde_json::{Value, json};
-use smart_fhir_client::core::launch::{AuthorizeOptions, LAUNCH_KEY_PREFIX, authorize};
-use smart_fhir_client::core::{MemoryStorage, Platform, SmartClient, Storage, callback, discovery};
+use smart_fhir_client::engine::launch::{AuthorizeOptions, LAUNCH_KEY_PREFIX, authorize};
+use smart_fhir_client::engine::{MemoryStorage, Platform, SmartClient, Storage, callback, discovery};
 use support::*;
 
 const REDIRECT: &str = "http://127.0.0.1:5173/";
@@ -180,10 +180,10 @@ async fn standalone_launch_reads_the_record() {
         .unwrap();
     assert_eq!(bundle["total"], 41);
     let mut pages = 1;
-    let mut next = smart_fhir_client::core::fhir::next_link(&bundle);
+    let mut next = smart_fhir_client::engine::fhir::next_link(&bundle);
     while let Some(url) = next {
         let page = client.fetch_page(&url).await.unwrap();
-        next = smart_fhir_client::core::fhir::next_link(&page);
+        next = smart_fhir_client::engine::fhir::next_link(&page);
         pages += 1;
     }
     assert_eq!(pages, 5);
@@ -422,7 +422,7 @@ async fn concurrent_requests_after_expiry_share_one_refresh() {
     // The refreshed session was saved for the next page.
     let saved: Value = serde_json::from_str(
         &storage
-            .get(smart_fhir_client::core::session::SESSION_KEY)
+            .get(smart_fhir_client::engine::session::SESSION_KEY)
             .unwrap(),
     )
     .unwrap();
@@ -474,7 +474,7 @@ async fn failed_refresh_and_revocation_end_the_session() {
     client.revoke().await.unwrap();
     assert!(
         storage
-            .get(smart_fhir_client::core::session::SESSION_KEY)
+            .get(smart_fhir_client::engine::session::SESSION_KEY)
             .is_none(),
         "sign-out clears storage"
     );

@@ -8,7 +8,7 @@ use smart_protocol::OAuthError;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::platform::JsJson;
-use crate::core::{Error, Json};
+use crate::engine::{Error, Json};
 
 /// The OAuth error body as the server sent it.
 fn oauth_js(error: &OAuthError) -> JsValue {

@@ -1,4 +1,4 @@
-//! The JavaScript API (`#[wasm_bindgen]`), a thin layer over [`crate::core`]:
+//! The JavaScript API (`#[wasm_bindgen]`), a thin layer over [`crate::engine`]:
 //! options in, promises and JS errors out. Nothing here decides protocol questions.
 
 mod error;
@@ -13,13 +13,13 @@ use smart_protocol::{ClientSecret, PrivateJwk};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::core::{self, Json, Method, backend, callback, launch};
+use crate::engine::{self, Json, Method, backend, callback, launch};
 use error::{invalid_options, to_js_error};
 use options::{Options, search_params};
 use platform::{BrowserPlatform, JsJson};
 use storage::WebStorage;
 
-type Core = core::SmartClient<Rc<BrowserPlatform>, WebStorage>;
+type Engine = engine::SmartClient<Rc<BrowserPlatform>, WebStorage>;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -161,7 +161,7 @@ async fn authorize_task(options: JsValue) -> Result<JsValue, JsValue> {
     let storage = WebStorage::from_option(&o.raw("storage")).map_err(invalid_options)?;
     let default_redirect =
         location().and_then(|l| Some(format!("{}{}", l.origin().ok()?, l.pathname().ok()?)));
-    let core_options = launch::AuthorizeOptions {
+    let engine_options = launch::AuthorizeOptions {
         iss: o
             .string("iss")?
             .or_else(|| page_param("iss"))
@@ -177,7 +177,7 @@ async fn authorize_task(options: JsValue) -> Result<JsValue, JsValue> {
         iss_allow_list: o.strings("issAllowList")?,
         client_secret: o.string("clientSecret")?.map(ClientSecret::new),
     };
-    let url = launch::authorize(&platform(), &storage, &core_options)
+    let url = launch::authorize(&platform(), &storage, &engine_options)
         .await
         .map_err(to_js_error)?;
     if o.boolean("noRedirect")? {
@@ -209,10 +209,10 @@ async fn ready_task(options: JsValue) -> Result<SmartClient, JsValue> {
     };
     let is_callback = callback::query_params(&url).iter().any(|(k, _)| k == "state");
     if !is_callback {
-        return core::SmartClient::restore(platform(), storage, secret)
+        return engine::SmartClient::restore(platform(), storage, secret)
             .map(|inner| SmartClient { inner })
             .ok_or_else(|| {
-                to_js_error(core::Error::new(
+                to_js_error(engine::Error::new(
                     "no_session",
                     "no launch callback in the URL and no saved session",
                 ))
@@ -224,7 +224,7 @@ async fn ready_task(options: JsValue) -> Result<SmartClient, JsValue> {
     let state = callback::ready(&platform(), &storage, &url, secret.as_ref())
         .await
         .map_err(to_js_error)?;
-    let inner = core::SmartClient::new(platform(), storage, state, secret).map_err(to_js_error)?;
+    let inner = engine::SmartClient::new(platform(), storage, state, secret).map_err(to_js_error)?;
     Ok(SmartClient { inner })
 }
 
@@ -266,14 +266,14 @@ async fn client_credentials_task(options: JsValue) -> Result<JsValue, JsValue> {
         )),
         _ => return Err(invalid_options("give exactly one of clientSecret and privateJwk")),
     };
-    let core_options = backend::ClientCredentialsOptions {
+    let engine_options = backend::ClientCredentialsOptions {
         token_url: o.string("tokenUrl")?,
         iss: o.string("iss")?,
         client_id: o.required("clientId")?,
         credential,
         scope,
     };
-    let response = backend::client_credentials(&BrowserPlatform, &core_options)
+    let response = backend::client_credentials(&BrowserPlatform, &engine_options)
         .await
         .map_err(to_js_error)?;
     Ok(response.0)
@@ -297,7 +297,7 @@ enum Task {
     Ready(JsValue),
     ClientCredentials(JsValue),
     Register(String, JsValue),
-    Client(Core, Call),
+    Client(Engine, Call),
 }
 
 fn spawn(task: Task) -> Promise {
@@ -324,7 +324,7 @@ async fn run(task: Task) -> Result<JsValue, JsValue> {
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct SmartClient {
-    inner: Core,
+    inner: Engine,
 }
 
 /// One call of a [`SmartClient`] method, run as a [`Task::Client`].
@@ -362,12 +362,12 @@ fn request_call(path: String, init: &JsValue) -> Result<Call, JsValue> {
     Ok(Call::Request(method, path, body))
 }
 
-async fn call_client(client: Core, call: Call) -> Result<Option<JsJson>, core::Error<JsJson>> {
+async fn call_client(client: Engine, call: Call) -> Result<Option<JsJson>, engine::Error<JsJson>> {
     match call {
         Call::Read(kind, id) => client.read(&kind, &id).await.map(Some),
         Call::Vread(kind, id, version) => client.vread(&kind, &id, &version).await.map(Some),
         Call::Search(kind, params) => client.search(&kind, &params).await.map(Some),
-        Call::NextPage(bundle) => match core::fhir::next_link(&JsJson(bundle)) {
+        Call::NextPage(bundle) => match engine::fhir::next_link(&JsJson(bundle)) {
             Some(url) => client.fetch_page(&url).await.map(Some),
             None => Ok(None),
         },

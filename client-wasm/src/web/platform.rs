@@ -9,7 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::error::message_of;
-use crate::core::{HttpRequest, HttpResponse, Json, JsonValue, Platform};
+use crate::engine::{HttpRequest, HttpResponse, Json, JsonValue, Platform};
 
 /// A JSON value held by the browser. FHIR resources stay JS objects end to end,
 /// and the browser's `JSON` does all parsing and writing.

@@ -9,7 +9,7 @@ use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::error::message_of;
-use crate::core::Storage;
+use crate::engine::Storage;
 
 #[wasm_bindgen(module = "/src/web/helpers.js")]
 extern "C" {

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use ccri_mock::{Config, RunningServer, SigningKey};
 use serde_json::Value;
-use smart_fhir_client::core::{HttpRequest, HttpResponse, Method, Platform};
+use smart_fhir_client::engine::{HttpRequest, HttpResponse, Method, Platform};
 
 static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::generate().unwrap());
 
