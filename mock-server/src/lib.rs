@@ -11,6 +11,8 @@ mod fhir;
 mod reference;
 mod seed;
 mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -139,11 +141,6 @@ fn check_configured_client(client: &ClientConfig) -> Result<(), String> {
         auth::uri::check_jwks_uri(url.as_str()).map_err(|why| format!("jwks_uri {url} {why}"))?;
     }
     Ok(())
-}
-
-/// [`spawn`] with a key the caller already has (tests share one per process).
-pub async fn spawn_with_key(config: Config, key: SigningKey) -> Result<RunningServer, StartError> {
-    start(config, Arc::new(OnceLock::from(key))).await
 }
 
 async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<RunningServer, StartError> {

@@ -1,18 +1,15 @@
 //! Shared by the integration tests: an in-process ccri-mock on a free port, an HTTP
 //! client (one browser: it keeps cookies, follows no redirects), and the steps of each OAuth flow.
 
-use std::sync::LazyLock;
-
 use base64::Engine;
 use ccri_mock::{ClientConfig, Config, PATIENT_ACCESS_SECRET};
-use ccri_mock::{RunningServer, SigningKey, TokenKind};
+use ccri_mock::{RunningServer, TokenKind};
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// One RSA key per test process: generating one per server would dominate run time.
-pub(crate) static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::generate().unwrap());
+pub(crate) use ccri_mock::testing::KEY;
 
 pub(crate) const APP_REDIRECT: &str = "http://127.0.0.1:5173/";
 
@@ -26,12 +23,7 @@ pub(crate) async fn start() -> Mock {
 }
 
 pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> Mock {
-    let mut config = Config {
-        port: 0,
-        ..Config::default()
-    };
-    adjust(&mut config);
-    let server = ccri_mock::spawn_with_key(config, KEY.clone()).await.unwrap();
+    let server = ccri_mock::testing::start(adjust).await;
     // One browser per test: it keeps the cookie that binds an authorization to it.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -244,16 +244,10 @@ async fn authorization_code_with_pkce_then_refresh() {
         (StatusCode::OK, Some("patient/Patient.r"))
     );
     let (status, wide) = mock.refresh(&refresh, Some("patient/*.cruds")).await;
-    assert_eq!(
-        (status, wide["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
-    );
+    assert_oauth_error(status, &wide, StatusCode::BAD_REQUEST, "invalid_scope");
 
     let (status, bad) = mock.refresh("nope", None).await;
-    assert_eq!(
-        (status, bad["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &bad, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]
@@ -300,10 +294,7 @@ async fn code_replay_is_refused_and_revokes_the_tokens() {
     );
 
     let (status, replay) = mock.exchange(&code, &verifier).await;
-    assert_eq!(
-        (status, replay["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &replay, StatusCode::BAD_REQUEST, "invalid_grant");
     assert_eq!(
         mock.get_with_token(&mock.fhir("Patient/1"), token).await.0,
         StatusCode::UNAUTHORIZED
@@ -371,8 +362,5 @@ async fn refresh_token_is_bound_to_its_client() {
             ],
         )
         .await;
-    assert_eq!(
-        (status, stolen["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    assert_oauth_error(status, &stolen, StatusCode::BAD_REQUEST, "invalid_grant");
 }

@@ -1,26 +1,14 @@
 //! A native [`Platform`] for the client's tests: reqwest against an in-process
 //! ccri-mock, with counters and overrides to observe and provoke what a browser
 //! would meet.
-#![allow(dead_code)] // each test binary uses a different part
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
-use ccri_mock::{Config, RunningServer, SigningKey};
 use serde_json::Value;
 use smart_fhir_client::engine::{HttpRequest, HttpResponse, Method, Platform};
 
-static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::generate().unwrap());
-
-pub(crate) async fn start_mock(adjust: impl FnOnce(&mut Config)) -> RunningServer {
-    let mut config = Config {
-        port: 0,
-        ..Config::default()
-    };
-    adjust(&mut config);
-    ccri_mock::spawn_with_key(config, KEY.clone()).await.unwrap()
-}
+pub(crate) use ccri_mock::testing::start as start_mock;
 
 #[derive(Default)]
 pub(crate) struct TestPlatform {
@@ -188,15 +176,4 @@ pub(crate) async fn walk_pages(authorize_url: &str, username: &str, decision: &s
         .await
         .unwrap();
     done.headers()["location"].to_str().unwrap().to_owned()
-}
-
-/// Follows an authorize URL whose client skips login and consent.
-pub(crate) async fn follow(authorize_url: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = http.get(authorize_url).send().await.unwrap();
-    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
-    response.headers()["location"].to_str().unwrap().to_owned()
 }

@@ -1,9 +1,6 @@
 //! Table-driven tests of the scope grammar. They run natively and, through
 //! `wasm-pack test --headless --chrome`, in the browser the client ships to.
 
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
 use smart_protocol::scope::{Access, Context, Interaction, Permissions, ResourceType, Syntax};
 use smart_protocol::{Scope, ScopeErrorKind, Scopes};
 

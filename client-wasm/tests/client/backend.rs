@@ -1,14 +1,11 @@
 //! Client credentials (CCRI's quickstart) and dynamic registration.
-#![cfg(not(target_arch = "wasm32"))] // native: runs ccri-mock in-process
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
 use smart_fhir_client::engine::backend::{
     ClientCredentialsOptions, Credential, client_credentials, register,
 };
 use smart_protocol::{ClientMetadata, ClientRegistration, ClientSecret, PrivateJwk, TokenResponse};
-use support::*;
 
 #[tokio::test]
 async fn ccri_client_credentials_by_discovery_or_token_url() {

@@ -1,9 +1,6 @@
 //! Round-trips of real protocol messages: what a server sends must parse, and what
 //! we serialise must carry everything that was in it, unknown members included.
 
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
 use serde_json::{Value, json};
 use smart_protocol::{
     AccessToken, Capability, CapabilityStatementError, ClientSecret, CodeChallengeMethod, GrantType,

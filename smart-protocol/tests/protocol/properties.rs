@@ -1,5 +1,4 @@
 //! Property tests: parsing never panics, and parse → print → parse is the identity.
-#![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
 use smart_protocol::{Scope, Scopes};

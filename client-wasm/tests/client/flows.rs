@@ -1,15 +1,12 @@
 //! Every flow of the client, natively, against an in-process ccri-mock: the same
 //! code the browser runs, with a reqwest platform instead of fetch.
-#![cfg(not(target_arch = "wasm32"))] // native: runs ccri-mock in-process
-
-mod support;
 
 use std::rc::Rc;
 
+use crate::support::*;
 use serde_json::{Value, json};
 use smart_fhir_client::engine::launch::{AuthorizeOptions, LAUNCH_KEY_PREFIX, authorize};
 use smart_fhir_client::engine::{MemoryStorage, Platform, SmartClient, Storage, callback, discovery};
-use support::*;
 
 const REDIRECT: &str = "http://127.0.0.1:5173/";
 

@@ -8,7 +8,6 @@
 //! runner's page is cross-origin isolated, so it may not embed the mock's pages.)
 //! The redirect_uri is the mock's own CORS-enabled `metadata`, so every hop is
 //! readable; `ready()` only needs the callback URL's query.
-#![cfg(target_arch = "wasm32")]
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,8 +18,6 @@ use wasm_bindgen::convert::TryFromJsValue;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 const FHIR: &str = match option_env!("CCRI_MOCK_FHIR") {
     Some(url) => url,
