@@ -1,32 +1,27 @@
 # Shared by the bench scripts: build release binaries, start servers on loopback,
-# stop them on exit, run bounded wrk loads.
+# stop them on exit, run bounded wrk loads. wrk and the reference servers' npm
+# packages come from `bash scripts/setup.sh --bench`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+source scripts/common.sh
+command -v wrk >/dev/null || { echo "wrk is missing: run bash scripts/setup.sh --bench" >&2; exit 1; }
 cargo build --profile server -q -p ccri-mock --bin ccri-mock --example bare
+SERVER_BIN=$(target_dir)/server
 PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+BENCH_LOGS=$(mktemp -d)
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$BENCH_LOGS"' EXIT
 MOCK_PORT=${MOCK_PORT:-18080}
 BARE_PORT=${BARE_PORT:-18099}
 DURATION=${DURATION:-10s}
 
 # start_servers [ccri-mock args...]
 start_servers() {
-  ./target/server/ccri-mock --port "$MOCK_PORT" "$@" >/tmp/ccri-mock-bench.log 2>&1 &
+  "$SERVER_BIN/ccri-mock" --port "$MOCK_PORT" "$@" >"$BENCH_LOGS/ccri-mock.log" 2>&1 &
   PIDS+=($!)
-  ./target/server/examples/bare "$BARE_PORT" &
+  "$SERVER_BIN/examples/bare" "$BARE_PORT" >"$BENCH_LOGS/bare.log" 2>&1 &
   PIDS+=($!)
-  wait_for "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/metadata"
-  wait_for "http://127.0.0.1:$BARE_PORT/bare"
-}
-
-# wait_for URL: until it answers 2xx, for at most 10 s.
-wait_for() {
-  for _ in $(seq 100); do
-    curl -fs -o /dev/null "$1" && return
-    sleep 0.1
-  done
-  echo "$1 did not come up" >&2; exit 1
+  wait_for "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/metadata" "${PIDS[-2]}" "$BENCH_LOGS/ccri-mock.log"
+  wait_for "http://127.0.0.1:$BARE_PORT/bare" "${PIDS[-1]}" "$BENCH_LOGS/bare.log"
 }
 
 # load NAME URL [wrk args...]: prints "NAME  requests/s  p50  p99"

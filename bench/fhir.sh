@@ -4,16 +4,20 @@
 # built-in data set.   bash bench/fhir.sh   (DURATION=10s by default)
 source "$(dirname "$0")/common.sh"
 DATA=$(mktemp -d)
-trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$DATA" "$BENCH_LOGS"' EXIT
 python3 bench/generate_load.py "$DATA" 1000 100000 >/dev/null
 
 # Cold start with the built-in data: process start to the first 200 from a FHIR read.
 cold_start() {
   local port=18081 start end
   start=$(date +%s%N)
-  ./target/server/ccri-mock --port $port >/dev/null 2>&1 &
+  "$SERVER_BIN/ccri-mock" --port $port >"$BENCH_LOGS/cold.log" 2>&1 &
   local pid=$!
-  until curl -fs -o /dev/null "http://127.0.0.1:$port/ccri-fhir/R4/metadata"; do sleep 0.002; done
+  # Polled every 2 ms for the timing; wait_for would round it to 100 ms.
+  until curl -fs -o /dev/null "http://127.0.0.1:$port/ccri-fhir/R4/metadata"; do
+    kill -0 $pid 2>/dev/null || { tail -n 20 "$BENCH_LOGS/cold.log" >&2; exit 1; }
+    sleep 0.002
+  done
   end=$(date +%s%N)
   echo "cold start to first 200 (built-in data): $(( (end - start) / 1000000 )) ms, RSS $(awk '/VmRSS/ {print $2 / 1024 " MiB"}' /proc/$pid/status)"
   kill $pid; wait $pid 2>/dev/null || true

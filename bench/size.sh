@@ -28,10 +28,15 @@ fi
 if command -v twiggy >/dev/null; then
   # The same module as shipped (wasm-bindgen, then wasm-opt -Oz), with its function
   # names kept so the split is by what survives optimisation.
+  # The wasm-opt flags are the package's own (client-wasm/Cargo.toml), less the
+  # stripping, plus -g.
+  source scripts/common.sh
   named=$(mktemp -d)
-  wasm-bindgen --target web --out-dir "$named" target/wasm32-unknown-unknown/release/smart_fhir_client.wasm
-  wasm-opt -Oz -g --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals "$named/smart_fhir_client_bg.wasm" -o "$named/named.wasm"
+  wasm-bindgen --target web --out-dir "$named" "$(target_dir)/wasm32-unknown-unknown/release/smart_fhir_client.wasm"
+  read -r -a flags < <(python3 -c 'import tomllib
+meta = tomllib.load(open("client-wasm/Cargo.toml", "rb"))["package"]["metadata"]
+print(" ".join(f for f in meta["wasm-pack"]["profile"]["release"]["wasm-opt"] if not f.startswith("--strip")))')
+  wasm-opt "${flags[@]}" -g "$named/smart_fhir_client_bg.wasm" -o "$named/named.wasm"
   echo; echo "largest parts of the shipped wasm (bytes before gzip):"
   twiggy top -n 100000 --format csv "$named/named.wasm" 2>/dev/null | python3 -c '
 import csv, re, sys, collections

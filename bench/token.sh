@@ -7,14 +7,14 @@
 source "$(dirname "$0")/common.sh"
 OIDC_PORT=${OIDC_PORT:-18077}
 OPAQUE_PORT=${OPAQUE_PORT:-18078}
-[ -d bench/node_modules ] || (cd bench && npm ci --no-fund --no-audit >/dev/null)
+[ -d bench/node_modules ] || { echo "oidc-provider is missing: run bash scripts/setup.sh --bench" >&2; exit 1; }
 start_servers
-node bench/oidc-provider.mjs "$OIDC_PORT" jwt 2>/tmp/oidc-provider-bench.log &
+node bench/oidc-provider.mjs "$OIDC_PORT" jwt 2>"$BENCH_LOGS/oidc-jwt.log" &
 PIDS+=($!)
-node bench/oidc-provider.mjs "$OPAQUE_PORT" opaque 2>>/tmp/oidc-provider-bench.log &
+wait_for "http://127.0.0.1:$OIDC_PORT/.well-known/openid-configuration" $! "$BENCH_LOGS/oidc-jwt.log"
+node bench/oidc-provider.mjs "$OPAQUE_PORT" opaque 2>"$BENCH_LOGS/oidc-opaque.log" &
 PIDS+=($!)
-wait_for "http://127.0.0.1:$OIDC_PORT/.well-known/openid-configuration"
-wait_for "http://127.0.0.1:$OPAQUE_PORT/.well-known/openid-configuration"
+wait_for "http://127.0.0.1:$OPAQUE_PORT/.well-known/openid-configuration" $! "$BENCH_LOGS/oidc-opaque.log"
 
 echo "wrk -t2 -c32 -d$DURATION on $(nproc) cores, loopback"
 load "bare axum POST" "http://127.0.0.1:$BARE_PORT/bare" -s bench/token.lua

@@ -4,6 +4,9 @@ import { defineConfig } from "vite";
 // Three pages: the launch page, the app (also the redirect URI), and a page that
 // launches with SMART's reference client (fhirclient) for comparison.
 export default defineConfig({
+  resolve: {
+    alias: { "isomorphic-webcrypto": resolve(import.meta.dirname, "src/webcrypto.js") },
+  },
   build: {
     target: "es2022",
     rollupOptions: {

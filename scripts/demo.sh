@@ -3,19 +3,27 @@
 # release build of the npm package, as users get it). Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/common.sh
+echo "building the npm package and the demo app"
 make -s web
+target=$(target_dir)
+if [ ! -x "$target/server/ccri-mock" ]; then
+  echo "building ccri-mock optimised (the first time takes 3 to 4 minutes on 2 cores)"
+else
+  echo "building ccri-mock optimised (only what changed since the last demo)"
+fi
 cargo build -q --profile server -p ccri-mock --bin ccri-mock
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; echo; echo "stopped ccri-mock and the demo app"' EXIT
+logs=$(mktemp -d)
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$logs"; echo; echo "stopped ccri-mock and the demo app"' EXIT
 trap 'exit 130' INT TERM
-./target/server/ccri-mock --port 8080 &
+# The mock's banner goes to the terminal and to a log that wait_for can show.
+(exec "$target/server/ccri-mock" --port 8080 > >(tee "$logs/mock.log") 2>&1) &
 pids+=($!)
-(cd demo-web && exec node_modules/.bin/vite preview --host 127.0.0.1 --port 5173 --strictPort >/dev/null) &
+(cd demo-web && exec node_modules/.bin/vite preview --host 127.0.0.1 --port 5173 --strictPort >"$logs/vite.log" 2>&1) &
 pids+=($!)
-for _ in $(seq 100); do
-  curl -fs -o /dev/null http://127.0.0.1:5173/ && curl -fs -o /dev/null http://127.0.0.1:8080/ccri-fhir/R4/metadata && break
-  sleep 0.1
-done
+wait_for http://127.0.0.1:8080/ccri-fhir/R4/metadata "${pids[0]}" "$logs/mock.log"
+wait_for http://127.0.0.1:5173/ "${pids[1]}" "$logs/vite.log"
 cat <<MSG
 
   Demo app:        http://127.0.0.1:5173/            (standalone launch)

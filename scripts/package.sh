@@ -31,7 +31,7 @@ RUSTC_BOOTSTRAP=1 \
   -- -Zbuild-std=std,panic_abort
 
 terser=scripts/node_modules/.bin/terser
-[ -x "$terser" ] || (cd scripts && npm ci --no-fund --no-audit >/dev/null) # first run
+[ -x "$terser" ] || { echo "terser is missing: run bash scripts/setup.sh" >&2; exit 1; }
 find "$out" -name '*.js' -print0 | while IFS= read -r -d '' js; do
   "$terser" "$js" --module --compress --mangle --comments '/@ts-self-types/' --output "$js"
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make demo` need, and skips what is already there.
 # Idempotent: on a machine that has everything it only runs a few version checks.
+#   bash scripts/setup.sh --bench   also what bench/ needs (wrk, oidc-provider)
 #
 # Facts this script encodes (measured on the project's machines):
 # - only crates.io, npm and Debian are reachable, so wasm-pack must find wasm-bindgen,
@@ -65,10 +66,28 @@ if ! wasm-opt --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
   npm install -g --no-fund --no-audit "binaryen@$BINARYEN_VERSION" >/dev/null
 fi
 
+if [ ! -x scripts/node_modules/.bin/terser ]; then
+  say "npm ci in scripts (terser, for the npm package's JS glue)"
+  (cd scripts && npm ci --no-fund --no-audit >/dev/null)
+fi
+
 # demo-web's packages are installed by `make web`, once the npm package it links exists.
 if [ ! -d tests/browser/node_modules ]; then
   say "npm ci in tests/browser (playwright-core, no browser download)"
   (cd tests/browser && npm ci --no-fund --no-audit >/dev/null)
+fi
+
+if [ "${1:-}" = "--bench" ]; then
+  if ! command -v wrk >/dev/null 2>&1; then
+    say "installing Debian wrk"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq wrk >/dev/null
+  fi
+  if [ ! -d bench/node_modules ]; then
+    say "npm ci in bench (oidc-provider, the token benchmark's reference)"
+    (cd bench && npm ci --no-fund --no-audit >/dev/null)
+  fi
 fi
 
 say "toolchain ready: $(wasm-pack --version), wasm-bindgen $WB_VERSION, $(wasm-opt --version | head -1), $(chromium --version)"

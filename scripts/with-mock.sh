@@ -4,19 +4,16 @@
 #   scripts/with-mock.sh PORT [ccri-mock args…] -- COMMAND…
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/common.sh
 port=$1; shift
 mock_args=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do mock_args+=("$1"); shift; done
 shift
 cargo build -q -p ccri-mock --bin ccri-mock
 log=$(mktemp)
-./target/debug/ccri-mock --port "$port" "${mock_args[@]}" >"$log" 2>&1 &
+"$(target_dir)/debug/ccri-mock" --port "$port" "${mock_args[@]}" >"$log" 2>&1 &
 mock=$!
 trap 'kill $mock 2>/dev/null || true; wait $mock 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 200); do
-  curl -fs -o /dev/null "http://127.0.0.1:$port/ccri-fhir/R4/metadata" && break
-  kill -0 $mock 2>/dev/null || { cat "$log"; echo "ccri-mock did not start" >&2; exit 1; }
-  sleep 0.05
-done
+wait_for "http://127.0.0.1:$port/ccri-fhir/R4/metadata" $mock "$log"
 export CCRI_MOCK_FHIR="http://127.0.0.1:$port/ccri-fhir/R4"
 "$@"
