@@ -167,8 +167,11 @@ impl Authorization {
             .or(self.client.simulate_error)
     }
 
+    /// `skip_auth` stands for a person who allows whatever is asked, so it answers
+    /// `prompt=consent` too: a client library that sends `prompt=consent` by
+    /// default must still launch without a page in automated tests.
     fn skip_consent(&self) -> bool {
-        !self.prompt.consent && (self.client.skip_auth || self.launch.as_ref().is_some_and(|l| l.skip_auth))
+        self.client.skip_auth || self.launch.as_ref().is_some_and(|l| l.skip_auth)
     }
 
     /// Whether the login page must be shown even to a known user.
@@ -284,7 +287,9 @@ pub(crate) fn resume(
 }
 
 /// The user an authorization needs no login page for: the client's `skip_login`
-/// user, or the practitioner the EHR launch was made by.
+/// user, who stands for a person logging in afresh and so answers `prompt=login`
+/// and `max_age` too; or, unless those ask for a new login, the practitioner the
+/// EHR launch was made by.
 fn known_user<'a>(state: &'a AppState, authorization: &Authorization) -> Option<&'a UserConfig> {
     authorization
         .client
@@ -292,6 +297,9 @@ fn known_user<'a>(state: &'a AppState, authorization: &Authorization) -> Option<
         .as_deref()
         .and_then(|username| state.config.user(username))
         .or_else(|| {
+            if authorization.must_log_in() {
+                return None;
+            }
             let fhir_user = authorization.launch.as_ref()?.fhir_user.as_ref()?;
             state.config.user_by_fhir_user(fhir_user)
         })
@@ -301,7 +309,6 @@ fn known_user<'a>(state: &'a AppState, authorization: &Authorization) -> Option<
 /// needed (an EHR's logged-in user, `skip_login`, `skip_auth`).
 pub(crate) fn show(state: &AppState, txn: String, mut authorization: Authorization) -> Response {
     if let Stage::Login = authorization.stage
-        && !authorization.must_log_in()
         && let Some(user) = known_user(state, &authorization)
         && let Err(message) = authorization.log_in(user, now())
     {

@@ -180,28 +180,37 @@ async fn prompt_none_for_a_practitioner_who_must_pick_a_patient_needs_interactio
 }
 
 #[tokio::test]
-async fn prompt_login_and_consent_show_their_pages_even_when_the_client_skips_them() {
+async fn skip_login_and_skip_auth_answer_prompt_login_and_consent_themselves() {
+    // They stand for a person who logs in and allows at once, so a client that sends
+    // prompt=consent by default (OpenID Connect Core §11) still launches without a page.
     let mock = start_without_pages().await;
     let (_, challenge) = pkce();
-    let skipped = mock
-        .authorize(&authorize_params(&mock, "patient/*.rs", &challenge))
-        .await;
-    assert!(
-        skipped.redirect_param("code").is_some(),
-        "skip_login + skip_auth: no page"
-    );
-    for (prompt, page) in [("login", "Log in"), ("consent", "Allow")] {
-        let shown = mock
-            .authorize(&params_with(
-                &mock,
-                "patient/*.rs",
-                &challenge,
-                &[("prompt", prompt)],
-            ))
+    for prompt in [None, Some("login"), Some("consent"), Some("login consent")] {
+        let extra: Vec<(&str, &str)> = prompt.map(|p| ("prompt", p)).into_iter().collect();
+        let answered = mock
+            .authorize(&params_with(&mock, "patient/*.rs", &challenge, &extra))
             .await;
-        assert_eq!(shown.status, StatusCode::OK, "prompt={prompt}");
-        assert!(shown.html.contains(page), "prompt={prompt}: {}", shown.html);
+        assert!(
+            answered.redirect_param("code").is_some(),
+            "prompt={prompt:?}: {}",
+            answered.html
+        );
     }
+    // Without the switches, prompt=login shows the login page to a browser that has
+    // just logged in.
+    let mock = start().await;
+    let (_, challenge) = pkce();
+    mock.code_for("patient/*.rs", "bernie", None).await;
+    let shown = mock
+        .authorize(&params_with(
+            &mock,
+            "patient/*.rs",
+            &challenge,
+            &[("prompt", "login")],
+        ))
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.html.contains("Log in"), "{}", shown.html);
 }
 
 #[tokio::test]
