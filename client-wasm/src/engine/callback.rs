@@ -1,16 +1,18 @@
 //! Finishing a launch at the redirect URI: match the `state` to a launch this
-//! browser started (once only), surface the server's error if it sent one, trade the
+//! browser started (once only), check that the response comes from the server the
+//! launch began at (RFC 9207), surface the server's error if it sent one, trade the
 //! code and the PKCE verifier for tokens, and verify the id_token before believing
-//! its `fhirUser`.
+//! its `fhirUser`. Tokens that come with an id_token that fails are revoked, never
+//! kept.
 
 use base64::Engine;
-use smart_protocol::{ClientSecret, OAuthError, OAuthErrorCode};
+use smart_protocol::{ClientSecret, OAuthError, OAuthErrorCode, TokenResponse};
 
 use super::error::Error;
 use super::launch::{LAUNCH_KEY_PREFIX, PendingLaunch};
 use super::platform::{HttpRequest, Json, JsonValue, Method, Platform, Storage};
 use super::session::SessionState;
-use super::token::{ClientAuth, request_token};
+use super::token::{ClientAuth, post_form, request_token};
 
 /// The query parameters of a URL (before any `#`).
 pub fn query_params(url: &str) -> Vec<(String, String)> {
@@ -50,6 +52,29 @@ pub async fn ready<P: Platform, S: Storage>(
         .map_err(Error::storage)
         .and_then(|json| PendingLaunch::from_json(&json).map_err(Error::storage))?;
 
+    // RFC 9207 §2.4: the mix-up defence, on errors as on codes.
+    match (param("iss"), &pending.issuer) {
+        (Some(iss), Some(issuer)) if iss == issuer => {}
+        (Some(iss), _) => {
+            return Err(Error::new(
+                "issuer_mismatch",
+                format!(
+                    "the authorization response comes from {iss}, not from {} where this launch began (RFC 9207)",
+                    pending
+                        .issuer
+                        .as_deref()
+                        .unwrap_or("a server that names no issuer")
+                ),
+            ));
+        }
+        (None, _) if pending.iss_parameter_required => {
+            return Err(Error::new(
+                "issuer_mismatch",
+                "the server promises an iss parameter on its authorization responses (RFC 9207) and this one has none",
+            ));
+        }
+        (None, _) => {}
+    }
     if let Some(error) = param("error") {
         let oauth = OAuthError {
             error: OAuthErrorCode::from(error),
@@ -83,7 +108,13 @@ pub async fn ready<P: Platform, S: Storage>(
         )));
     }
     let id_token_claims = match &response.id_token {
-        Some(id_token) => Some(verify_id_token(platform, &pending, id_token.secret()).await?),
+        Some(id_token) => match verify_id_token(platform, &pending, id_token.secret()).await {
+            Ok(claims) => Some(claims),
+            Err(error) => {
+                revoke_all(platform, &pending, &auth, &response).await;
+                return Err(error);
+            }
+        },
         None => None,
     };
     Ok(SessionState::new(
@@ -94,8 +125,31 @@ pub async fn ready<P: Platform, S: Storage>(
     ))
 }
 
+/// Best effort (RFC 7009): tokens the app will not use should not stay live at the
+/// server. A failure here changes nothing for the app, which gets the id_token's error.
+async fn revoke_all<P: Platform>(
+    platform: &P,
+    pending: &PendingLaunch,
+    auth: &ClientAuth<'_>,
+    response: &TokenResponse,
+) {
+    let Some(endpoint) = &pending.revocation_endpoint else {
+        return;
+    };
+    let refresh = response
+        .refresh_token
+        .as_ref()
+        .map(|t| (t.secret(), "refresh_token"));
+    let access = Some((response.access_token.secret(), "access_token"));
+    for (token, hint) in [refresh, access].into_iter().flatten() {
+        let form = vec![("token", token.to_owned()), ("token_type_hint", hint.to_owned())];
+        let _ = post_form(platform, endpoint, auth, form).await;
+    }
+}
+
 /// OpenID Connect Core §3.1.3.7: signature by a key of the server's JWKS, `iss`,
-/// `aud` and `exp`. Returns the claims.
+/// `aud`/`azp`, `exp` and `iat` (within the clock tolerance), and the `nonce` the
+/// launch sent. Returns the claims.
 async fn verify_id_token<P: Platform>(
     platform: &P,
     pending: &PendingLaunch,
@@ -161,27 +215,119 @@ async fn verify_id_token<P: Platform>(
         return Err(invalid("bad signature"));
     }
     let claims = json(payload)?;
-    let iss = claims.member_string("iss");
-    if let Some(issuer) = &pending.issuer
-        && iss.as_ref() != Some(issuer)
-    {
-        return Err(invalid(&format!(
-            "iss {} is not {issuer}",
-            iss.unwrap_or_default()
-        )));
-    }
-    let audience_ok = claims.get("aud").is_some_and(|aud| match aud.items() {
-        Some(auds) => auds
-            .iter()
-            .any(|a| a.as_string().as_ref() == Some(&pending.client_id)),
-        None => aud.as_string().as_ref() == Some(&pending.client_id),
-    });
-    if !audience_ok {
-        return Err(invalid("aud is not this client"));
-    }
-    let exp = claims.get("exp").and_then(|exp| exp.as_number());
-    if exp.is_none_or(|exp| exp <= platform.now() as f64) {
-        return Err(invalid("expired"));
-    }
+    check_claims(&claims, pending, platform.now()).map_err(|why| invalid(&why))?;
     Ok(claims)
+}
+
+/// The id_token's claims against what this launch expects; `now` in seconds.
+fn check_claims<P: JsonValue>(claims: &P, pending: &PendingLaunch, now: u64) -> Result<(), String> {
+    let issuer = pending
+        .issuer
+        .as_deref()
+        .ok_or("the server's discovery names no issuer to check it against")?;
+    let iss = claims.member_string("iss").unwrap_or_default();
+    if iss != issuer {
+        return Err(format!("iss {iss} is not {issuer}"));
+    }
+    let is_client = |value: &P| value.as_string().as_deref() == Some(pending.client_id.as_str());
+    let (ours, audiences) = match claims.get("aud") {
+        Some(aud) => match aud.items() {
+            Some(items) => (items.iter().any(is_client), items.len()),
+            None => (is_client(&aud), 1),
+        },
+        None => (false, 0),
+    };
+    if !ours {
+        return Err("aud is not this client".into());
+    }
+    let azp = claims.get("azp");
+    if (audiences > 1 || azp.is_some()) && !azp.is_some_and(|azp| is_client(&azp)) {
+        return Err("azp is not this client".into());
+    }
+    // Messages name the u64, never the f64: float formatting would add ~8 kB of wasm.
+    let seconds = pending.clock_tolerance;
+    let (tolerance, now) = (seconds as f64, now as f64);
+    let time = |name: &str| claims.get(name).and_then(|v| v.as_number());
+    if time("exp").is_none_or(|exp| exp + tolerance <= now) {
+        return Err(format!(
+            "expired (or no exp), beyond the clock tolerance of {seconds} s"
+        ));
+    }
+    if time("iat").is_some_and(|iat| iat - tolerance > now) {
+        return Err(format!(
+            "issued in the future, beyond the clock tolerance of {seconds} s"
+        ));
+    }
+    if let Some(nonce) = &pending.nonce
+        && claims.member_string("nonce").as_ref() != Some(nonce)
+    {
+        return Err("its nonce is not the one this launch sent".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use smart_protocol::PkceVerifier;
+
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn pending(issuer: Option<&str>) -> PendingLaunch {
+        PendingLaunch {
+            fhir_base: "https://ehr.example/fhir".into(),
+            client_id: "app".into(),
+            redirect_uri: "https://app.example/".into(),
+            scope: "openid fhirUser".into(),
+            code_verifier: PkceVerifier::new("v".repeat(43)),
+            token_endpoint: "https://ehr.example/token".into(),
+            revocation_endpoint: None,
+            issuer: issuer.map(Into::into),
+            jwks_uri: None,
+            confidential: false,
+            nonce: Some("n-1".into()),
+            iss_parameter_required: false,
+            clock_tolerance: 60,
+        }
+    }
+
+    #[test]
+    fn id_token_claims_are_checked_within_the_clock_tolerance() {
+        let launch = pending(Some("https://ehr.example/auth"));
+        let good = json!({"iss": "https://ehr.example/auth", "aud": "app", "exp": NOW + 300, "iat": NOW, "nonce": "n-1"});
+        assert_eq!(check_claims(&good, &launch, NOW), Ok(()));
+        let with = |member: &str, value: Value| {
+            let mut claims = good.clone();
+            claims[member] = value;
+            check_claims(&claims, &launch, NOW)
+        };
+        // Clocks may disagree by up to the tolerance (60 s here), no more.
+        assert_eq!(with("exp", json!(NOW - 59)), Ok(()));
+        assert!(with("exp", json!(NOW - 61)).unwrap_err().contains("expired"));
+        assert_eq!(with("iat", json!(NOW + 59)), Ok(()));
+        assert!(with("iat", json!(NOW + 61)).unwrap_err().contains("future"));
+        assert_eq!(
+            with("aud", json!(["app", "other"])).unwrap_err(),
+            "azp is not this client"
+        );
+        let mut two_audiences = good.clone();
+        two_audiences["aud"] = json!(["other", "app"]);
+        two_audiences["azp"] = json!("app");
+        assert_eq!(check_claims(&two_audiences, &launch, NOW), Ok(()));
+        for (member, value, says) in [
+            ("iss", json!("https://evil.example"), "iss"),
+            ("aud", json!("other"), "aud"),
+            ("azp", json!("other"), "azp"),
+            ("nonce", json!("n-2"), "nonce"),
+            ("nonce", Value::Null, "nonce"),
+            ("exp", Value::Null, "expired"),
+        ] {
+            let refused = with(member, value.clone()).unwrap_err();
+            assert!(refused.contains(says), "{member}={value}: {refused}");
+        }
+        let no_issuer = check_claims(&good, &pending(None), NOW).unwrap_err();
+        assert!(no_issuer.contains("no issuer"), "{no_issuer}");
+    }
 }

@@ -24,14 +24,42 @@ pub struct AuthorizeOptions {
     pub redirect_uri: String,
     /// The EHR's launch id (`?launch=`), for an EHR launch.
     pub launch: Option<String>,
-    /// The resource server the token is for; defaults to `iss`.
+    /// The resource server the token is for, sent as `aud`; defaults to `iss`.
+    /// Requests always go to `iss`.
     pub aud: Option<String>,
     /// If given, `iss` must be one of these: an EHR launch names its own server, and
     /// an app should only send users to servers it knows.
     pub iss_allow_list: Option<Vec<String>>,
     /// A confidential client's secret. Used for this call's checks only, never stored.
     pub client_secret: Option<ClientSecret>,
+    /// OpenID's `prompt` (`none`, `login`, `consent`, `select_account`). Default:
+    /// `consent` when both `openid` and `offline_access` are asked, since OpenID
+    /// Connect Core §11 lets a server drop `offline_access` otherwise.
+    pub prompt: Option<String>,
+    /// More authorize parameters, sent as they are; none may be one the launch sets.
+    pub extra_params: Vec<(String, String)>,
+    /// How far the id_token's `exp` and `iat` may be off this device's clock, in
+    /// seconds. Default [`DEFAULT_CLOCK_TOLERANCE`].
+    pub clock_tolerance: Option<u64>,
 }
+
+/// The default allowance for clocks that disagree (`clockTolerance`).
+pub const DEFAULT_CLOCK_TOLERANCE: u64 = 60;
+
+/// The authorize parameters the launch sets itself, which `extraParams` may not.
+const PROTOCOL_PARAMS: [&str; 11] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "aud",
+    "code_challenge",
+    "code_challenge_method",
+    "launch",
+    "nonce",
+    "prompt",
+];
 
 /// What the callback needs to finish a launch, kept in storage between the two.
 #[derive(Debug)]
@@ -47,6 +75,11 @@ pub struct PendingLaunch {
     pub jwks_uri: Option<String>,
     /// The app said it has a secret: the code exchange must authenticate.
     pub confidential: bool,
+    /// Sent with an OpenID launch; the id_token must carry it back.
+    pub nonce: Option<String>,
+    /// The server promised RFC 9207's `iss` on its authorization responses.
+    pub iss_parameter_required: bool,
+    pub clock_tolerance: u64,
 }
 
 impl PendingLaunch {
@@ -66,6 +99,12 @@ impl PendingLaunch {
             ("issuer", self.issuer.as_deref().and_then(text)),
             ("jwks_uri", self.jwks_uri.as_deref().and_then(text)),
             ("confidential", Some(J::flag(self.confidential))),
+            ("nonce", self.nonce.as_deref().and_then(text)),
+            (
+                "iss_parameter_required",
+                Some(J::flag(self.iss_parameter_required)),
+            ),
+            ("clock_tolerance", Some(J::number(self.clock_tolerance as f64))),
         ])
     }
 
@@ -82,6 +121,9 @@ impl PendingLaunch {
             issuer: m.string("issuer"),
             jwks_uri: m.string("jwks_uri"),
             confidential: m.boolean("confidential").unwrap_or(false),
+            nonce: m.string("nonce"),
+            iss_parameter_required: m.boolean("iss_parameter_required").unwrap_or(false),
+            clock_tolerance: m.unsigned("clock_tolerance").unwrap_or(DEFAULT_CLOCK_TOLERANCE),
         })
     }
 }
@@ -132,7 +174,24 @@ pub async fn authorize<P: Platform, S: Storage>(
             format!("{iss} is not in issAllowList"),
         ));
     }
+    if let Some((name, _)) = options
+        .extra_params
+        .iter()
+        .find(|(name, _)| PROTOCOL_PARAMS.contains(&name.as_str()))
+    {
+        return Err(Error::invalid_options(format!(
+            "extraParams may not set {name}: the launch sets it (use the option of that name)"
+        )));
+    }
+    let asks = |scope: &str| options.scope.split_whitespace().any(|s| s == scope);
+    let openid = asks("openid");
     let config = discover(platform, iss).await?;
+    if openid && config.issuer.is_none() {
+        return Err(Error::new(
+            "discovery_failed",
+            "the server's discovery names no issuer, which an OpenID launch (scope openid) needs to check the id_token",
+        ));
+    }
     if !config.allows_s256() {
         return Err(Error::new(
             "pkce_unsupported",
@@ -149,14 +208,15 @@ pub async fn authorize<P: Platform, S: Storage>(
     let state = random_token(platform);
     let code_verifier = PkceVerifier::new(random_token(platform));
     let code_challenge = s256_challenge(platform, &code_verifier).await?;
-    let aud = options
-        .aud
-        .as_deref()
-        .unwrap_or(iss)
-        .trim_end_matches('/')
-        .to_owned();
+    let aud = options.aud.as_deref().unwrap_or(iss).trim_end_matches('/');
+    let nonce = openid.then(|| random_token(platform));
+    let prompt = match &options.prompt {
+        Some(prompt) => Some(prompt.as_str()),
+        None if openid && asks("offline_access") => Some("consent"),
+        None => None,
+    };
     let pending = PendingLaunch {
-        fhir_base: aud.clone(),
+        fhir_base: iss.to_owned(),
         client_id: options.client_id.clone(),
         redirect_uri: options.redirect_uri.clone(),
         scope: options.scope.clone(),
@@ -166,6 +226,9 @@ pub async fn authorize<P: Platform, S: Storage>(
         issuer: config.issuer.clone(),
         jwks_uri: config.jwks_uri.clone(),
         confidential: options.client_secret.is_some(),
+        nonce: nonce.clone(),
+        iss_parameter_required: config.authorization_response_iss_parameter_supported,
+        clock_tolerance: options.clock_tolerance.unwrap_or(DEFAULT_CLOCK_TOLERANCE),
     };
     let stored = pending.to_json::<P::Json>().to_text().map_err(Error::storage)?;
     storage
@@ -179,11 +242,21 @@ pub async fn authorize<P: Platform, S: Storage>(
         .append_pair("redirect_uri", &options.redirect_uri)
         .append_pair("scope", &options.scope)
         .append_pair("state", &state)
-        .append_pair("aud", &aud)
+        .append_pair("aud", aud)
         .append_pair("code_challenge", &code_challenge)
         .append_pair("code_challenge_method", "S256");
-    if let Some(launch) = &options.launch {
-        query.append_pair("launch", launch);
+    let optional = [
+        ("launch", options.launch.as_deref()),
+        ("nonce", nonce.as_deref()),
+        ("prompt", prompt),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            query.append_pair(name, value);
+        }
+    }
+    for (name, value) in &options.extra_params {
+        query.append_pair(name, value);
     }
     let separator = if authorization_endpoint.contains('?') {
         '&'

@@ -15,7 +15,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::engine::{self, Json, Method, backend, callback, launch};
 use error::{invalid_options, to_js_error};
-use options::{Options, search_params};
+use options::{Options, params_object};
 use platform::{BrowserPlatform, JsJson};
 use storage::WebStorage;
 
@@ -41,7 +41,7 @@ export interface AuthorizeOptions {
   redirectUri?: string;
   /** The EHR's launch id. Default: the `launch` query parameter. */
   launch?: string;
-  /** The resource server the token is for. Default: iss. */
+  /** The resource server the token is for, sent as `aud`. Default: iss. Requests always go to iss. */
   aud?: string;
   /** A confidential client's secret: used, never stored. Pass it to ready() too. */
   clientSecret?: string;
@@ -50,6 +50,13 @@ export interface AuthorizeOptions {
   issAllowList?: string[];
   /** Return the authorize URL instead of navigating to it. */
   noRedirect?: boolean;
+  /** OpenID `prompt`. Default: "consent" when scope has both openid and offline_access
+   * (OpenID Connect Core §11: otherwise a server may drop offline_access). */
+  prompt?: "none" | "login" | "consent" | "select_account" | (string & {});
+  /** More authorize parameters (login_hint, ui_locales, …); none the launch sets itself. */
+  extraParams?: Record<string, string | number | boolean>;
+  /** Seconds the id_token's exp and iat may be off this device's clock. Default 60. */
+  clockTolerance?: number;
 }
 export interface ReadyOptions {
   /** The callback URL. Default: location.href (which is then cleaned of code and state). */
@@ -105,6 +112,7 @@ export interface ClientCredentialsOptions {
 export interface SmartError extends Error {
   name: "SmartError";
   /** Stable: discovery_failed, pkce_unsupported, iss_not_allowed, invalid_options, state_mismatch,
+   * issuer_mismatch (RFC 9207: the response names another server),
    * access_denied (and other OAuth codes), id_token_invalid, http_<status>, session_expired,
    * network_error, invalid_response, unsafe_url, storage_error, crypto_unavailable (no WebCrypto:
    * the page is not https or localhost), no_session, no_patient, no_user. */
@@ -176,6 +184,9 @@ async fn authorize_task(options: JsValue) -> Result<JsValue, JsValue> {
         aud: o.string("aud")?,
         iss_allow_list: o.strings("issAllowList")?,
         client_secret: o.string("clientSecret")?.map(ClientSecret::new),
+        prompt: o.string("prompt")?,
+        extra_params: params_object(&o.raw("extraParams"), "extraParams")?,
+        clock_tolerance: o.unsigned("clockTolerance")?,
     };
     let url = launch::authorize(&platform(), &storage, &engine_options)
         .await
@@ -421,7 +432,7 @@ impl SmartClient {
     /// A searchset Bundle.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn search(&self, kind: String, params: Option<SearchParams>) -> Promise {
-        match search_params(&or_undefined(params)) {
+        match params_object(&or_undefined(params), "search parameters") {
             Ok(params) => self.call(Call::Search(kind, params)),
             Err(error) => Promise::reject(&error),
         }

@@ -47,6 +47,19 @@ impl Options<'_> {
             .ok_or_else(|| invalid_options(format!("{name} must be true or false")))
     }
 
+    /// A whole number of seconds, say.
+    pub(super) fn unsigned(&self, name: &str) -> Result<Option<u64>, JsValue> {
+        let value = self.get(name);
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        value
+            .as_f64()
+            .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= u32::MAX as f64)
+            .map(|n| Some(n as u64))
+            .ok_or_else(|| invalid_options(format!("{name} must be a whole number, 0 or more")))
+    }
+
     pub(super) fn strings(&self, name: &str) -> Result<Option<Vec<String>>, JsValue> {
         let value = self.get(name);
         if value.is_undefined() || value.is_null() {
@@ -66,14 +79,15 @@ impl Options<'_> {
     }
 }
 
-/// Search parameters from `{ name: value | value[] }`, numbers and booleans as
-/// text; an array repeats the parameter (AND).
-pub(super) fn search_params(params: &JsValue) -> Result<Vec<(String, String)>, JsValue> {
+/// Query parameters from `{ name: value | value[] }`, numbers and booleans as
+/// text; an array repeats the parameter (AND, in a search). `what` names them in
+/// errors.
+pub(super) fn params_object(params: &JsValue, what: &str) -> Result<Vec<(String, String)>, JsValue> {
     if params.is_undefined() || params.is_null() {
         return Ok(Vec::new());
     }
     if !params.is_object() {
-        return Err(invalid_options("search parameters must be an object"));
+        return Err(invalid_options(format!("{what} must be an object")));
     }
     let text = |name: &str, value: JsValue| {
         value
@@ -86,11 +100,7 @@ pub(super) fn search_params(params: &JsValue) -> Result<Vec<(String, String)>, J
                     .map(String::from)
             })
             .or_else(|| value.as_bool().map(|b| b.to_string()))
-            .ok_or_else(|| {
-                invalid_options(format!(
-                    "search parameter {name} must be a string, number or boolean"
-                ))
-            })
+            .ok_or_else(|| invalid_options(format!("{what}: {name} must be a string, number or boolean")))
     };
     let mut pairs = Vec::new();
     for entry in js_sys::Object::entries(params.unchecked_ref()).iter() {

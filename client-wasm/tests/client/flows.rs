@@ -569,7 +569,7 @@ async fn malformed_token_answers_are_typed_errors() {
         let url = launch_url(&platform, &storage, &mock.urls.fhir_base, "openid launch/patient").await;
         let state = url.split("state=").nth(1).unwrap().split('&').next().unwrap();
         platform.answer("/ccri-auth/token", 200, Some(answer));
-        let callback_url = format!("{REDIRECT}?code=any&state={state}");
+        let callback_url = format!("{REDIRECT}?code=any&state={state}&iss={}", mock.urls.auth_base);
         let error = callback::ready(&platform, &storage, &callback_url, None)
             .await
             .unwrap_err();
@@ -591,4 +591,155 @@ async fn restore_continues_a_saved_session() {
     .await;
     let restored: Client = SmartClient::restore(platform.clone(), storage.clone(), None).unwrap();
     assert_eq!(restored.patient().await.unwrap()["id"], "1");
+}
+
+/// The value of `name` in `url`'s query.
+fn param(url: &str, name: &str) -> Option<String> {
+    callback::query_params(url)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+#[tokio::test]
+async fn openid_launches_send_nonce_and_prompt_and_the_options_never_override_the_protocol() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
+    let fhir_base = mock.urls.fhir_base.as_str();
+
+    let url = launch_url(
+        &platform,
+        &storage,
+        fhir_base,
+        "openid fhirUser offline_access patient/*.rs",
+    )
+    .await;
+    assert_eq!(param(&url, "nonce").map(|n| n.len()), Some(43), "{url}");
+    // OpenID Connect Core §11: offline_access with openid needs prompt=consent.
+    assert_eq!(param(&url, "prompt").as_deref(), Some("consent"));
+    let url = launch_url(&platform, &storage, fhir_base, "launch/patient patient/*.rs").await;
+    assert_eq!((param(&url, "nonce"), param(&url, "prompt")), (None, None));
+
+    let mut chosen = options(fhir_base, "openid offline_access patient/*.rs");
+    chosen.prompt = Some("login".into());
+    chosen.extra_params = vec![("login_hint".into(), "bernie".into())];
+    chosen.aud = Some("https://resource.example/fhir".into());
+    let url = authorize(&platform, &storage, &chosen).await.unwrap();
+    assert_eq!(param(&url, "prompt").as_deref(), Some("login"));
+    assert_eq!(param(&url, "login_hint").as_deref(), Some("bernie"));
+    assert_eq!(
+        param(&url, "aud").as_deref(),
+        Some("https://resource.example/fhir")
+    );
+    // aud is what the token is for; requests still go to iss.
+    let key = format!("{LAUNCH_KEY_PREFIX}{}", param(&url, "state").unwrap());
+    let pending: Value = serde_json::from_str(&storage.get(&key).unwrap()).unwrap();
+    assert_eq!(pending["fhir_base"], fhir_base);
+
+    for name in ["state", "code_challenge", "nonce", "redirect_uri"] {
+        let mut sneaky = options(fhir_base, "openid");
+        sneaky.extra_params = vec![(name.into(), "x".into())];
+        let error = authorize(&platform, &storage, &sneaky).await.unwrap_err();
+        assert_eq!(error.code, "invalid_options", "{name}");
+        assert!(error.message.contains(name), "{}", error.message);
+    }
+}
+
+#[tokio::test]
+async fn an_openid_launch_needs_an_issuer_in_discovery() {
+    let mock = start_mock(|_| {}).await;
+    let platform = TestPlatform::new();
+    let mut config: Value = reqwest::get(format!("{}/.well-known/smart-configuration", mock.urls.fhir_base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    config.as_object_mut().unwrap().remove("issuer");
+    platform.answer(".well-known/smart-configuration", 200, Some(config));
+    let storage = MemoryStorage::default();
+    let error = authorize(
+        &platform,
+        &storage,
+        &options(&mock.urls.fhir_base, "openid fhirUser"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code, "discovery_failed");
+    assert!(error.message.contains("issuer"), "{}", error.message);
+    // Without openid there is no id_token to check, and no need for one.
+    authorize(
+        &platform,
+        &storage,
+        &options(&mock.urls.fhir_base, "launch/patient"),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_authorization_response_from_another_issuer_is_refused() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
+    let scope = "launch/patient patient/*.rs";
+    // ccri-mock promises RFC 9207's iss, so a response without it is refused too.
+    for (forged, says) in [
+        (Some("https://evil.example/auth"), "evil.example"),
+        (None, "has none"),
+    ] {
+        let url = launch_url(&platform, &storage, &mock.urls.fhir_base, scope).await;
+        let callback_url = walk_pages(&url, "bernie", "allow").await;
+        assert_eq!(
+            param(&callback_url, "iss").as_deref(),
+            Some(mock.urls.auth_base.as_str())
+        );
+        let (base, query) = callback_url.split_once('?').unwrap();
+        let mut pairs: Vec<(String, String)> = callback::query_params(&callback_url)
+            .into_iter()
+            .filter(|(k, _)| k != "iss")
+            .collect();
+        pairs.extend(forged.map(|iss| ("iss".to_owned(), iss.to_owned())));
+        let tampered = format!(
+            "{base}?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish()
+        );
+        assert_ne!(query, tampered.split_once('?').unwrap().1);
+        let error = callback::ready(&platform, &storage, &tampered, None)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, "issuer_mismatch");
+        assert!(error.message.contains(says), "{}", error.message);
+    }
+}
+
+#[tokio::test]
+async fn tokens_that_come_with_a_bad_id_token_are_revoked_and_not_kept() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
+    let url = launch_url(
+        &platform,
+        &storage,
+        &mock.urls.fhir_base,
+        "openid fhirUser offline_access patient/*.rs",
+    )
+    .await;
+    let callback_url = walk_pages(&url, "bernie", "allow").await;
+    // A JWKS without the server's key: the id_token's signature cannot be checked.
+    platform.answer("/ccri-auth/jwk", 200, Some(json!({"keys": []})));
+    let error = callback::ready(&platform, &storage, &callback_url, None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "id_token_invalid");
+    assert_eq!(
+        platform.count("/ccri-auth/revoke"),
+        2,
+        "the refresh and the access token"
+    );
+    assert!(
+        storage
+            .get(smart_fhir_client::engine::session::SESSION_KEY)
+            .is_none()
+    );
 }

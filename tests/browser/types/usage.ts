@@ -12,6 +12,9 @@ export async function documentedUse(): Promise<void> {
     storage: "session",
     issAllowList: ["http://127.0.0.1:8080/ccri-fhir/R4"],
     noRedirect: true,
+    prompt: "login",
+    extraParams: { login_hint: "bernie", max_age: 600 },
+    clockTolerance: 120,
   });
   const client = await ready();
   await ready({ url: url ?? "", storage: { getItem: () => null, setItem: () => {}, removeItem: () => {} } });
@@ -47,6 +50,8 @@ export async function misuse(): Promise<void> {
   await authorize({ iss: "x", scope: "openid" });
   // @ts-expect-error storage is "session" | "local" | "memory" | StorageLike
   await authorize({ clientId: "a", scope: "b", storage: "cookies" });
+  // @ts-expect-error clockTolerance is a number of seconds
+  await authorize({ clientId: "a", scope: "b", clockTolerance: "1m" });
   const client = await ready();
   // @ts-expect-error the state is read-only
   client.state = client.state;
