@@ -28,6 +28,7 @@ use jsonwebtoken::jwk::JwkSet;
 use serde::Deserialize;
 use url::Url;
 
+use crate::auth::keys::SigningAlg;
 use crate::auth::simulate::SimulatedError;
 use crate::reference::FhirReference;
 use smart_protocol::discovery::GrantType;
@@ -48,7 +49,10 @@ pub struct Config {
     pub code_ttl_secs: u64,
     /// Refresh token lifetime.
     pub refresh_ttl_secs: u64,
-    /// PEM file (PKCS#1 or PKCS#8) with the RSA signing key; generated at start if absent.
+    /// How tokens are signed: RS256 (CCRI's, the default), PS256 or ES256.
+    pub signing_alg: SigningAlg,
+    /// PEM file with the signing key (RSA as PKCS#1 or PKCS#8, P-256 as PKCS#8);
+    /// generated at start if absent.
     pub key_file: Option<PathBuf>,
     pub clients: Vec<ClientConfig>,
     pub users: Vec<UserConfig>,
@@ -230,6 +234,7 @@ impl Default for Config {
             token_ttl_secs: 90 * 60,
             code_ttl_secs: 60,
             refresh_ttl_secs: 24 * 60 * 60,
+            signing_alg: SigningAlg::default(),
             key_file: None,
             data: None,
             clients: vec![

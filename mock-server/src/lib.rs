@@ -28,7 +28,7 @@ use tower_http::trace::TraceLayer;
 
 // What the binary, the tests and the client's tests use; everything else is the crate's own.
 pub use auth::grants::MAX_PENDING_PER_CLIENT;
-pub use auth::keys::{KeyError, SigningKey, TokenKind};
+pub use auth::keys::{KeyError, SigningAlg, SigningKey, TokenKind};
 pub use config::{ClientConfig, Config, ConfigError, PATIENT_ACCESS_SECRET, UserConfig};
 pub use seed::{LoadError, Loaded, load_dir};
 use state::AppState;
@@ -110,11 +110,11 @@ pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
     let slot = Arc::new(OnceLock::new());
     match &config.key_file {
         Some(path) => {
-            let _ = slot.set(SigningKey::from_pem_file(path)?);
+            let _ = slot.set(SigningKey::from_pem_file(path, config.signing_alg)?);
         }
         None => {
-            let slot = slot.clone();
-            std::thread::spawn(move || match SigningKey::generate() {
+            let (slot, alg) = (slot.clone(), config.signing_alg);
+            std::thread::spawn(move || match SigningKey::generate(alg) {
                 Ok(key) => {
                     let _ = slot.set(key);
                 }

@@ -34,6 +34,9 @@ struct Cli {
     /// directory instead of the built-in UK data set.
     #[arg(long, env = "CCRI_MOCK_DATA")]
     data: Option<PathBuf>,
+    /// How tokens are signed (default RS256, as CCRI).
+    #[arg(long, env = "CCRI_MOCK_SIGNING_ALG", value_enum)]
+    signing_alg: Option<ccri_mock::SigningAlg>,
     /// With --data: skip files that fail to load (and list them) instead of stopping.
     #[arg(long, requires = "data")]
     lenient: bool,
@@ -62,6 +65,7 @@ async fn main() -> std::process::ExitCode {
     config.bind = cli.bind.unwrap_or(config.bind);
     config.token_ttl_secs = cli.token_ttl.unwrap_or(config.token_ttl_secs);
     config.public_url = cli.public_url.or(config.public_url);
+    config.signing_alg = cli.signing_alg.unwrap_or(config.signing_alg);
     if let Some(dir) = &cli.data {
         match ccri_mock::load_dir(dir, cli.lenient) {
             Ok(loaded) => {

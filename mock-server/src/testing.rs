@@ -4,11 +4,11 @@
 
 use std::sync::{Arc, LazyLock, OnceLock};
 
-use crate::{Config, RunningServer, SigningKey};
+use crate::{Config, RunningServer, SigningAlg, SigningKey};
 
-/// The key every server this process starts signs with; tests mint tokens with it.
+/// The key every RS256 server this process starts signs with; tests mint tokens with it.
 pub static KEY: LazyLock<SigningKey> =
-    LazyLock::new(|| SigningKey::generate().expect("a key can be generated"));
+    LazyLock::new(|| SigningKey::generate(SigningAlg::RS256).expect("a key can be generated"));
 
 /// A mock on `127.0.0.1` and a free port, with `adjust` applied to the default config.
 pub async fn start(adjust: impl FnOnce(&mut Config)) -> RunningServer {
@@ -17,7 +17,11 @@ pub async fn start(adjust: impl FnOnce(&mut Config)) -> RunningServer {
         ..Config::default()
     };
     adjust(&mut config);
-    crate::start(config, Arc::new(OnceLock::from(KEY.clone())))
+    let key = match config.signing_alg {
+        SigningAlg::RS256 => KEY.clone(),
+        other => SigningKey::generate(other).expect("a key can be generated"),
+    };
+    crate::start(config, Arc::new(OnceLock::from(key)))
         .await
         .expect("the test server starts")
 }

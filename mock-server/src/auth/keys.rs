@@ -1,8 +1,11 @@
-//! The RSA key the mock signs access and id tokens with, and publishes at `{auth}/jwk`.
+//! The key the mock signs access and id tokens with, and publishes at `{auth}/jwk`.
 //!
-//! A fresh 2048-bit key is generated at start (tokens from a previous run stop
-//! verifying, as after a real key rotation) unless `key_file` names a PEM file.
-//! The `kid` is the key's RFC 7638 thumbprint, so the same key always has the same id.
+//! RS256 by default (CCRI's choice, and the algorithm SMART requires servers to
+//! support); `signing_alg` (`--signing-alg`) picks PS256 or ES256 instead, to test
+//! that an app accepts what other servers sign with. A fresh key (RSA 2048 or
+//! P-256) is generated at start (tokens from a previous run stop verifying, as after
+//! a real key rotation) unless `key_file` names a PEM file. The `kid` is the key's
+//! RFC 7638 thumbprint, so the same key always has the same id.
 //!
 //! Signing is written here rather than left to `jsonwebtoken::encode`, which parses
 //! and validates the private key from DER again for every signature: that tripled
@@ -14,19 +17,50 @@ use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
-use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaKeyPair,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{
-    AlgorithmParameters, CommonParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, RSAKeyParameters,
-    RSAKeyType, ThumbprintHash,
+    AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters, EllipticCurveKeyType,
+    Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, RSAKeyParameters, RSAKeyType, ThumbprintHash,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-/// Every token the mock issues is RS256, the algorithm SMART requires servers to support.
-pub(crate) const ALGORITHM: Algorithm = Algorithm::RS256;
+/// The JWS algorithms the mock can sign with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "UPPERCASE")]
+#[value(rename_all = "UPPERCASE")]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RSA 2048).
+    #[default]
+    RS256,
+    /// RSASSA-PSS with SHA-256 (RSA 2048).
+    PS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+}
+
+impl SigningAlg {
+    pub(crate) fn algorithm(self) -> Algorithm {
+        match self {
+            SigningAlg::RS256 => Algorithm::RS256,
+            SigningAlg::PS256 => Algorithm::PS256,
+            SigningAlg::ES256 => Algorithm::ES256,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::PS256 => "PS256",
+            SigningAlg::ES256 => "ES256",
+        }
+    }
+}
 
 /// What a signed token is, written in its header's `typ`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,32 +83,50 @@ impl TokenKind {
 /// Cheap to clone: the key pair is shared.
 #[derive(Clone)]
 pub struct SigningKey {
-    pair: Arc<RsaKeyPair>,
+    alg: SigningAlg,
+    pair: Pair,
     rng: SystemRandom,
     decoding: DecodingKey,
     public: Jwk,
+}
+
+#[derive(Clone)]
+enum Pair {
+    Rsa(Arc<RsaKeyPair>),
+    Ec(Arc<EcdsaKeyPair>),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read key file {path}: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("key file {path} is not an RSA private key in PEM: {reason}")]
-    Pem { path: String, reason: String },
-    #[error("RSA key generation failed")]
+    #[error("key file {path} is not a private key for {alg} in PEM: {reason}")]
+    Pem {
+        path: String,
+        alg: &'static str,
+        reason: String,
+    },
+    #[error("key generation failed")]
     Generate,
     #[error("key error: {0}")]
     Jwt(#[from] jsonwebtoken::errors::Error),
 }
 
 impl SigningKey {
-    pub fn generate() -> Result<Self, KeyError> {
-        let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
-        Self::from_pair(pair)
+    pub fn generate(alg: SigningAlg) -> Result<Self, KeyError> {
+        let pair = match alg {
+            SigningAlg::RS256 | SigningAlg::PS256 => Pair::Rsa(Arc::new(
+                RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?,
+            )),
+            SigningAlg::ES256 => Pair::Ec(Arc::new(
+                EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| KeyError::Generate)?,
+            )),
+        };
+        Self::from_pair(alg, pair)
     }
 
-    /// A PKCS#1 or PKCS#8 PEM file.
-    pub fn from_pem_file(path: &Path) -> Result<Self, KeyError> {
+    /// An RSA key as PKCS#1 or PKCS#8 PEM; a P-256 key as PKCS#8 PEM.
+    pub fn from_pem_file(path: &Path, alg: SigningAlg) -> Result<Self, KeyError> {
         let display = path.display().to_string();
         let pem = std::fs::read(path).map_err(|source| KeyError::Read {
             path: display.clone(),
@@ -82,35 +134,85 @@ impl SigningKey {
         })?;
         let refuse = |reason: String| KeyError::Pem {
             path: display.clone(),
+            alg: alg.name(),
             reason,
         };
-        // jsonwebtoken reads both PEM forms and gives the PKCS#1 DER its own signer reads.
-        let der = EncodingKey::from_rsa_pem(&pem).map_err(|e| refuse(e.to_string()))?;
-        let pair = RsaKeyPair::from_der(der.as_bytes()).map_err(|e| refuse(e.to_string()))?;
-        Self::from_pair(pair)
+        // jsonwebtoken reads the PEM forms and gives the DER the signers read.
+        let pair = match alg {
+            SigningAlg::RS256 | SigningAlg::PS256 => {
+                let der = EncodingKey::from_rsa_pem(&pem).map_err(|e| refuse(e.to_string()))?;
+                Pair::Rsa(Arc::new(
+                    RsaKeyPair::from_der(der.as_bytes()).map_err(|e| refuse(e.to_string()))?,
+                ))
+            }
+            SigningAlg::ES256 => {
+                let der = EncodingKey::from_ec_pem(&pem).map_err(|e| refuse(e.to_string()))?;
+                Pair::Ec(Arc::new(
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.as_bytes())
+                        .map_err(|e| refuse(e.to_string()))?,
+                ))
+            }
+        };
+        Self::from_pair(alg, pair)
     }
 
-    fn from_pair(pair: RsaKeyPair) -> Result<Self, KeyError> {
-        let components = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+    fn from_pair(alg: SigningAlg, pair: Pair) -> Result<Self, KeyError> {
+        let (parameters, decoding) = match &pair {
+            Pair::Rsa(pair) => {
+                let components = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+                (
+                    AlgorithmParameters::RSA(RSAKeyParameters {
+                        key_type: RSAKeyType::RSA,
+                        n: URL_SAFE_NO_PAD.encode(&components.n),
+                        e: URL_SAFE_NO_PAD.encode(&components.e),
+                    }),
+                    DecodingKey::from_rsa_raw_components(&components.n, &components.e),
+                )
+            }
+            Pair::Ec(pair) => {
+                // SEC 1 uncompressed point: 0x04, then x and y, 32 bytes each.
+                let point = pair.public_key().as_ref();
+                let (x, y) = (
+                    URL_SAFE_NO_PAD.encode(&point[1..33]),
+                    URL_SAFE_NO_PAD.encode(&point[33..65]),
+                );
+                let decoding = DecodingKey::from_ec_components(&x, &y)?;
+                (
+                    AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+                        key_type: EllipticCurveKeyType::EC,
+                        curve: EllipticCurve::P256,
+                        x,
+                        y,
+                    }),
+                    decoding,
+                )
+            }
+        };
+        let key_algorithm = match alg {
+            SigningAlg::RS256 => KeyAlgorithm::RS256,
+            SigningAlg::PS256 => KeyAlgorithm::PS256,
+            SigningAlg::ES256 => KeyAlgorithm::ES256,
+        };
         let mut public = Jwk {
             common: CommonParameters {
                 public_key_use: Some(PublicKeyUse::Signature),
-                key_algorithm: Some(KeyAlgorithm::RS256),
+                key_algorithm: Some(key_algorithm),
                 ..CommonParameters::default()
             },
-            algorithm: AlgorithmParameters::RSA(RSAKeyParameters {
-                key_type: RSAKeyType::RSA,
-                n: URL_SAFE_NO_PAD.encode(&components.n),
-                e: URL_SAFE_NO_PAD.encode(&components.e),
-            }),
+            algorithm: parameters,
         };
         public.common.key_id = Some(public.thumbprint(ThumbprintHash::SHA256)?);
         Ok(Self {
-            decoding: DecodingKey::from_rsa_raw_components(&components.n, &components.e),
-            pair: Arc::new(pair),
+            alg,
+            pair,
             rng: SystemRandom::new(),
+            decoding,
             public,
         })
+    }
+
+    pub(crate) fn alg(&self) -> SigningAlg {
+        self.alg
     }
 
     pub fn kid(&self) -> &str {
@@ -124,24 +226,39 @@ impl SigningKey {
         }
     }
 
-    /// A compact RS256 JWS of `claims`, with `kid` and the `typ` of `kind`.
+    /// A compact JWS of `claims`, with `kid` and the `typ` of `kind`.
     pub fn sign<T: Serialize>(&self, kind: TokenKind, claims: &T) -> String {
-        let mut header = Header::new(ALGORITHM);
+        let mut header = Header::new(self.alg.algorithm());
         header.typ = Some(kind.typ().to_owned());
         header.kid = Some(self.kid().to_owned());
         let mut jws = format!("{}.{}", json_part(&header), json_part(claims));
-        let mut signature = vec![0; self.pair.public_modulus_len()];
-        self.pair
-            .sign(&RSA_PKCS1_SHA256, &self.rng, jws.as_bytes(), &mut signature)
-            .expect("RS256 signing with a valid key cannot fail");
+        let failed = "signing with a valid key cannot fail";
+        let signature = match &self.pair {
+            Pair::Rsa(pair) => {
+                let padding = match self.alg {
+                    SigningAlg::PS256 => &RSA_PSS_SHA256,
+                    _ => &RSA_PKCS1_SHA256,
+                };
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(padding, &self.rng, jws.as_bytes(), &mut signature)
+                    .expect(failed);
+                signature
+            }
+            // The fixed format is JWS's (RFC 7518 §3.4): r and s, 32 bytes each.
+            Pair::Ec(pair) => pair
+                .sign(&self.rng, jws.as_bytes())
+                .expect(failed)
+                .as_ref()
+                .to_vec(),
+        };
         jws.push('.');
         URL_SAFE_NO_PAD.encode_string(&signature, &mut jws);
         jws
     }
 
     /// Verifies signature, `kid`, `typ` and the claims `validation` asks for.
-    /// `validation` must only allow [`ALGORITHM`]: that is what refuses `alg: none`
-    /// and HS256 tokens "signed" with the public key.
+    /// `validation` must only allow this key's algorithm: that is what refuses
+    /// `alg: none` and HS256 tokens "signed" with the public key.
     pub(crate) fn verify<T: DeserializeOwned>(
         &self,
         kind: TokenKind,

@@ -19,7 +19,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::claims::{AccessClaims, now};
-use super::keys::{ALGORITHM, TokenKind};
+use super::keys::TokenKind;
 use super::simulate::SimulatedError;
 use crate::config::{Reach, UserConfig};
 use crate::state::AppState;
@@ -53,18 +53,18 @@ pub(crate) enum TokenError {
 
 /// Verifies an access token issued by this server and returns its claims.
 pub(crate) fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims, TokenError> {
-    let mut validation = Validation::new(ALGORITHM);
+    let key = state.key();
+    let mut validation = Validation::new(key.alg().algorithm());
     validation.set_audience(&[&state.urls.fhir_base]);
     validation.set_issuer(&[&state.urls.auth_base]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = 0;
-    let claims: AccessClaims = state
-        .key()
-        .verify(TokenKind::Access, token, &validation)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-            _ => TokenError::Invalid(e.to_string()),
-        })?;
+    let claims: AccessClaims =
+        key.verify(TokenKind::Access, token, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid(e.to_string()),
+            })?;
     if state.grants().is_revoked(&claims.jti, &claims.grant) {
         return Err(TokenError::Revoked);
     }

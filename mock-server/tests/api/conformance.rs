@@ -285,3 +285,47 @@ async fn userinfo_refuses_a_bad_token_the_openid_way() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(outcome["resourceType"], "OperationOutcome");
 }
+
+#[tokio::test]
+async fn tokens_are_signed_with_the_configured_algorithm_and_verify_against_the_jwks() {
+    for (alg, algorithm, kty) in [
+        (
+            ccri_mock::SigningAlg::RS256,
+            jsonwebtoken::Algorithm::RS256,
+            "RSA",
+        ),
+        (
+            ccri_mock::SigningAlg::PS256,
+            jsonwebtoken::Algorithm::PS256,
+            "RSA",
+        ),
+        (ccri_mock::SigningAlg::ES256, jsonwebtoken::Algorithm::ES256, "EC"),
+    ] {
+        let mock = start_with(|config| config.signing_alg = alg).await;
+        let discovery = mock
+            .get_json(&mock.auth(".well-known/openid-configuration"))
+            .await;
+        assert_eq!(
+            discovery["id_token_signing_alg_values_supported"],
+            serde_json::json!([format!("{alg:?}")])
+        );
+        let jwks: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_value(mock.get_json(&mock.auth("jwk")).await).unwrap();
+        let jwk = &jwks.keys[0];
+        assert_eq!(serde_json::to_value(jwk).unwrap()["kty"], kty, "{alg:?}");
+        let token = mock.patient_access_token().await;
+        let header = header_of(&token);
+        assert_eq!(
+            (header["alg"].as_str(), header["kid"].as_str()),
+            (Some(format!("{alg:?}").as_str()), jwk.common.key_id.as_deref()),
+        );
+        // An independent verifier accepts it with the published key…
+        let mut validation = jsonwebtoken::Validation::new(algorithm);
+        validation.set_audience(&[&mock.server.urls.fhir_base]);
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+        jsonwebtoken::decode::<Value>(&token, &key, &validation).unwrap();
+        // …and so does the FHIR API.
+        let (status, patient) = mock.get_with_token(&mock.fhir("Patient/1"), &token).await;
+        assert_eq!(status, StatusCode::OK, "{alg:?}: {patient}");
+    }
+}

@@ -1,6 +1,6 @@
 //! Starting the server: a configured key file, and what happens when it is wrong.
 
-use ccri_mock::{Config, SigningKey};
+use ccri_mock::{Config, SigningAlg, SigningKey};
 use serde_json::Value;
 
 fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
@@ -18,7 +18,10 @@ async fn a_configured_key_file_signs_and_is_published() {
         .to_pkcs1_pem(LineEnding::LF)
         .unwrap();
     let path = write_temp("key.pem", &pem);
-    let expected_kid = SigningKey::from_pem_file(&path).unwrap().kid().to_owned();
+    let expected_kid = SigningKey::from_pem_file(&path, SigningAlg::RS256)
+        .unwrap()
+        .kid()
+        .to_owned();
 
     let server = ccri_mock::spawn(Config {
         port: 0,
@@ -67,4 +70,29 @@ async fn a_bad_key_file_is_a_clear_start_error() {
     std::fs::remove_file(&path).unwrap();
     let missing = start_error(&path).await.expect_err("refused");
     assert!(missing.to_string().contains("cannot read key file"), "{missing}");
+}
+
+#[tokio::test]
+async fn an_es256_key_file_is_read_as_pkcs8() {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    use base64::Engine;
+    let der = EcdsaKeyPair::generate_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let body = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let path = write_temp(
+        "ec.pem",
+        &format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"),
+    );
+    let key = SigningKey::from_pem_file(&path, SigningAlg::ES256).unwrap();
+    assert_eq!(key.jwks().keys[0].common.key_id.as_deref(), Some(key.kid()));
+    // The same file is not an RSA key, and the error says which it wanted.
+    let error = SigningKey::from_pem_file(&path, SigningAlg::RS256).unwrap_err();
+    assert!(
+        error.to_string().contains("not a private key for RS256"),
+        "{error}"
+    );
+    std::fs::remove_file(&path).unwrap();
 }

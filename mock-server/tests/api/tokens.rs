@@ -3,7 +3,7 @@
 use crate::common::*;
 use base64::Engine;
 use ccri_mock::PATIENT_ACCESS_SECRET;
-use ccri_mock::{SigningKey, TokenKind};
+use ccri_mock::{SigningAlg, SigningKey, TokenKind};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -51,7 +51,7 @@ async fn forged_tokens_are_refused() {
         parts[2]
     );
     // Signed by another key, claiming our kid and with a foreign kid.
-    let other = SigningKey::generate().unwrap();
+    let other = SigningKey::generate(SigningAlg::RS256).unwrap();
     let foreign = other.sign(TokenKind::Access, &claims);
     let foreign_parts: Vec<&str> = foreign.split('.').collect();
     let stolen_kid = format!("{}.{}.{}", parts[0], foreign_parts[1], foreign_parts[2]);
