@@ -5,8 +5,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 export CARGO_TERM_COLOR ?= never
 
-# Crates whose tests also run inside headless Chromium; the client's talk to a
-# ccri-mock that the run starts on WASM_MOCK_PORT and stops afterwards.
+# Crates whose tests also run inside headless Chromium; the client's talk to
+# ccri-mocks that the run starts (RS256 on WASM_MOCK_PORT, PS256 and ES256 on the
+# next two) and stops afterwards.
 WASM_TEST_CRATES := smart-protocol client-wasm
 WASM_MOCK_PORT ?= 18090
 
@@ -37,7 +38,10 @@ native-test:
 	cargo nextest run --workspace --no-fail-fast
 
 wasm-test:
-	scripts/with-mock.sh $(WASM_MOCK_PORT) -- bash -c 'for crate in $(WASM_TEST_CRATES); do \
+	scripts/with-mock.sh $(WASM_MOCK_PORT) -- \
+	scripts/with-mock.sh $$(($(WASM_MOCK_PORT) + 1)) --env CCRI_MOCK_PS256_FHIR --signing-alg PS256 -- \
+	scripts/with-mock.sh $$(($(WASM_MOCK_PORT) + 2)) --env CCRI_MOCK_ES256_FHIR --signing-alg ES256 -- \
+	bash -c 'for crate in $(WASM_TEST_CRATES); do \
 	  echo "wasm-pack test --headless --chrome $$crate"; \
 	  wasm-pack test --headless --chrome $$crate || exit 1; \
 	done'

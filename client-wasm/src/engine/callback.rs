@@ -70,7 +70,7 @@ pub async fn ready<P: Platform, S: Storage>(
         (None, _) if pending.iss_parameter_required => {
             return Err(Error::new(
                 "issuer_mismatch",
-                "the server promises an iss parameter on its authorization responses (RFC 9207) and this one has none",
+                "the response has no iss, which this server promises (RFC 9207)",
             ));
         }
         (None, _) => {}
@@ -175,13 +175,17 @@ async fn verify_id_token<P: Platform>(
             .ok_or_else(|| invalid("not a JSON object"))
     };
     let header = json(header)?;
-    let alg = header.member_string("alg");
-    if alg.as_deref() != Some("RS256") {
-        return Err(invalid(&format!(
-            "alg {} (RS256 expected)",
-            alg.unwrap_or_default()
-        )));
-    }
+    let alg = header.member_string("alg").unwrap_or_default();
+    // RFC 7518 §3.1's asymmetric algorithms that WebCrypto has; never `none` or HS*.
+    let kty = match alg.as_str() {
+        "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" => "RSA",
+        "ES256" | "ES384" => "EC",
+        _ => {
+            return Err(invalid(&format!(
+                "alg {alg} is none of RS256/384/512, PS256/384/512, ES256/384"
+            )));
+        }
+    };
     let kid = header.member_string("kid");
     let jwks_uri = pending
         .jwks_uri
@@ -196,19 +200,18 @@ async fn verify_id_token<P: Platform>(
         .filter(|_| response.status == 200)
         .and_then(|jwks| jwks.get("keys")?.items())
         .ok_or_else(|| invalid(&format!("the JWKS answered HTTP {}", response.status)))?;
-    let key = keys
-        .iter()
-        .find(|k| {
-            k.member_string("kty").as_deref() == Some("RSA")
-                && (kid.is_none() || k.member_string("kid") == kid)
-        })
-        .ok_or_else(|| invalid("no RSA key in the JWKS matches its kid"))?;
-    let (Some(n), Some(e)) = (key.member_string("n"), key.member_string("e")) else {
-        return Err(invalid("the JWK has no n/e"));
+    // The key named by kid; without a kid, the only key of the algorithm's type.
+    let mut candidates = keys.iter().filter(|k| {
+        k.member_string("kty").as_deref() == Some(kty) && (kid.is_none() || k.member_string("kid") == kid)
+    });
+    let key = match (candidates.next(), candidates.next()) {
+        (Some(key), None) => key,
+        (Some(_), Some(_)) => return Err(invalid("no kid, and the JWKS has several keys")),
+        (None, _) => return Err(invalid(&format!("no {kty} key in the JWKS matches its kid"))),
     };
     let message = format!("{}.{}", parts[0], parts[1]);
     let signed = platform
-        .verify_rs256(&n, &e, message.as_bytes(), &decode(signature)?)
+        .verify(&alg, key, message.as_bytes(), &decode(signature)?)
         .await
         .map_err(|e| invalid(&e))?;
     if !signed {

@@ -189,7 +189,7 @@ pub async fn authorize<P: Platform, S: Storage>(
     if openid && config.issuer.is_none() {
         return Err(Error::new(
             "discovery_failed",
-            "the server's discovery names no issuer, which an OpenID launch (scope openid) needs to check the id_token",
+            "discovery names no issuer, which an OpenID launch needs to check the id_token",
         ));
     }
     if !config.allows_s256() {

@@ -106,8 +106,15 @@ pub trait Platform {
     /// so the package carries no hash code of its own.
     async fn sha256(&self, data: &[u8]) -> Result<Vec<u8>, String>;
 
-    /// Checks an RS256 signature with the RSA public key `(n, e)` (base64url, as in a JWK).
-    async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String>;
+    /// Checks a JWS signature of `alg` (RS, PS or ES with SHA-256/384/512) with a
+    /// public key of the server's JWKS.
+    async fn verify(
+        &self,
+        alg: &str,
+        jwk: &Self::Json,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, String>;
 
     /// Signs `message` as JWS `alg` (`RS384` or `ES384`) with a private key given as a
     /// JWK (JSON text). Returns the JWS signature bytes.
@@ -226,8 +233,14 @@ impl<P: Platform + ?Sized> Platform for std::rc::Rc<P> {
         (**self).sha256(data).await
     }
 
-    async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {
-        (**self).verify_rs256(n, e, message, signature).await
+    async fn verify(
+        &self,
+        alg: &str,
+        jwk: &Self::Json,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, String> {
+        (**self).verify(alg, jwk, message, signature).await
     }
 
     async fn sign(&self, alg: &str, private_jwk: &str, message: &[u8]) -> Result<Vec<u8>, String> {

@@ -156,18 +156,18 @@ impl Platform for BrowserPlatform {
         Ok(Uint8Array::new(&digest).to_vec())
     }
 
-    async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {
-        let subtle = subtle()?;
-        let jwk = object(&[("kty", "RSA"), ("n", n), ("e", e), ("alg", "RS256")]);
-        let algorithm = object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")]);
-        let usages = Array::of1(&"verify".into());
-        let key = subtle
-            .import_key_with_object("jwk", &jwk, &algorithm, false, &usages)
-            .map_err(message_of)?;
-        let key: web_sys::CryptoKey = JsFuture::from(key).await.map_err(message_of)?.unchecked_into();
-        let verified = subtle
-            .verify_with_str_and_buffer_source_and_buffer_source(
-                "RSASSA-PKCS1-v1_5",
+    async fn verify(
+        &self,
+        alg: &str,
+        jwk: &JsJson,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, String> {
+        let (import, verify) = webcrypto_algorithm(alg)?;
+        let key = import_key(&jwk.0, &import, "verify").await?;
+        let verified = subtle()?
+            .verify_with_object_and_buffer_source_and_buffer_source(
+                &verify,
                 &key,
                 &Uint8Array::from(signature),
                 &Uint8Array::from(message),
@@ -181,27 +181,10 @@ impl Platform for BrowserPlatform {
     }
 
     async fn sign(&self, alg: &str, private_jwk: &str, message: &[u8]) -> Result<Vec<u8>, String> {
-        let subtle = subtle()?;
-        let jwk: Object = js_sys::JSON::parse(private_jwk)
-            .map_err(message_of)?
-            .unchecked_into();
-        let (import, sign) = match alg {
-            "RS384" => {
-                let params = object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-384")]);
-                (params.clone(), params)
-            }
-            "ES384" => (
-                object(&[("name", "ECDSA"), ("namedCurve", "P-384")]),
-                object(&[("name", "ECDSA"), ("hash", "SHA-384")]),
-            ),
-            other => return Err(format!("unsupported alg {other}")),
-        };
-        let usages = Array::of1(&"sign".into());
-        let key = subtle
-            .import_key_with_object("jwk", &jwk, &import, false, &usages)
-            .map_err(message_of)?;
-        let key: web_sys::CryptoKey = JsFuture::from(key).await.map_err(message_of)?.unchecked_into();
-        let signed = subtle
+        let (import, sign) = webcrypto_algorithm(alg)?;
+        let jwk = js_sys::JSON::parse(private_jwk).map_err(message_of)?;
+        let key = import_key(&jwk, &import, "sign").await?;
+        let signed = subtle()?
             .sign_with_object_and_buffer_source(&sign, &key, &Uint8Array::from(message))
             .map_err(message_of)?;
         // ECDSA in WebCrypto already gives JWS's r||s form.
@@ -210,10 +193,33 @@ impl Platform for BrowserPlatform {
     }
 }
 
-/// A JS object of string members (WebCrypto's algorithm and key parameters).
-fn object(members: &[(&str, &str)]) -> Object {
-    let members = members
-        .iter()
-        .map(|(name, value)| (*name, Some(JsJson::text(value))));
-    JsJson::object(members.collect()).0.unchecked_into()
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/web/helpers.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = jwsAlgorithm)]
+    fn jws_algorithm(alg: &str) -> JsValue;
+}
+
+/// WebCrypto's parameters for a JWS `alg` (helpers.js): one object to import the
+/// key with, one to sign or verify with.
+fn webcrypto_algorithm(alg: &str) -> Result<(Object, Object), String> {
+    let pair = jws_algorithm(alg);
+    if pair.is_null() {
+        return Err(format!("unsupported alg {alg}"));
+    }
+    let pair: Array = pair.unchecked_into();
+    Ok((pair.get(0).unchecked_into(), pair.get(1).unchecked_into()))
+}
+
+/// A JWK as a WebCrypto key for `usage` (`sign` or `verify`).
+async fn import_key(jwk: &JsValue, algorithm: &Object, usage: &str) -> Result<web_sys::CryptoKey, String> {
+    let key = subtle()?
+        .import_key_with_object(
+            "jwk",
+            jwk.unchecked_ref(),
+            algorithm,
+            false,
+            &Array::of1(&usage.into()),
+        )
+        .map_err(message_of)?;
+    Ok(JsFuture::from(key).await.map_err(message_of)?.unchecked_into())
 }

@@ -23,6 +23,15 @@ const FHIR: &str = match option_env!("CCRI_MOCK_FHIR") {
     Some(url) => url,
     None => "http://127.0.0.1:18090/ccri-fhir/R4",
 };
+/// Mocks that sign with PS256 and ES256, also started by `make test`.
+const PS256_FHIR: &str = match option_env!("CCRI_MOCK_PS256_FHIR") {
+    Some(url) => url,
+    None => "http://127.0.0.1:18091/ccri-fhir/R4",
+};
+const ES256_FHIR: &str = match option_env!("CCRI_MOCK_ES256_FHIR") {
+    Some(url) => url,
+    None => "http://127.0.0.1:18092/ccri-fhir/R4",
+};
 
 fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
     let object = js_sys::Object::new();
@@ -52,18 +61,29 @@ fn code_of(error: &JsValue) -> String {
 }
 
 fn redirect_uri() -> String {
-    format!("{FHIR}/metadata")
+    redirect_uri_at(FHIR)
+}
+
+fn redirect_uri_at(fhir: &str) -> String {
+    format!("{fhir}/metadata")
 }
 
 async fn register_test_client() -> String {
+    register_test_client_at(FHIR).await
+}
+
+async fn register_test_client_at(fhir: &str) -> String {
     let metadata = obj(&[
         ("client_name", "wasm tests".into()),
-        ("redirect_uris", js_sys::Array::of1(&redirect_uri().into()).into()),
+        (
+            "redirect_uris",
+            js_sys::Array::of1(&redirect_uri_at(fhir).into()).into(),
+        ),
         ("token_endpoint_auth_method", "none".into()),
         ("skip_login", "bernie".into()),
         ("skip_auth", true.into()),
     ]);
-    let registration = register(FHIR.into(), metadata).await.unwrap();
+    let registration = register(fhir.into(), metadata).await.unwrap();
     get(&registration, "client_id").as_string().unwrap()
 }
 
@@ -72,11 +92,15 @@ async fn authorize_url(client_id: &str, scope: &str) -> String {
 }
 
 async fn authorize_url_in(client_id: &str, scope: &str, storage: JsValue) -> String {
+    authorize_url_at(FHIR, client_id, scope, storage).await
+}
+
+async fn authorize_url_at(fhir: &str, client_id: &str, scope: &str, storage: JsValue) -> String {
     let options = obj(&[
-        ("iss", FHIR.into()),
+        ("iss", fhir.into()),
         ("clientId", client_id.into()),
         ("scope", scope.into()),
-        ("redirectUri", redirect_uri().into()),
+        ("redirectUri", redirect_uri_at(fhir).into()),
         ("noRedirect", true.into()),
         ("storage", storage),
     ]);
@@ -92,9 +116,13 @@ async fn land(url: &str) -> String {
 }
 
 async fn launched(scope: &str) -> SmartClient {
-    let client_id = register_test_client().await;
-    let callback = land(&authorize_url(&client_id, scope).await).await;
-    assert!(callback.starts_with(&redirect_uri()), "{callback}");
+    launched_at(FHIR, scope).await
+}
+
+async fn launched_at(fhir: &str, scope: &str) -> SmartClient {
+    let client_id = register_test_client_at(fhir).await;
+    let callback = land(&authorize_url_at(fhir, &client_id, scope, JsValue::UNDEFINED).await).await;
+    assert!(callback.starts_with(&redirect_uri_at(fhir)), "{callback}");
     ready(obj(&[("url", callback.into())])).await.unwrap()
 }
 
@@ -370,4 +398,24 @@ async fn backend_service(alg: &str) {
     let token = client_credentials(options).await.unwrap();
     assert_eq!(get(&token, "token_type").as_string().as_deref(), Some("Bearer"));
     assert!(get(&token, "expires_in").as_f64().unwrap() <= 300.0, "{alg}");
+}
+
+/// WebCrypto's RSA-PSS and ECDSA parameters, against servers that sign that way.
+#[wasm_bindgen_test]
+async fn id_tokens_signed_ps256_and_es256_are_verified_with_webcrypto() {
+    for (fhir, alg) in [(PS256_FHIR, "PS256"), (ES256_FHIR, "ES256")] {
+        let client = launched_at(fhir, "openid fhirUser patient/*.rs").await;
+        let state = client.state();
+        let id_token = get(&state, "idToken").as_string().unwrap();
+        let header = URL_SAFE_NO_PAD
+            .decode(id_token.split('.').next().unwrap())
+            .unwrap();
+        let header = js_sys::JSON::parse(&String::from_utf8(header).unwrap()).unwrap();
+        assert_eq!(get(&header, "alg").as_string().as_deref(), Some(alg));
+        assert_eq!(
+            get(&state, "fhirUser").as_string(),
+            Some(format!("{fhir}/Patient/1")),
+            "{alg}"
+        );
+    }
 }

@@ -508,7 +508,7 @@ async fn a_tampered_id_token_is_refused() {
     .await;
     let callback_url = walk_pages(&url, "bernie", "allow").await;
     // Serve a JWKS with a different key: the genuine signature no longer verifies.
-    let other = ccri_mock::SigningKey::generate().unwrap();
+    let other = ccri_mock::SigningKey::generate(ccri_mock::SigningAlg::RS256).unwrap();
     platform.answer(
         "/ccri-auth/jwk",
         200,
@@ -562,7 +562,7 @@ async fn malformed_token_answers_are_typed_errors() {
         (
             token(json!({"id_token": "e30.e30.sig"})),
             "id_token_invalid",
-            "RS256 expected",
+            "alg  is none of RS256",
         ),
     ];
     for (answer, code, says) in cases {
@@ -685,7 +685,7 @@ async fn an_authorization_response_from_another_issuer_is_refused() {
     // ccri-mock promises RFC 9207's iss, so a response without it is refused too.
     for (forged, says) in [
         (Some("https://evil.example/auth"), "evil.example"),
-        (None, "has none"),
+        (None, "has no iss"),
     ] {
         let url = launch_url(&platform, &storage, &mock.urls.fhir_base, scope).await;
         let callback_url = walk_pages(&url, "bernie", "allow").await;
@@ -742,4 +742,28 @@ async fn tokens_that_come_with_a_bad_id_token_are_revoked_and_not_kept() {
             .get(smart_fhir_client::engine::session::SESSION_KEY)
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn id_tokens_signed_ps256_and_es256_are_verified_too() {
+    for alg in [ccri_mock::SigningAlg::PS256, ccri_mock::SigningAlg::ES256] {
+        let mock = start_mock(|config| config.signing_alg = alg).await;
+        let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
+        let url = launch_url(
+            &platform,
+            &storage,
+            &mock.urls.fhir_base,
+            "openid fhirUser patient/*.rs",
+        )
+        .await;
+        let callback_url = walk_pages(&url, "bernie", "allow").await;
+        let state = callback::ready(&platform, &storage, &callback_url, None)
+            .await
+            .unwrap_or_else(|e| panic!("{alg:?}: {}", e.message));
+        assert_eq!(
+            state.fhir_user.as_deref(),
+            Some(format!("{}/Patient/1", mock.urls.fhir_base).as_str()),
+            "{alg:?}"
+        );
+    }
 }

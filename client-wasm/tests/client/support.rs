@@ -110,12 +110,13 @@ impl Platform for TestPlatform {
         Ok(sha2::Sha256::digest(data).to_vec())
     }
 
-    async fn verify_rs256(&self, n: &str, e: &str, message: &[u8], signature: &[u8]) -> Result<bool, String> {
+    async fn verify(&self, alg: &str, jwk: &Value, message: &[u8], signature: &[u8]) -> Result<bool, String> {
         use base64::Engine;
-        let key = jsonwebtoken::DecodingKey::from_rsa_components(n, e).map_err(|e| e.to_string())?;
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).map_err(|e| e.to_string())?;
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
+        let algorithm: jsonwebtoken::Algorithm = alg.parse().map_err(|_| format!("unsupported alg {alg}"))?;
         let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
-        jsonwebtoken::crypto::verify(&signature, message, &key, jsonwebtoken::Algorithm::RS256)
-            .map_err(|e| e.to_string())
+        jsonwebtoken::crypto::verify(&signature, message, &key, algorithm).map_err(|e| e.to_string())
     }
 
     async fn sign(&self, alg: &str, private_jwk: &str, message: &[u8]) -> Result<Vec<u8>, String> {
