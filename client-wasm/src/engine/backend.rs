@@ -6,7 +6,7 @@ use base64::Engine;
 use smart_protocol::{ClientSecret, PrivateJwk, Scopes, TokenResponse};
 
 use super::discovery::discover;
-use super::error::Error;
+use super::error::{Error, ErrorCode};
 use super::launch::random_token;
 use super::platform::{HttpRequest, Json, JsonValue, Method, Platform};
 use super::token::{ClientAuth, oauth_answer, post_form};
@@ -121,7 +121,7 @@ pub async fn register<P: Platform>(
     let config = discover(platform, iss).await?;
     let endpoint = config.registration_endpoint.ok_or_else(|| {
         Error::new(
-            "registration_unsupported",
+            ErrorCode::RegistrationUnsupported,
             format!("{iss} advertises no registration_endpoint"),
         )
     })?;

@@ -6,13 +6,13 @@
 //! kept.
 
 use base64::Engine;
-use smart_protocol::{ClientSecret, OAuthError, OAuthErrorCode, TokenResponse};
+use smart_protocol::{ClientSecret, OAuthError, OAuthErrorCode};
 
-use super::error::Error;
+use super::error::{Error, ErrorCode};
 use super::launch::{LAUNCH_KEY_PREFIX, PendingLaunch};
 use super::platform::{HttpRequest, Json, JsonValue, Method, Platform, Storage};
 use super::session::SessionState;
-use super::token::{ClientAuth, post_form, request_token};
+use super::token::{ClientAuth, request_token, revoke};
 
 /// The query parameters of a URL (before any `#`).
 pub fn query_params(url: &str) -> Vec<(String, String)> {
@@ -35,14 +35,14 @@ pub async fn ready<P: Platform, S: Storage>(
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let state = param("state").ok_or_else(|| {
         Error::new(
-            "state_mismatch",
+            ErrorCode::StateMismatch,
             "the callback URL has no state: it was not sent by a launch",
         )
     })?;
     let key = format!("{LAUNCH_KEY_PREFIX}{state}");
     let stored = storage.get(&key).ok_or_else(|| {
         Error::new(
-            "state_mismatch",
+            ErrorCode::StateMismatch,
             "no launch with this state: it is unknown, from another browser, or already used",
         )
     })?;
@@ -57,7 +57,7 @@ pub async fn ready<P: Platform, S: Storage>(
         (Some(iss), Some(issuer)) if iss == issuer => {}
         (Some(iss), _) => {
             return Err(Error::new(
-                "issuer_mismatch",
+                ErrorCode::IssuerMismatch,
                 format!(
                     "the authorization response comes from {iss}, not from {} where this launch began (RFC 9207)",
                     pending
@@ -69,7 +69,7 @@ pub async fn ready<P: Platform, S: Storage>(
         }
         (None, _) if pending.iss_parameter_required => {
             return Err(Error::new(
-                "issuer_mismatch",
+                ErrorCode::IssuerMismatch,
                 "the response has no iss, which this server promises (RFC 9207)",
             ));
         }
@@ -111,7 +111,14 @@ pub async fn ready<P: Platform, S: Storage>(
         Some(id_token) => match verify_id_token(platform, &pending, id_token.secret()).await {
             Ok(claims) => Some(claims),
             Err(error) => {
-                revoke_all(platform, &pending, &auth, &response).await;
+                // Best effort: the app gets the id_token's error whatever happens here.
+                if let Some(endpoint) = &pending.revocation_endpoint {
+                    let token = match &response.refresh_token {
+                        Some(refresh) => refresh.secret(),
+                        None => response.access_token.secret(),
+                    };
+                    let _ = revoke(platform, endpoint, &auth, token.to_owned()).await;
+                }
                 return Err(error);
             }
         },
@@ -125,28 +132,6 @@ pub async fn ready<P: Platform, S: Storage>(
     ))
 }
 
-/// Best effort (RFC 7009): tokens the app will not use should not stay live at the
-/// server. A failure here changes nothing for the app, which gets the id_token's error.
-async fn revoke_all<P: Platform>(
-    platform: &P,
-    pending: &PendingLaunch,
-    auth: &ClientAuth<'_>,
-    response: &TokenResponse,
-) {
-    let Some(endpoint) = &pending.revocation_endpoint else {
-        return;
-    };
-    let refresh = response
-        .refresh_token
-        .as_ref()
-        .map(|t| (t.secret(), "refresh_token"));
-    let access = Some((response.access_token.secret(), "access_token"));
-    for (token, hint) in [refresh, access].into_iter().flatten() {
-        let form = vec![("token", token.to_owned()), ("token_type_hint", hint.to_owned())];
-        let _ = post_form(platform, endpoint, auth, form).await;
-    }
-}
-
 /// OpenID Connect Core §3.1.3.7: signature by a key of the server's JWKS, `iss`,
 /// `aud`/`azp`, `exp` and `iat` (within the clock tolerance), and the `nonce` the
 /// launch sent. Returns the claims.
@@ -157,7 +142,7 @@ async fn verify_id_token<P: Platform>(
 ) -> Result<P::Json, Error<P::Json>> {
     let invalid = |why: &str| {
         Error::new(
-            "id_token_invalid",
+            ErrorCode::IdTokenInvalid,
             format!("the id_token cannot be trusted: {why}"),
         )
     };

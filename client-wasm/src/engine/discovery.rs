@@ -4,7 +4,7 @@
 
 use smart_protocol::{OAuthUris, SmartConfiguration};
 
-use super::error::Error;
+use super::error::{Error, ErrorCode};
 use super::platform::{HttpRequest, Method, Platform};
 
 pub async fn discover<P: Platform>(platform: &P, iss: &str) -> Result<SmartConfiguration, Error<P::Json>> {
@@ -22,7 +22,7 @@ pub async fn discover<P: Platform>(platform: &P, iss: &str) -> Result<SmartConfi
     match metadata {
         Ok(uris) => Ok(uris.into_configuration()),
         Err(reason) => Err(Error::new(
-            "discovery_failed",
+            ErrorCode::DiscoveryFailed,
             format!(
                 "{base} is not a SMART server: .well-known/smart-configuration: {well_known}; metadata: {reason}"
             ),

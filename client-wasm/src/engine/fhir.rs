@@ -1,7 +1,7 @@
 //! The FHIR REST interactions an app uses, as URLs built from checked parts, sent
 //! through [`SmartClient::request`] so every one carries (and refreshes) the token.
 
-use super::error::Error;
+use super::error::{Error, ErrorCode};
 use super::platform::{Json, JsonValue, Method, Platform, Storage};
 use super::session::SmartClient;
 
@@ -114,7 +114,7 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
             .state()
             .context
             .patient
-            .ok_or_else(|| Error::new("no_patient", "there is no patient in context"))?;
+            .ok_or_else(|| Error::new(ErrorCode::NoPatient, "there is no patient in context"))?;
         self.read("Patient", &id).await
     }
 
@@ -122,7 +122,7 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
     pub async fn user(&self) -> Result<P::Json, Error<P::Json>> {
         let fhir_user = self.state().fhir_user.ok_or_else(|| {
             Error::new(
-                "no_user",
+                ErrorCode::NoUser,
                 "no verified fhirUser: ask for openid and fhirUser scopes",
             )
         })?;

@@ -9,7 +9,7 @@ use base64::Engine;
 use smart_protocol::{ClientSecret, DecodeError, JsonValue, Members, PkceVerifier};
 
 use super::discovery::discover;
-use super::error::Error;
+use super::error::{Error, ErrorCode};
 use super::platform::{Json, Platform, Storage};
 
 pub const LAUNCH_KEY_PREFIX: &str = "smart-fhir-client:launch:";
@@ -142,7 +142,7 @@ async fn s256_challenge<P: Platform>(
 ) -> Result<String, Error<P::Json>> {
     let digest = platform.sha256(verifier.secret().as_bytes()).await.map_err(|e| {
         Error::new(
-            "crypto_unavailable",
+            ErrorCode::CryptoUnavailable,
             format!("cannot compute the PKCE challenge: {e}"),
         )
     })?;
@@ -170,7 +170,7 @@ pub async fn authorize<P: Platform, S: Storage>(
         && !allowed.iter().any(|a| a.trim_end_matches('/') == iss)
     {
         return Err(Error::new(
-            "iss_not_allowed",
+            ErrorCode::IssNotAllowed,
             format!("{iss} is not in issAllowList"),
         ));
     }
@@ -188,19 +188,19 @@ pub async fn authorize<P: Platform, S: Storage>(
     let config = discover(platform, iss).await?;
     if openid && config.issuer.is_none() {
         return Err(Error::new(
-            "discovery_failed",
+            ErrorCode::DiscoveryFailed,
             "discovery names no issuer, which an OpenID launch needs to check the id_token",
         ));
     }
     if !config.allows_s256() {
         return Err(Error::new(
-            "pkce_unsupported",
+            ErrorCode::PkceUnsupported,
             "the server does not support PKCE with S256; refusing to launch without it",
         ));
     }
     let authorization_endpoint = config.authorization_endpoint.clone().ok_or_else(|| {
         Error::new(
-            "discovery_failed",
+            ErrorCode::DiscoveryFailed,
             "the server advertises no authorization_endpoint",
         )
     })?;

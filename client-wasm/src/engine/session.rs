@@ -16,10 +16,10 @@ use smart_protocol::{
     Scopes, TokenResponse,
 };
 
-use super::error::Error;
+use super::error::{Error, ErrorCode};
 use super::launch::PendingLaunch;
 use super::platform::{HttpRequest, Json, Method, Platform, Storage};
-use super::token::{ClientAuth, post_form, request_token};
+use super::token::{ClientAuth, request_token, revoke};
 
 pub const SESSION_KEY: &str = "smart-fhir-client:session";
 
@@ -377,7 +377,7 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
                 Ok(target.to_owned())
             } else {
                 Err(Error::new(
-                    "unsafe_url",
+                    ErrorCode::UnsafeUrl,
                     format!("refusing to send the access token to {target}: it is not under {base}"),
                 ))
             };
@@ -397,17 +397,13 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
         };
         self.inner.storage.remove(SESSION_KEY);
         let Some(endpoint) = endpoint else { return Ok(()) };
-        let response = post_form(
+        revoke(
             &self.inner.platform,
             &endpoint,
             &self.client_auth(&client_id),
-            vec![("token", token)],
+            token,
         )
-        .await?;
-        match response.status {
-            200..=299 => Ok(()),
-            status => super::token::oauth_answer(status, response.body).map(|_| ()),
-        }
+        .await
     }
 }
 

@@ -89,3 +89,18 @@ pub fn oauth_answer<J: Json>(status: u16, body: Option<J>) -> Result<J, Error<J>
         Err(_) => Err(Error::invalid_response(format!("HTTP {status}"))),
     }
 }
+
+/// RFC 7009: revokes `token` at `endpoint`. Revoking a refresh token ends its
+/// grant, access tokens included (§2.1).
+pub async fn revoke<P: Platform>(
+    platform: &P,
+    endpoint: &str,
+    auth: &ClientAuth<'_>,
+    token: String,
+) -> Result<(), Error<P::Json>> {
+    let response = post_form(platform, endpoint, auth, vec![("token", token)]).await?;
+    match response.status {
+        200..=299 => Ok(()),
+        status => oauth_answer(status, response.body).map(|_| ()),
+    }
+}

@@ -30,7 +30,7 @@ pub(super) fn to_js_error(error: Error<JsJson>) -> JsValue {
     let set = |key: &str, value: JsValue| {
         let _ = Reflect::set(&js, &key.into(), &value);
     };
-    set("code", error.code.as_str().into());
+    set("code", error.code_text().as_ref().into());
     set("status", error.status.map_or(JsValue::UNDEFINED, |s| s.into()));
     set("oauth", error.oauth.as_ref().map_or(JsValue::UNDEFINED, oauth_js));
     set(

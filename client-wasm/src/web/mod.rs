@@ -108,18 +108,19 @@ export interface ClientCredentialsOptions {
   privateJwk?: JsonWebKey & { kid?: string };
   scope?: string;
 }
+/** The package's own error codes. issuer_mismatch: the authorization response names another
+ * server (RFC 9207); crypto_unavailable: no WebCrypto (the page is not https or localhost). */
+export type ErrorCode = "discovery_failed" | "pkce_unsupported" | "iss_not_allowed" | "invalid_options" | "state_mismatch" | "issuer_mismatch" | "id_token_invalid" | "session_expired" | "network_error" | "invalid_response" | "unsafe_url" | "storage_error" | "crypto_unavailable" | "registration_unsupported" | "no_session" | "no_patient" | "no_user";
+/** The server's OAuth error codes (RFC 6749 §4.1.2.1, §5.2; OpenID Connect Core §3.1.2.6), or another it sent. */
+export type OAuthErrorCode = "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "invalid_scope" | "access_denied" | "unsupported_response_type" | "server_error" | "temporarily_unavailable" | "login_required" | "consent_required" | "interaction_required" | (string & {});
 /** Every rejection of this package is a SmartError. */
 export interface SmartError extends Error {
   name: "SmartError";
-  /** Stable: discovery_failed, pkce_unsupported, iss_not_allowed, invalid_options, state_mismatch,
-   * issuer_mismatch (RFC 9207: the response names another server),
-   * access_denied (and other OAuth codes), id_token_invalid, http_<status>, session_expired,
-   * network_error, invalid_response, unsafe_url, storage_error, crypto_unavailable (no WebCrypto:
-   * the page is not https or localhost), no_session, no_patient, no_user. */
-  code: string;
+  /** Stable: one of the package's codes, the server's OAuth error, or http_<status> for a FHIR request. */
+  code: ErrorCode | OAuthErrorCode | `http_${number}`;
   status?: number;
   /** The server's OAuth error body. */
-  oauth?: { error: string; error_description?: string; error_uri?: string };
+  oauth?: { error: OAuthErrorCode; error_description?: string; error_uri?: string };
   /** The body of a failed FHIR request, usually an OperationOutcome. */
   body?: any;
 }
@@ -224,7 +225,7 @@ async fn ready_task(options: JsValue) -> Result<SmartClient, JsValue> {
             .map(|inner| SmartClient { inner })
             .ok_or_else(|| {
                 to_js_error(engine::Error::new(
-                    "no_session",
+                    engine::error::ErrorCode::NoSession,
                     "no launch callback in the URL and no saved session",
                 ))
             });

@@ -29,7 +29,10 @@ async fn ccri_client_credentials_by_discovery_or_token_url() {
     options.token_url = Some(mock.urls.auth("token"));
     options.credential = Credential::Secret(ClientSecret::new("wrong"));
     let error = client_credentials(&platform, &options).await.unwrap_err();
-    assert_eq!((error.code.as_str(), error.status), ("invalid_client", Some(401)));
+    assert_eq!(
+        (error.code_text().to_string(), error.status),
+        ("invalid_client".into(), Some(401))
+    );
 }
 
 #[tokio::test]
@@ -57,7 +60,7 @@ async fn dynamic_registration() {
     let error = register(&platform, &mock.urls.fhir_base, &json(&bad))
         .await
         .unwrap_err();
-    assert_eq!(error.code, "invalid_redirect_uri");
+    assert_eq!(error.code_text(), "invalid_redirect_uri");
 }
 
 /// Client metadata as the client sends it.
@@ -113,10 +116,13 @@ async fn backend_services_with_a_signed_assertion() {
         .borrow_mut()
         .insert("backend-1".into(), other);
     let error = client_credentials(&platform, &options).await.unwrap_err();
-    assert_eq!(error.code, "invalid_client");
+    assert_eq!(error.code_text(), "invalid_client");
     options.credential = Credential::PrivateKey(PrivateJwk::new(json!({"kty": "oct"}).to_string()));
     assert_eq!(
-        client_credentials(&platform, &options).await.unwrap_err().code,
+        client_credentials(&platform, &options)
+            .await
+            .unwrap_err()
+            .code_text(),
         "invalid_options"
     );
 }

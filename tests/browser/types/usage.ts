@@ -1,6 +1,6 @@
 // Compiled (not run) by types.test.mjs: the package's TypeScript declarations must
 // accept the documented API and reject misuse.
-import init, { authorize, clientCredentials, ready, register, type SessionState, type SmartError } from "../../../client-wasm/pkg/smart_fhir_client.js";
+import init, { authorize, clientCredentials, ready, register, type ErrorCode, type SessionState, type SmartError } from "../../../client-wasm/pkg/smart_fhir_client.js";
 
 export async function documentedUse(): Promise<void> {
   await init();
@@ -41,6 +41,12 @@ export async function documentedUse(): Promise<void> {
   } catch (e) {
     const error = e as SmartError;
     const code: string = error.code;
+    switch (error.code) {
+      case "session_expired":
+      case "invalid_grant":
+      case "http_401":
+        break;
+    }
     console.log(code, error.oauth?.error, error.status, expires);
   }
 }
@@ -50,6 +56,9 @@ export async function misuse(): Promise<void> {
   await authorize({ iss: "x", scope: "openid" });
   // @ts-expect-error storage is "session" | "local" | "memory" | StorageLike
   await authorize({ clientId: "a", scope: "b", storage: "cookies" });
+  // @ts-expect-error the package's own codes are a closed list
+  const misspelt: ErrorCode = "session_expird";
+  console.log(misspelt);
   // @ts-expect-error clockTolerance is a number of seconds
   await authorize({ clientId: "a", scope: "b", clockTolerance: "1m" });
   const client = await ready();
