@@ -21,11 +21,16 @@ impl Options<'_> {
         self.get(name)
     }
 
-    pub(super) fn string(&self, name: &str) -> Result<Option<String>, JsValue> {
+    /// The member, unless it is absent, `undefined` or `null`.
+    fn present(&self, name: &str) -> Option<JsValue> {
         let value = self.get(name);
-        if value.is_undefined() || value.is_null() {
+        (!value.is_undefined() && !value.is_null()).then_some(value)
+    }
+
+    pub(super) fn string(&self, name: &str) -> Result<Option<String>, JsValue> {
+        let Some(value) = self.present(name) else {
             return Ok(None);
-        }
+        };
         value
             .as_string()
             .map(Some)
@@ -38,10 +43,9 @@ impl Options<'_> {
     }
 
     pub(super) fn boolean(&self, name: &str) -> Result<bool, JsValue> {
-        let value = self.get(name);
-        if value.is_undefined() || value.is_null() {
+        let Some(value) = self.present(name) else {
             return Ok(false);
-        }
+        };
         value
             .as_bool()
             .ok_or_else(|| invalid_options(format!("{name} must be true or false")))
@@ -49,10 +53,9 @@ impl Options<'_> {
 
     /// A whole number of seconds, say.
     pub(super) fn unsigned(&self, name: &str) -> Result<Option<u64>, JsValue> {
-        let value = self.get(name);
-        if value.is_undefined() || value.is_null() {
+        let Some(value) = self.present(name) else {
             return Ok(None);
-        }
+        };
         value
             .as_f64()
             .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= u32::MAX as f64)
@@ -61,10 +64,9 @@ impl Options<'_> {
     }
 
     pub(super) fn strings(&self, name: &str) -> Result<Option<Vec<String>>, JsValue> {
-        let value = self.get(name);
-        if value.is_undefined() || value.is_null() {
+        let Some(value) = self.present(name) else {
             return Ok(None);
-        }
+        };
         let array: Array = value
             .dyn_into()
             .map_err(|_| invalid_options(format!("{name} must be an array of strings")))?;
