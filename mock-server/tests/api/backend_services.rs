@@ -320,3 +320,38 @@ async fn a_jwks_uri_that_serves_no_key_set_is_refused_with_the_reason() {
         "{description}"
     );
 }
+
+#[tokio::test]
+async fn a_backend_service_can_ask_for_the_token_endpoints_simulated_errors() {
+    let key = BackendKey::generate("backend-1");
+    let mock = start().await;
+    let token_url = mock.auth("token");
+    for (error, status, code) in [
+        ("token_invalid_jti", StatusCode::UNAUTHORIZED, "invalid_client"),
+        (
+            "token_expired_registration_token",
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        ("token_invalid_scope", StatusCode::BAD_REQUEST, "invalid_scope"),
+    ] {
+        let (registered_status, registered) = mock
+            .register(json!({
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": key.set(),
+                "scope": "system/Patient.rs",
+                "simulate_error": error,
+            }))
+            .await;
+        assert_eq!(registered_status, StatusCode::CREATED, "{registered}");
+        let client_id = registered["client_id"].as_str().unwrap();
+        let assertion = key.assertion(client_id, error, in_four_minutes(), &token_url, Algorithm::RS384);
+        let (status_seen, body) = mock.token_by_assertion(assertion).await;
+        assert_oauth_error(status_seen, &body, status, code);
+        assert!(
+            body["error_description"].as_str().unwrap().contains("simulated"),
+            "{error}: {body}"
+        );
+    }
+}

@@ -199,6 +199,20 @@ async fn simulated_errors_per_launch() {
             &mock,
             &challenge,
             scope,
+            &launch_with("token_invalid_scope").await,
+        ))
+        .await;
+    let (status, body) = mock
+        .exchange(&page.redirect_param("code").unwrap(), &verifier)
+        .await;
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_scope");
+
+    let (verifier, challenge) = pkce();
+    let page = mock
+        .authorize(&with_launch(
+            &mock,
+            &challenge,
+            scope,
             &launch_with("request_expired_token").await,
         ))
         .await;

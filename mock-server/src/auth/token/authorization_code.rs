@@ -45,7 +45,12 @@ pub(super) fn exchange(
                 "invalid authorization code (simulated error)",
             ));
         }
-        _ => {}
+        Some(other) => {
+            if let Some(rejection) = other.at_token_endpoint() {
+                return Err(rejection);
+            }
+        }
+        None => {}
     }
     let refresh = wants_refresh(&grant).then(|| grants.issue_refresh_token(grant.clone()));
     drop(grants);

@@ -9,6 +9,7 @@ use super::issue;
 use crate::auth::client_auth::CallingClient;
 use crate::auth::error::OAuthRejection;
 use crate::auth::grants::{Grant, random_token};
+use crate::auth::simulate::SimulatedError;
 use crate::state::AppState;
 
 /// SMART Backend Services: access tokens "should" live no longer than five minutes.
@@ -26,6 +27,9 @@ pub(super) fn exchange(
         ));
     }
     let client = &caller.client;
+    if let Some(rejection) = client.simulate_error.and_then(SimulatedError::at_token_endpoint) {
+        return Err(rejection);
+    }
     // CCRI grants a client's whole registered scope when none is asked for.
     let scopes = scope.unwrap_or_else(|| client.scope.clone());
     if !scopes.is_within(&client.scope) {
