@@ -23,6 +23,11 @@ impl FhirReference {
         }
     }
 
+    /// `(type, id)`.
+    pub(crate) fn parts(&self) -> (&str, &str) {
+        (&self.resource_type, &self.id)
+    }
+
     /// The id, when this is a `Patient`.
     pub(crate) fn patient_id(&self) -> Option<&str> {
         (self.resource_type == "Patient").then_some(self.id.as_str())

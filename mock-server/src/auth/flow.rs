@@ -378,9 +378,14 @@ pub(crate) fn finish(state: &AppState, authorization: Authorization) -> Response
         fhir_context: ehr_launch
             .map(|l| l.context.fhir_context.clone())
             .unwrap_or_default(),
-        // In an EHR launch the EHR shows the banner; standalone, the app must.
-        need_patient_banner: patient.as_ref().map(|_| ehr_launch.is_none()),
+        // Standalone, the app must show the banner; in an EHR launch, as the
+        // launcher set it (the EHR shows one unless told otherwise).
+        need_patient_banner: patient
+            .as_ref()
+            .map(|_| ehr_launch.is_none_or(|l| l.context.need_patient_banner == Some(true))),
         smart_style_url: Some(state.urls.auth("smart-style.json")),
+        intent: ehr_launch.and_then(|l| l.context.intent.clone()),
+        tenant: ehr_launch.and_then(|l| l.context.tenant.clone()),
         ..LaunchContext::default()
     };
     let grant = Grant {

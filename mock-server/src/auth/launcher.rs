@@ -1,6 +1,8 @@
 //! `GET|POST {auth}/launcher`: the EHR launch simulator. A developer picks an app
-//! (a registered client), a patient, a practitioner and an encounter; the mock
-//! stores them under a new launch id and opens the app at
+//! (a registered client), a patient (or none, for a practitioner-only launch), a
+//! practitioner, an encounter, and the rest of SMART 2.2's launch context
+//! (`fhirContext` references, `intent`, `tenant`, whether the app must show a
+//! patient banner); the mock stores them under a new launch id and opens the app at
 //! `launch_url?iss={fhir base}&launch={id}`, as an EHR would. The app's `/authorize`
 //! request then carries that `launch`, which works once, for that client only,
 //! within a few minutes (`grants.rs`): it stands for a practitioner already
@@ -13,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value;
-use smart_protocol::LaunchContext;
+use smart_protocol::{FhirContextItem, LaunchContext};
 
 use super::authorize::render;
 use super::grants::Launch;
@@ -104,6 +106,7 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>) -> Respo
 pub(crate) struct LaunchForm {
     launch_url: String,
     client_id: String,
+    #[serde(default)]
     patient: String,
     #[serde(default)]
     practitioner: String,
@@ -113,7 +116,20 @@ pub(crate) struct LaunchForm {
     skip_auth: Option<String>,
     #[serde(default)]
     simulate_error: String,
+    /// References of the resources the user opened, one a line (`fhirContext`).
+    #[serde(default)]
+    fhir_context: String,
+    #[serde(default)]
+    intent: String,
+    #[serde(default)]
+    tenant: String,
+    /// The EHR shows no patient banner: the app must (`need_patient_banner`).
+    #[serde(default)]
+    banner: Option<String>,
 }
+
+/// Most `fhirContext` items one launch may carry.
+const MAX_FHIR_CONTEXT: usize = 20;
 
 pub(crate) async fn launch(State(state): State<AppState>, Form(form): Form<LaunchForm>) -> Response {
     match check(&state, &form) {
@@ -134,11 +150,14 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
     if state.grants().client(&form.client_id).is_none() {
         return Err(format!("{} is not a registered client", form.client_id));
     }
-    if state.patients().patient(&form.patient).is_none() {
-        return Err(format!("Patient/{} does not exist", form.patient));
-    }
+    let patient = match form.patient.as_str() {
+        "" => None,
+        id if state.patients().patient(id).is_none() => return Err(format!("Patient/{id} does not exist")),
+        id => Some(id.to_owned()),
+    };
     let encounter = match form.encounter.as_str() {
         "" => None,
+        _ if patient.is_none() => return Err("an encounter needs a patient".into()),
         id => {
             let encounter = state
                 .fhir
@@ -160,10 +179,12 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
             let reference: FhirReference = text.parse().map_err(|e| format!("{e}"))?;
             let user = state.config.user_by_fhir_user(&reference);
             let user = user.ok_or_else(|| format!("{reference} is not a user of this mock"))?;
-            if !user.reach().includes(&form.patient) {
+            if let Some(patient) = &patient
+                && !user.reach().includes(patient)
+            {
                 return Err(format!(
-                    "{} may not open the record of Patient/{}",
-                    user.name, form.patient
+                    "{} may not open the record of Patient/{patient}",
+                    user.name
                 ));
             }
             Some(reference)
@@ -173,15 +194,42 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
         "" => None,
         name => Some(SimulatedError::parse(name).ok_or(format!("unknown simulated error {name}"))?),
     };
+    let text = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
     Ok(Launch {
         client_id: form.client_id.clone(),
         context: LaunchContext {
-            patient: Some(form.patient.clone()),
+            patient,
             encounter,
+            fhir_context: fhir_context(state, &form.fhir_context)?,
+            need_patient_banner: Some(form.banner.is_some()),
+            intent: text(&form.intent),
+            tenant: text(&form.tenant),
             ..LaunchContext::default()
         },
         fhir_user,
         skip_auth: form.skip_auth.is_some(),
         simulate,
     })
+}
+
+/// `fhirContext` items from one reference a line; each must exist in the data.
+fn fhir_context(state: &AppState, lines: &str) -> Result<Vec<FhirContextItem>, String> {
+    let references: Vec<&str> = lines.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if references.len() > MAX_FHIR_CONTEXT {
+        return Err(format!("at most {MAX_FHIR_CONTEXT} fhirContext references"));
+    }
+    references
+        .into_iter()
+        .map(|text| {
+            let reference: FhirReference = text.parse().map_err(|e| format!("fhirContext: {e}"))?;
+            let (resource_type, id) = reference.parts();
+            if state.fhir.read(resource_type, id).is_none() {
+                return Err(format!("fhirContext: {reference} does not exist"));
+            }
+            Ok(FhirContextItem {
+                reference: Some(reference.to_string()),
+                ..FhirContextItem::default()
+            })
+        })
+        .collect()
 }

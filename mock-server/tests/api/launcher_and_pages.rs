@@ -87,6 +87,76 @@ async fn ehr_launch_carries_patient_and_encounter() {
 }
 
 #[tokio::test]
+async fn ehr_launch_carries_fhir_context_intent_tenant_and_the_banner_choice() {
+    let mock = start().await;
+    let launch = ehr_launch(
+        &mock,
+        &[
+            ("launch_url", "http://127.0.0.1:5173/app"),
+            ("client_id", "demo-app"),
+            ("patient", "8"),
+            ("practitioner", "Practitioner/2"),
+            ("fhir_context", "DocumentReference/doc-8-1\r\n"),
+            ("intent", "reconcile-medications"),
+            ("tenant", "ward-7"),
+            ("banner", "true"),
+            ("skip_auth", "true"),
+        ],
+    )
+    .await;
+    let (verifier, challenge) = pkce();
+    let done = mock
+        .authorize(&with_launch(&mock, &challenge, "launch patient/*.rs", &launch))
+        .await;
+    let (status, body) = mock
+        .exchange(&done.redirect_param("code").unwrap(), &verifier)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["patient"], "8");
+    assert_eq!(
+        body["fhirContext"],
+        json!([{"reference": "DocumentReference/doc-8-1"}])
+    );
+    assert_eq!(body["intent"], "reconcile-medications");
+    assert_eq!(body["tenant"], "ward-7");
+    assert_eq!(body["need_patient_banner"], true);
+
+    // A practitioner-only launch (scheduling, admin apps): no patient in context.
+    let launch = ehr_launch(
+        &mock,
+        &[
+            ("launch_url", "http://127.0.0.1:5173/app"),
+            ("client_id", "demo-app"),
+            ("patient", ""),
+            ("practitioner", "Practitioner/2"),
+            ("skip_auth", "true"),
+        ],
+    )
+    .await;
+    let (verifier, challenge) = pkce();
+    let done = mock
+        .authorize(&with_launch(
+            &mock,
+            &challenge,
+            "launch openid fhirUser user/*.rs",
+            &launch,
+        ))
+        .await;
+    let (status, body) = mock
+        .exchange(&done.redirect_param("code").unwrap(), &verifier)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.get("patient").is_none() && body.get("need_patient_banner").is_none(),
+        "{body}"
+    );
+    assert_eq!(
+        claims_of(body["id_token"].as_str().unwrap())["sub"],
+        "Practitioner/2"
+    );
+}
+
+#[tokio::test]
 async fn launcher_refuses_inconsistent_context() {
     let mock = start().await;
     for (form, message) in [
@@ -123,6 +193,33 @@ async fn launcher_refuses_inconsistent_context() {
                 ("simulate_error", "boom"),
             ],
             "unknown simulated",
+        ),
+        (
+            vec![
+                ("launch_url", "http://127.0.0.1:5173/app"),
+                ("client_id", "demo-app"),
+                ("patient", "1"),
+                ("fhir_context", "DocumentReference/nope"),
+            ],
+            "DocumentReference/nope does not exist",
+        ),
+        (
+            vec![
+                ("launch_url", "http://127.0.0.1:5173/app"),
+                ("client_id", "demo-app"),
+                ("patient", "1"),
+                ("fhir_context", "a form"),
+            ],
+            "is not a FHIR reference",
+        ),
+        (
+            vec![
+                ("launch_url", "http://127.0.0.1:5173/app"),
+                ("client_id", "demo-app"),
+                ("patient", ""),
+                ("encounter", "enc-1"),
+            ],
+            "an encounter needs a patient",
         ),
     ] {
         let page = mock.post_page("launcher", &form).await;
