@@ -386,7 +386,6 @@ pub(crate) fn finish(state: &AppState, authorization: Authorization) -> Response
         smart_style_url: Some(state.urls.auth("smart-style.json")),
         intent: ehr_launch.and_then(|l| l.context.intent.clone()),
         tenant: ehr_launch.and_then(|l| l.context.tenant.clone()),
-        ..LaunchContext::default()
     };
     let grant = Grant {
         id: random_token(),
