@@ -219,3 +219,80 @@ async fn skip_login_and_skip_auth_complete_without_pages() {
     let (status, body) = mock.exchange(&code, &verifier).await;
     assert_eq!((status, body["patient"].as_str()), (StatusCode::OK, Some("1")));
 }
+
+#[tokio::test]
+async fn the_user_may_grant_less_than_the_app_asks_for() {
+    let mock = start().await;
+    let scope = "openid fhirUser launch/patient patient/Patient.rs patient/Observation.rs";
+    let (verifier, challenge) = pkce();
+    let login = mock.authorize(&authorize_params(&mock, scope, &challenge)).await;
+    let txn = login.txn();
+    let consent = mock.log_in(&txn, "bernie").await;
+    // One box a scope, ticked; Observation may be narrowed; the patient in context stays.
+    for shown in [
+        r#"name="scope" value="patient/Patient.rs" checked"#,
+        r#"<option value="patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory">"#,
+        r#"<input type="hidden" name="scope" value="launch/patient">"#,
+    ] {
+        assert!(consent.html.contains(shown), "{shown}: {}", consent.html);
+    }
+    let laboratory = "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory";
+    let done = mock
+        .post_page(
+            "authorize/consent",
+            &[
+                ("txn", txn.as_str()),
+                ("choices", "shown"),
+                ("scope", "openid"),
+                ("scope", laboratory),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    let (status, body) = mock
+        .exchange(&done.redirect_param("code").unwrap(), &verifier)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Exactly what was granted: the unticked scopes are gone, launch/patient was kept.
+    assert_eq!(body["scope"], format!("openid {laboratory} launch/patient"));
+    assert!(body.get("id_token").is_some());
+    let token = body["access_token"].as_str().unwrap();
+    let (status, _) = mock.get_with_token(&mock.fhir("Patient/1"), token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "Patient.rs was unticked");
+    let (status, bundle) = mock
+        .get_with_token(&mock.fhir("Observation?patient=1&_count=100"), token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{bundle}");
+    let categories: Vec<&str> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["resource"]["category"][0]["coding"][0]["code"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(categories, vec!["laboratory"; 5]);
+
+    // A scope the app did not ask for cannot be slipped in, and allowing nothing is a denial.
+    for (extra, error) in [
+        (Some("patient/*.cruds"), "invalid_request"),
+        (None, "access_denied"),
+    ] {
+        let (_, challenge) = pkce();
+        let login = mock
+            .authorize(&authorize_params(&mock, "openid patient/Patient.rs", &challenge))
+            .await;
+        let txn = login.txn();
+        mock.log_in(&txn, "bernie").await;
+        let mut form = vec![("txn", txn.as_str()), ("choices", "shown"), ("decision", "allow")];
+        form.extend(extra.map(|scope| ("scope", scope)));
+        let refused = mock.post_page("authorize/consent", &form).await;
+        assert_eq!(
+            refused.redirect_param("error").as_deref(),
+            Some(error),
+            "{extra:?}"
+        );
+    }
+}

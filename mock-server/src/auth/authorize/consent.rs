@@ -1,18 +1,24 @@
-//! The consent page: the requested scopes in words, Allow or Deny.
-//! Deny sends the app `error=access_denied` (RFC 6749 §4.1.2.1).
+//! The consent page: the requested scopes in words, each with a box to untick, and
+//! Allow or Deny. Real users and EHRs grant less than an app asks for (SMART 2.2
+//! lets the server; ONC's "limited access" tests check that apps cope), so the
+//! grant, and the token's `scope`, is exactly what stays ticked. A v2 patient or user
+//! scope on Observation may also be narrowed to laboratory results or vital signs.
+//! `launch/patient` cannot be unticked once a patient is in context, nor `launch`
+//! in an EHR launch. Deny, or unticking everything, sends the app
+//! `error=access_denied` (RFC 6749 §4.1.2.1).
 
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
+use axum_extra::extract::Form;
 use serde::Deserialize;
-use smart_protocol::scope::{Context, Permissions, ResourceScope, ResourceType};
-use smart_protocol::{OAuthErrorCode, Scope};
+use smart_protocol::scope::{Context, Permissions, ResourceScope, ResourceType, Syntax};
+use smart_protocol::{OAuthErrorCode, Scope, Scopes};
 
 use axum_extra::extract::CookieJar;
 
 use super::render;
-use crate::auth::flow::{self, Authorization, Browser, Step};
+use crate::auth::flow::{self, Authorization, Browser, Stage, Step};
 use crate::config::UserConfig;
 use crate::state::AppState;
 
@@ -24,8 +30,25 @@ struct ConsentPage<'a> {
     client_name: &'a str,
     user_name: &'a str,
     patient: Option<String>,
-    scopes: Vec<(String, String)>,
+    scopes: Vec<Choice>,
 }
+
+/// One requested scope on the page.
+struct Choice {
+    scope: String,
+    words: String,
+    /// Granted whatever the form says.
+    required: bool,
+    /// Narrower scopes the user may grant instead: (scope, words).
+    narrower: Vec<(String, &'static str)>,
+}
+
+/// The granular Observation categories the consent page offers (SMART 2.2 §"Finer-grained resource constraints").
+const OBSERVATION_CATEGORIES: [(&str, &str); 2] = [
+    ("laboratory", "only laboratory results"),
+    ("vital-signs", "only vital signs"),
+];
+const OBSERVATION_CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 
 pub(crate) fn page(
     state: &AppState,
@@ -49,9 +72,47 @@ pub(crate) fn page(
         scopes: authorization
             .scopes
             .iter()
-            .map(|s| (s.to_string(), describe(s)))
+            .map(|scope| Choice {
+                scope: scope.to_string(),
+                words: describe(scope),
+                required: required(authorization, scope),
+                narrower: narrower(scope),
+            })
             .collect(),
     })
+}
+
+/// Whether `scope` stays granted: the patient or EHR context already chosen.
+fn required(authorization: &Authorization, scope: &Scope) -> bool {
+    match scope {
+        Scope::LaunchPatient => matches!(&authorization.stage, Stage::Consent { patient: Some(_), .. }),
+        Scope::Launch => authorization.launch.is_some(),
+        _ => false,
+    }
+}
+
+/// The granular scopes `scope` may be narrowed to on this page.
+fn narrower(scope: &Scope) -> Vec<(String, &'static str)> {
+    let Scope::Resource(resource) = scope else {
+        return Vec::new();
+    };
+    let observations = matches!(&resource.resource_type, ResourceType::Named(name) if name == "Observation");
+    if !observations
+        || resource.syntax != Syntax::V2
+        || !resource.constraints.is_empty()
+        || resource.context == Context::System
+    {
+        return Vec::new();
+    }
+    OBSERVATION_CATEGORIES
+        .iter()
+        .map(|(code, words)| {
+            (
+                format!("{scope}?category={OBSERVATION_CATEGORY_SYSTEM}|{code}"),
+                *words,
+            )
+        })
+        .collect()
 }
 
 /// A scope in words a patient understands.
@@ -103,6 +164,13 @@ fn describe_resource(scope: &ResourceScope) -> String {
 pub(crate) struct ConsentForm {
     txn: String,
     decision: String,
+    /// What stays ticked (or the narrower scope chosen instead)…
+    #[serde(default)]
+    scope: Vec<String>,
+    /// …when the page's choices were sent. A script that posts only `txn` and
+    /// `decision` allows everything asked, as a person who changes nothing does.
+    #[serde(default)]
+    choices: Option<String>,
 }
 
 pub(crate) async fn submit(
@@ -114,9 +182,42 @@ pub(crate) async fn submit(
         Ok(authorization) => authorization,
         Err(refusal) => return *refusal,
     };
-    if form.decision == "allow" {
-        flow::finish(&state, authorization)
-    } else {
-        authorization.redirect_error(OAuthErrorCode::AccessDenied, "the user denied access")
+    if form.decision != "allow" {
+        return authorization.redirect_error(OAuthErrorCode::AccessDenied, "the user denied access");
     }
+    if form.choices.is_none() {
+        return flow::finish(&state, authorization);
+    }
+    match granted(&authorization, &form.scope) {
+        Ok(scopes) if scopes.iter().next().is_some() => {
+            let mut authorization = authorization;
+            authorization.scopes = scopes;
+            flow::finish(&state, authorization)
+        }
+        Ok(_) => authorization.redirect_error(
+            OAuthErrorCode::AccessDenied,
+            "the user allowed none of the scopes",
+        ),
+        Err(why) => authorization.redirect_error(OAuthErrorCode::InvalidRequest, &why),
+    }
+}
+
+/// The scopes the form grants: each one requested (or a narrowing of one), plus
+/// the required ones whatever the form says.
+fn granted(authorization: &Authorization, ticked: &[String]) -> Result<Scopes, String> {
+    let text = ticked
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let ticked: Scopes = text.parse().map_err(|e| format!("consent form: {e}"))?;
+    if !ticked.is_within(&authorization.scopes) {
+        return Err("consent form: a scope the app did not ask for".into());
+    }
+    let required = authorization
+        .scopes
+        .iter()
+        .filter(|s| required(authorization, s) && !ticked.contains(s));
+    Ok(ticked.iter().chain(required).cloned().collect())
 }
