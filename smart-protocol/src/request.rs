@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::discovery::{AuthMethod, CodeChallengeMethod, GrantType};
-use crate::{ClientSecret, PkceVerifier, RefreshToken, Scopes};
+use crate::{AccessToken, ClientSecret, PkceVerifier, RefreshToken, Scopes};
 
 /// `GET|POST {authorization_endpoint}` parameters (RFC 6749 §4.1.1, RFC 7636 §4.3,
 /// SMART App Launch 2.2 §"Obtain authorization code").
@@ -126,6 +126,12 @@ pub struct ClientRegistration {
     /// 0: the secret does not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<u64>,
+    /// RFC 7592 §3: the bearer token that reads, updates and deletes this client
+    /// at `registration_client_uri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_access_token: Option<AccessToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_client_uri: Option<String>,
     #[serde(flatten)]
     pub metadata: ClientMetadata,
 }

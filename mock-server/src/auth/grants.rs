@@ -17,7 +17,7 @@ use crate::reference::FhirReference;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use smart_protocol::{LaunchContext, Scopes};
+use smart_protocol::{ClientMetadata, LaunchContext, Scopes};
 
 use super::claims::now;
 use super::flow::{Authorization, Browser};
@@ -123,12 +123,25 @@ enum CodeState {
     Used { grant_id: String },
 }
 
+/// A dynamically registered client's management credentials and metadata.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    /// RFC 7592's registration access token. Kept as issued: a read or an update
+    /// answers with it again.
+    pub(crate) access_token: String,
+    /// The metadata as registered (normalised), which a read returns.
+    pub(crate) metadata: ClientMetadata,
+    pub(crate) issued_at: u64,
+}
+
 pub(crate) struct Grants {
     clients: HashMap<String, ClientConfig>,
     /// Configured client ids, sorted, for the clients page.
     configured: Vec<String>,
     /// Registration order of the clients `register` added, for the clients page.
     registered: Vec<String>,
+    /// What RFC 7592 management needs of each registered client.
+    registrations: HashMap<String, Registration>,
     codes: HashMap<String, Expiring<CodeState>>,
     refresh_tokens: HashMap<String, RefreshGrant>,
     revoked_grants: HashMap<String, u64>,
@@ -161,6 +174,7 @@ impl Grants {
                 ids
             },
             registered: Vec::new(),
+            registrations: HashMap::new(),
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
             revoked_grants: HashMap::new(),
@@ -193,13 +207,56 @@ impl Grants {
     }
 
     /// Adds a registered client, unless registration is full.
-    pub(crate) fn register(&mut self, client: ClientConfig) -> Result<(), &'static str> {
+    pub(crate) fn register(
+        &mut self,
+        client: ClientConfig,
+        registration: Registration,
+    ) -> Result<(), &'static str> {
         if self.registered.len() >= MAX_REGISTERED_CLIENTS {
             return Err("this mock holds at most 10,000 registered clients: restart it to start afresh");
         }
         self.registered.push(client.client_id.clone());
+        self.registrations.insert(client.client_id.clone(), registration);
         self.clients.insert(client.client_id.clone(), client);
         Ok(())
+    }
+
+    /// A registered client and its registration, if `access_token` is its
+    /// registration access token (RFC 7592 §2). Configured clients have none.
+    pub(crate) fn managed(
+        &self,
+        client_id: &str,
+        access_token: &str,
+    ) -> Option<(&ClientConfig, &Registration)> {
+        let registration = self.registrations.get(client_id)?;
+        let matches = super::client_auth::constant_time_eq(
+            registration.access_token.as_bytes(),
+            access_token.as_bytes(),
+        );
+        Some((self.clients.get(client_id)?, registration)).filter(|_| matches)
+    }
+
+    pub(crate) fn registration_of(&self, client_id: &str) -> Option<&Registration> {
+        self.registrations.get(client_id)
+    }
+
+    /// Replaces a registered client's settings and metadata (RFC 7592 §2.2).
+    pub(crate) fn update_registration(&mut self, client: ClientConfig, metadata: ClientMetadata) {
+        if let Some(registration) = self.registrations.get_mut(&client.client_id) {
+            registration.metadata = metadata;
+            self.clients.insert(client.client_id.clone(), client);
+        }
+    }
+
+    /// Deletes a registered client (RFC 7592 §2.3). Its tokens die with it: access
+    /// tokens fail [`Grants::is_revoked`], refresh tokens name an unknown client.
+    pub(crate) fn unregister(&mut self, client_id: &str) {
+        if self.registrations.remove(client_id).is_some() {
+            self.clients.remove(client_id);
+            self.registered.retain(|id| id != client_id);
+            self.pending.retain(|_, (_, a)| a.client.client_id != client_id);
+            self.refresh_tokens.retain(|_, r| r.grant.client_id != client_id);
+        }
     }
 
     /// Keeps `authorization` under `txn`. A client past its cap loses the one it
@@ -317,8 +374,11 @@ impl Grants {
             .retain(|_, refresh| refresh.grant.id != grant_id);
     }
 
-    pub(crate) fn is_revoked(&self, jti: &str, grant_id: &str) -> bool {
-        self.revoked_tokens.contains_key(jti) || self.revoked_grants.contains_key(grant_id)
+    /// Whether a token is dead: revoked itself, its grant revoked, or its client deleted.
+    pub(crate) fn is_revoked(&self, jti: &str, grant_id: &str, client_id: &str) -> bool {
+        self.revoked_tokens.contains_key(jti)
+            || self.revoked_grants.contains_key(grant_id)
+            || !self.clients.contains_key(client_id)
     }
 
     /// Stores a launch for its client and returns its id.

@@ -15,6 +15,7 @@ pub(crate) mod introspect;
 pub(crate) mod jwks;
 pub(crate) mod keys;
 pub(crate) mod launcher;
+pub(crate) mod manage;
 pub(crate) mod patients;
 pub(crate) mod register;
 pub(crate) mod revoke;
@@ -35,6 +36,10 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(authorize::router())
         .route("/token", post(token::token))
         .route("/register", post(register::register))
+        .route(
+            "/register/{client_id}",
+            get(manage::read).put(manage::update).delete(manage::delete),
+        )
         .route("/introspect", post(introspect::introspect))
         .route("/revoke", post(revoke::revoke))
         .route("/jwk", get(jwks::jwks))

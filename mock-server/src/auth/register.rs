@@ -13,12 +13,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::jwk::JwkSet;
 use smart_protocol::discovery::{AuthMethod, GrantType};
-use smart_protocol::{ClientMetadata, ClientRegistration, ClientSecret, OAuthErrorCode, Scopes};
+use smart_protocol::{AccessToken, ClientMetadata, ClientRegistration, ClientSecret, OAuthErrorCode, Scopes};
 
 use super::claims::now;
 use super::client_keys::MAX_KEYS;
 use super::error::{OAuthRejection, no_store};
-use super::grants::random_token;
+use super::grants::{Registration, random_token};
 use super::simulate::SimulatedError;
 use super::uri::{check_jwks_uri, check_redirect_uri};
 use crate::config::{ClientConfig, DEFAULT_SCOPE};
@@ -50,8 +50,51 @@ pub(crate) async fn register(
 /// the registration page.
 pub(crate) async fn register_client(
     state: &AppState,
-    mut metadata: ClientMetadata,
+    metadata: ClientMetadata,
 ) -> Result<ClientRegistration, OAuthRejection> {
+    let client_id = random_token()[..22].to_owned();
+    let (client, metadata) = validated(state, client_id.clone(), metadata, None).await?;
+    let registration = Registration {
+        access_token: random_token(),
+        metadata,
+        issued_at: now(),
+    };
+    let answer = answer(state, &client, &registration);
+    state
+        .grants()
+        .register(client, registration)
+        .map_err(|full| OAuthRejection::new(OAuthErrorCode::TemporarilyUnavailable, full))?;
+    tracing::info!(?client_id, "client registered");
+    Ok(answer)
+}
+
+/// RFC 7591 §3.2.1 and RFC 7592 §3: the client's credentials, metadata and where
+/// to manage it.
+pub(crate) fn answer(
+    state: &AppState,
+    client: &ClientConfig,
+    registration: &Registration,
+) -> ClientRegistration {
+    ClientRegistration {
+        client_id: client.client_id.clone(),
+        client_secret_expires_at: client.client_secret.as_ref().map(|_| 0),
+        client_secret: client.client_secret.clone(),
+        client_id_issued_at: registration.issued_at,
+        registration_access_token: Some(AccessToken::new(registration.access_token.clone())),
+        registration_client_uri: Some(state.urls.auth(&format!("register/{}", client.client_id))),
+        metadata: registration.metadata.clone(),
+    }
+}
+
+/// The client `metadata` describes, under `client_id`, and the metadata as the
+/// server records it (defaults filled in). A secret-authenticated client keeps
+/// `secret` if it had one (an update), or gets a new one.
+pub(crate) async fn validated(
+    state: &AppState,
+    client_id: String,
+    mut metadata: ClientMetadata,
+    secret: Option<ClientSecret>,
+) -> Result<(ClientConfig, ClientMetadata), OAuthRejection> {
     let method = metadata
         .token_endpoint_auth_method
         .clone()
@@ -103,32 +146,21 @@ pub(crate) async fn register_client(
         method,
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
     )
-    .then(|| ClientSecret::new(random_token()));
-    let client_id = random_token()[..22].to_owned();
-    state
-        .grants()
-        .register(ClientConfig {
-            client_id: client_id.clone(),
-            client_secret: client_secret.clone(),
-            name: metadata.client_name.clone(),
-            redirect_uris: metadata.redirect_uris.clone(),
-            scope,
-            grant_types: metadata.grant_types.clone(),
-            jwks,
-            jwks_uri,
-            skip_login: automation.skip_login,
-            skip_auth: automation.skip_auth,
-            simulate_error: automation.simulate_error,
-        })
-        .map_err(|full| OAuthRejection::new(OAuthErrorCode::TemporarilyUnavailable, full))?;
-    tracing::info!(?client_id, method = ?method.to_string(), "client registered");
-    Ok(ClientRegistration {
+    .then(|| secret.unwrap_or_else(|| ClientSecret::new(random_token())));
+    let client = ClientConfig {
         client_id,
-        client_secret_expires_at: client_secret.as_ref().map(|_| 0),
         client_secret,
-        client_id_issued_at: now(),
-        metadata,
-    })
+        name: metadata.client_name.clone(),
+        redirect_uris: metadata.redirect_uris.clone(),
+        scope,
+        grant_types: metadata.grant_types.clone(),
+        jwks,
+        jwks_uri,
+        skip_login: automation.skip_login,
+        skip_auth: automation.skip_auth,
+        simulate_error: automation.simulate_error,
+    };
+    Ok((client, metadata))
 }
 
 /// The client's public keys: by value (`jwks`), or by reference (`jwks_uri`),
@@ -260,6 +292,6 @@ fn check_sizes(metadata: &ClientMetadata) -> Result<(), OAuthRejection> {
     Ok(())
 }
 
-fn metadata_error(description: String) -> OAuthRejection {
+pub(crate) fn metadata_error(description: String) -> OAuthRejection {
     OAuthRejection::new(OAuthErrorCode::InvalidClientMetadata, description)
 }

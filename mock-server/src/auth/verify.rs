@@ -65,7 +65,10 @@ pub(crate) fn verify_access_token(state: &AppState, token: &str) -> Result<Acces
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid(e.to_string()),
             })?;
-    if state.grants().is_revoked(&claims.jti, &claims.grant) {
+    if state
+        .grants()
+        .is_revoked(&claims.jti, &claims.grant, &claims.client_id)
+    {
         return Err(TokenError::Revoked);
     }
     match claims.simulate {
@@ -128,7 +131,10 @@ impl TokenCache {
         let hit = entries.get(token)?;
         Some(if hit.exp <= now() {
             Err(TokenError::Expired)
-        } else if state.grants().is_revoked(&hit.jti, &hit.grant) {
+        } else if state
+            .grants()
+            .is_revoked(&hit.jti, &hit.grant, &hit.context.client_id)
+        {
             Err(TokenError::Revoked)
         } else {
             Ok(hit.context.clone())

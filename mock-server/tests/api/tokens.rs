@@ -310,3 +310,149 @@ async fn openid_configuration_jwks_and_userinfo() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_registered_client_reads_updates_and_deletes_itself() {
+    let mock = start().await;
+    let (status, registered) = mock
+        .register(json!({"client_name": "Ward app", "redirect_uris": [APP_REDIRECT]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    let secret = registered["client_secret"].as_str().unwrap().to_owned();
+    let token = registered["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let uri = registered["registration_client_uri"].as_str().unwrap().to_owned();
+    assert_eq!(uri, mock.auth(&format!("register/{client_id}")));
+    let call = |method: reqwest::Method, bearer: &str, body: Option<Value>| {
+        let mut request = mock.http.request(method, &uri).bearer_auth(bearer);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    let (status, read) = call(reqwest::Method::GET, &token, None).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(
+        (read["client_name"].as_str(), read["client_secret"].as_str()),
+        (Some("Ward app"), Some(secret.as_str()))
+    );
+
+    // An update replaces the metadata; the id, secret and token stay.
+    let (status, updated) = call(
+        reqwest::Method::PUT,
+        &token,
+        Some(json!({"client_id": client_id, "client_secret": secret, "client_name": "Ward app 2",
+                    "redirect_uris": [APP_REDIRECT, "http://localhost:5173/cb"], "scope": "openid patient/*.rs"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["client_name"], "Ward app 2");
+    assert_eq!(updated["scope"], "openid patient/*.rs");
+    assert_eq!(
+        (
+            updated["client_secret"].as_str(),
+            updated["registration_access_token"].as_str()
+        ),
+        (Some(secret.as_str()), Some(token.as_str()))
+    );
+    let (_, read) = call(reqwest::Method::GET, &token, None).await;
+    assert_eq!(read["redirect_uris"].as_array().unwrap().len(), 2);
+
+    for (body, says) in [
+        (
+            json!({"client_id": "other", "redirect_uris": [APP_REDIRECT]}),
+            "client_id",
+        ),
+        (
+            json!({"client_id": client_id, "client_secret": "wrong", "redirect_uris": [APP_REDIRECT]}),
+            "client_secret",
+        ),
+        (
+            json!({"client_id": client_id, "registration_access_token": token, "redirect_uris": [APP_REDIRECT]}),
+            "set by the server",
+        ),
+        (
+            json!({"client_id": client_id, "redirect_uris": ["http://evil.example/cb"]}),
+            "plain http",
+        ),
+    ] {
+        let (status, refused) = call(reqwest::Method::PUT, &token, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+        assert!(
+            refused["error_description"].as_str().unwrap().contains(says),
+            "{says}: {refused}"
+        );
+    }
+    // Another token, or none, learns nothing: the same 401 for every client id.
+    for (bearer, target) in [
+        ("wrong", uri.clone()),
+        (token.as_str(), mock.auth("register/patient-access")),
+    ] {
+        let response = mock.http.get(&target).bearer_auth(bearer).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            response.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token")
+        );
+    }
+
+    // Deleting ends the client and the tokens it holds.
+    let (status, body) = mock
+        .token(
+            Some((&client_id, &secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "no client_credentials grant: {body}"
+    );
+    let response = mock.http.delete(&uri).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (status, _) = call(reqwest::Method::GET, &token, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = mock
+        .token(
+            Some((&client_id, &secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_oauth_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
+}
+
+#[tokio::test]
+async fn deleting_a_client_ends_its_access_tokens() {
+    let mock = start().await;
+    let (_, registered) = mock
+        .register(json!({"grant_types": ["client_credentials"], "scope": "system/Patient.rs"}))
+        .await;
+    let client_id = registered["client_id"].as_str().unwrap();
+    let secret = registered["client_secret"].as_str().unwrap();
+    let (status, body) = mock
+        .token(Some((client_id, secret)), &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        mock.get_with_token(&mock.fhir("Patient/1"), access).await.0,
+        StatusCode::OK
+    );
+    let uri = registered["registration_client_uri"].as_str().unwrap();
+    let token = registered["registration_access_token"].as_str().unwrap();
+    mock.http.delete(uri).bearer_auth(token).send().await.unwrap();
+    assert_eq!(
+        mock.get_with_token(&mock.fhir("Patient/1"), access).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
