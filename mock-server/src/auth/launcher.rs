@@ -7,15 +7,23 @@
 //! request then carries that `launch`, which works once, for that client only,
 //! within a few minutes (`grants.rs`): it stands for a practitioner already
 //! logged in, so it must not be a reusable pass.
+//!
+//! A launch can also be a link: "Make a link" shows `{auth}/launcher/open?…`, the
+//! same choices as a query, which creates a fresh launch each time it is opened,
+//! so one URL reproduces a launch in CI or a bug report. Because a link (or a
+//! form on another site) can send a browser here, the app must be opened on the
+//! origin of one of its registered redirect URIs: the launcher is not an open
+//! redirect.
 
 use askama::Template;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use smart_protocol::{FhirContextItem, LaunchContext};
+use url::Url;
 
 use super::authorize::render;
 use super::grants::Launch;
@@ -42,16 +50,18 @@ struct LauncherPage<'a> {
     encounters: Vec<(String, String)>,
     errors: Vec<&'static str>,
     error: Option<&'a str>,
+    /// A shareable link to the launch just described.
+    link: Option<String>,
 }
 
 pub(crate) async fn page(State(state): State<AppState>) -> Response {
-    render_page(&state, DEFAULT_LAUNCH_URL, None)
+    render_page(&state, DEFAULT_LAUNCH_URL, None, None)
 }
 
 /// The launcher may show an app in a frame of its own, nobody else may frame it.
 const FRAME_POLICY: &str = "frame-ancestors 'self'";
 
-fn render_page(state: &AppState, launch_url: &str, error: Option<&str>) -> Response {
+fn render_page(state: &AppState, launch_url: &str, error: Option<&str>, link: Option<String>) -> Response {
     let clients = state
         .grants()
         .clients()
@@ -88,6 +98,7 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>) -> Respo
         encounters,
         errors: SimulatedError::names().collect(),
         error,
+        link,
     });
     if error.is_some() {
         *response.status_mut() = StatusCode::BAD_REQUEST;
@@ -132,7 +143,37 @@ pub(crate) struct LaunchForm {
 const MAX_FHIR_CONTEXT: usize = 20;
 
 pub(crate) async fn launch(State(state): State<AppState>, Form(form): Form<LaunchForm>) -> Response {
+    open(&state, &form)
+}
+
+/// `GET {auth}/launcher/open?…`: a shareable launch, opened afresh each time.
+pub(crate) async fn open_link(State(state): State<AppState>, Query(form): Query<LaunchForm>) -> Response {
+    open(&state, &form)
+}
+
+/// `GET {auth}/launcher/link?…` (the form's "Make a link"): the launcher again,
+/// showing the link to the launch described, once it checks out.
+pub(crate) async fn make_link(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    Query(form): Query<LaunchForm>,
+) -> Response {
     match check(&state, &form) {
+        Ok(_) => {
+            let link = format!(
+                "{}?{}",
+                state.urls.auth("launcher/open"),
+                query.unwrap_or_default()
+            );
+            render_page(&state, &form.launch_url, None, Some(link))
+        }
+        Err(message) => render_page(&state, &form.launch_url, Some(&message), None),
+    }
+}
+
+/// Creates the launch `form` describes and opens the app, as an EHR would.
+fn open(state: &AppState, form: &LaunchForm) -> Response {
+    match check(state, form) {
         Ok(launch) => {
             let id = state.grants().create_launch(launch);
             let query =
@@ -141,14 +182,23 @@ pub(crate) async fn launch(State(state): State<AppState>, Form(form): Form<Launc
             let separator = if form.launch_url.contains('?') { '&' } else { '?' };
             Redirect::to(&format!("{}{separator}{query}", form.launch_url)).into_response()
         }
-        Err(message) => render_page(&state, &form.launch_url, Some(&message)),
+        Err(message) => render_page(state, &form.launch_url, Some(&message), None),
     }
 }
 
 fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
     check_launch_url(&form.launch_url).map_err(|why| format!("the launch URL {why}"))?;
-    if state.grants().client(&form.client_id).is_none() {
+    let Some(client) = state.grants().client(&form.client_id).cloned() else {
         return Err(format!("{} is not a registered client", form.client_id));
+    };
+    let origin = |url: &str| Url::parse(url).ok().map(|u| u.origin());
+    let app_origin = origin(&form.launch_url);
+    if !client.redirect_uris.iter().any(|uri| origin(uri) == app_origin) {
+        return Err(format!(
+            "the launch URL must be on the origin of one of {}'s redirect URIs ({})",
+            client.client_id,
+            client.redirect_uris.join(", ")
+        ));
     }
     let patient = match form.patient.as_str() {
         "" => None,

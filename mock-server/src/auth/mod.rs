@@ -47,5 +47,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/.well-known/openid-configuration", get(discovery::openid))
         .route("/smart-style.json", get(discovery::style))
         .route("/launcher", get(launcher::page).post(launcher::launch))
+        .route("/launcher/open", get(launcher::open_link))
+        .route("/launcher/link", get(launcher::make_link))
         .route("/clients", get(clients_page::page).post(clients_page::create))
 }

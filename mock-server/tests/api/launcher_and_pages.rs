@@ -457,3 +457,83 @@ fn tempfile() -> (std::path::PathBuf, std::fs::File) {
     let file = std::fs::File::create(&path).unwrap();
     (path, file)
 }
+
+#[tokio::test]
+async fn a_launch_can_be_a_link_that_launches_afresh_each_time() {
+    let mock = start().await;
+    let query = serde_urlencoded::to_string([
+        ("launch_url", "http://127.0.0.1:5173/app"),
+        ("client_id", "demo-app"),
+        ("patient", "1"),
+        ("practitioner", "Practitioner/2"),
+        ("skip_auth", "true"),
+    ])
+    .unwrap();
+    let shown = page(
+        mock.http
+            .get(format!("{}?{query}", mock.auth("launcher/link")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let link = format!("{}?{query}", mock.auth("launcher/open"));
+    assert!(shown.html.contains(&link.replace('&', "&#38;")), "{}", shown.html);
+    let mut launches = Vec::new();
+    for _ in 0..2 {
+        let opened = page(mock.http.get(&link).send().await.unwrap()).await;
+        assert_eq!(opened.status, StatusCode::SEE_OTHER);
+        assert!(
+            opened
+                .location
+                .as_deref()
+                .unwrap()
+                .starts_with("http://127.0.0.1:5173/app?")
+        );
+        launches.push(opened.redirect_param("launch").unwrap());
+    }
+    assert_ne!(launches[0], launches[1], "each visit makes its own launch");
+    let (verifier, challenge) = pkce();
+    let done = mock
+        .authorize(&with_launch(
+            &mock,
+            &challenge,
+            "launch patient/*.rs",
+            &launches[1],
+        ))
+        .await;
+    let (status, body) = mock
+        .exchange(&done.redirect_param("code").unwrap(), &verifier)
+        .await;
+    assert_eq!(
+        (status, body["patient"].as_str()),
+        (StatusCode::OK, Some("1")),
+        "{body}"
+    );
+
+    // Neither a link nor a form elsewhere can send the browser to a site the app
+    // does not own.
+    let foreign = serde_urlencoded::to_string([
+        ("launch_url", "https://phish.example/login"),
+        ("client_id", "demo-app"),
+        ("patient", "1"),
+    ])
+    .unwrap();
+    let refused = page(
+        mock.http
+            .get(format!("{}?{foreign}", mock.auth("launcher/open")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.location.is_none()),
+        (StatusCode::BAD_REQUEST, true)
+    );
+    assert!(
+        refused.html.contains("origin of one of demo-app"),
+        "{}",
+        refused.html
+    );
+}
