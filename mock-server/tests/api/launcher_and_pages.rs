@@ -170,6 +170,14 @@ async fn launcher_refuses_inconsistent_context() {
         ),
         (
             vec![
+                ("launch_url", "https://phish.example/login"),
+                ("client_id", "demo-app"),
+                ("patient", "1"),
+            ],
+            "origin of one of demo-app",
+        ),
+        (
+            vec![
                 ("launch_url", "http://127.0.0.1:5173/app"),
                 ("client_id", "demo-app"),
                 ("patient", "999"),
