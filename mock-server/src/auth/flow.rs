@@ -155,7 +155,18 @@ pub(crate) struct Authorization {
     pub(crate) issuer: String,
     pub(crate) browser: Browser,
     pub(crate) expires_at: u64,
+    /// A standalone launch's encounter (`launch/encounter`), chosen on the consent page.
+    pub(crate) encounter: EncounterChoice,
     pub(crate) stage: Stage,
+}
+
+/// Which encounter a standalone launch puts in context when `launch/encounter` is asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum EncounterChoice {
+    /// The patient's latest (also when no page asked: `skip_auth`, `prompt=none`).
+    Latest,
+    None,
+    Chosen(String),
 }
 
 impl Authorization {
@@ -366,6 +377,27 @@ pub(crate) fn silent(state: &AppState, mut authorization: Authorization) -> Resp
     }
 }
 
+/// The encounter of a standalone launch that asked for one (`launch/encounter`).
+fn standalone_encounter(
+    state: &AppState,
+    authorization: &Authorization,
+    patient: Option<&str>,
+) -> Option<String> {
+    if !authorization.scopes.contains(&Scope::LaunchEncounter) {
+        return None;
+    }
+    match &authorization.encounter {
+        EncounterChoice::Latest => state
+            .patients()
+            .encounters(Some(patient?))
+            .into_iter()
+            .next()
+            .map(|e| e.id),
+        EncounterChoice::None => None,
+        EncounterChoice::Chosen(id) => Some(id.clone()),
+    }
+}
+
 /// Issues the code for a consented authorization and sends the browser to the app.
 pub(crate) fn finish(state: &AppState, authorization: Authorization) -> Response {
     let Stage::Consent { login, patient } = &authorization.stage else {
@@ -374,7 +406,10 @@ pub(crate) fn finish(state: &AppState, authorization: Authorization) -> Response
     let ehr_launch = authorization.launch.as_ref();
     let context = LaunchContext {
         patient: patient.clone(),
-        encounter: ehr_launch.and_then(|l| l.context.encounter.clone()),
+        encounter: match ehr_launch {
+            Some(launch) => launch.context.encounter.clone(),
+            None => standalone_encounter(state, &authorization, patient.as_deref()),
+        },
         fhir_context: ehr_launch
             .map(|l| l.context.fhir_context.clone())
             .unwrap_or_default(),

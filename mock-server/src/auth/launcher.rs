@@ -21,7 +21,6 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::Value;
 use smart_protocol::{FhirContextItem, LaunchContext};
 use url::Url;
 
@@ -69,19 +68,12 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>, link: Op
         .map(|c| (c.client_id.clone(), c.display_name().to_owned()))
         .collect();
     let encounters = state
-        .fhir
-        .all("Encounter")
-        .iter()
-        .map(|encounter| {
-            let text = |pointer: &str| encounter.pointer(pointer).and_then(Value::as_str).unwrap_or("?");
-            let id = text("/id").to_owned();
-            let label = format!(
-                "{id} · {} · {} · {}",
-                text("/subject/reference"),
-                text("/period/start"),
-                text("/class/display")
-            );
-            (id, label)
+        .patients()
+        .encounters(None)
+        .into_iter()
+        .map(|e| {
+            let label = format!("{} · Patient/{} · {} · {}", e.id, e.patient, e.start, e.class);
+            (e.id, label)
         })
         .collect();
     let mut response = render(&LauncherPage {
@@ -138,6 +130,9 @@ pub(crate) struct LaunchForm {
     #[serde(default)]
     banner: Option<String>,
 }
+
+/// The encounter choice that means the patient's latest (none if they have none).
+const AUTO: &str = "AUTO";
 
 /// Most `fhirContext` items one launch may carry.
 const MAX_FHIR_CONTEXT: usize = 20;
@@ -205,22 +200,25 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
         id if state.patients().patient(id).is_none() => return Err(format!("Patient/{id} does not exist")),
         id => Some(id.to_owned()),
     };
-    let encounter = match form.encounter.as_str() {
-        "" => None,
-        _ if patient.is_none() => return Err("an encounter needs a patient".into()),
-        id => {
-            let encounter = state
-                .fhir
-                .read("Encounter", id)
-                .ok_or(format!("Encounter/{id} does not exist"))?;
-            let subject = encounter.pointer("/subject/reference").and_then(Value::as_str);
-            if subject != Some(&format!("Patient/{}", form.patient)) {
-                return Err(format!(
-                    "Encounter/{id} is not an encounter of Patient/{}",
-                    form.patient
-                ));
+    let encounter = match (form.encounter.as_str(), &patient) {
+        ("", _) => None,
+        (_, None) => return Err("an encounter needs a patient".into()),
+        (chosen, Some(patient)) => {
+            let mut encounters = state.patients().encounters(Some(patient)).into_iter();
+            let found = if chosen == AUTO {
+                encounters.next()
+            } else {
+                encounters.find(|e| e.id == chosen)
+            };
+            match found {
+                Some(encounter) => Some(encounter.id),
+                None if chosen == AUTO => None,
+                None => {
+                    return Err(format!(
+                        "Encounter/{chosen} is not an encounter of Patient/{patient}"
+                    ));
+                }
             }
-            Some(id.to_owned())
         }
     };
     let fhir_user = match form.practitioner.as_str() {
@@ -273,7 +271,7 @@ fn fhir_context(state: &AppState, lines: &str) -> Result<Vec<FhirContextItem>, S
         .map(|text| {
             let reference: FhirReference = text.parse().map_err(|e| format!("fhirContext: {e}"))?;
             let (resource_type, id) = reference.parts();
-            if state.fhir.read(resource_type, id).is_none() {
+            if !state.patients().exists(resource_type, id) {
                 return Err(format!("fhirContext: {reference} does not exist"));
             }
             Ok(FhirContextItem {

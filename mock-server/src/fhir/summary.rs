@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::NHS_NUMBER_SYSTEM;
 use super::store::Store;
-use crate::auth::patients::{PatientDirectory, PatientRow};
+use crate::auth::patients::{EncounterRow, PatientDirectory, PatientRow};
 
 impl PatientDirectory for Store {
     fn patients(&self) -> Vec<PatientRow> {
@@ -13,6 +13,37 @@ impl PatientDirectory for Store {
 
     fn patient(&self, id: &str) -> Option<PatientRow> {
         self.read("Patient", id).map(|p| patient_row(&p))
+    }
+
+    fn encounters(&self, patient: Option<&str>) -> Vec<EncounterRow> {
+        let text = |encounter: &Value, pointer: &str| {
+            encounter
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut rows: Vec<EncounterRow> = self
+            .all("Encounter")
+            .iter()
+            .map(|encounter| EncounterRow {
+                id: text(encounter, "/id"),
+                patient: text(encounter, "/subject/reference")
+                    .strip_prefix("Patient/")
+                    .unwrap_or_default()
+                    .to_owned(),
+                start: text(encounter, "/period/start"),
+                class: text(encounter, "/class/display"),
+            })
+            .filter(|row| patient.is_none_or(|p| row.patient == p))
+            .collect();
+        // ISO 8601 dates of one form sort as text.
+        rows.sort_by(|a, b| b.start.cmp(&a.start));
+        rows
+    }
+
+    fn exists(&self, resource_type: &str, id: &str) -> bool {
+        self.read(resource_type, id).is_some()
     }
 }
 

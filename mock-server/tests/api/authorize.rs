@@ -296,3 +296,61 @@ async fn the_user_may_grant_less_than_the_app_asks_for() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_standalone_launch_can_pick_an_encounter() {
+    let mock = start().await;
+    let scope = "launch/patient launch/encounter patient/*.rs";
+    for (chosen, expected) in [
+        (None, Some("enc-1-9")),
+        (Some("AUTO"), Some("enc-1-9")),
+        (Some("enc-1-2"), Some("enc-1-2")),
+        (Some("NONE"), None),
+    ] {
+        let (verifier, challenge) = pkce();
+        let login = mock.authorize(&authorize_params(&mock, scope, &challenge)).await;
+        let txn = login.txn();
+        let consent = mock.log_in(&txn, "bernie").await;
+        assert!(
+            consent.html.contains(r#"<option value="enc-1-2">"#),
+            "{}",
+            consent.html
+        );
+        let mut form = vec![("txn", txn.as_str()), ("decision", "allow")];
+        if let Some(encounter) = chosen {
+            form.extend([
+                ("choices", "shown"),
+                ("scope", "launch/encounter"),
+                ("scope", "patient/*.rs"),
+                ("encounter", encounter),
+            ]);
+        }
+        let done = mock.post_page("authorize/consent", &form).await;
+        let (status, body) = mock
+            .exchange(&done.redirect_param("code").unwrap(), &verifier)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["encounter"].as_str(), expected, "{chosen:?}");
+    }
+    // Someone else's encounter cannot be slipped in.
+    let (_, challenge) = pkce();
+    let login = mock.authorize(&authorize_params(&mock, scope, &challenge)).await;
+    let txn = login.txn();
+    mock.log_in(&txn, "bernie").await;
+    let refused = mock
+        .post_page(
+            "authorize/consent",
+            &[
+                ("txn", &txn),
+                ("decision", "allow"),
+                ("choices", "shown"),
+                ("scope", "patient/*.rs"),
+                ("encounter", "enc-3"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        refused.redirect_param("error").as_deref(),
+        Some("invalid_request")
+    );
+}

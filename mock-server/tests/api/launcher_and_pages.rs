@@ -97,6 +97,7 @@ async fn ehr_launch_carries_fhir_context_intent_tenant_and_the_banner_choice() {
             ("patient", "8"),
             ("practitioner", "Practitioner/2"),
             ("fhir_context", "DocumentReference/doc-8-1\r\n"),
+            ("encounter", "AUTO"),
             ("intent", "reconcile-medications"),
             ("tenant", "ward-7"),
             ("banner", "true"),

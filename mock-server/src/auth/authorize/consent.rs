@@ -18,7 +18,7 @@ use smart_protocol::{OAuthErrorCode, Scope, Scopes};
 use axum_extra::extract::CookieJar;
 
 use super::render;
-use crate::auth::flow::{self, Authorization, Browser, Stage, Step};
+use crate::auth::flow::{self, Authorization, Browser, EncounterChoice, Stage, Step};
 use crate::config::UserConfig;
 use crate::state::AppState;
 
@@ -31,6 +31,8 @@ struct ConsentPage<'a> {
     user_name: &'a str,
     patient: Option<String>,
     scopes: Vec<Choice>,
+    /// A standalone launch that asked for `launch/encounter`: (id, label) to choose from.
+    encounters: Option<Vec<(String, String)>>,
 }
 
 /// One requested scope on the page.
@@ -57,6 +59,14 @@ pub(crate) fn page(
     user: &UserConfig,
     patient: Option<&str>,
 ) -> Response {
+    let encounters = patient.filter(|_| asks_encounter(authorization)).map(|id| {
+        state
+            .patients()
+            .encounters(Some(id))
+            .into_iter()
+            .map(|e| (e.id, format!("{} · {}", e.start, e.class)))
+            .collect()
+    });
     let patient = patient.map(|id| {
         state
             .patients()
@@ -79,7 +89,13 @@ pub(crate) fn page(
                 narrower: narrower(scope),
             })
             .collect(),
+        encounters,
     })
+}
+
+/// A standalone launch that asked for an encounter in context: the user picks it here.
+fn asks_encounter(authorization: &Authorization) -> bool {
+    authorization.launch.is_none() && authorization.scopes.contains(&Scope::LaunchEncounter)
 }
 
 /// Whether `scope` stays granted: the patient or EHR context already chosen.
@@ -171,6 +187,9 @@ pub(crate) struct ConsentForm {
     /// `decision` allows everything asked, as a person who changes nothing does.
     #[serde(default)]
     choices: Option<String>,
+    /// `AUTO` (the patient's latest), `NONE`, or an encounter id.
+    #[serde(default)]
+    encounter: Option<String>,
 }
 
 pub(crate) async fn submit(
@@ -188,10 +207,15 @@ pub(crate) async fn submit(
     if form.choices.is_none() {
         return flow::finish(&state, authorization);
     }
+    let encounter = match encounter_choice(&state, &authorization, form.encounter.as_deref()) {
+        Ok(choice) => choice,
+        Err(why) => return authorization.redirect_error(OAuthErrorCode::InvalidRequest, &why),
+    };
     match granted(&authorization, &form.scope) {
         Ok(scopes) if scopes.iter().next().is_some() => {
             let mut authorization = authorization;
             authorization.scopes = scopes;
+            authorization.encounter = encounter;
             flow::finish(&state, authorization)
         }
         Ok(_) => authorization.redirect_error(
@@ -220,4 +244,37 @@ fn granted(authorization: &Authorization, ticked: &[String]) -> Result<Scopes, S
         .iter()
         .filter(|s| required(authorization, s) && !ticked.contains(s));
     Ok(ticked.iter().chain(required).cloned().collect())
+}
+
+/// The encounter the form chose, which must be one of the patient's.
+fn encounter_choice(
+    state: &AppState,
+    authorization: &Authorization,
+    chosen: Option<&str>,
+) -> Result<EncounterChoice, String> {
+    let patient = match &authorization.stage {
+        Stage::Consent {
+            patient: Some(patient),
+            ..
+        } => patient,
+        _ => return Ok(EncounterChoice::Latest),
+    };
+    Ok(match chosen {
+        None | Some("AUTO") => EncounterChoice::Latest,
+        Some("NONE") => EncounterChoice::None,
+        Some(id)
+            if state
+                .patients()
+                .encounters(Some(patient))
+                .iter()
+                .any(|e| e.id == id) =>
+        {
+            EncounterChoice::Chosen(id.to_owned())
+        }
+        Some(id) => {
+            return Err(format!(
+                "consent form: Encounter/{id} is not an encounter of Patient/{patient}"
+            ));
+        }
+    })
 }

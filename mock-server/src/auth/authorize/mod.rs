@@ -24,7 +24,7 @@ use smart_protocol::discovery::CodeChallengeMethod;
 use smart_protocol::{AuthorizeRequest, OAuthErrorCode, Scope, Scopes};
 
 use super::claims::now;
-use super::flow::{self, Authorization, Browser, Prompt, Stage};
+use super::flow::{self, Authorization, Browser, EncounterChoice, Prompt, Stage};
 use super::grants::random_token;
 use super::simulate::SimulatedError;
 use crate::config::ClientConfig;
@@ -79,6 +79,7 @@ async fn authorize(
         issuer: state.urls.auth_base.clone(),
         browser,
         expires_at: now() + PENDING_TTL,
+        encounter: EncounterChoice::Latest,
         stage: Stage::Login,
     };
     // A launch id is used up here, by the client it was made for, even if the rest
