@@ -5,6 +5,7 @@
 //!
 //! ```toml
 //! token_ttl_secs = 300
+//! refresh_rotation = true    # a new refresh token on each refresh (RFC 9700 §4.14.2)
 //!
 //! [[clients]]
 //! client_id = "my-app"
@@ -49,6 +50,9 @@ pub struct Config {
     pub code_ttl_secs: u64,
     /// Refresh token lifetime.
     pub refresh_ttl_secs: u64,
+    /// Issue a new refresh token on each refresh and refuse the old one; using a
+    /// replaced one again revokes the grant (RFC 9700 §4.14.2).
+    pub refresh_rotation: bool,
     /// How tokens are signed: RS256 (CCRI's, the default), PS256 or ES256.
     pub signing_alg: SigningAlg,
     /// PEM file with the signing key (RSA as PKCS#1 or PKCS#8, P-256 as PKCS#8);
@@ -234,6 +238,7 @@ impl Default for Config {
             token_ttl_secs: 90 * 60,
             code_ttl_secs: 60,
             refresh_ttl_secs: 24 * 60 * 60,
+            refresh_rotation: false,
             signing_alg: SigningAlg::default(),
             key_file: None,
             data: None,

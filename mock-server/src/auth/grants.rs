@@ -144,6 +144,8 @@ pub(crate) struct Grants {
     registrations: HashMap<String, Registration>,
     codes: HashMap<String, Expiring<CodeState>>,
     refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Refresh tokens replaced by rotation: token → (grant id, when it would have expired).
+    replaced_refresh_tokens: HashMap<String, (String, u64)>,
     revoked_grants: HashMap<String, u64>,
     revoked_tokens: HashMap<String, u64>,
     /// Authorizations waiting for a person (login, picker, consent), by `txn`,
@@ -177,6 +179,7 @@ impl Grants {
             registrations: HashMap::new(),
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
+            replaced_refresh_tokens: HashMap::new(),
             revoked_grants: HashMap::new(),
             revoked_tokens: HashMap::new(),
             pending: HashMap::new(),
@@ -349,6 +352,29 @@ impl Grants {
             .filter(|r| now() < r.expires_at && !self.revoked_grants.contains_key(&r.grant.id))
     }
 
+    /// Replaces the refresh token `old` with a new one for the same grant, which
+    /// expires when `old` would have (rotation bounds nothing, it only detects theft).
+    pub(crate) fn rotate_refresh_token(&mut self, old: &str) -> Option<String> {
+        let refresh = self.refresh_tokens.remove(old)?;
+        self.replaced_refresh_tokens
+            .insert(old.to_owned(), (refresh.grant.id.clone(), refresh.expires_at));
+        let token = random_token();
+        self.refresh_tokens.insert(token.clone(), refresh);
+        Some(token)
+    }
+
+    /// RFC 9700 §4.14.2: a refresh token that rotation replaced, used again, means
+    /// two parties hold it; the whole grant is revoked. True if `token` was one.
+    pub(crate) fn revoke_if_replaced(&mut self, token: &str) -> bool {
+        match self.replaced_refresh_tokens.remove(token) {
+            Some((grant_id, _)) => {
+                self.revoke_grant(&grant_id);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// RFC 7009: revoking a refresh token ends its whole grant; revoking an access
     /// token ends that token.
     pub(crate) fn revoke_refresh_token(&mut self, token: &str) -> bool {
@@ -478,6 +504,7 @@ impl Grants {
     pub(crate) fn prune(&mut self, now: u64) {
         self.codes.retain(|_, c| c.expires_at > now);
         self.refresh_tokens.retain(|_, r| r.expires_at > now);
+        self.replaced_refresh_tokens.retain(|_, (_, exp)| *exp > now);
         self.revoked_grants.retain(|_, until| *until >= now);
         self.revoked_tokens.retain(|_, exp| *exp >= now);
         self.pending.retain(|_, (_, a)| a.expires_at > now);

@@ -364,3 +364,37 @@ async fn refresh_token_is_bound_to_its_client() {
         .await;
     assert_oauth_error(status, &stolen, StatusCode::BAD_REQUEST, "invalid_grant");
 }
+
+#[tokio::test]
+async fn refresh_rotation_replaces_the_token_and_a_reused_one_revokes_the_grant() {
+    let mock = start_with(|config| config.refresh_rotation = true).await;
+    let (code, verifier) = mock
+        .code_for("launch/patient offline_access patient/*.rs", "bernie", None)
+        .await;
+    let (_, first) = mock.exchange(&code, &verifier).await;
+    let original = first["refresh_token"].as_str().unwrap().to_owned();
+    let (status, second) = mock.refresh(&original, None).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let rotated = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rotated, original, "a new refresh token each time");
+    let (status, third) = mock.refresh(&rotated, None).await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    let latest = third["refresh_token"].as_str().unwrap().to_owned();
+    let access = third["access_token"].as_str().unwrap().to_owned();
+
+    // The replaced token again: someone else holds it, so the grant ends.
+    let (status, body) = mock.refresh(&rotated, None).await;
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("RFC 9700"),
+        "{body}"
+    );
+    let (status, body) = mock.refresh(&latest, None).await;
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+    let (status, _) = mock.get_with_token(&mock.fhir("Patient/1"), &access).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the grant's access tokens end too"
+    );
+}

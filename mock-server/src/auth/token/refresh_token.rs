@@ -1,6 +1,8 @@
 //! `grant_type=refresh_token` (RFC 6749 §6): a new access token for the same grant,
-//! optionally for fewer scopes, never for more. The refresh token stays valid (it is
-//! not rotated) until it expires or is revoked.
+//! optionally for fewer scopes, never for more. The refresh token stays valid until
+//! it expires or is revoked, unless `refresh_rotation` is on: then each refresh
+//! answers with a new refresh token and the old one is refused, and a replaced one
+//! used again revokes the grant (RFC 9700 §4.14.2).
 
 use smart_protocol::{RefreshToken, Scopes, TokenResponse};
 
@@ -17,7 +19,12 @@ pub(super) fn exchange(
     scope: Option<Scopes>,
 ) -> Result<TokenResponse, OAuthRejection> {
     let mut grant = {
-        let grants = state.grants();
+        let mut grants = state.grants();
+        if grants.revoke_if_replaced(refresh_token.secret()) {
+            return Err(OAuthRejection::invalid_grant(
+                "this refresh token was already used and replaced: the grant is revoked (RFC 9700 §4.14.2)",
+            ));
+        }
         let refresh = grants
             .refresh_grant(refresh_token.secret())
             .ok_or_else(|| OAuthRejection::invalid_grant("refresh token unknown, expired or revoked"))?;
@@ -44,6 +51,12 @@ pub(super) fn exchange(
     }
     // OpenID Connect Core §12.2: a refreshed id_token should carry no nonce.
     let mut response = issue(state, &grant, state.config.token_ttl_secs, None, None);
-    response.refresh_token = Some(refresh_token.clone());
+    response.refresh_token = match state.config.refresh_rotation {
+        true => state
+            .grants()
+            .rotate_refresh_token(refresh_token.secret())
+            .map(RefreshToken::new),
+        false => Some(refresh_token.clone()),
+    };
     Ok(response)
 }
