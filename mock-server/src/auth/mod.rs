@@ -50,4 +50,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/launcher/open", get(launcher::open_link))
         .route("/launcher/link", get(launcher::make_link))
         .route("/clients", get(clients_page::page).post(clients_page::create))
+        .route(
+            "/clients/{client_id}",
+            get(clients_page::edit_page).post(clients_page::edit),
+        )
 }

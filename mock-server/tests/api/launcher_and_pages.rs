@@ -546,3 +546,98 @@ async fn a_launch_can_be_a_link_that_launches_afresh_each_time() {
         refused.html
     );
 }
+
+#[tokio::test]
+async fn the_clients_page_edits_and_deletes_with_the_registration_token() {
+    let mock = start().await;
+    let done = mock
+        .post_page(
+            "clients",
+            &[
+                ("client_name", "Ward board"),
+                ("redirect_uris", "http://localhost:3000/cb"),
+            ],
+        )
+        .await;
+    let code_of = |html: &str, id: &str| {
+        let start = html.find(&format!(r#"id="{id}">"#)).unwrap() + id.len() + 6;
+        html[start..start + html[start..].find('<').unwrap()].to_owned()
+    };
+    let client_id = code_of(&done.html, "registered-client-id");
+    let token = code_of(&done.html, "registered-registration-token");
+    let edit = page(
+        mock.http
+            .get(mock.auth(&format!("clients/{client_id}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(edit.html.contains("http://localhost:3000/cb"), "{}", edit.html);
+    let endpoint = format!("clients/{client_id}");
+
+    let refused = mock
+        .post_page(
+            &endpoint,
+            &[
+                ("registration_access_token", "guess"),
+                ("redirect_uris", "http://localhost:4000/cb"),
+                ("decision", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.html.contains("not this client"), "{}", refused.html);
+
+    let saved = mock
+        .post_page(
+            &endpoint,
+            &[
+                ("registration_access_token", token.as_str()),
+                (
+                    "redirect_uris",
+                    "http://localhost:4000/cb\r\nhttp://localhost:4000/other",
+                ),
+                ("scope", "openid patient/*.rs"),
+                ("decision", "save"),
+            ],
+        )
+        .await;
+    assert!(
+        saved.html.contains(&format!("Saved {client_id}")),
+        "{}",
+        saved.html
+    );
+    let read = mock
+        .http
+        .get(mock.auth(&format!("register/{client_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        read["redirect_uris"],
+        json!(["http://localhost:4000/cb", "http://localhost:4000/other"])
+    );
+    assert_eq!(read["scope"], "openid patient/*.rs");
+
+    let deleted = mock
+        .post_page(
+            &endpoint,
+            &[
+                ("registration_access_token", token.as_str()),
+                ("decision", "delete"),
+            ],
+        )
+        .await;
+    assert!(
+        deleted.html.contains(&format!("Deleted {client_id}")),
+        "{}",
+        deleted.html
+    );
+    let list = page(mock.http.get(mock.auth("clients")).send().await.unwrap()).await;
+    assert!(!list.html.contains(&client_id));
+}
