@@ -53,6 +53,11 @@ pub struct Config {
     /// Issue a new refresh token on each refresh and refuse the old one; using a
     /// replaced one again revokes the grant (RFC 9700 §4.14.2).
     pub refresh_rotation: bool,
+    /// Serve HTTPS (`--tls`): with `tls_cert` and `tls_key` (PEM), or a certificate
+    /// generated at start.
+    pub tls: bool,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// How tokens are signed: RS256 (CCRI's, the default), PS256 or ES256.
     pub signing_alg: SigningAlg,
     /// PEM file with the signing key (RSA as PKCS#1 or PKCS#8, P-256 as PKCS#8);
@@ -239,6 +244,9 @@ impl Default for Config {
             code_ttl_secs: 60,
             refresh_ttl_secs: 24 * 60 * 60,
             refresh_rotation: false,
+            tls: false,
+            tls_cert: None,
+            tls_key: None,
             signing_alg: SigningAlg::default(),
             key_file: None,
             data: None,

@@ -13,6 +13,7 @@ mod seed;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -42,6 +43,10 @@ const AUTH_BODY_LIMIT: usize = 64 * 1024;
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub urls: Urls,
+    /// With `--tls`: the server's certificate (PEM), which a test or a phone trusts.
+    pub tls_certificate: Option<String>,
+    /// …and its SHA-256 fingerprint, as browsers show it.
+    pub tls_fingerprint: Option<String>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -101,6 +106,10 @@ pub enum StartError {
     Client { client: String, why: String },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("--tls-cert and --tls-key go together")]
+    TlsFiles,
 }
 
 /// Binds and starts serving in the background. The signing key is read from
@@ -160,32 +169,82 @@ async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<Run
         .await
         .map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
+    let tls = tls_of(&config, addr)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let origin = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let urls = Urls::new(&origin);
     let store = fhir::store::Store::with_resources(match config.data.take() {
         Some(resources) => resources,
         None => seed::builtin(),
     });
-    let state = AppState::new(config, urls.clone(), key, store);
+    let certificate = tls.as_ref().map(|tls| tls.certificate_pem.clone());
+    let fingerprint = tls.as_ref().map(|tls| tls.fingerprint.clone());
+    let state = AppState::new(config, urls.clone(), key, store, certificate.clone());
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app(state.clone())).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        tokio::select! {
-            result = serve => result,
-            never = purge_expired(state) => match never {},
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let task = match &tls {
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, tls).map_err(bind_error)?;
+            tokio::spawn(serve(listener, state, stopped))
         }
-    });
+        None => tokio::spawn(serve(listener, state, stopped)),
+    };
     Ok(RunningServer {
         addr,
         urls,
+        tls_certificate: certificate,
+        tls_fingerprint: fingerprint,
         shutdown,
         task,
     })
+}
+
+/// Serves `state` on `listener` (plain or TLS) until `stopped`, purging expired
+/// grants meanwhile.
+async fn serve<L>(
+    listener: L,
+    state: AppState,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let serve = axum::serve(listener, app(state.clone())).with_graceful_shutdown(stopped);
+    tokio::select! {
+        result = serve => result,
+        never = purge_expired(state) => match never {},
+    }
+}
+
+/// The TLS settings `config` asks for: its files, or a certificate made for the
+/// names a browser may use to reach `addr`.
+fn tls_of(config: &Config, addr: SocketAddr) -> Result<Option<tls::Tls>, StartError> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => return Ok(Some(tls::Tls::load(cert, key)?)),
+        (None, None) => {}
+        _ => return Err(StartError::TlsFiles),
+    }
+    if !config.tls {
+        return Ok(None);
+    }
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    if !addr.ip().is_unspecified() {
+        names.push(addr.ip().to_string());
+    }
+    let public_host = config
+        .public_url
+        .as_deref()
+        .and_then(|url| url::Url::parse(url).ok())
+        .and_then(|url| url.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    names.extend(public_host);
+    names.dedup();
+    Ok(Some(tls::Tls::generate(names)?))
 }
 
 /// The whole HTTP surface: `/ccri-auth/…` and `/ccri-fhir/R4/…`.

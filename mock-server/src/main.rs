@@ -34,6 +34,16 @@ struct Cli {
     /// directory instead of the built-in UK data set.
     #[arg(long, env = "CCRI_MOCK_DATA")]
     data: Option<PathBuf>,
+    /// Serve HTTPS, with a certificate made at start unless --tls-cert/--tls-key
+    /// name one: a phone on the LAN then gets a secure context (WebCrypto).
+    #[arg(long, env = "CCRI_MOCK_TLS")]
+    tls: bool,
+    /// PEM certificate chain for --tls.
+    #[arg(long, env = "CCRI_MOCK_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls.
+    #[arg(long, env = "CCRI_MOCK_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// How tokens are signed (default RS256, as CCRI).
     #[arg(long, env = "CCRI_MOCK_SIGNING_ALG", value_enum)]
     signing_alg: Option<ccri_mock::SigningAlg>,
@@ -66,6 +76,9 @@ async fn main() -> std::process::ExitCode {
     config.token_ttl_secs = cli.token_ttl.unwrap_or(config.token_ttl_secs);
     config.public_url = cli.public_url.or(config.public_url);
     config.signing_alg = cli.signing_alg.unwrap_or(config.signing_alg);
+    config.tls |= cli.tls || cli.tls_cert.is_some();
+    config.tls_cert = cli.tls_cert.or(config.tls_cert);
+    config.tls_key = cli.tls_key.or(config.tls_key);
     if let Some(dir) = &cli.data {
         match ccri_mock::load_dir(dir, cli.lenient) {
             Ok(loaded) => {
@@ -98,6 +111,12 @@ async fn main() -> std::process::ExitCode {
         }
     };
     println!("{}", banner(&server.urls));
+    if let Some(fingerprint) = &server.tls_fingerprint {
+        println!(
+            "HTTPS certificate (SHA-256 {fingerprint}):\n  download it from {} and trust it on your phone\n  (iOS: install the profile, then Settings › General › About › Certificate Trust Settings;\n  Android: Settings › Security › Encryption & credentials › Install a certificate › CA certificate).\n",
+            server.urls.auth("certificate.pem")
+        );
+    }
     if let Err(e) = server.run_until(stop_signal()).await {
         eprintln!("ccri-mock: {e}");
         return std::process::ExitCode::FAILURE;

@@ -25,10 +25,18 @@ pub(crate) struct Shared {
     pub token_cache: TokenCache,
     /// Clients' `jwks_uri` key sets.
     pub(crate) client_keys: KeySetCache,
+    /// With `--tls`: the certificate, served at `{auth}/certificate.pem`.
+    pub(crate) tls_certificate: Option<String>,
 }
 
 impl AppState {
-    pub(crate) fn new(config: Config, urls: Urls, key: Arc<OnceLock<SigningKey>>, fhir: Store) -> Self {
+    pub(crate) fn new(
+        config: Config,
+        urls: Urls,
+        key: Arc<OnceLock<SigningKey>>,
+        fhir: Store,
+        tls_certificate: Option<String>,
+    ) -> Self {
         let grants = Mutex::new(Grants::new(&config));
         AppState(Arc::new(Shared {
             config,
@@ -38,6 +46,7 @@ impl AppState {
             fhir,
             token_cache: TokenCache::default(),
             client_keys: KeySetCache::new(),
+            tls_certificate,
         }))
     }
 }

@@ -3,6 +3,7 @@
 //! FHIR side (it reads patients through [`patients::PatientDirectory`]).
 
 pub(crate) mod authorize;
+pub(crate) mod certificate;
 pub(crate) mod claims;
 pub(crate) mod client_auth;
 pub(crate) mod client_keys;
@@ -43,6 +44,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/introspect", post(introspect::introspect))
         .route("/revoke", post(revoke::revoke))
         .route("/jwk", get(jwks::jwks))
+        .route("/certificate.pem", get(certificate::certificate))
         .route("/userinfo", get(userinfo::userinfo))
         .route("/.well-known/openid-configuration", get(discovery::openid))
         .route("/smart-style.json", get(discovery::style))

@@ -96,3 +96,82 @@ async fn an_es256_key_file_is_read_as_pkcs8() {
     );
     std::fs::remove_file(&path).unwrap();
 }
+
+/// A client that trusts only `certificate_pem` (what a phone does once it
+/// installed the mock's CA).
+fn client_trusting(
+    certificate_pem: &str,
+) -> hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Empty<axum::body::Bytes>,
+> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(certificate_pem.as_bytes()) {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build();
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)
+}
+
+#[tokio::test]
+async fn tls_serves_https_with_a_certificate_a_phone_can_trust() {
+    use http_body_util::BodyExt;
+    let server = ccri_mock::testing::start(|config| config.tls = true).await;
+    assert!(
+        server.urls.fhir_base.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.urls.fhir_base
+    );
+    let ca = server.tls_certificate.clone().unwrap();
+    let client = client_trusting(&ca);
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .request(
+                    axum::http::Request::get(url)
+                        .body(http_body_util::Empty::new())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let (status, discovery) = get(format!(
+        "{}/.well-known/smart-configuration",
+        server.urls.fhir_base
+    ))
+    .await;
+    assert_eq!(status, 200, "{discovery}");
+    let discovery: Value = serde_json::from_str(&discovery).unwrap();
+    assert!(
+        discovery["authorization_endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
+    // The certificate to install is served, and it is the one the banner names.
+    let (status, served) = get(server.urls.auth("certificate.pem")).await;
+    assert_eq!((status.as_u16(), served.as_str()), (200, ca.as_str()));
+    assert_eq!(server.tls_fingerprint.as_deref().map(str::len), Some(32 * 3 - 1));
+    // Plain HTTP on the TLS port gets no answer it could mistake for the API.
+    let plain = reqwest::get(format!("http://{}/ccri-fhir/R4/metadata", server.addr)).await;
+    assert!(plain.is_err(), "{plain:?}");
+    server.shutdown().await;
+}
