@@ -29,6 +29,7 @@ pub enum ErrorCode {
     RegistrationUnsupported,
     NoSession,
     NoPatient,
+    NoEncounter,
     NoUser,
     /// The server's OAuth error (`access_denied`, `invalid_grant`, …), in `oauth`.
     OAuth,
@@ -38,7 +39,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code without a payload, for the test that checks the TypeScript union.
-    pub const NAMED: [ErrorCode; 17] = [
+    pub const NAMED: [ErrorCode; 18] = [
         ErrorCode::DiscoveryFailed,
         ErrorCode::PkceUnsupported,
         ErrorCode::IssNotAllowed,
@@ -55,6 +56,7 @@ impl ErrorCode {
         ErrorCode::RegistrationUnsupported,
         ErrorCode::NoSession,
         ErrorCode::NoPatient,
+        ErrorCode::NoEncounter,
         ErrorCode::NoUser,
     ];
 
@@ -77,6 +79,7 @@ impl ErrorCode {
             ErrorCode::RegistrationUnsupported => "registration_unsupported",
             ErrorCode::NoSession => "no_session",
             ErrorCode::NoPatient => "no_patient",
+            ErrorCode::NoEncounter => "no_encounter",
             ErrorCode::NoUser => "no_user",
             ErrorCode::OAuth | ErrorCode::Http => "",
         }

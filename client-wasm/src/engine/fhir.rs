@@ -118,6 +118,16 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
         self.read("Patient", &id).await
     }
 
+    /// The encounter in context (`launch/encounter`).
+    pub async fn encounter(&self) -> Result<P::Json, Error<P::Json>> {
+        let id = self
+            .state()
+            .context
+            .encounter
+            .ok_or_else(|| Error::new(ErrorCode::NoEncounter, "there is no encounter in context"))?;
+        self.read("Encounter", &id).await
+    }
+
     /// The user (`fhirUser` of the verified id_token).
     pub async fn user(&self) -> Result<P::Json, Error<P::Json>> {
         let fhir_user = self.state().fhir_user.ok_or_else(|| {

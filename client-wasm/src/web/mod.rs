@@ -110,7 +110,7 @@ export interface ClientCredentialsOptions {
 }
 /** The package's own error codes. issuer_mismatch: the authorization response names another
  * server (RFC 9207); crypto_unavailable: no WebCrypto (the page is not https or localhost). */
-export type ErrorCode = "discovery_failed" | "pkce_unsupported" | "iss_not_allowed" | "invalid_options" | "state_mismatch" | "issuer_mismatch" | "id_token_invalid" | "session_expired" | "network_error" | "invalid_response" | "unsafe_url" | "storage_error" | "crypto_unavailable" | "registration_unsupported" | "no_session" | "no_patient" | "no_user";
+export type ErrorCode = "discovery_failed" | "pkce_unsupported" | "iss_not_allowed" | "invalid_options" | "state_mismatch" | "issuer_mismatch" | "id_token_invalid" | "session_expired" | "network_error" | "invalid_response" | "unsafe_url" | "storage_error" | "crypto_unavailable" | "registration_unsupported" | "no_session" | "no_patient" | "no_encounter" | "no_user";
 /** The server's OAuth error codes (RFC 6749 §4.1.2.1, §5.2; OpenID Connect Core §3.1.2.6), or another it sent. */
 export type OAuthErrorCode = "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "invalid_scope" | "access_denied" | "unsupported_response_type" | "server_error" | "temporarily_unavailable" | "login_required" | "consent_required" | "interaction_required" | (string & {});
 /** Every rejection of this package is a SmartError. */
@@ -350,6 +350,7 @@ enum Call {
     Delete(String, String),
     Request(Method, String, Option<String>),
     Patient,
+    Encounter,
     User,
     Refresh,
     Revoke,
@@ -388,6 +389,7 @@ async fn call_client(client: Engine, call: Call) -> Result<Option<JsJson>, engin
         Call::Delete(kind, id) => client.delete(&kind, &id).await.map(|()| None),
         Call::Request(method, path, body) => client.request(method, &path, body).await,
         Call::Patient => client.patient().await.map(Some),
+        Call::Encounter => client.encounter().await.map(Some),
         Call::User => client.user().await.map(Some),
         Call::Refresh => client.refresh().await.map(|()| None),
         Call::Revoke => client.revoke().await.map(|()| None),
@@ -485,6 +487,12 @@ impl SmartClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn patient(&self) -> Promise {
         self.call(Call::Patient)
+    }
+
+    /// The Encounter in context.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn encounter(&self) -> Promise {
+        self.call(Call::Encounter)
     }
 
     /// The user (the verified id_token's fhirUser).

@@ -773,3 +773,28 @@ async fn id_tokens_signed_ps256_and_es256_are_verified_too() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_encounter_in_context_is_read_with_encounter() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (Rc::new(TestPlatform::new()), Rc::new(MemoryStorage::default()));
+    let client = launch(
+        &platform,
+        &storage,
+        &mock.urls.fhir_base,
+        "launch/patient launch/encounter patient/*.rs",
+    )
+    .await;
+    // The consent page's default: the patient's latest encounter.
+    let encounter = client.encounter().await.unwrap();
+    assert_eq!(encounter["resourceType"], "Encounter");
+    assert_eq!(encounter["subject"]["reference"], "Patient/1");
+    let client = launch(
+        &platform,
+        &storage,
+        &mock.urls.fhir_base,
+        "launch/patient patient/*.rs",
+    )
+    .await;
+    assert_eq!(client.encounter().await.unwrap_err().code_text(), "no_encounter");
+}

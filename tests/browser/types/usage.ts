@@ -32,6 +32,7 @@ export async function documentedUse(): Promise<void> {
   await client.request("Patient/1", { method: "GET" });
   await client.patient();
   await client.user();
+  await client.encounter();
   await client.refresh();
   await client.revoke();
   await clientCredentials({ tokenUrl: "http://x/token", clientId: "patient-access", clientSecret: "s" });
