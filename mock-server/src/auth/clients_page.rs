@@ -155,16 +155,20 @@ pub(crate) async fn create(State(state): State<AppState>, Form(form): Form<NewCl
     }
 }
 
+fn unknown_client(state: &AppState, client_id: &str) -> Response {
+    render_page(
+        state,
+        1,
+        None,
+        None,
+        Some(format!("{client_id} is not a client of this mock")),
+    )
+}
+
 /// The edit page of a registered client, filled with its current settings.
 pub(crate) async fn edit_page(State(state): State<AppState>, Path(client_id): Path<String>) -> Response {
     let Some(client) = state.grants().client(&client_id).cloned() else {
-        return render_page(
-            &state,
-            1,
-            None,
-            None,
-            Some(format!("{client_id} is not a client of this mock")),
-        );
+        return unknown_client(&state, &client_id);
     };
     render_edit(&state, &client, None)
 }
@@ -206,13 +210,7 @@ pub(crate) async fn edit(
         .map(|(client, registration)| (client.clone(), registration.metadata.clone()));
     let Some((client, mut metadata)) = managed else {
         let Some(client) = state.grants().client(&client_id).cloned() else {
-            return render_page(
-                &state,
-                1,
-                None,
-                None,
-                Some(format!("{client_id} is not a client of this mock")),
-            );
+            return unknown_client(&state, &client_id);
         };
         let refused = "that is not this client's registration access token (configured clients have none)";
         return render_edit(&state, &client, Some(refused.into()));
