@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # FHIR API throughput and latency with 100,000 Observations over 1,000 patients,
 # beside a bare axum handler in the same run; cold start and memory with the
-# built-in data set.   bash bench/fhir.sh   (DURATION=10s by default)
+# built-in data set, and the read again with the inspector off.   bash bench/fhir.sh   (DURATION=10s by default)
 source "$(dirname "$0")/common.sh"
 DATA=$(mktemp -d)
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$DATA" "$BENCH_LOGS"' EXIT
@@ -35,3 +35,16 @@ echo "wrk -t2 -c32 -d$DURATION on $(nproc) cores, loopback"
 load "bare axum GET" "http://127.0.0.1:$BARE_PORT/bare"
 load "GET Patient/{id}" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Patient/p500" -H "$AUTH"
 load "GET Observation?patient=X&_count=50" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Observation?patient=p500&_count=50" -H "$AUTH"
+
+# The inspector's cost: the same read on a second mock with the same data and the
+# inspector off, the two measured in turn three times (one pair is too noisy here).
+OFF_PORT=$((MOCK_PORT + 2))
+"$SERVER_BIN/ccri-mock" --port "$OFF_PORT" --data "$DATA" --no-inspector >"$BENCH_LOGS/off.log" 2>&1 &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$OFF_PORT/ccri-fhir/R4/metadata" "${PIDS[-1]}" "$BENCH_LOGS/off.log"
+OFF_TOKEN=$(curl -fs -u medication-access:medication-access-secret -d grant_type=client_credentials \
+  "http://127.0.0.1:$OFF_PORT/ccri-auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+for round in 1 2 3; do
+  load "GET Patient/{id}, inspector on ($round)" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Patient/p500" -H "$AUTH"
+  load "GET Patient/{id}, inspector off ($round)" "http://127.0.0.1:$OFF_PORT/ccri-fhir/R4/Patient/p500" -H "Authorization: Bearer $OFF_TOKEN"
+done

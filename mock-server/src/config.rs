@@ -58,6 +58,8 @@ pub struct Config {
     pub tls: bool,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// How many requests the inspector keeps (`{auth}/inspector`); 0 turns it off.
+    pub inspector_size: usize,
     /// How tokens are signed: RS256 (CCRI's, the default), PS256 or ES256.
     pub signing_alg: SigningAlg,
     /// PEM file with the signing key (RSA as PKCS#1 or PKCS#8, P-256 as PKCS#8);
@@ -244,6 +246,7 @@ impl Default for Config {
             code_ttl_secs: 60,
             refresh_ttl_secs: 24 * 60 * 60,
             refresh_rotation: false,
+            inspector_size: 2_000,
             tls: false,
             tls_cert: None,
             tls_key: None,

@@ -8,6 +8,7 @@
 mod auth;
 mod config;
 mod fhir;
+mod inspector;
 mod reference;
 mod seed;
 mod state;
@@ -263,8 +264,12 @@ fn app(state: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ));
     let router = Router::new()
-        .nest("/ccri-auth", auth)
+        .nest("/ccri-auth", auth.merge(inspector::router()))
         .nest("/ccri-fhir/R4", fhir)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            inspector::record,
+        ))
         .layer(cors());
     // A span per request costs a quarter of a FHIR read's throughput (bench/fhir.sh),
     // so request logs are only collected when asked for: RUST_LOG=tower_http=debug.

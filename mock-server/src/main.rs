@@ -44,6 +44,12 @@ struct Cli {
     /// PEM private key for --tls.
     #[arg(long, env = "CCRI_MOCK_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// How many requests the inspector ({auth}/inspector) keeps (default 2000).
+    #[arg(long, env = "CCRI_MOCK_INSPECTOR_SIZE")]
+    inspector_size: Option<usize>,
+    /// Keep no requests for the inspector.
+    #[arg(long, conflicts_with = "inspector_size")]
+    no_inspector: bool,
     /// How tokens are signed (default RS256, as CCRI).
     #[arg(long, env = "CCRI_MOCK_SIGNING_ALG", value_enum)]
     signing_alg: Option<ccri_mock::SigningAlg>,
@@ -76,6 +82,10 @@ async fn main() -> std::process::ExitCode {
     config.token_ttl_secs = cli.token_ttl.unwrap_or(config.token_ttl_secs);
     config.public_url = cli.public_url.or(config.public_url);
     config.signing_alg = cli.signing_alg.unwrap_or(config.signing_alg);
+    config.inspector_size = match cli.no_inspector {
+        true => 0,
+        false => cli.inspector_size.unwrap_or(config.inspector_size),
+    };
     config.tls |= cli.tls || cli.tls_cert.is_some();
     config.tls_cert = cli.tls_cert.or(config.tls_cert);
     config.tls_key = cli.tls_key.or(config.tls_key);

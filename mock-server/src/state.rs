@@ -10,6 +10,7 @@ use crate::auth::patients::PatientDirectory;
 use crate::auth::verify::TokenCache;
 use crate::config::Config;
 use crate::fhir::store::Store;
+use crate::inspector::Inspector;
 use crate::reference::FhirReference;
 
 #[derive(Clone)]
@@ -27,6 +28,7 @@ pub(crate) struct Shared {
     pub(crate) client_keys: KeySetCache,
     /// With `--tls`: the certificate, served at `{auth}/certificate.pem`.
     pub(crate) tls_certificate: Option<String>,
+    pub(crate) inspector: Inspector,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
         tls_certificate: Option<String>,
     ) -> Self {
         let grants = Mutex::new(Grants::new(&config));
+        let inspector = Inspector::new(config.inspector_size);
         AppState(Arc::new(Shared {
             config,
             urls,
@@ -47,6 +50,7 @@ impl AppState {
             token_cache: TokenCache::default(),
             client_keys: KeySetCache::new(),
             tls_certificate,
+            inspector,
         }))
     }
 }

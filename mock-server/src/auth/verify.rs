@@ -22,6 +22,7 @@ use super::claims::{AccessClaims, now};
 use super::keys::TokenKind;
 use super::simulate::SimulatedError;
 use crate::config::{Reach, UserConfig};
+use crate::inspector::ClientSlot;
 use crate::state::AppState;
 
 /// Who is calling and what they may do: cheap to clone, one per verified token.
@@ -247,9 +248,11 @@ impl FromRequestParts<AppState> for AccessContext {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, BearerError> {
         let token = bearer_token(&parts.headers).ok_or(BearerError::Missing)?;
-        authenticate(state, token).map_err(|error| {
+        let context = authenticate(state, token).map_err(|error| {
             tracing::debug!(?error, "bearer token refused");
             BearerError::Refused(error)
-        })
+        })?;
+        ClientSlot::note(&parts.extensions, &context.client_id);
+        Ok(context)
     }
 }

@@ -675,3 +675,60 @@ async fn metadata_lists_what_is_served() {
     );
     assert_eq!(config.capabilities.len(), 18);
 }
+
+#[tokio::test]
+async fn the_inspector_shows_each_request_with_its_client_and_no_secret() {
+    let mock = start().await;
+    let token = mock.patient_access_token().await;
+    let (status, _) = mock.get_with_token(&mock.fhir("Patient/1"), &token).await;
+    assert_eq!(status, StatusCode::OK);
+    // A token in a URL is a mistake the inspector must show without repeating it.
+    let leaked = mock.fhir("metadata?access_token=very-secret");
+    mock.http.get(&leaked).send().await.unwrap();
+
+    let records = mock.get_json(&mock.auth("inspector/requests")).await;
+    let records = records.as_array().unwrap();
+    let line = |r: &Value| format!("{} {} {}", r["method"], r["path"].as_str().unwrap(), r["status"]);
+    let lines: Vec<String> = records.iter().map(line).collect();
+    assert_eq!(
+        lines[..3],
+        [
+            r#""GET" /ccri-fhir/R4/metadata?access_token=%5Bredacted%5D 200"#.to_owned(),
+            r#""GET" /ccri-fhir/R4/Patient/1 200"#.to_owned(),
+            r#""POST" /ccri-auth/token 200"#.to_owned(),
+        ],
+        "newest first"
+    );
+    assert_eq!(records[1]["client_id"], "patient-access", "from the bearer token");
+    assert_eq!(
+        records[2]["client_id"], "patient-access",
+        "from Basic credentials"
+    );
+    let only = mock
+        .get_json(&mock.auth("inspector/requests?client_id=patient-access"))
+        .await;
+    assert_eq!(only.as_array().unwrap().len(), 2);
+    let page = mock
+        .http
+        .get(mock.auth("inspector"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("/ccri-fhir/R4/Patient/1"), "{page}");
+    for text in [page, Value::Array(records.clone()).to_string()] {
+        assert!(
+            !text.contains("very-secret") && !text.contains(&token),
+            "a secret was shown"
+        );
+    }
+
+    let off = start_with(|config| config.inspector_size = 0).await;
+    off.http.get(off.fhir("metadata")).send().await.unwrap();
+    assert_eq!(
+        off.get_json(&off.auth("inspector/requests")).await,
+        serde_json::json!([])
+    );
+}
