@@ -3,8 +3,10 @@
 //! `GET {auth}/inspector` shows them (filter with `?client_id=`), and
 //! `GET {auth}/inspector/requests` returns the same records as JSON for tests.
 //!
-//! Each record is the method, the path with its query, the status, the time taken and
-//! the client the request names (its bearer token's `client_id`, a `client_id`
+//! Each record is the method, the path with its query, the status, the time taken,
+//! what went wrong as the response said it (an OAuth error, an OperationOutcome's
+//! diagnostics, a refused bearer token: the renderers of those attach a
+//! [`Problem`]) and the client the request names (its bearer token's `client_id`, a `client_id`
 //! parameter, or Basic credentials). Secrets never reach a record: the values of
 //! code, token, secret, verifier, assertion and password parameters are replaced
 //! by `[redacted]`, and no header or body is kept.
@@ -55,6 +57,22 @@ pub(crate) struct Record {
     pub(crate) status: u16,
     pub(crate) duration_ms: f64,
     pub(crate) client_id: Option<String>,
+    /// The error the response carried, e.g. `invalid_grant: code expired`.
+    pub(crate) problem: Option<String>,
+}
+
+/// What went wrong, as an error response says it: its renderer attaches this to the
+/// response's extensions for the inspector to keep.
+#[derive(Clone, Debug)]
+pub(crate) struct Problem(pub(crate) String);
+
+impl Problem {
+    /// Attaches `code: description` to `response`.
+    pub(crate) fn attach(response: &mut Response, code: &str, description: &str) {
+        response
+            .extensions_mut()
+            .insert(Problem(format!("{code}: {description}")));
+    }
 }
 
 /// What is kept per request: cheap to make on the request path (no formatting, no
@@ -68,6 +86,7 @@ struct Entry {
     status: u16,
     duration: Duration,
     client_id: Option<String>,
+    problem: Option<String>,
 }
 
 impl Entry {
@@ -81,6 +100,7 @@ impl Entry {
             status: self.status,
             duration_ms: self.duration.as_secs_f64() * 1_000.0,
             client_id: self.client_id.clone(),
+            problem: self.problem.clone(),
         }
     }
 }
@@ -163,6 +183,7 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
         status: response.status().as_u16(),
         duration: started.elapsed(),
         client_id: slot.0.get().cloned().or(named),
+        problem: response.extensions().get::<Problem>().map(|p| p.0.clone()),
     });
     response
 }
@@ -266,6 +287,7 @@ mod tests {
                 status: 200,
                 duration: Duration::ZERO,
                 client_id: (n % 2 == 0).then(|| "even".to_owned()),
+                problem: None,
             });
         }
         let paths: Vec<String> = inspector.recent(None).into_iter().map(|r| r.path).collect();

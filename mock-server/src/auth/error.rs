@@ -7,6 +7,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use smart_protocol::{OAuthError, OAuthErrorCode};
 
+use crate::inspector::Problem;
+
 /// An [`OAuthError`] an endpoint returns.
 #[derive(Debug)]
 pub(crate) struct OAuthRejection(pub OAuthError);
@@ -42,7 +44,10 @@ impl IntoResponse for OAuthRejection {
                 HeaderValue::from_static("Basic realm=\"ccri-auth\""),
             )]
         });
-        (status, no_store(), challenge, Json(self.0)).into_response()
+        let (code, description) = (self.0.error.to_string(), self.0.error_description.clone());
+        let mut response = (status, no_store(), challenge, Json(self.0)).into_response();
+        Problem::attach(&mut response, &code, description.as_deref().unwrap_or_default());
+        response
     }
 }
 

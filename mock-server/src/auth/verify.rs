@@ -22,7 +22,7 @@ use super::claims::{AccessClaims, now};
 use super::keys::TokenKind;
 use super::simulate::SimulatedError;
 use crate::config::{Reach, UserConfig};
-use crate::inspector::ClientSlot;
+use crate::inspector::{ClientSlot, Problem};
 use crate::state::AppState;
 
 /// Who is calling and what they may do: cheap to clone, one per verified token.
@@ -224,12 +224,14 @@ impl IntoResponse for BearerError {
             }
         };
         let challenge = self.challenge("ccri-auth");
-        (
+        let mut response = (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, challenge)],
             Json(body),
         )
-            .into_response()
+            .into_response();
+        Problem::attach(&mut response, "invalid_token", &self.description());
+        response
     }
 }
 

@@ -2,6 +2,7 @@
 //! `diagnostics` says what was wrong, so a developer reading the network tab knows
 //! what to fix.
 
+use crate::inspector::Problem;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -44,7 +45,9 @@ impl IntoResponse for Outcome {
             "resourceType": "OperationOutcome",
             "issue": [{"severity": "error", "code": self.code, "diagnostics": self.diagnostics}]
         });
-        fhir_json(self.status, &body)
+        let mut response = fhir_json(self.status, &body);
+        Problem::attach(&mut response, self.code, &self.diagnostics);
+        response
     }
 }
 

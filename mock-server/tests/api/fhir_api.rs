@@ -725,6 +725,23 @@ async fn the_inspector_shows_each_request_with_its_client_and_no_secret() {
         );
     }
 
+    // Each failure shows what the response said.
+    mock.token(
+        Some(("patient-access", "wrong")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    mock.get_with_token(&mock.fhir("Patient/nope"), &token).await;
+    mock.get_with_token(&mock.fhir("Patient/1"), "not-a-token").await;
+    let records = mock.get_json(&mock.auth("inspector/requests")).await;
+    let problems: Vec<&str> = records.as_array().unwrap()[..3]
+        .iter()
+        .map(|r| r["problem"].as_str().unwrap())
+        .collect();
+    assert!(problems[0].starts_with("login: "), "{problems:?}");
+    assert!(problems[1].starts_with("not-found: "), "{problems:?}");
+    assert_eq!(problems[2], "invalid_client: client authentication failed");
+
     let off = start_with(|config| config.inspector_size = 0).await;
     off.http.get(off.fhir("metadata")).send().await.unwrap();
     assert_eq!(
