@@ -178,10 +178,11 @@ fn banner(config: &Config) -> impl Fn(&ccri_mock::Urls) -> String + use<> {
         .collect();
     move |urls| {
         format!(
-            "ccri-mock is running\n  FHIR base  {}\n  auth base  {}\n  discovery  {}/.well-known/smart-configuration\n\nclients (secrets: see --help / config)\n{}\n\nusers (username, password)\n{}\n",
+            "ccri-mock is running\n  FHIR base  {}\n  auth base  {}\n  discovery  {}/.well-known/smart-configuration\n  inspector  {}/inspector (every request your app makes)\n\nclients (secrets: see --help / config)\n{}\n\nusers (username, password)\n{}\n",
             urls.fhir_base,
             urls.auth_base,
             urls.fhir_base,
+            urls.auth_base,
             clients.join("\n"),
             users.join("\n")
         )

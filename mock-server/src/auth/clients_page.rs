@@ -36,6 +36,7 @@ struct ClientsPage<'a> {
     /// What the last edit did.
     notice: Option<String>,
     error: Option<String>,
+    inspector: String,
 }
 
 #[derive(Template)]
@@ -92,6 +93,7 @@ fn render_page(
         registered,
         notice,
         error,
+        inspector: state.urls.auth("inspector"),
     })
 }
 

@@ -51,6 +51,7 @@ struct LauncherPage<'a> {
     error: Option<&'a str>,
     /// A shareable link to the launch just described.
     link: Option<String>,
+    inspector: String,
 }
 
 pub(crate) async fn page(State(state): State<AppState>) -> Response {
@@ -91,6 +92,7 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>, link: Op
         errors: SimulatedError::names().collect(),
         error,
         link,
+        inspector: state.urls.auth("inspector"),
     });
     if error.is_some() {
         *response.status_mut() = StatusCode::BAD_REQUEST;
