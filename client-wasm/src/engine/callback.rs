@@ -113,11 +113,8 @@ pub async fn ready<P: Platform, S: Storage>(
             Err(error) => {
                 // Best effort: the app gets the id_token's error whatever happens here.
                 if let Some(endpoint) = &pending.revocation_endpoint {
-                    let token = match &response.refresh_token {
-                        Some(refresh) => refresh.secret(),
-                        None => response.access_token.secret(),
-                    };
-                    let _ = revoke(platform, endpoint, &auth, token.to_owned()).await;
+                    let refresh = response.refresh_token.as_ref();
+                    let _ = revoke(platform, endpoint, &auth, &response.access_token, refresh).await;
                 }
                 return Err(error);
             }

@@ -387,23 +387,19 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
 
     /// Revokes the session's tokens at the server (RFC 7009) and forgets them.
     pub async fn revoke(&self) -> Result<(), Error<P::Json>> {
-        let (endpoint, client_id, token) = {
+        let (endpoint, client_id, access, refresh) = {
             let state = self.inner.state.borrow();
-            let token = match &state.refresh_token {
-                Some(refresh) => refresh.secret().to_owned(),
-                None => state.access_token.secret().to_owned(),
-            };
-            (state.revocation_endpoint.clone(), state.client_id.clone(), token)
+            (
+                state.revocation_endpoint.clone(),
+                state.client_id.clone(),
+                state.access_token.clone(),
+                state.refresh_token.clone(),
+            )
         };
         self.inner.storage.remove(SESSION_KEY);
         let Some(endpoint) = endpoint else { return Ok(()) };
-        revoke(
-            &self.inner.platform,
-            &endpoint,
-            &self.client_auth(&client_id),
-            token,
-        )
-        .await
+        let auth = self.client_auth(&client_id);
+        revoke(&self.inner.platform, &endpoint, &auth, &access, refresh.as_ref()).await
     }
 }
 

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use smart_protocol::request::JWT_BEARER_ASSERTION;
-use smart_protocol::{ClientSecret, OAuthError, TokenResponse};
+use smart_protocol::{AccessToken, ClientSecret, OAuthError, RefreshToken, TokenResponse};
 
 use super::error::Error;
 use super::platform::{HttpRequest, HttpResponse, Json, Method, Platform};
@@ -90,15 +90,17 @@ pub fn oauth_answer<J: Json>(status: u16, body: Option<J>) -> Result<J, Error<J>
     }
 }
 
-/// RFC 7009: revokes `token` at `endpoint`. Revoking a refresh token ends its
-/// grant, access tokens included (§2.1).
+/// RFC 7009: ends a grant at `endpoint`. The refresh token is the one revoked when
+/// there is one, since that ends its access tokens too (§2.1).
 pub async fn revoke<P: Platform>(
     platform: &P,
     endpoint: &str,
     auth: &ClientAuth<'_>,
-    token: String,
+    access: &AccessToken,
+    refresh: Option<&RefreshToken>,
 ) -> Result<(), Error<P::Json>> {
-    let response = post_form(platform, endpoint, auth, vec![("token", token)]).await?;
+    let token = refresh.map_or_else(|| access.secret(), |refresh| refresh.secret());
+    let response = post_form(platform, endpoint, auth, vec![("token", token.to_owned())]).await?;
     match response.status {
         200..=299 => Ok(()),
         status => oauth_answer(status, response.body).map(|_| ()),
