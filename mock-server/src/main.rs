@@ -1,5 +1,6 @@
 //! `ccri-mock`: run the CCRI mock on localhost.
 
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -120,9 +121,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    println!("{}", banner(&server.urls));
+    // The banner is for a person: when stdout is gone (`ccri-mock | head`), the
+    // server keeps serving rather than panicking in println!.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{}", banner(&server.urls));
     if let Some(fingerprint) = &server.tls_fingerprint {
-        println!(
+        let _ = writeln!(
+            out,
             "HTTPS certificate (SHA-256 {fingerprint}):\n  download it from {} and trust it on your phone\n  (iOS: install the profile, then Settings › General › About › Certificate Trust Settings;\n  Android: Settings › Security › Encryption & credentials › Install a certificate › CA certificate).\n",
             server.urls.auth("certificate.pem")
         );

@@ -31,8 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The JWS algorithms the mock can sign with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "UPPERCASE")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum, strum::IntoStaticStr)]
 #[value(rename_all = "UPPERCASE")]
 pub enum SigningAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256 (RSA 2048).
@@ -45,20 +44,15 @@ pub enum SigningAlg {
 }
 
 impl SigningAlg {
-    pub(crate) fn algorithm(self) -> Algorithm {
-        match self {
-            SigningAlg::RS256 => Algorithm::RS256,
-            SigningAlg::PS256 => Algorithm::PS256,
-            SigningAlg::ES256 => Algorithm::ES256,
-        }
+    /// The JWS `alg` name, which is the variant's.
+    pub(crate) fn name(self) -> &'static str {
+        self.into()
     }
 
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            SigningAlg::RS256 => "RS256",
-            SigningAlg::PS256 => "PS256",
-            SigningAlg::ES256 => "ES256",
-        }
+    pub(crate) fn algorithm(self) -> Algorithm {
+        self.name()
+            .parse()
+            .expect("every SigningAlg is a jsonwebtoken Algorithm")
     }
 }
 
@@ -188,11 +182,7 @@ impl SigningKey {
                 )
             }
         };
-        let key_algorithm = match alg {
-            SigningAlg::RS256 => KeyAlgorithm::RS256,
-            SigningAlg::PS256 => KeyAlgorithm::PS256,
-            SigningAlg::ES256 => KeyAlgorithm::ES256,
-        };
+        let key_algorithm: KeyAlgorithm = alg.name().parse().expect("every SigningAlg is a JWK algorithm");
         let mut public = Jwk {
             common: CommonParameters {
                 public_key_use: Some(PublicKeyUse::Signature),
