@@ -175,3 +175,55 @@ async fn tls_serves_https_with_a_certificate_a_phone_can_trust() {
     assert!(plain.is_err(), "{plain:?}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn tls_with_a_given_certificate_and_clear_errors_when_it_is_wrong() {
+    use http_body_util::BodyExt;
+    let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = write_temp("tls-cert.pem", &generated.cert.pem());
+    let key = write_temp("tls-key.pem", &generated.signing_key.serialize_pem());
+    let server = ccri_mock::testing::start(|config| {
+        config.tls_cert = Some(cert.clone());
+        config.tls_key = Some(key.clone());
+    })
+    .await;
+    let trusted = server.tls_certificate.clone().unwrap();
+    let response = client_trusting(&generated.cert.pem())
+        .request(
+            axum::http::Request::get(format!("{}/metadata", server.urls.fhir_base))
+                .body(http_body_util::Empty::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
+    assert_eq!(
+        trusted.trim(),
+        generated.cert.pem().trim(),
+        "the given certificate is the one served"
+    );
+    server.shutdown().await;
+
+    for (tls_cert, tls_key, says) in [
+        (Some(cert.clone()), None, "go together"),
+        (
+            Some(key.clone()),
+            Some(key.clone()),
+            "cannot read TLS certificate",
+        ),
+        (Some(cert.clone()), Some(cert.clone()), "cannot read TLS key"),
+    ] {
+        let error = ccri_mock::spawn(Config {
+            port: 0,
+            tls_cert,
+            tls_key,
+            ..Config::default()
+        })
+        .await
+        .expect_err("refused");
+        assert!(error.to_string().contains(says), "{says}: {error}");
+    }
+    std::fs::remove_file(&cert).unwrap();
+    std::fs::remove_file(&key).unwrap();
+}
