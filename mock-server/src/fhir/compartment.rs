@@ -5,24 +5,28 @@
 //! - `user/` scopes open what the user may see (SMART App Launch 2.2 §Scopes): a
 //!   patient user their own compartment (and those of the people configured for
 //!   them), a practitioner every patient unless the configuration lists theirs.
-//! - `patient/` scopes open only the compartment of the patient in context: the
-//!   Patient itself and resources whose `subject` or `patient` is that patient.
+//! - `patient/` scopes open only the compartment of the patient in context, as
+//!   FHIR's Patient CompartmentDefinition draws it: the Patient itself, and
+//!   resources that name the patient in one of their type's compartment parameters
+//!   (an Observation's `subject` or `performer`, an Encounter's `subject`, …).
 //!   Nothing else is visible through them, not even shared resources such as a
 //!   Practitioner: the rule is simple enough to check and never leaks a neighbour.
 //! - A write limited to some compartments must be inside them entirely: every
 //!   reference to a Patient anywhere in it must name one of those patients, so a
 //!   record cannot be planted in a neighbour's chart through a second field.
 //! - Granular v2 scopes (`patient/Observation.rs?category=…laboratory`) further
-//!   narrow to resources matching their constraints, evaluated with the search
-//!   matcher. A constraint the mock cannot evaluate matches nothing (fail closed).
+//!   narrow to resources matching their constraints, evaluated over the search
+//!   index. A constraint the mock cannot evaluate matches nothing (fail closed).
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 use smart_protocol::{Access, Context, Interaction};
 
+use super::index::Index;
 use super::outcome::Outcome;
 use super::search::{Criterion, parse_criterion};
+use super::store::Version;
 use crate::auth::verify::AccessContext;
 use crate::config::Reach;
 use crate::reference;
@@ -37,20 +41,30 @@ pub(crate) struct Visibility {
 }
 
 impl Visibility {
-    /// May the token see `resource`?
-    pub(crate) fn allows(&self, resource: &Value) -> bool {
+    /// May the token see `version`?
+    pub(crate) fn allows(&self, version: &Version) -> bool {
+        let (kind, id) = version.key();
+        self.allows_indexed(kind, id, &version.index)
+    }
+
+    fn allows_indexed(&self, kind: &str, id: &str, index: &Index) -> bool {
         self.patients
             .as_ref()
-            .is_none_or(|patients| patients_of(resource).iter().any(|p| patients.contains(p)))
-            && self
-                .filters
-                .as_ref()
-                .is_none_or(|sets| sets.iter().any(|set| set.iter().all(|c| c.matches(resource))))
+            .is_none_or(|patients| index.patients().iter().any(|p| patients.contains(p)))
+            && self.filters.as_ref().is_none_or(|sets| {
+                sets.iter()
+                    .any(|set| set.iter().all(|c| c.matches(kind, id, index)))
+            })
     }
 
     /// May the token write `resource`? Visible, and wholly inside its compartments.
     pub(crate) fn allows_write(&self, resource: &Value) -> bool {
-        self.allows(resource)
+        let kind = resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let id = resource.get("id").and_then(Value::as_str).unwrap_or_default();
+        self.allows_indexed(kind, id, &Index::of(resource))
             && self.patients.as_ref().is_none_or(|patients| {
                 let mut named = BTreeSet::new();
                 patient_references(resource, &mut named);
@@ -99,23 +113,6 @@ pub(crate) fn visibility(
          or system/{kind}.{needed} (granted: {})",
         access.scopes
     )))
-}
-
-/// The patients whose compartments `resource` is in: every one its `subject` and
-/// `patient` name, not only the first, so the index and a scan agree.
-pub(crate) fn patients_of(resource: &Value) -> BTreeSet<String> {
-    if resource.get("resourceType").and_then(Value::as_str) == Some("Patient") {
-        return resource
-            .get("id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .into_iter()
-            .collect();
-    }
-    ["subject", "patient"]
-        .iter()
-        .filter_map(|field| patient_id(resource.get(*field)?))
-        .collect()
 }
 
 fn patient_id(reference: &Value) -> Option<String> {

@@ -1,7 +1,8 @@
 //! `GET {fhir}/metadata`: the CapabilityStatement, public, declaring SMART with the
 //! `SMART-on-FHIR` code CCRI leaves out, and the legacy `oauth-uris` extension for
 //! clients that predate `.well-known/smart-configuration`. The resource list is
-//! generated from the search parameter table, so it lists exactly what is served.
+//! generated from the R4 definitions the engine runs on, so it lists exactly what
+//! is served.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,8 +10,8 @@ use axum::response::Response;
 use serde_json::json;
 use smart_protocol::discovery::OAUTH_URIS_EXTENSION;
 
+use super::definitions::{ParamType, R4};
 use super::outcome::fhir_json;
-use super::search::params::{self, ParamType};
 use crate::state::AppState;
 
 pub(crate) async fn capability_statement(State(state): State<AppState>) -> Response {
@@ -24,9 +25,13 @@ pub(crate) async fn capability_statement(State(state): State<AppState>) -> Respo
         "update",
         "delete",
     ];
-    let resources: Vec<_> = params::TYPES
-        .iter()
-        .map(|(kind, _)| {
+    let resources: Vec<_> = R4
+        .types()
+        .map(|kind| {
+            let references = || R4.params(kind).filter(|p| p.param_type == ParamType::Reference);
+            let mut search_include: Vec<String> =
+                references().map(|p| format!("{kind}:{}", p.name)).collect();
+            search_include.push(format!("{kind}:*"));
             json!({
                 "type": kind,
                 "interaction": interactions.iter().map(|code| json!({"code": code})).collect::<Vec<_>>(),
@@ -36,9 +41,13 @@ pub(crate) async fn capability_statement(State(state): State<AppState>) -> Respo
                 "conditionalCreate": false,
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
-                "searchInclude": params::all(kind).filter(|p| p.param_type == ParamType::Reference).map(|p| format!("{kind}:{}", p.name)).collect::<Vec<_>>(),
+                "searchInclude": search_include,
                 "searchRevInclude": rev_includes(kind),
-                "searchParam": params::all(kind).map(|p| json!({"name": p.name, "type": p.param_type.as_str()})).collect::<Vec<_>>(),
+                "searchParam": R4
+                    .params(kind)
+                    .filter(|p| p.expression.is_some() && p.param_type != ParamType::Special)
+                    .map(|p| json!({"name": p.name, "type": p.param_type.as_str()}))
+                    .collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -76,11 +85,11 @@ pub(crate) async fn capability_statement(State(state): State<AppState>) -> Respo
 
 /// `Source:param` of every reference parameter that can point at `kind`.
 fn rev_includes(kind: &str) -> Vec<String> {
-    params::TYPES
-        .iter()
-        .flat_map(|(source, own)| own.iter().map(move |p| (source, p)))
+    R4.types()
+        .flat_map(|source| R4.params(source).map(move |p| (source, p)))
         .filter(|(_, p)| {
-            p.param_type == ParamType::Reference && (p.targets.is_empty() || p.targets.contains(&kind))
+            p.param_type == ParamType::Reference
+                && (p.targets.is_empty() || p.targets.iter().any(|t| t == kind))
         })
         .map(|(source, p)| format!("{source}:{}", p.name))
         .collect()

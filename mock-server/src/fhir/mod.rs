@@ -6,6 +6,9 @@
 pub(crate) mod access;
 pub(crate) mod body;
 pub(crate) mod compartment;
+pub(crate) mod definitions;
+pub(crate) mod fhirpath;
+pub(crate) mod index;
 pub(crate) mod metadata;
 pub(crate) mod outcome;
 pub(crate) mod routes;

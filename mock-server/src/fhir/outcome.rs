@@ -15,6 +15,9 @@ pub(crate) struct Outcome {
     /// An `IssueType` code: `not-found`, `forbidden`, `login`, `invalid`…
     code: &'static str,
     diagnostics: String,
+    /// Where the problem is: a FHIRPath into the resource (`Patient.gender`) or the
+    /// search parameter (`Observation?code`).
+    expression: Option<String>,
 }
 
 impl Outcome {
@@ -23,7 +26,14 @@ impl Outcome {
             status,
             code,
             diagnostics: diagnostics.into(),
+            expression: None,
         }
+    }
+
+    /// Names where the problem is (`issue.expression`).
+    pub(crate) fn at(mut self, expression: impl Into<String>) -> Self {
+        self.expression = Some(expression.into());
+        self
     }
 
     pub(crate) fn not_found(diagnostics: impl Into<String>) -> Self {
@@ -41,10 +51,11 @@ impl Outcome {
 
 impl IntoResponse for Outcome {
     fn into_response(self) -> Response {
-        let body = json!({
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": self.code, "diagnostics": self.diagnostics}]
-        });
+        let mut issue = json!({"severity": "error", "code": self.code, "diagnostics": self.diagnostics});
+        if let Some(expression) = &self.expression {
+            issue["expression"] = json!([expression]);
+        }
+        let body = json!({"resourceType": "OperationOutcome", "issue": [issue]});
         let mut response = fhir_json(self.status, &body);
         Problem::attach(&mut response, self.code, &self.diagnostics);
         response

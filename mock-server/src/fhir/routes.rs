@@ -12,8 +12,9 @@ use smart_protocol::Interaction;
 use super::access::Authorized;
 use super::body::ResourceBody;
 use super::compartment::visibility;
+use super::definitions::R4;
 use super::outcome::{Outcome, fhir_json, fhir_text};
-use super::search::{execute, params};
+use super::search::execute;
 use super::store::{Found, Version, WriteError};
 use crate::auth::verify::AccessContext;
 use crate::state::AppState;
@@ -21,7 +22,7 @@ use crate::state::AppState;
 type Answer = Result<Response, Outcome>;
 
 fn supported(kind: &str) -> Result<(), Outcome> {
-    if params::is_supported(kind) {
+    if R4.is_type(kind) {
         Ok(())
     } else {
         Err(Outcome::not_found(format!(
@@ -63,7 +64,7 @@ pub(crate) async fn read(
     let visible = visibility(&access, Interaction::Read, &kind, &[])?;
     match state.fhir.find(&kind, &id) {
         Found::Missing => Err(Outcome::not_found(format!("{kind}/{id} is not known"))),
-        Found::Current(v) | Found::Deleted(v) if !visible.allows(&v.resource) => {
+        Found::Current(v) | Found::Deleted(v) if !visible.allows(&v) => {
             Err(Outcome::forbidden(outside(&kind, &id, &access)))
         }
         Found::Deleted(_) => Err(Outcome::new(
@@ -98,7 +99,7 @@ pub(crate) async fn vread(
         .fhir
         .vread(&kind, &id, number)
         .ok_or_else(|| Outcome::not_found(format!("{kind}/{id}/_history/{version} is not known")))?;
-    if !visible.allows(&found.resource) {
+    if !visible.allows(&found) {
         return Err(Outcome::forbidden(outside(&kind, &id, &access)));
     }
     if found.deleted {
@@ -122,7 +123,7 @@ pub(crate) async fn history(
     if versions.is_empty() {
         return Err(Outcome::not_found(format!("{kind}/{id} is not known")));
     }
-    if !versions.iter().all(|v| visible.allows(&v.resource)) {
+    if !versions.iter().all(|v| visible.allows(v)) {
         return Err(Outcome::forbidden(outside(&kind, &id, &access)));
     }
     let base = &state.urls.fhir_base;
@@ -152,17 +153,23 @@ fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Outcome> {
         .map_err(|e| Outcome::invalid(format!("malformed query string: {e}")))
 }
 
+/// `Prefer: handling=lenient`: unknown search parameters are ignored, not refused.
+fn lenient(headers: &HeaderMap) -> bool {
+    prefers(headers, "handling=lenient")
+}
+
 pub(crate) async fn search_get(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path(kind): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Answer {
     supported(&kind)?;
     let query = query_pairs(query.as_deref())?;
     Ok(fhir_text(
         StatusCode::OK,
-        execute::search(&state, &access, &kind, &query)?,
+        execute::search(&state, &access, &kind, &query, lenient(&headers))?,
     ))
 }
 
@@ -193,17 +200,22 @@ pub(crate) async fn search_post(
     params.extend(body);
     Ok(fhir_text(
         StatusCode::OK,
-        execute::search(&state, &access, &kind, &params)?,
+        execute::search(&state, &access, &kind, &params, lenient(&headers))?,
     ))
 }
 
-/// `Prefer: return=minimal` means no body.
-fn wants_minimal(headers: &HeaderMap) -> bool {
+/// Whether a `Prefer` header asks for `preference` (`return=minimal`, …).
+fn prefers(headers: &HeaderMap, preference: &str) -> bool {
     headers
         .get_all("prefer")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.replace(' ', "").contains("return=minimal"))
+        .any(|v| v.replace(' ', "").split([',', ';']).any(|p| p == preference))
+}
+
+/// `Prefer: return=minimal` means no body.
+fn wants_minimal(headers: &HeaderMap) -> bool {
+    prefers(headers, "return=minimal")
 }
 
 /// `If-Match: W/"3"` → 3.
@@ -312,7 +324,7 @@ pub(crate) async fn update(
     }
     let visible = visibility(&access, Interaction::Update, &kind, &[])?;
     let existing_allowed = match state.fhir.find(&kind, &id) {
-        Found::Current(v) | Found::Deleted(v) => visible.allows(&v.resource),
+        Found::Current(v) | Found::Deleted(v) => visible.allows(&v),
         Found::Missing => true,
     };
     if !existing_allowed || !visible.allows_write(&resource) {
@@ -339,7 +351,7 @@ pub(crate) async fn delete(
     supported(&kind)?;
     let visible = visibility(&access, Interaction::Delete, &kind, &[])?;
     if let Found::Current(existing) = state.fhir.find(&kind, &id)
-        && !visible.allows(&existing.resource)
+        && !visible.allows(&existing)
     {
         return Err(Outcome::forbidden(outside(&kind, &id, &access)));
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use axum::body::Bytes;
 use serde_json::{Value, json};
 
-use super::compartment::patients_of;
+use super::index::Index;
 
 /// One version of a resource. A delete is a version too, keeping the last content.
 #[derive(Clone, Debug)]
@@ -24,6 +24,18 @@ pub(crate) struct Version {
     pub resource: Arc<Value>,
     /// `resource` serialised once, when written: reads and searches send this text.
     pub json: Bytes,
+    /// Its search values, extracted once, when written.
+    pub index: Arc<Index>,
+}
+
+impl Version {
+    /// `(type, id)`.
+    pub(crate) fn key(&self) -> (&str, &str) {
+        (
+            self.resource["resourceType"].as_str().unwrap_or_default(),
+            self.resource["id"].as_str().unwrap_or_default(),
+        )
+    }
 }
 
 #[derive(Default)]
@@ -253,8 +265,12 @@ impl Inner {
             meta["versionId"] = json!(version_id.to_string());
             meta["lastUpdated"] = json!(super::now_instant());
         }
-        for patient in patients_of(&resource) {
-            data.by_patient.entry(patient).or_default().insert(id.to_owned());
+        let index = Index::of(&resource);
+        for patient in index.patients() {
+            data.by_patient
+                .entry(patient.clone())
+                .or_default()
+                .insert(id.to_owned());
         }
         let json = Bytes::from(resource.to_string());
         let version = Version {
@@ -263,6 +279,7 @@ impl Inner {
             deleted,
             resource: Arc::new(resource),
             json,
+            index: Arc::new(index),
         };
         versions.push(version.clone());
         version

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::fhir::search::params;
+use crate::fhir::definitions::R4;
 
 /// The resources of the built-in data set.
 pub(crate) fn builtin() -> Vec<Value> {
@@ -155,7 +155,7 @@ fn entries(value: Value, file: &Path) -> Result<(Vec<Value>, Vec<String>), LoadE
                 format!("{id:?} is not a valid FHIR id"),
             ));
         }
-        if params::is_supported(&kind) {
+        if R4.is_type(&kind) {
             resources.push(resource);
         } else {
             skipped.push(kind);

@@ -178,7 +178,11 @@ async fn every_error_is_an_operation_outcome() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        outcome(get("Observation?date=ap2024").await.unwrap()).await,
+        outcome(get("Observation?code:in=http://x.org/vs").await.unwrap()).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        outcome(get("Observation?code-value-quantity=8480-6").await.unwrap()).await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
@@ -190,7 +194,7 @@ async fn every_error_is_an_operation_outcome() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        outcome(get("Patient?_sort=general-practitioner").await.unwrap()).await,
+        outcome(get("Patient?_sort=shoe-size").await.unwrap()).await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
@@ -614,23 +618,15 @@ async fn metadata_lists_what_is_served() {
         .iter()
         .map(|r| r["type"].as_str().unwrap())
         .collect();
+    // Every R4 resource type, from the official definitions.
+    assert!(types.len() >= 145, "{}", types.len());
     for kind in [
         "Patient",
-        "Practitioner",
-        "PractitionerRole",
-        "Organization",
-        "Location",
-        "Encounter",
-        "Observation",
-        "Condition",
-        "AllergyIntolerance",
-        "MedicationRequest",
-        "MedicationStatement",
-        "Medication",
-        "Immunization",
-        "Procedure",
-        "DocumentReference",
-        "Flag",
+        "DiagnosticReport",
+        "CarePlan",
+        "Claim",
+        "ExplanationOfBenefit",
+        "Provenance",
     ] {
         assert!(types.contains(&kind), "{kind}");
     }
@@ -640,24 +636,48 @@ async fn metadata_lists_what_is_served() {
         .iter()
         .find(|r| r["type"] == "Observation")
         .unwrap();
-    let params: Vec<&str> = observation["searchParam"]
+    let params: Vec<(&str, &str)> = observation["searchParam"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["name"].as_str().unwrap())
+        .map(|p| (p["name"].as_str().unwrap(), p["type"].as_str().unwrap()))
         .collect();
-    assert_eq!(
-        params,
-        [
-            "_id",
-            "_lastUpdated",
-            "category",
-            "code",
-            "date",
-            "identifier",
-            "patient",
-            "subject"
-        ]
+    for expected in [
+        ("_id", "token"),
+        ("_lastUpdated", "date"),
+        ("_tag", "token"),
+        ("code", "token"),
+        ("code-value-quantity", "composite"),
+        ("date", "date"),
+        ("patient", "reference"),
+        ("performer", "reference"),
+        ("value-quantity", "quantity"),
+    ] {
+        assert!(params.contains(&expected), "{expected:?} in {params:?}");
+    }
+    // Full-text parameters have no expression in R4, and are not offered.
+    assert!(
+        !params
+            .iter()
+            .any(|(name, _)| *name == "_text" || *name == "_content")
+    );
+    assert!(
+        observation["searchInclude"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Observation:performer"))
+    );
+    let patient = rest["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Patient")
+        .unwrap();
+    assert!(
+        patient["searchRevInclude"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Observation:subject"))
     );
 
     let response = mock

@@ -11,7 +11,7 @@ pub(crate) struct Range {
     pub end: i64,
 }
 
-/// A search prefix (§3.1.1.4.1.1). `sa`, `eb` and `ap` are not supported.
+/// A search prefix (§3.1.1.4.1.1), shared by dates, numbers and quantities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Prefix {
     Eq,
@@ -20,11 +20,17 @@ pub(crate) enum Prefix {
     Lt,
     Ge,
     Le,
+    /// Starts after.
+    Sa,
+    /// Ends before.
+    Eb,
+    /// Approximately: within 10 % of the distance between the value and now.
+    Ap,
 }
 
 impl Prefix {
     /// Splits a prefix off a search value; no prefix means `eq`.
-    pub(crate) fn split(value: &str) -> Result<(Prefix, &str), String> {
+    pub(crate) fn split(value: &str) -> (Prefix, &str) {
         let prefix = match value.get(..2) {
             Some("eq") => Prefix::Eq,
             Some("ne") => Prefix::Ne,
@@ -32,10 +38,12 @@ impl Prefix {
             Some("lt") => Prefix::Lt,
             Some("ge") => Prefix::Ge,
             Some("le") => Prefix::Le,
-            Some(p @ ("sa" | "eb" | "ap")) => return Err(format!("the date prefix `{p}` is not supported")),
-            _ => return Ok((Prefix::Eq, value)),
+            Some("sa") => Prefix::Sa,
+            Some("eb") => Prefix::Eb,
+            Some("ap") => Prefix::Ap,
+            _ => return (Prefix::Eq, value),
         };
-        Ok((prefix, &value[2..]))
+        (prefix, &value[2..])
     }
 
     /// Whether a resource's `target` range matches the search range `search`.
@@ -48,6 +56,14 @@ impl Prefix {
             Prefix::Lt => target.start < search.start,
             Prefix::Ge => target.end > search.end || contained,
             Prefix::Le => target.start < search.start || contained,
+            Prefix::Sa => target.start >= search.end,
+            Prefix::Eb => target.end <= search.start,
+            Prefix::Ap => {
+                let now = chrono::Utc::now().timestamp_millis();
+                let slack = (now - search.start).abs() / 10;
+                target.start < search.end.saturating_add(slack)
+                    && target.end > search.start.saturating_sub(slack)
+            }
         }
     }
 }
@@ -161,8 +177,13 @@ mod tests {
         assert!(Prefix::Ge.matches(search, inside) && Prefix::Ge.matches(search, after));
         assert!(Prefix::Le.matches(search, inside) && Prefix::Le.matches(search, before));
         assert!(!Prefix::Ge.matches(search, before) && !Prefix::Le.matches(search, after));
-        assert_eq!(Prefix::split("ge2024").unwrap(), (Prefix::Ge, "2024"));
-        assert_eq!(Prefix::split("2024").unwrap(), (Prefix::Eq, "2024"));
-        assert!(Prefix::split("ap2024").is_err());
+        assert!(Prefix::Sa.matches(search, after) && !Prefix::Sa.matches(search, inside));
+        assert!(Prefix::Eb.matches(search, before) && !Prefix::Eb.matches(search, inside));
+        assert!(
+            Prefix::Ap.matches(search, inside) && Prefix::Ap.matches(search, parse("2024-06-01").unwrap())
+        );
+        assert!(!Prefix::Ap.matches(search, parse("2020").unwrap()));
+        assert_eq!(Prefix::split("ge2024"), (Prefix::Ge, "2024"));
+        assert_eq!(Prefix::split("2024"), (Prefix::Eq, "2024"));
     }
 }

@@ -1,74 +1,75 @@
 //! Runs a parsed search against the store and builds the searchset Bundle:
-//! matches (narrowed to what the token may see), sorting, paging with stable
-//! links, and `_include`/`_revinclude` (each included resource checked against the
-//! token like any other read).
+//! chains and `_has` resolved over what the token may read, matches (narrowed to
+//! what the token may see), sorting, paging with stable links, `_include` and
+//! `_revinclude` (with `:iterate`, each included resource checked against the
+//! token like any other read), and `_summary`/`_elements`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use smart_protocol::Interaction;
 
-use super::matching;
-use super::{Criterion, OFFSET, SNAPSHOT, SearchRequest, parse, sort_key};
+use super::{Criterion, Include, OFFSET, SNAPSHOT, SearchRequest, Summary, parse, sort_key};
 use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
+use crate::fhir::definitions::{ParamType, R4, is_element};
+use crate::fhir::index::IndexValue;
 use crate::fhir::outcome::Outcome;
 use crate::fhir::store::{Inner, Version};
-use crate::reference;
 use crate::state::AppState;
+
+/// How many rounds of `:iterate` are followed.
+const ITERATE_DEPTH: usize = 4;
 
 pub(crate) fn search(
     state: &AppState,
     access: &AccessContext,
     kind: &str,
     query: &[(String, String)],
+    lenient: bool,
 ) -> Result<Vec<u8>, Outcome> {
-    let request = parse(kind, query).map_err(Outcome::invalid)?;
+    let mut request = parse(kind, query, lenient)
+        .map_err(|e| Outcome::invalid(e.message).at(format!("{kind}?{}", e.parameter)))?;
     let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let visible = visibility(access, Interaction::Search, kind, &params)?;
     let store = state.fhir.read_lock();
     let snapshot = request.snapshot.unwrap_or_else(|| store.seq());
     if snapshot > store.seq() {
-        return Err(Outcome::invalid(format!(
-            "{SNAPSHOT}={snapshot} is in the future"
-        )));
+        return Err(
+            Outcome::invalid(format!("{SNAPSHOT}={snapshot} is in the future"))
+                .at(format!("{kind}?{SNAPSHOT}")),
+        );
     }
+    let criteria = std::mem::take(&mut request.criteria)
+        .into_iter()
+        .map(|c| resolve(c, &store, access, snapshot))
+        .collect::<Result<Vec<_>, _>>()?;
 
-    // The token's compartments, or else a patient filter in the query, pick the
-    // candidates from the index; without either the whole type is scanned.
-    let pinned: Option<BTreeSet<&str>> = match &visible.patients {
+    let pinned = match &visible.patients {
         Some(patients) => Some(patients.iter().map(String::as_str).collect()),
-        None => request
-            .criteria
+        None => criteria
             .iter()
-            .find_map(Criterion::patient)
+            .find_map(|c| c.patient(kind))
             .map(|p| BTreeSet::from([p])),
     };
-    let ids: Box<dyn Iterator<Item = &String>> = match &pinned {
-        Some(patients) => Box::new(
-            patients
-                .iter()
-                .flat_map(|patient| store.ids_for_patient(kind, patient))
-                .collect::<BTreeSet<_>>()
-                .into_iter(),
-        ),
-        None => store.ids(kind),
-    };
-    let mut matches: Vec<Version> = ids
-        .filter_map(|id| store.at(kind, id, Some(snapshot)))
-        .filter(|v| visible.allows(&v.resource) && request.criteria.iter().all(|c| c.matches(&v.resource)))
+    let mut matches: Vec<Version> = candidates(&store, kind, pinned.as_ref(), snapshot)
+        .into_iter()
+        .filter(|v| {
+            let (kind, id) = v.key();
+            visible.allows(v) && criteria.iter().all(|c| c.matches(kind, id, &v.index))
+        })
         .collect();
     if !request.sort.is_empty() {
         let mut keyed: Vec<_> = matches
             .into_iter()
-            .map(|r| {
+            .map(|v| {
                 (
                     request
                         .sort
                         .iter()
-                        .map(|s| sort_key(&r.resource, s.param))
+                        .map(|s| sort_key(&v.index, s.param))
                         .collect::<Vec<_>>(),
-                    r,
+                    v,
                 )
             })
             .collect();
@@ -76,11 +77,14 @@ pub(crate) fn search(
             a.iter()
                 .zip(b)
                 .zip(&request.sort)
-                .map(|((x, y), sort)| if sort.descending { y.cmp(x) } else { x.cmp(y) })
+                .map(|((x, y), sort)| {
+                    let order = x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal);
+                    if sort.descending { order.reverse() } else { order }
+                })
                 .find(|order| order.is_ne())
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
-        matches = keyed.into_iter().map(|(_, r)| r).collect();
+        matches = keyed.into_iter().map(|(_, v)| v).collect();
     }
 
     let total = matches.len();
@@ -95,7 +99,7 @@ pub(crate) fn search(
     let mut links = vec![link("self", request.offset)];
     let mut page = Vec::new();
     let mut included = Vec::new();
-    if !request.summary_count {
+    if request.summary != Summary::Count {
         page = matches
             .into_iter()
             .skip(request.offset)
@@ -117,16 +121,105 @@ pub(crate) fn search(
         "type": "searchset",
         "link": links,
     });
-    if request.total {
+    if request.total || request.summary == Summary::Count {
         head["total"] = json!(total);
     }
-    Ok(write_bundle(&head, base, &page, &included))
+    Ok(write_bundle(&head, base, &request, &page, &included))
+}
+
+/// The versions a search looks at: those in the given patients' compartments when
+/// it is pinned to some, else every resource of the type.
+fn candidates(store: &Inner, kind: &str, patients: Option<&BTreeSet<&str>>, snapshot: u64) -> Vec<Version> {
+    let ids: Box<dyn Iterator<Item = &String>> = match patients {
+        Some(patients) => Box::new(
+            patients
+                .iter()
+                .flat_map(|patient| store.ids_for_patient(kind, patient))
+                .collect::<BTreeSet<_>>()
+                .into_iter(),
+        ),
+        None => store.ids(kind),
+    };
+    ids.filter_map(|id| store.at(kind, id, Some(snapshot))).collect()
+}
+
+/// Turns chains and `_has` into the sets of resources they allow, found among what
+/// the token may search: a chain never reveals, through what it matches, a
+/// resource the token could not read itself.
+fn resolve(
+    criterion: Criterion,
+    store: &Inner,
+    access: &AccessContext,
+    snapshot: u64,
+) -> Result<Criterion, Outcome> {
+    let matching = |kind: &str, inner: &Criterion| -> Result<Vec<Version>, Outcome> {
+        let visible = visibility(access, Interaction::Search, kind, &[])?;
+        let pinned = visible
+            .patients
+            .as_ref()
+            .map(|patients| patients.iter().map(String::as_str).collect());
+        Ok(candidates(store, kind, pinned.as_ref(), snapshot)
+            .into_iter()
+            .filter(|v| {
+                let (kind, id) = v.key();
+                visible.allows(v) && inner.matches(kind, id, &v.index)
+            })
+            .collect())
+    };
+    Ok(match criterion {
+        Criterion::Chain { param, targets } => {
+            let mut keys = HashSet::new();
+            let mut refused = None;
+            for (kind, inner) in targets {
+                let inner = resolve(inner, store, access, snapshot)?;
+                match matching(kind, &inner) {
+                    Ok(found) => keys.extend(found.iter().map(|v| format!("{}/{}", v.key().0, v.key().1))),
+                    Err(outcome) => refused = Some(outcome),
+                }
+            }
+            // Refused only when the token may search none of the target types.
+            if keys.is_empty()
+                && let Some(outcome) = refused
+            {
+                return Err(outcome);
+            }
+            Criterion::RefersTo { param, keys }
+        }
+        Criterion::Has { source, param, inner } => {
+            let inner = resolve(*inner, store, access, snapshot)?;
+            let keys = matching(source, &inner)?
+                .iter()
+                .flat_map(|v| references(v, param.name.as_str()))
+                .collect();
+            Criterion::IsOneOf(keys)
+        }
+        other => other,
+    })
+}
+
+/// The `Type/id`s `version` refers to through `param`.
+fn references<'a>(version: &'a Version, param: &'a str) -> impl Iterator<Item = String> + 'a {
+    version.index.values(param).filter_map(|v| match v {
+        IndexValue::Reference {
+            kind: Some(kind),
+            id: Some(id),
+            ..
+        } => Some(format!("{kind}/{id}")),
+        _ => None,
+    })
 }
 
 /// The Bundle as JSON text: its head, then each entry around the resource text the
 /// store serialised when it was written (re-serialising every resource per search
-/// would cost more than the search itself).
-fn write_bundle(head: &Value, base: &str, page: &[Version], included: &[Version]) -> Vec<u8> {
+/// would cost more than the search itself), unless `_summary` or `_elements`
+/// trims the matches.
+fn write_bundle(
+    head: &Value,
+    base: &str,
+    request: &SearchRequest,
+    page: &[Version],
+    included: &[Version],
+) -> Vec<u8> {
     let mut out = head.to_string().into_bytes();
     out.pop(); // the closing brace
     out.extend_from_slice(br#","entry":["#);
@@ -138,16 +231,55 @@ fn write_bundle(head: &Value, base: &str, page: &[Version], included: &[Version]
         if index > 0 {
             out.push(b',');
         }
-        let full_url = Value::String(format!("{base}/{}", key(&version.resource)));
+        let (kind, id) = version.key();
+        let full_url = Value::String(format!("{base}/{kind}/{id}"));
         out.extend_from_slice(format!(r#"{{"fullUrl":{full_url},"resource":"#).as_bytes());
-        out.extend_from_slice(&version.json);
+        match (mode, trimmed(request, &version.resource)) {
+            ("match", Some(resource)) => out.extend_from_slice(resource.to_string().as_bytes()),
+            _ => out.extend_from_slice(&version.json),
+        }
         out.extend_from_slice(format!(r#","search":{{"mode":"{mode}"}}}}"#).as_bytes());
     }
     out.extend_from_slice(b"]}");
     out
 }
 
-/// The resources `_include` and `_revinclude` add, each visible to the token.
+/// The resource as `_summary` or `_elements` asks for it, tagged SUBSETTED
+/// (R4 §3.1.1.5.8–9); `None` when it is sent whole.
+fn trimmed(request: &SearchRequest, resource: &Value) -> Option<Value> {
+    let Value::Object(members) = resource else {
+        return None;
+    };
+    let kind = resource["resourceType"].as_str().unwrap_or_default();
+    let always = |name: &str| matches!(name, "resourceType" | "id" | "meta");
+    let keep: Box<dyn Fn(&str) -> bool> = match (&request.elements, request.summary) {
+        (Some(elements), _) => Box::new(move |name| {
+            always(name) || R4.is_mandatory(kind, name) || elements.iter().any(|e| is_element(e, name))
+        }),
+        (None, Summary::True) => Box::new(move |name| always(name) || R4.in_summary(kind, name)),
+        (None, Summary::Text) => {
+            Box::new(move |name| always(name) || name == "text" || R4.is_mandatory(kind, name))
+        }
+        (None, Summary::Data) => Box::new(|name| name != "text"),
+        (None, Summary::False | Summary::Count) => return None,
+    };
+    let mut kept: Map<String, Value> = members
+        .iter()
+        .filter(|(name, _)| keep(name))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let meta = kept.entry("meta").or_insert_with(|| json!({}));
+    let subsetted =
+        json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"});
+    match meta.get_mut("tag") {
+        Some(Value::Array(tags)) => tags.push(subsetted),
+        _ => meta["tag"] = json!([subsetted]),
+    }
+    Some(Value::Object(kept))
+}
+
+/// The resources `_include` and `_revinclude` add, each visible to the token:
+/// first from the page, then, for `:iterate`, from what was just added.
 fn includes(
     store: &Inner,
     access: &AccessContext,
@@ -155,90 +287,93 @@ fn includes(
     page: &[Version],
     snapshot: u64,
 ) -> Vec<Version> {
-    let mut seen: HashSet<String> = page.iter().map(|v| key(&v.resource)).collect();
+    let mut seen: HashSet<String> = page
+        .iter()
+        .map(|v| format!("{}/{}", v.key().0, v.key().1))
+        .collect();
     // One scope decision per (type, interaction), not per resource.
     let mut visibilities: HashMap<(String, Interaction), Option<Visibility>> = HashMap::new();
-    let mut allowed = |kind: &str, interaction, resource: &Value| {
+    let mut allowed = |interaction, version: &Version| {
         visibilities
-            .entry((kind.to_owned(), interaction))
-            .or_insert_with(|| visibility(access, interaction, kind, &[]).ok())
+            .entry((version.key().0.to_owned(), interaction))
+            .or_insert_with(|| visibility(access, interaction, version.key().0, &[]).ok())
             .as_ref()
-            .is_some_and(|v| v.allows(resource))
+            .is_some_and(|v| v.allows(version))
     };
     let mut found = Vec::new();
-    for param in &request.include {
-        for resource in page.iter().map(|v| &*v.resource) {
-            for element in param
-                .paths
-                .iter()
-                .flat_map(|path| matching::values(resource, path))
-            {
-                let Some((target, id)) = element
-                    .get("reference")
-                    .and_then(Value::as_str)
-                    .and_then(reference::parts)
-                else {
-                    continue;
-                };
-                if !param.targets.is_empty() && !param.targets.contains(&target) {
-                    continue;
+    let mut frontier: Vec<Version> = page.to_vec();
+    for round in 0..ITERATE_DEPTH {
+        let mut added = Vec::new();
+        let applies = |include: &&Include| round == 0 || include.iterate;
+        for include in request.include.iter().filter(applies) {
+            for version in frontier.iter().filter(|v| v.key().0 == include.source) {
+                for param in reference_params(include) {
+                    for value in version.index.values(param) {
+                        let IndexValue::Reference {
+                            kind: Some(kind),
+                            id: Some(id),
+                            ..
+                        } = value
+                        else {
+                            continue;
+                        };
+                        if include.target.is_some_and(|t| t != kind) {
+                            continue;
+                        }
+                        if let Some(target) = store.at(kind, id, Some(snapshot))
+                            && allowed(Interaction::Read, &target)
+                            && seen.insert(format!("{kind}/{id}"))
+                        {
+                            added.push(target);
+                        }
+                    }
                 }
-                if let Some(version) = store.at(target, id, Some(snapshot))
-                    && allowed(target, Interaction::Read, &version.resource)
-                    && seen.insert(key(&version.resource))
+            }
+        }
+        let targets: HashSet<String> = frontier
+            .iter()
+            .map(|v| format!("{}/{}", v.key().0, v.key().1))
+            .collect();
+        // Resources pointing at patients through a compartment parameter are found
+        // through the compartment index.
+        let patients: Option<BTreeSet<&str>> = frontier
+            .iter()
+            .map(|v| (v.key().0 == "Patient").then_some(v.key().1))
+            .collect();
+        for include in request.revinclude.iter().filter(applies) {
+            let by_compartment = include.param.is_some_and(|p| {
+                R4.compartment(include.source)
+                    .is_some_and(|c| c.contains(&p.name))
+            });
+            let pinned = patients.as_ref().filter(|_| by_compartment);
+            for version in candidates(store, include.source, pinned, snapshot) {
+                let points_at_frontier = reference_params(include)
+                    .any(|param| references(&version, param).any(|key| targets.contains(&key)));
+                if points_at_frontier
+                    && allowed(Interaction::Search, &version)
+                    && seen.insert(format!("{}/{}", version.key().0, version.key().1))
                 {
-                    found.push(version);
+                    added.push(version);
                 }
             }
         }
-    }
-    let targets: HashSet<String> = page.iter().map(|v| key(&v.resource)).collect();
-    // Resources pointing at patients are found through the patient index.
-    let patients: Option<Vec<&str>> = page
-        .iter()
-        .map(|v| {
-            (v.resource["resourceType"] == "Patient")
-                .then(|| v.resource["id"].as_str())
-                .flatten()
-        })
-        .collect();
-    for (source, param) in &request.revinclude {
-        let ids: Vec<&String> = match &patients {
-            Some(patients) if param.paths == ["subject"] || param.paths == ["patient"] => patients
-                .iter()
-                .flat_map(|p| store.ids_for_patient(source, p))
-                .collect(),
-            _ => store.ids(source).collect(),
-        };
-        for id in ids {
-            let Some(version) = store.at(source, id, Some(snapshot)) else {
-                continue;
-            };
-            let points_at_page = param
-                .paths
-                .iter()
-                .flat_map(|path| matching::values(&version.resource, path))
-                .any(|e| {
-                    e.get("reference")
-                        .and_then(Value::as_str)
-                        .and_then(reference::parts)
-                        .is_some_and(|(k, i)| targets.contains(&format!("{k}/{i}")))
-                });
-            if points_at_page
-                && allowed(source, Interaction::Search, &version.resource)
-                && seen.insert(key(&version.resource))
-            {
-                found.push(version);
-            }
+        if added.is_empty() {
+            break;
         }
+        found.extend(added.iter().cloned());
+        frontier = added;
     }
     found
 }
 
-fn key(resource: &Value) -> String {
-    format!(
-        "{}/{}",
-        resource["resourceType"].as_str().unwrap_or_default(),
-        resource["id"].as_str().unwrap_or_default()
-    )
+/// The parameter an include names, or with `*` every reference parameter of its source.
+fn reference_params(include: &Include) -> Box<dyn Iterator<Item = &'static str>> {
+    match include.param {
+        Some(param) => Box::new(std::iter::once(param.name.as_str())),
+        None => Box::new(
+            R4.params(include.source)
+                .filter(|p| p.param_type == ParamType::Reference)
+                .map(|p| p.name.as_str()),
+        ),
+    }
 }

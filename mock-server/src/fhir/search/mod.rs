@@ -1,21 +1,23 @@
 //! FHIR search (R4 §3.1.1): a query string becomes a [`SearchRequest`] — criteria
 //! that must all hold, each an OR of values — plus the result parameters
-//! (`_count`, `_sort`, `_include`, `_revinclude`, `_summary`, `_total`) and the
-//! paging state the mock puts in its own `next`/`previous` links.
+//! (`_count`, `_sort`, `_include`, `_revinclude`, `_summary`, `_elements`,
+//! `_total`) and the paging state the mock puts in its own `next`/`previous` links.
 //!
-//! Anything not understood is a 400 naming the parameter: a filter silently
-//! ignored would return more than the app asked for.
+//! Every parameter FHIR R4 defines for the type is understood (see
+//! [`crate::fhir::definitions`]). Anything else is a 400 naming the parameter — a
+//! filter silently ignored would return more than the app asked for — unless the
+//! request says `Prefer: handling=lenient`.
 
 pub(crate) mod date;
 pub(crate) mod execute;
 pub(crate) mod matching;
-pub(crate) mod params;
 
-use serde_json::Value;
+use std::collections::HashSet;
 
+use crate::fhir::definitions::{Param, ParamType, R4};
+use crate::fhir::index::{Index, IndexValue, fold};
 use crate::reference;
-use matching::{SearchValue, StringMatch, element_matches, fold};
-use params::{Param, ParamType};
+use matching::{Modifier, SearchValue};
 
 /// Page size when `_count` is absent, and the largest page served.
 pub(crate) const DEFAULT_COUNT: usize = 20;
@@ -27,42 +29,92 @@ pub(crate) const MAX_COUNT: usize = 1000;
 pub(crate) const OFFSET: &str = "_offset";
 pub(crate) const SNAPSHOT: &str = "_snapshot";
 
-/// One parameter of a search: all its values are alternatives.
+/// One condition of a search.
 #[derive(Debug)]
-pub(crate) struct Criterion {
-    pub param: &'static Param,
-    pub mode: StringMatch,
-    pub values: Vec<SearchValue>,
+pub(crate) enum Criterion {
+    /// `name[:modifier]=a,b`: any of the values matches (with `:not`, none does).
+    Values {
+        param: &'static Param,
+        modifier: Modifier,
+        values: Vec<SearchValue>,
+    },
+    /// `name:missing=true|false`.
+    Missing { param: &'static Param, missing: bool },
+    /// `subject:Patient.name=x`: `param` refers to a resource of one of these types
+    /// that matches the inner criterion. [`execute`] resolves it to [`Self::RefersTo`].
+    Chain {
+        param: &'static Param,
+        targets: Vec<(&'static str, Criterion)>,
+    },
+    /// `_has:Observation:patient:code=x`: some `source` matching `inner` refers to
+    /// this resource through `param`. Resolved to [`Self::IsOneOf`].
+    Has {
+        source: &'static str,
+        param: &'static Param,
+        inner: Box<Criterion>,
+    },
+    /// A resolved chain: `param` refers to one of these `Type/id`s.
+    RefersTo {
+        param: &'static Param,
+        keys: HashSet<String>,
+    },
+    /// A resolved `_has`: the resource is one of these `Type/id`s.
+    IsOneOf(HashSet<String>),
 }
 
 impl Criterion {
-    pub(crate) fn matches(&self, resource: &Value) -> bool {
-        self.param
-            .paths
-            .iter()
-            .flat_map(|path| matching::values(resource, path))
-            .any(|element| {
-                self.values
-                    .iter()
-                    .any(|value| element_matches(element, value, self.mode))
-            })
+    /// Whether the resource `kind/id` with `index` meets this criterion. An
+    /// unresolved chain or `_has` meets nothing (fail closed).
+    pub(crate) fn matches(&self, kind: &str, id: &str, index: &Index) -> bool {
+        match self {
+            Criterion::Values {
+                param,
+                modifier: Modifier::Not,
+                values,
+            } => !index
+                .values(&param.name)
+                .any(|v| values.iter().any(|s| matching::matches(s, &Modifier::None, v))),
+            Criterion::Values {
+                param,
+                modifier,
+                values,
+            } => index
+                .values(&param.name)
+                .any(|v| values.iter().any(|s| matching::matches(s, modifier, v))),
+            Criterion::Missing { param, missing } => index.values(&param.name).next().is_none() == *missing,
+            Criterion::RefersTo { param, keys } => index.values(&param.name).any(|v| match v {
+                IndexValue::Reference {
+                    kind: Some(k),
+                    id: Some(i),
+                    ..
+                } => keys.contains(&format!("{k}/{i}")),
+                _ => false,
+            }),
+            Criterion::IsOneOf(keys) => keys.contains(&format!("{kind}/{id}")),
+            Criterion::Chain { .. } | Criterion::Has { .. } => false,
+        }
     }
 
-    /// The patient id this criterion pins the search to, if it is `patient=…` or
-    /// `subject=Patient/…` with one value: the store answers that from an index.
-    pub(crate) fn patient(&self) -> Option<&str> {
-        match self.values.as_slice() {
-            [SearchValue::Reference { kind, id }]
-                if self.param.paths == ["subject"] || self.param.paths == ["patient"] =>
-            {
-                match kind.as_deref() {
-                    Some("Patient") => Some(id),
-                    None if self.param.targets == ["Patient"] => Some(id),
-                    _ => None,
-                }
-            }
-            _ => None,
-        }
+    /// The patient this criterion pins the search to — one `Patient` value of a
+    /// parameter that defines the type's patient compartment — so the store can
+    /// answer it from its compartment index.
+    pub(crate) fn patient(&self, kind: &str) -> Option<&str> {
+        let Criterion::Values {
+            param,
+            modifier: Modifier::None,
+            values,
+        } = self
+        else {
+            return None;
+        };
+        let [SearchValue::Reference { kind: target, id }] = values.as_slice() else {
+            return None;
+        };
+        let patient = match target.as_deref() {
+            Some(t) => t == "Patient",
+            None => param.targets == ["Patient"],
+        };
+        (patient && R4.compartment(kind)?.contains(&param.name)).then_some(id.as_str())
     }
 }
 
@@ -72,6 +124,27 @@ pub(crate) struct Sort {
     pub descending: bool,
 }
 
+/// `_include`/`_revinclude=Source:param[:Target]`, or `Source:*`.
+#[derive(Debug)]
+pub(crate) struct Include {
+    pub source: &'static str,
+    /// `None`: every reference parameter of `source`.
+    pub param: Option<&'static Param>,
+    pub target: Option<&'static str>,
+    /// `:iterate`: also from what was included.
+    pub iterate: bool,
+}
+
+/// `_summary` (R4 §3.1.1.5.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Summary {
+    False,
+    True,
+    Text,
+    Data,
+    Count,
+}
+
 #[derive(Debug)]
 pub(crate) struct SearchRequest {
     pub criteria: Vec<Criterion>,
@@ -79,18 +152,38 @@ pub(crate) struct SearchRequest {
     pub offset: usize,
     pub snapshot: Option<u64>,
     pub sort: Vec<Sort>,
-    /// `_include=Type:param`: references to follow from the matches.
-    pub include: Vec<&'static Param>,
-    /// `_revinclude=Type:param`: resources of `Type` pointing at the matches.
-    pub revinclude: Vec<(&'static str, &'static Param)>,
-    pub summary_count: bool,
+    pub include: Vec<Include>,
+    pub revinclude: Vec<Include>,
+    pub summary: Summary,
+    /// `_elements`: the top-level elements to keep.
+    pub elements: Option<Vec<String>>,
     pub total: bool,
     /// The request's own parameters (not paging ones), repeated in the links.
     pub echo: Vec<(String, String)>,
 }
 
-/// Parses a search of `kind`.
-pub(crate) fn parse(kind: &str, query: &[(String, String)]) -> Result<SearchRequest, String> {
+/// A search that cannot run: which parameter, and why.
+#[derive(Debug)]
+pub(crate) struct SearchError {
+    pub parameter: String,
+    pub message: String,
+}
+
+/// Parses a search of `kind`. With `lenient`, unknown parameters are dropped
+/// (and left out of the links) instead of refused.
+pub(crate) fn parse(
+    kind: &str,
+    query: &[(String, String)],
+    lenient: bool,
+) -> Result<SearchRequest, SearchError> {
+    parse_pairs(kind, query, lenient).map_err(|(parameter, message)| SearchError { parameter, message })
+}
+
+fn parse_pairs(
+    kind: &str,
+    query: &[(String, String)],
+    lenient: bool,
+) -> Result<SearchRequest, (String, String)> {
     let mut request = SearchRequest {
         criteria: Vec::new(),
         count: DEFAULT_COUNT,
@@ -99,122 +192,398 @@ pub(crate) fn parse(kind: &str, query: &[(String, String)]) -> Result<SearchRequ
         sort: Vec::new(),
         include: Vec::new(),
         revinclude: Vec::new(),
-        summary_count: false,
+        summary: Summary::False,
+        elements: None,
         total: true,
         echo: Vec::new(),
     };
     for (name, value) in query {
-        if name != OFFSET && name != SNAPSHOT {
+        let echo = parse_pair(&mut request, kind, name, value, lenient).map_err(|e| (name.clone(), e))?;
+        if echo {
             request.echo.push((name.clone(), value.clone()));
-        }
-        match name.as_str() {
-            "_count" => {
-                request.count = value.parse().ok().filter(|c| *c <= MAX_COUNT).ok_or_else(|| {
-                    format!("_count must be a whole number from 0 to {MAX_COUNT}, not {value:?}")
-                })?;
-            }
-            OFFSET => request.offset = value.parse().map_err(|_| format!("{OFFSET} must be a number"))?,
-            SNAPSHOT => {
-                request.snapshot = Some(
-                    value
-                        .parse()
-                        .map_err(|_| format!("{SNAPSHOT} must be a number"))?,
-                )
-            }
-            "_sort" => request.sort = parse_sort(kind, value)?,
-            "_include" => request.include.push(parse_include(kind, value)?),
-            "_revinclude" => request.revinclude.push(parse_revinclude(value)?),
-            "_summary" => match value.as_str() {
-                "count" => request.summary_count = true,
-                "false" => {}
-                other => return Err(format!("_summary={other} is not supported (count and false are)")),
-            },
-            "_total" => match value.as_str() {
-                "none" => request.total = false,
-                "estimate" | "accurate" => request.total = true,
-                other => return Err(format!("_total must be none, estimate or accurate, not {other}")),
-            },
-            "_format" => match value.as_str() {
-                "json" | "application/json" | "application/fhir+json" => {}
-                other => return Err(format!("_format={other}: this server only speaks JSON")),
-            },
-            "_pretty" => {}
-            _ => request.criteria.push(parse_criterion(kind, name, value)?),
         }
     }
     Ok(request)
 }
 
-/// One `name[:modifier]=value[,value…]` pair. Also used for the constraints of
-/// granular SMART scopes (`patient/Observation.rs?category=…`).
+/// Applies one pair to `request`; says whether the links should repeat it.
+fn parse_pair(
+    request: &mut SearchRequest,
+    kind: &str,
+    name: &str,
+    value: &str,
+    lenient: bool,
+) -> Result<bool, String> {
+    Ok(match name {
+        "_count" => {
+            request.count = value.parse().ok().filter(|c| *c <= MAX_COUNT).ok_or_else(|| {
+                format!("_count must be a whole number from 0 to {MAX_COUNT}, not {value:?}")
+            })?;
+            true
+        }
+        OFFSET => {
+            request.offset = value.parse().map_err(|_| format!("{OFFSET} must be a number"))?;
+            false
+        }
+        SNAPSHOT => {
+            request.snapshot = Some(
+                value
+                    .parse()
+                    .map_err(|_| format!("{SNAPSHOT} must be a number"))?,
+            );
+            false
+        }
+        "_sort" => {
+            request.sort = parse_sort(kind, value)?;
+            true
+        }
+        "_include" | "_include:iterate" => {
+            let include = parse_include(name, value)?;
+            if !include.iterate && include.source != kind {
+                return Err(format!(
+                    "_include={value}: a search of {kind} includes from {kind}:<parameter> (or use _include:iterate)"
+                ));
+            }
+            request.include.push(include);
+            true
+        }
+        "_revinclude" | "_revinclude:iterate" => {
+            request.revinclude.push(parse_include(name, value)?);
+            true
+        }
+        "_summary" => {
+            request.summary = match value {
+                "true" => Summary::True,
+                "text" => Summary::Text,
+                "data" => Summary::Data,
+                "count" => Summary::Count,
+                "false" => Summary::False,
+                other => {
+                    return Err(format!(
+                        "_summary must be true, text, data, count or false, not {other}"
+                    ));
+                }
+            };
+            true
+        }
+        "_elements" => {
+            request.elements = Some(value.split(',').map(|e| e.trim().to_owned()).collect());
+            true
+        }
+        "_total" => {
+            request.total = match value {
+                "none" => false,
+                "estimate" | "accurate" => true,
+                other => return Err(format!("_total must be none, estimate or accurate, not {other}")),
+            };
+            true
+        }
+        "_format" => match value {
+            "json" | "application/json" | "application/fhir+json" => true,
+            other => return Err(format!("_format={other}: this server only speaks JSON")),
+        },
+        "_pretty" => true,
+        _ => match parse_criterion(kind, name, value) {
+            Ok(criterion) => {
+                request.criteria.push(criterion);
+                true
+            }
+            Err(_) if lenient && unknown(kind, name) => false,
+            Err(error) => return Err(error),
+        },
+    })
+}
+
+/// Whether `name` names no parameter of `kind` (as opposed to a bad value or
+/// modifier, which `Prefer: handling=lenient` does not excuse).
+fn unknown(kind: &str, name: &str) -> bool {
+    let base = name.split([':', '.']).next().unwrap_or_default();
+    base != "_has" && R4.param(kind, base).is_none()
+}
+
+fn find(kind: &str, name: &str) -> Result<&'static Param, String> {
+    R4.param(kind, name).ok_or_else(|| {
+        let mut near: Vec<&str> = R4
+            .params(kind)
+            .map(|p| p.name.as_str())
+            .filter(|p| !p.starts_with('_'))
+            .collect();
+        near.sort_by_key(|p| strsim_distance(p, name));
+        near.truncate(5);
+        format!(
+            "unknown search parameter `{name}` for {kind} (closest: {}; every parameter is listed in the CapabilityStatement)",
+            near.join(", ")
+        )
+    })
+}
+
+/// A rough edit distance, to name the parameters a typo was closest to.
+fn strsim_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// One `name[:modifier]=value[,value…]` pair, a chain (`subject:Patient.name`) or a
+/// reverse chain (`_has:…`). Also used for the constraints of granular SMART
+/// scopes (`patient/Observation.rs?category=…`).
 pub(crate) fn parse_criterion(kind: &str, name: &str, value: &str) -> Result<Criterion, String> {
+    if let Some(rest) = name.strip_prefix("_has:") {
+        return parse_has(kind, rest, value);
+    }
+    if let Some((head, rest)) = name.split_once('.') {
+        return parse_chain(kind, head, rest, value);
+    }
     let (base, modifier) = match name.split_once(':') {
         Some((base, modifier)) => (base, Some(modifier)),
         None => (name, None),
     };
-    let param = params::find(kind, base).ok_or_else(|| {
-        let known: Vec<&str> = params::all(kind).map(|p| p.name).collect();
-        format!(
-            "unknown search parameter `{base}` for {kind}; supported: {}",
-            known.join(", ")
-        )
-    })?;
-    let mode = match (param.param_type, modifier) {
-        (_, None) => StringMatch::Prefix,
-        (ParamType::String, Some("exact")) => StringMatch::Exact,
-        (ParamType::String, Some("contains")) => StringMatch::Contains,
-        (_, Some(modifier)) => {
-            return Err(format!(
-                "the modifier :{modifier} is not supported on {} parameter {base}",
-                param.param_type.as_str()
-            ));
-        }
-    };
+    let param = find(kind, base)?;
     if value.is_empty() {
         return Err(format!("search parameter {name} has no value"));
     }
+    if modifier == Some("missing") {
+        return match value {
+            "true" | "false" => Ok(Criterion::Missing {
+                param,
+                missing: value == "true",
+            }),
+            _ => Err(format!("{name} must be true or false")),
+        };
+    }
+    if param.expression.is_none() || param.param_type == ParamType::Special {
+        return Err(format!(
+            "the search parameter {base} is not supported by this server (it needs full-text or special search)"
+        ));
+    }
+    let modifier = parse_modifier(param, modifier)?;
     let values = value
         .split(',')
         .map(|v| {
-            parse_value(param, mode, v)
+            parse_value(param, &modifier, v)
                 .ok_or_else(|| format!("{name}={v} is not a valid {} value", param.param_type.as_str()))
         })
         .collect::<Result<_, _>>()?;
-    Ok(Criterion { param, mode, values })
+    Ok(Criterion::Values {
+        param,
+        modifier,
+        values,
+    })
 }
 
-fn parse_value(param: &Param, mode: StringMatch, value: &str) -> Option<SearchValue> {
-    Some(match param.param_type {
-        ParamType::Token => match value.split_once('|') {
-            Some((system, code)) => SearchValue::Token {
-                system: Some(system.to_owned()),
-                code: (!code.is_empty()).then(|| code.to_owned()),
-            },
-            None => SearchValue::Token {
-                system: None,
-                code: Some(value.to_owned()),
-            },
-        },
-        ParamType::Date => {
-            let (prefix, text) = date::Prefix::split(value).ok()?;
+fn parse_modifier(param: &Param, modifier: Option<&str>) -> Result<Modifier, String> {
+    use ParamType as T;
+    Ok(match (param.param_type, modifier) {
+        (_, None) => Modifier::None,
+        (T::String, Some("exact")) => Modifier::Exact,
+        (T::String, Some("contains")) => Modifier::Contains,
+        (T::Token, Some("text")) => Modifier::Text,
+        (T::Token, Some("not")) => Modifier::Not,
+        (T::Uri, Some("above")) => Modifier::Above,
+        (T::Uri, Some("below")) => Modifier::Below,
+        (T::Reference, Some("identifier")) => Modifier::Identifier,
+        (T::Reference, Some(kind)) if R4.is_type(kind) => {
+            if !param.targets.is_empty() && !param.targets.iter().any(|t| t == kind) {
+                return Err(format!(
+                    "{} cannot refer to a {kind} (it refers to {})",
+                    param.name,
+                    param.targets.join(", ")
+                ));
+            }
+            Modifier::Type(kind.to_owned())
+        }
+        (T::Token, Some(m @ ("in" | "not-in" | "above" | "below" | "of-type"))) => {
+            return Err(format!(
+                "the modifier :{m} needs a terminology server, which this mock does not have"
+            ));
+        }
+        (_, Some(modifier)) => {
+            return Err(format!(
+                "the modifier :{modifier} is not supported on {} parameter {}",
+                param.param_type.as_str(),
+                param.name
+            ));
+        }
+    })
+}
+
+fn parse_value(param: &Param, modifier: &Modifier, value: &str) -> Option<SearchValue> {
+    Some(match (param.param_type, modifier) {
+        (ParamType::Token, Modifier::Text) => SearchValue::String(fold(value)),
+        (ParamType::Token, _) | (ParamType::Reference, Modifier::Identifier) => token_value(value),
+        (ParamType::Date, _) => {
+            let (prefix, text) = date::Prefix::split(value);
             SearchValue::Date {
                 prefix,
                 range: date::parse(text)?,
             }
         }
-        ParamType::String if mode == StringMatch::Exact => SearchValue::String(value.to_owned()),
-        ParamType::String => SearchValue::String(fold(value)),
-        ParamType::Reference => match reference::parts(value) {
+        (ParamType::String, Modifier::Exact) => SearchValue::String(value.to_owned()),
+        (ParamType::String, _) => SearchValue::String(fold(value)),
+        (ParamType::Number | ParamType::Quantity, _) => number_value(param.param_type, value)?,
+        (ParamType::Reference, _) => match reference::parts(value) {
             Some((kind, id)) => SearchValue::Reference {
                 kind: Some(kind.to_owned()),
                 id: id.to_owned(),
             },
             None if !value.contains('/') => SearchValue::Reference {
-                kind: (param.targets.len() == 1).then(|| param.targets[0].to_owned()),
+                kind: (param.targets.len() == 1).then(|| param.targets[0].clone()),
                 id: value.to_owned(),
             },
+            None if value.contains(':') => SearchValue::Url(value.to_owned()),
             None => return None,
         },
+        (ParamType::Uri, _) => SearchValue::Uri(value.to_owned()),
+        (ParamType::Composite, _) => {
+            let parts: Vec<&str> = value.split('$').collect();
+            if parts.len() != param.components.len() {
+                return None;
+            }
+            SearchValue::Composite(
+                parts
+                    .iter()
+                    .zip(&param.components)
+                    .map(|(part, component)| match component.param_type {
+                        ParamType::Token => Some(token_value(part)),
+                        ParamType::Date => {
+                            let (prefix, text) = date::Prefix::split(part);
+                            Some(SearchValue::Date {
+                                prefix,
+                                range: date::parse(text)?,
+                            })
+                        }
+                        ParamType::String => Some(SearchValue::String(fold(part))),
+                        ParamType::Number | ParamType::Quantity => number_value(component.param_type, part),
+                        _ => Some(SearchValue::Uri((*part).to_owned())),
+                    })
+                    .collect::<Option<_>>()?,
+            )
+        }
+        (ParamType::Special, _) => return None,
+    })
+}
+
+fn token_value(value: &str) -> SearchValue {
+    match value.split_once('|') {
+        Some((system, code)) => SearchValue::Token {
+            system: Some(system.to_owned()),
+            code: (!code.is_empty()).then(|| code.to_owned()),
+        },
+        None => SearchValue::Token {
+            system: None,
+            code: Some(value.to_owned()),
+        },
+    }
+}
+
+/// `[prefix]number` or, for quantities, `[prefix]number|system|code` (`number||unit`).
+fn number_value(param_type: ParamType, value: &str) -> Option<SearchValue> {
+    let (prefix, rest) = date::Prefix::split(value);
+    let mut parts = rest.split('|');
+    let number_text = parts.next()?;
+    let number: f64 = number_text.parse().ok()?;
+    let (system, code) = match (param_type, parts.next(), parts.next()) {
+        (ParamType::Quantity, system, code) => (
+            system.filter(|s| !s.is_empty()).map(str::to_owned),
+            code.filter(|c| !c.is_empty()).map(str::to_owned),
+        ),
+        (_, None, None) => (None, None),
+        _ => return None,
+    };
+    // Implicit precision (§3.1.1.4.1): `100` means 99.5 up to 100.5, `1e2` too.
+    let mantissa = number_text.split(['e', 'E']).next().unwrap_or(number_text);
+    let decimals = mantissa.split_once('.').map_or(0, |(_, d)| d.len());
+    let exponent: i32 = number_text
+        .split_once(['e', 'E'])
+        .and_then(|(_, e)| e.parse().ok())
+        .unwrap_or(0);
+    let half = 0.5 * 10f64.powi(exponent - decimals as i32);
+    Some(SearchValue::Number {
+        prefix,
+        value: number,
+        low: number - half,
+        high: number + half,
+        system,
+        code,
+    })
+}
+
+/// `subject:Patient.name` or `subject.name`: `head` is the reference parameter
+/// (with an optional type), `rest` the parameter of the target (perhaps a chain).
+fn parse_chain(kind: &str, head: &str, rest: &str, value: &str) -> Result<Criterion, String> {
+    let (name, target) = match head.split_once(':') {
+        Some((name, target)) => (name, Some(target)),
+        None => (head, None),
+    };
+    let param = find(kind, name)?;
+    if param.param_type != ParamType::Reference {
+        return Err(format!(
+            "{name} is a {} parameter: only references can be chained",
+            param.param_type.as_str()
+        ));
+    }
+    let candidates: Vec<&'static str> = match target {
+        Some(target) => {
+            let target = R4
+                .types()
+                .find(|t| *t == target)
+                .ok_or_else(|| format!("{head}: unknown resource type {target}"))?;
+            vec![target]
+        }
+        None if param.targets.is_empty() => R4.types().collect(),
+        None => R4
+            .types()
+            .filter(|t| param.targets.iter().any(|x| x == t))
+            .collect(),
+    };
+    let next = rest.split([':', '.']).next().unwrap_or_default();
+    let targets: Vec<(&'static str, Criterion)> = candidates
+        .into_iter()
+        .filter(|t| next == "_has" || R4.param(t, next).is_some())
+        .map(|t| parse_criterion(t, rest, value).map(|c| (t, c)))
+        .collect::<Result<_, _>>()?;
+    if targets.is_empty() {
+        return Err(format!(
+            "{head}.{rest}: no type {name} refers to has a search parameter `{next}`"
+        ));
+    }
+    Ok(Criterion::Chain { param, targets })
+}
+
+/// `Source:param:rest` of `_has:Source:param:rest`.
+fn parse_has(kind: &str, spec: &str, value: &str) -> Result<Criterion, String> {
+    let mut parts = spec.splitn(3, ':');
+    let (Some(source), Some(name), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!(
+            "_has:{spec} must be _has:Type:reference-parameter:parameter"
+        ));
+    };
+    let source = R4
+        .types()
+        .find(|t| *t == source)
+        .ok_or_else(|| format!("_has:{spec}: unknown resource type {source}"))?;
+    let param = find(source, name)?;
+    if param.param_type != ParamType::Reference
+        || !(param.targets.is_empty() || param.targets.iter().any(|t| t == kind))
+    {
+        return Err(format!("_has:{spec}: {source}.{name} does not refer to a {kind}"));
+    }
+    let inner = parse_criterion(source, rest, value)?;
+    Ok(Criterion::Has {
+        source,
+        param,
+        inner: Box::new(inner),
     })
 }
 
@@ -226,58 +595,66 @@ fn parse_sort(kind: &str, value: &str) -> Result<Vec<Sort>, String> {
                 Some(name) => (name, true),
                 None => (key, false),
             };
-            let param = params::find(kind, name)
-                .filter(|p| p.param_type != ParamType::Reference)
-                .ok_or_else(|| format!("cannot sort {kind} by `{name}`"))?;
+            let param = find(kind, name)?;
+            if matches!(param.param_type, ParamType::Composite | ParamType::Special)
+                || param.expression.is_none()
+            {
+                return Err(format!(
+                    "cannot sort {kind} by the {} parameter `{name}`",
+                    param.param_type.as_str()
+                ));
+            }
             Ok(Sort { param, descending })
         })
         .collect()
 }
 
-fn parse_include(kind: &str, value: &str) -> Result<&'static Param, String> {
+/// `Source:param[:Target]` or `Source:*`.
+fn parse_include(name: &str, value: &str) -> Result<Include, String> {
     let mut parts = value.split(':');
-    let (source, name) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    if source != kind {
-        return Err(format!(
-            "_include={value}: a search of {kind} can only include {kind}:<parameter>"
-        ));
-    }
-    reference_param(source, name, value)
-}
-
-fn parse_revinclude(value: &str) -> Result<(&'static str, &'static Param), String> {
-    let mut parts = value.split(':');
-    let (source, name) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    let source = params::TYPES
-        .iter()
-        .map(|(t, _)| *t)
+    let (source, param, target) = (parts.next().unwrap_or_default(), parts.next(), parts.next());
+    let source = R4
+        .types()
         .find(|t| *t == source)
-        .ok_or_else(|| format!("_revinclude={value}: unknown resource type {source}"))?;
-    Ok((source, reference_param(source, name, value)?))
-}
-
-fn reference_param(kind: &str, name: &str, value: &str) -> Result<&'static Param, String> {
-    params::find(kind, name)
-        .filter(|p| p.param_type == ParamType::Reference)
-        .ok_or_else(|| format!("{value}: {kind} has no reference parameter `{name}`"))
-}
-
-/// The value a resource sorts by: the earliest date, or the least string/code.
-pub(crate) fn sort_key(resource: &Value, param: &Param) -> SortKey {
-    let elements = param
-        .paths
-        .iter()
-        .flat_map(|path| matching::values(resource, path));
-    let key = match param.param_type {
-        ParamType::Date => elements
-            .filter_map(date::of_element)
-            .map(|r| SortValue::Date(r.start))
-            .min(),
-        _ => elements
-            .filter_map(|e| e.as_str().or_else(|| e.get("code")?.as_str()))
-            .map(|text| SortValue::Text(fold(text)))
-            .min(),
+        .ok_or_else(|| format!("{name}={value}: unknown resource type {source}"))?;
+    let param = match param {
+        Some("*") => None,
+        Some(param) => Some(
+            find(source, param)
+                .ok()
+                .filter(|p| p.param_type == ParamType::Reference)
+                .ok_or_else(|| format!("{name}={value}: {source} has no reference parameter `{param}`"))?,
+        ),
+        None => return Err(format!("{name}={value} must be Type:parameter or Type:*")),
     };
+    let target = target
+        .map(|t| {
+            R4.types()
+                .find(|k| *k == t)
+                .ok_or_else(|| format!("{name}={value}: unknown resource type {t}"))
+        })
+        .transpose()?;
+    Ok(Include {
+        source,
+        param,
+        target,
+        iterate: name.ends_with(":iterate"),
+    })
+}
+
+/// The value a resource sorts by: the least of its values of the parameter.
+pub(crate) fn sort_key(index: &Index, param: &Param) -> SortKey {
+    let key = index
+        .values(&param.name)
+        .filter_map(|v| match v {
+            IndexValue::Date(range) => Some(SortValue::Number(range.start as f64)),
+            IndexValue::Number(n) | IndexValue::Quantity { value: n, .. } => Some(SortValue::Number(*n)),
+            IndexValue::String { folded, .. } => Some(SortValue::Text(folded.clone())),
+            IndexValue::Token { code: Some(code), .. } => Some(SortValue::Text(code.clone())),
+            IndexValue::Reference { url, .. } | IndexValue::Uri(url) => Some(SortValue::Text(url.clone())),
+            _ => None,
+        })
+        .min_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     SortKey {
         missing: key.is_none(),
         value: key,
@@ -285,14 +662,14 @@ pub(crate) fn sort_key(resource: &Value, param: &Param) -> SortKey {
 }
 
 /// Resources without a value sort after those with one (in ascending order).
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, PartialEq, PartialOrd)]
 pub(crate) struct SortKey {
     missing: bool,
     value: Option<SortValue>,
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, PartialEq, PartialOrd)]
 enum SortValue {
-    Date(i64),
+    Number(f64),
     Text(String),
 }

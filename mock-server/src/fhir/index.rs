@@ -1,0 +1,387 @@
+//! Search values, extracted once from each resource version when it is written
+//! (FHIR R4 §3.1.1.4: what each parameter type indexes). A search then compares
+//! rows, never walks JSON.
+//!
+//! An [`Entry`] is a plain row — parameter name and a typed value — so a SQL table
+//! (type, parameter, value columns, id, version) could hold the same thing.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use unicode_normalization::UnicodeNormalization;
+
+use super::definitions::{Component, ParamType, R4};
+use super::fhirpath::Item;
+use super::search::date::{self, Range};
+use crate::reference;
+
+/// One value of one parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum IndexValue {
+    /// `folded` for the default and `:contains` matches, `exact` for `:exact`.
+    String {
+        folded: String,
+        exact: String,
+    },
+    /// A code with its system; `text` (folded display or CodeableConcept.text) for `:text`.
+    Token {
+        system: Option<String>,
+        code: Option<String>,
+        text: Option<String>,
+    },
+    Date(Range),
+    Number(f64),
+    /// `code` is the UCUM (or other) code, else the unit as written.
+    Quantity {
+        value: f64,
+        system: Option<String>,
+        code: Option<String>,
+    },
+    /// A literal reference: `kind`/`id` when it names them, and the text as written.
+    Reference {
+        kind: Option<String>,
+        id: Option<String>,
+        url: String,
+    },
+    /// `Reference.identifier`, for `:identifier`.
+    Identifier {
+        system: Option<String>,
+        value: String,
+    },
+    Uri(String),
+    /// One value of a composite: each component's values, in component order.
+    Composite(Vec<Vec<IndexValue>>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Entry {
+    pub param: &'static str,
+    pub value: IndexValue,
+}
+
+/// The rows of one resource version, ordered by parameter, and the patients whose
+/// compartments it is in.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    entries: Box<[Entry]>,
+    patients: Box<[String]>,
+}
+
+impl Index {
+    /// Indexes `resource` by every parameter its type has.
+    pub(crate) fn of(resource: &Value) -> Index {
+        let kind = resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut entries = Vec::new();
+        for param in R4.params(kind) {
+            let Some(expression) = &param.expression else {
+                continue;
+            };
+            for item in expression.evaluate(resource, &R4.choices) {
+                extract(
+                    param.param_type,
+                    &param.components,
+                    item,
+                    resource,
+                    &mut |value| {
+                        entries.push(Entry {
+                            param: &param.name,
+                            value,
+                        })
+                    },
+                );
+            }
+        }
+        entries.dedup();
+        let mut index = Index {
+            entries: entries.into_boxed_slice(),
+            patients: Box::default(),
+        };
+        let id = resource.get("id").and_then(Value::as_str).unwrap_or_default();
+        index.patients = index.compartments(kind, id).into_iter().collect();
+        index
+    }
+
+    /// The patients whose compartments the resource is in.
+    pub(crate) fn patients(&self) -> &[String] {
+        &self.patients
+    }
+
+    /// The values of `param`.
+    pub(crate) fn values(&self, param: &str) -> impl Iterator<Item = &IndexValue> {
+        let start = self.entries.partition_point(|e| e.param < param);
+        self.entries[start..]
+            .iter()
+            .take_while(move |e| e.param == param)
+            .map(|e| &e.value)
+    }
+
+    /// By the CompartmentDefinition: an Observation's `subject` and `performer`, …
+    /// A Patient is in its own.
+    fn compartments(&self, kind: &str, id: &str) -> BTreeSet<String> {
+        if kind == "Patient" {
+            return BTreeSet::from([id.to_owned()]);
+        }
+        R4.compartment(kind)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|param| self.values(param))
+            .filter_map(|value| match value {
+                IndexValue::Reference {
+                    kind: Some(kind),
+                    id: Some(id),
+                    ..
+                } if kind == "Patient" => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Case- and accent-insensitive form of a string: NFD, combining marks dropped, lower case.
+pub(crate) fn fold(text: &str) -> String {
+    text.nfd()
+        .filter(|c| !('\u{0300}'..='\u{036f}').contains(c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The parts of a HumanName or Address a string search looks in.
+const NAME_PARTS: &[&str] = &[
+    "text",
+    "family",
+    "given",
+    "prefix",
+    "suffix",
+    "line",
+    "city",
+    "district",
+    "state",
+    "postalCode",
+    "country",
+];
+
+fn text(value: &Value, key: &str) -> Option<String> {
+    value.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The index values one element gives a parameter of `param_type`.
+fn extract(
+    param_type: ParamType,
+    components: &[Component],
+    item: Item<'_>,
+    resource: &Value,
+    push: &mut dyn FnMut(IndexValue),
+) {
+    let value = item.value;
+    match param_type {
+        ParamType::String => {
+            let mut string = |s: &str| {
+                push(IndexValue::String {
+                    folded: fold(s),
+                    exact: s.to_owned(),
+                })
+            };
+            match value {
+                Value::String(s) => string(s),
+                Value::Object(object) => {
+                    for part in NAME_PARTS.iter().filter_map(|k| object.get(*k)) {
+                        match part {
+                            Value::String(s) => string(s),
+                            Value::Array(items) => {
+                                items.iter().filter_map(Value::as_str).for_each(&mut string)
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        ParamType::Token => token(value, push),
+        ParamType::Date => {
+            // Timing: its events.
+            match value.get("event") {
+                Some(Value::Array(events)) => events
+                    .iter()
+                    .filter_map(date::of_element)
+                    .for_each(|r| push(IndexValue::Date(r))),
+                _ => date::of_element(value)
+                    .into_iter()
+                    .for_each(|r| push(IndexValue::Date(r))),
+            }
+        }
+        ParamType::Number => {
+            if let Some(n) = value.as_f64() {
+                push(IndexValue::Number(n));
+            }
+        }
+        ParamType::Quantity => {
+            if let Some(number) = value.get("value").and_then(Value::as_f64) {
+                // Money has a currency where a Quantity has a code.
+                let (system, code) = match text(value, "currency") {
+                    Some(currency) => (Some("urn:iso:std:iso:4217".to_owned()), Some(currency)),
+                    None => (
+                        text(value, "system"),
+                        text(value, "code").or_else(|| text(value, "unit")),
+                    ),
+                };
+                push(IndexValue::Quantity {
+                    value: number,
+                    system,
+                    code,
+                });
+            }
+        }
+        ParamType::Reference => match value {
+            // canonical and uri targets
+            Value::String(url) => push(reference_value(url)),
+            Value::Object(_) => {
+                if let Some(url) = value.get("reference").and_then(Value::as_str) {
+                    push(reference_value(url));
+                }
+                if let Some(identifier) = value.get("identifier")
+                    && let Some(id_value) = text(identifier, "value")
+                {
+                    push(IndexValue::Identifier {
+                        system: text(identifier, "system"),
+                        value: id_value,
+                    });
+                }
+            }
+            _ => {}
+        },
+        ParamType::Uri => {
+            if let Some(uri) = value.as_str() {
+                push(IndexValue::Uri(uri.to_owned()));
+            }
+        }
+        ParamType::Composite => {
+            let parts = components
+                .iter()
+                .map(|component| {
+                    let mut values = Vec::new();
+                    for element in component.expression.evaluate_in(value, resource, &R4.choices) {
+                        extract(component.param_type, &[], element, resource, &mut |v| {
+                            values.push(v)
+                        });
+                    }
+                    values
+                })
+                .collect();
+            push(IndexValue::Composite(parts));
+        }
+        ParamType::Special => {}
+    }
+}
+
+fn reference_value(url: &str) -> IndexValue {
+    let parts = reference::parts(url);
+    IndexValue::Reference {
+        kind: parts.map(|(kind, _)| kind.to_owned()),
+        id: parts.map(|(_, id)| id.to_owned()),
+        url: url.to_owned(),
+    }
+}
+
+/// Codes, Codings, CodeableConcepts, Identifiers and ContactPoints, booleans.
+fn token(value: &Value, push: &mut dyn FnMut(IndexValue)) {
+    let code = |code: String| IndexValue::Token {
+        system: None,
+        code: Some(code),
+        text: None,
+    };
+    match value {
+        Value::String(s) => push(code(s.clone())),
+        Value::Bool(b) => push(code(b.to_string())),
+        Value::Number(n) => push(code(n.to_string())),
+        Value::Object(object) => {
+            if let Some(Value::Array(codings)) = object.get("coding") {
+                codings.iter().for_each(|coding| token(coding, push));
+                if let Some(t) = text(value, "text") {
+                    push(IndexValue::Token {
+                        system: None,
+                        code: None,
+                        text: Some(fold(&t)),
+                    });
+                }
+                return;
+            }
+            // Coding has `code` and `display`; Identifier and ContactPoint have `value`.
+            let code = text(value, "code").or_else(|| text(value, "value"));
+            let label = text(value, "display").or_else(|| {
+                value
+                    .pointer("/type/text")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+            if code.is_some() || label.is_some() {
+                push(IndexValue::Token {
+                    system: text(value, "system"),
+                    code,
+                    text: label.map(|t| fold(&t)),
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_observation_is_indexed_by_its_parameters() {
+        let observation = json!({
+            "resourceType": "Observation", "id": "o1", "status": "final",
+            "meta": {"lastUpdated": "2024-05-02T10:00:00Z", "tag": [{"system": "s", "code": "t"}]},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9", "display": "Blood pressure"}], "text": "BP"},
+            "subject": {"reference": "Patient/1"},
+            "performer": [{"reference": "Patient/2"}, {"reference": "Practitioner/3"}],
+            "effectiveDateTime": "2024-05-02",
+            "component": [
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": {"value": 120, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}
+            ]
+        });
+        let index = Index::of(&observation);
+        let codes: Vec<_> = index.values("code").collect();
+        assert!(codes.contains(&&IndexValue::Token {
+            system: Some("http://loinc.org".into()),
+            code: Some("85354-9".into()),
+            text: Some("blood pressure".into())
+        }));
+        assert!(matches!(index.values("date").next(), Some(IndexValue::Date(_))));
+        assert_eq!(index.values("_id").count(), 1);
+        assert_eq!(index.values("_tag").count(), 1);
+        assert!(matches!(
+            index.values("component-value-quantity").next(),
+            Some(IndexValue::Quantity { value, .. }) if *value == 120.0
+        ));
+        let composite = index.values("component-code-value-quantity").next().unwrap();
+        assert!(matches!(composite, IndexValue::Composite(parts) if parts.len() == 2 && parts[1].len() == 1));
+        // The compartment comes from the CompartmentDefinition: subject and performer.
+        assert_eq!(index.patients(), ["1", "2"]);
+    }
+
+    #[test]
+    fn names_and_addresses_are_searched_by_their_parts() {
+        let patient = json!({"resourceType": "Patient", "id": "p",
+            "name": [{"use": "official", "family": "Kanfeld", "given": ["Bernie", "Zoë"]}],
+            "address": [{"postalCode": "LS1 4HR", "city": "Leeds"}]});
+        let index = Index::of(&patient);
+        let folded: Vec<_> = index
+            .values("name")
+            .map(|v| match v {
+                IndexValue::String { folded, .. } => folded.as_str(),
+                _ => "",
+            })
+            .collect();
+        assert_eq!(folded, ["kanfeld", "bernie", "zoe"]);
+        assert_eq!(index.values("address-postalcode").count(), 1);
+        assert_eq!(index.patients(), ["p"]);
+    }
+}
