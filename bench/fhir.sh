@@ -35,6 +35,8 @@ echo "wrk -t2 -c32 -d$DURATION on $(nproc) cores, loopback"
 load "bare axum GET" "http://127.0.0.1:$BARE_PORT/bare"
 load "GET Patient/{id}" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Patient/p500" -H "$AUTH"
 load "GET Observation?patient=X&_count=50" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Observation?patient=p500&_count=50" -H "$AUTH"
+load "GET Observation?subject:Patient.family=X (chain)" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Observation?subject:Patient.family=Family500&_count=50" -H "$AUTH"
+load "GET Patient?_has:Observation:subject:code=X (_has)" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Patient?_has:Observation:subject:code=4548-4&_count=50" -H "$AUTH"
 
 # The inspector's cost: the same read on a second mock with the same data and the
 # inspector off, the two measured in turn three times (one pair is too noisy here).

@@ -109,6 +109,19 @@ impl Index {
         &self.patients
     }
 
+    /// Every patient the resource refers to, through any reference parameter (a
+    /// superset of [`Self::patients`], less the Patient itself).
+    pub(crate) fn referenced_patients(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().filter_map(|e| match &e.value {
+            IndexValue::Reference {
+                kind: Some(kind),
+                id: Some(id),
+                ..
+            } if kind == "Patient" => Some(id.as_str()),
+            _ => None,
+        })
+    }
+
     /// The values of `param`.
     pub(crate) fn values(&self, param: &str) -> impl Iterator<Item = &IndexValue> {
         let start = self.entries.partition_point(|e| e.param < param);

@@ -295,8 +295,33 @@ pub(crate) async fn create(
             outside(&kind, "(new)", &access)
         )));
     }
-    let version = state.fhir.create(&kind, resource);
-    Ok(written(&state, StatusCode::CREATED, &version, &headers))
+    let Some(condition) = headers.get("if-none-exist") else {
+        let version = state.fhir.create(&kind, resource);
+        return Ok(written(&state, StatusCode::CREATED, &version, &headers));
+    };
+    // Conditional create (R4 §3.1.0.8.1): none found → create, one → 200 with it, more → 412.
+    let condition = condition
+        .to_str()
+        .map_err(|_| Outcome::invalid("If-None-Exist is not text").at("If-None-Exist"))?;
+    let query = query_pairs(Some(condition.trim_start_matches('?')))?;
+    let created = state.fhir.create_unless(&kind, resource, |store| {
+        execute::find(store, &access, &kind, &query)
+    })?;
+    match created {
+        Ok(version) => Ok(written(&state, StatusCode::CREATED, &version, &headers)),
+        Err(found) => match found.as_slice() {
+            [one] => Ok(written(&state, StatusCode::OK, one, &headers)),
+            _ => Err(Outcome::new(
+                StatusCode::PRECONDITION_FAILED,
+                "duplicate",
+                format!(
+                    "If-None-Exist: {condition} matches {} resources; it must match at most one",
+                    found.len()
+                ),
+            )
+            .at("If-None-Exist")),
+        },
+    }
 }
 
 pub(crate) async fn update(

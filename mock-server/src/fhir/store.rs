@@ -42,7 +42,8 @@ impl Version {
 struct TypeData {
     /// id → versions, oldest first.
     versions: BTreeMap<String, Vec<Version>>,
-    /// patient id → ids of resources that were ever in their compartment.
+    /// patient id → ids of resources that were ever in their compartment or
+    /// referred to them: the candidates of a patient's search, checked exactly after.
     by_patient: HashMap<String, BTreeSet<String>>,
 }
 
@@ -151,6 +152,24 @@ impl Store {
         self.write().put(kind, &id, resource, false)
     }
 
+    /// Conditional create (`If-None-Exist`): `existing` runs under the write lock,
+    /// so two such creates cannot both find nothing and both store. Stores
+    /// `resource` when it finds nothing; returns what it found otherwise.
+    pub(crate) fn create_unless<E>(
+        &self,
+        kind: &str,
+        resource: Value,
+        existing: impl FnOnce(&Inner) -> Result<Vec<Version>, E>,
+    ) -> Result<Result<Version, Vec<Version>>, E> {
+        let mut inner = self.write();
+        let found = existing(&inner)?;
+        if !found.is_empty() {
+            return Ok(Err(found));
+        }
+        let id = resource["id"].as_str().unwrap_or_default().to_owned();
+        Ok(Ok(inner.put(kind, &id, resource, false)))
+    }
+
     /// Stores `resource` as the next version of `kind/id` (creating it if absent),
     /// if `if_match` is absent or names the current version. Returns the version and
     /// whether it was created.
@@ -239,7 +258,28 @@ impl Inner {
         }
     }
 
-    /// Ids of `kind` that were ever in the compartment of `patient`, in id order.
+    /// Every resource of `kind` as it was at `snapshot`, in id order: a scan that
+    /// looks no id up twice.
+    pub(crate) fn every<'a>(&'a self, kind: &str, snapshot: u64) -> impl Iterator<Item = &'a Version> + 'a {
+        self.types
+            .get(kind)
+            .into_iter()
+            .flat_map(|data| data.versions.values())
+            .filter_map(move |versions| versions.iter().rev().find(|v| v.seq <= snapshot))
+            .filter(|v| !v.deleted)
+    }
+
+    /// `kind/id` at `snapshot`, by reference.
+    pub(crate) fn at_ref(&self, kind: &str, id: &str, snapshot: u64) -> Option<&Version> {
+        self.versions(kind, id)
+            .iter()
+            .rev()
+            .find(|v| v.seq <= snapshot)
+            .filter(|v| !v.deleted)
+    }
+
+    /// Ids of `kind` that were ever in the compartment of `patient` or referred to
+    /// them, in id order.
     pub(crate) fn ids_for_patient<'a>(
         &'a self,
         kind: &str,
@@ -266,11 +306,18 @@ impl Inner {
             meta["lastUpdated"] = json!(super::now_instant());
         }
         let index = Index::of(&resource);
-        for patient in index.patients() {
-            data.by_patient
-                .entry(patient.clone())
-                .or_default()
-                .insert(id.to_owned());
+        let patients = index
+            .patients()
+            .iter()
+            .map(String::as_str)
+            .chain(index.referenced_patients());
+        for patient in patients {
+            if !data.by_patient.get(patient).is_some_and(|ids| ids.contains(id)) {
+                data.by_patient
+                    .entry(patient.to_owned())
+                    .or_default()
+                    .insert(id.to_owned());
+            }
         }
         let json = Bytes::from(resource.to_string());
         let version = Version {

@@ -769,3 +769,46 @@ async fn the_inspector_shows_each_request_with_its_client_and_no_secret() {
         serde_json::json!([])
     );
 }
+
+#[tokio::test]
+async fn conditional_create_never_makes_a_duplicate() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let post = |condition: &str| {
+        mock.http
+            .post(mock.fhir("Patient"))
+            .bearer_auth(&token)
+            .header(CONTENT_TYPE, "application/fhir+json")
+            .header("if-none-exist", condition)
+            .body(
+                json!({"resourceType": "Patient", "identifier": [{"system": "https://example.org/mrn", "value": "42"}]})
+                    .to_string(),
+            )
+            .send()
+    };
+    let condition = "identifier=https://example.org/mrn|42";
+    let first = post(condition).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    // Two more, one at a time and then at once: each finds the first.
+    let again = post(condition).await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
+    let (a, b) = tokio::join!(post(condition), post(condition));
+    assert_eq!(
+        (a.unwrap().status(), b.unwrap().status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    let (_, bundle) = mock.fhir_get(&format!("Patient?{condition}"), &token).await;
+    assert_eq!(bundle["total"], 1);
+
+    let many = post("gender=female").await.unwrap();
+    assert_eq!(many.status(), StatusCode::PRECONDITION_FAILED);
+    let outcome: Value = many.json().await.unwrap();
+    assert_eq!(outcome["issue"][0]["expression"], json!(["If-None-Exist"]));
+    assert_eq!(
+        post("shoe-size=9").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(post("_count=1").await.unwrap().status(), StatusCode::BAD_REQUEST);
+}

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde_json::{Map, Value, json};
 use smart_protocol::Interaction;
 
-use super::{Criterion, Include, OFFSET, SNAPSHOT, SearchRequest, Summary, parse, sort_key};
+use super::{Criterion, Include, OFFSET, ResourceSet, SNAPSHOT, SearchRequest, Summary, parse, sort_key};
 use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
 use crate::fhir::definitions::{ParamType, R4, is_element};
@@ -40,25 +40,8 @@ pub(crate) fn search(
                 .at(format!("{kind}?{SNAPSHOT}")),
         );
     }
-    let criteria = std::mem::take(&mut request.criteria)
-        .into_iter()
-        .map(|c| resolve(c, &store, access, snapshot))
-        .collect::<Result<Vec<_>, _>>()?;
-
-    let pinned = match &visible.patients {
-        Some(patients) => Some(patients.iter().map(String::as_str).collect()),
-        None => criteria
-            .iter()
-            .find_map(|c| c.patient(kind))
-            .map(|p| BTreeSet::from([p])),
-    };
-    let mut matches: Vec<Version> = candidates(&store, kind, pinned.as_ref(), snapshot)
-        .into_iter()
-        .filter(|v| {
-            let (kind, id) = v.key();
-            visible.allows(v) && criteria.iter().all(|c| c.matches(kind, id, &v.index))
-        })
-        .collect();
+    let criteria = std::mem::take(&mut request.criteria);
+    let mut matches = filter(&store, access, kind, &visible, criteria, snapshot)?;
     if !request.sort.is_empty() {
         let mut keyed: Vec<_> = matches
             .into_iter()
@@ -127,20 +110,72 @@ pub(crate) fn search(
     Ok(write_bundle(&head, base, &request, &page, &included))
 }
 
+/// The resources of `kind` that meet every criterion and that `visible` allows.
+fn filter(
+    store: &Inner,
+    access: &AccessContext,
+    kind: &str,
+    visible: &Visibility,
+    criteria: Vec<Criterion>,
+    snapshot: u64,
+) -> Result<Vec<Version>, Outcome> {
+    let criteria = criteria
+        .into_iter()
+        .map(|c| resolve(c, store, access, snapshot))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pinned = match &visible.patients {
+        Some(patients) => Some(patients.iter().map(String::as_str).collect()),
+        None => criteria.iter().find_map(Criterion::patients),
+    };
+    Ok(candidates(store, kind, pinned.as_ref(), snapshot)
+        .into_iter()
+        .filter(|v| {
+            let (kind, id) = v.key();
+            visible.allows(v) && criteria.iter().all(|c| c.matches(kind, id, &v.index))
+        })
+        .cloned()
+        .collect())
+}
+
+/// The current resources of `kind` that the search `query` (criteria only, no
+/// result parameters) finds among those the token may search: conditional
+/// interactions use it.
+pub(crate) fn find(
+    store: &Inner,
+    access: &AccessContext,
+    kind: &str,
+    query: &[(String, String)],
+) -> Result<Vec<Version>, Outcome> {
+    let request = parse(kind, query, false)
+        .map_err(|e| Outcome::invalid(e.message).at(format!("{kind}?{}", e.parameter)))?;
+    if request.criteria.is_empty() {
+        return Err(Outcome::invalid(format!(
+            "a conditional request needs search criteria, such as {kind}?identifier=…"
+        )));
+    }
+    let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let visible = visibility(access, Interaction::Search, kind, &params)?;
+    filter(store, access, kind, &visible, request.criteria, store.seq())
+}
+
 /// The versions a search looks at: those in the given patients' compartments when
 /// it is pinned to some, else every resource of the type.
-fn candidates(store: &Inner, kind: &str, patients: Option<&BTreeSet<&str>>, snapshot: u64) -> Vec<Version> {
-    let ids: Box<dyn Iterator<Item = &String>> = match patients {
-        Some(patients) => Box::new(
-            patients
-                .iter()
-                .flat_map(|patient| store.ids_for_patient(kind, patient))
-                .collect::<BTreeSet<_>>()
-                .into_iter(),
-        ),
-        None => store.ids(kind),
-    };
-    ids.filter_map(|id| store.at(kind, id, Some(snapshot))).collect()
+fn candidates<'a>(
+    store: &'a Inner,
+    kind: &str,
+    patients: Option<&BTreeSet<&str>>,
+    snapshot: u64,
+) -> Vec<&'a Version> {
+    match patients {
+        Some(patients) => patients
+            .iter()
+            .flat_map(|patient| store.ids_for_patient(kind, patient))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|id| store.at_ref(kind, id, snapshot))
+            .collect(),
+        None => store.every(kind, snapshot).collect(),
+    }
 }
 
 /// Turns chains and `_has` into the sets of resources they allow, found among what
@@ -152,46 +187,49 @@ fn resolve(
     access: &AccessContext,
     snapshot: u64,
 ) -> Result<Criterion, Outcome> {
-    let matching = |kind: &str, inner: &Criterion| -> Result<Vec<Version>, Outcome> {
+    let matching = |kind: &str, inner: Criterion| {
         let visible = visibility(access, Interaction::Search, kind, &[])?;
-        let pinned = visible
-            .patients
-            .as_ref()
-            .map(|patients| patients.iter().map(String::as_str).collect());
-        Ok(candidates(store, kind, pinned.as_ref(), snapshot)
-            .into_iter()
-            .filter(|v| {
-                let (kind, id) = v.key();
-                visible.allows(v) && inner.matches(kind, id, &v.index)
-            })
-            .collect())
+        filter(store, access, kind, &visible, vec![inner], snapshot)
     };
     Ok(match criterion {
         Criterion::Chain { param, targets } => {
-            let mut keys = HashSet::new();
-            let mut refused = None;
+            let mut found = ResourceSet::default();
+            let (mut searched, mut refused) = (false, None);
             for (kind, inner) in targets {
                 let inner = resolve(inner, store, access, snapshot)?;
-                match matching(kind, &inner) {
-                    Ok(found) => keys.extend(found.iter().map(|v| format!("{}/{}", v.key().0, v.key().1))),
+                match matching(kind, inner) {
+                    Ok(versions) => {
+                        searched = true;
+                        versions.iter().for_each(|v| found.insert(v.key().0, v.key().1));
+                    }
                     Err(outcome) => refused = Some(outcome),
                 }
             }
             // Refused only when the token may search none of the target types.
-            if keys.is_empty()
-                && let Some(outcome) = refused
-            {
+            if !searched && let Some(outcome) = refused {
                 return Err(outcome);
             }
-            Criterion::RefersTo { param, keys }
+            Criterion::RefersTo {
+                param,
+                targets: found,
+            }
         }
         Criterion::Has { source, param, inner } => {
             let inner = resolve(*inner, store, access, snapshot)?;
-            let keys = matching(source, &inner)?
-                .iter()
-                .flat_map(|v| references(v, param.name.as_str()))
-                .collect();
-            Criterion::IsOneOf(keys)
+            let mut found = ResourceSet::default();
+            for version in matching(source, inner)? {
+                for value in version.index.values(&param.name) {
+                    if let IndexValue::Reference {
+                        kind: Some(kind),
+                        id: Some(id),
+                        ..
+                    } = value
+                    {
+                        found.insert(kind, id);
+                    }
+                }
+            }
+            Criterion::IsOneOf(found)
         }
         other => other,
     })
@@ -334,26 +372,21 @@ fn includes(
             .iter()
             .map(|v| format!("{}/{}", v.key().0, v.key().1))
             .collect();
-        // Resources pointing at patients through a compartment parameter are found
-        // through the compartment index.
+        // Resources pointing at patients are found through the patient index.
         let patients: Option<BTreeSet<&str>> = frontier
             .iter()
             .map(|v| (v.key().0 == "Patient").then_some(v.key().1))
             .collect();
         for include in request.revinclude.iter().filter(applies) {
-            let by_compartment = include.param.is_some_and(|p| {
-                R4.compartment(include.source)
-                    .is_some_and(|c| c.contains(&p.name))
-            });
-            let pinned = patients.as_ref().filter(|_| by_compartment);
+            let pinned = patients.as_ref().filter(|_| include.param.is_some());
             for version in candidates(store, include.source, pinned, snapshot) {
                 let points_at_frontier = reference_params(include)
-                    .any(|param| references(&version, param).any(|key| targets.contains(&key)));
+                    .any(|param| references(version, param).any(|key| targets.contains(&key)));
                 if points_at_frontier
-                    && allowed(Interaction::Search, &version)
+                    && allowed(Interaction::Search, version)
                     && seen.insert(format!("{}/{}", version.key().0, version.key().1))
                 {
-                    added.push(version);
+                    added.push(version.clone());
                 }
             }
         }

@@ -12,7 +12,7 @@ pub(crate) mod date;
 pub(crate) mod execute;
 pub(crate) mod matching;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::fhir::definitions::{Param, ParamType, R4};
 use crate::fhir::index::{Index, IndexValue, fold};
@@ -28,6 +28,29 @@ pub(crate) const MAX_COUNT: usize = 1000;
 /// whatever was written since.
 pub(crate) const OFFSET: &str = "_offset";
 pub(crate) const SNAPSHOT: &str = "_snapshot";
+
+/// Resources by type and id: what a chain or `_has` resolved to.
+#[derive(Debug, Default)]
+pub(crate) struct ResourceSet(HashMap<String, HashSet<String>>);
+
+impl ResourceSet {
+    pub(crate) fn insert(&mut self, kind: &str, id: &str) {
+        self.0.entry(kind.to_owned()).or_default().insert(id.to_owned());
+    }
+
+    pub(crate) fn contains(&self, kind: &str, id: &str) -> bool {
+        self.0.get(kind).is_some_and(|ids| ids.contains(id))
+    }
+
+    /// The ids, when every member is a Patient.
+    fn only_patients(&self) -> Option<BTreeSet<&str>> {
+        match self.0.len() {
+            0 => Some(BTreeSet::new()),
+            1 => Some(self.0.get("Patient")?.iter().map(String::as_str).collect()),
+            _ => None,
+        }
+    }
+}
 
 /// One condition of a search.
 #[derive(Debug)]
@@ -53,13 +76,13 @@ pub(crate) enum Criterion {
         param: &'static Param,
         inner: Box<Criterion>,
     },
-    /// A resolved chain: `param` refers to one of these `Type/id`s.
+    /// A resolved chain: `param` refers to one of these resources.
     RefersTo {
         param: &'static Param,
-        keys: HashSet<String>,
+        targets: ResourceSet,
     },
-    /// A resolved `_has`: the resource is one of these `Type/id`s.
-    IsOneOf(HashSet<String>),
+    /// A resolved `_has`: the resource is one of these.
+    IsOneOf(ResourceSet),
 }
 
 impl Criterion {
@@ -82,39 +105,41 @@ impl Criterion {
                 .values(&param.name)
                 .any(|v| values.iter().any(|s| matching::matches(s, modifier, v))),
             Criterion::Missing { param, missing } => index.values(&param.name).next().is_none() == *missing,
-            Criterion::RefersTo { param, keys } => index.values(&param.name).any(|v| match v {
+            Criterion::RefersTo { param, targets } => index.values(&param.name).any(|v| match v {
                 IndexValue::Reference {
                     kind: Some(k),
                     id: Some(i),
                     ..
-                } => keys.contains(&format!("{k}/{i}")),
+                } => targets.contains(k, i),
                 _ => false,
             }),
-            Criterion::IsOneOf(keys) => keys.contains(&format!("{kind}/{id}")),
+            Criterion::IsOneOf(set) => set.contains(kind, id),
             Criterion::Chain { .. } | Criterion::Has { .. } => false,
         }
     }
 
-    /// The patient this criterion pins the search to — one `Patient` value of a
-    /// parameter that defines the type's patient compartment — so the store can
-    /// answer it from its compartment index.
-    pub(crate) fn patient(&self, kind: &str) -> Option<&str> {
-        let Criterion::Values {
-            param,
-            modifier: Modifier::None,
-            values,
-        } = self
-        else {
-            return None;
-        };
-        let [SearchValue::Reference { kind: target, id }] = values.as_slice() else {
-            return None;
-        };
-        let patient = match target.as_deref() {
-            Some(t) => t == "Patient",
-            None => param.targets == ["Patient"],
-        };
-        (patient && R4.compartment(kind)?.contains(&param.name)).then_some(id.as_str())
+    /// The patients this criterion pins the search to — `Patient` values of a
+    /// reference parameter, given or found by a chain — so the store can answer it
+    /// from its patient index.
+    pub(crate) fn patients(&self) -> Option<BTreeSet<&str>> {
+        match self {
+            Criterion::Values {
+                param,
+                modifier: Modifier::None,
+                values,
+            } if param.param_type == ParamType::Reference => values
+                .iter()
+                .map(|value| match value {
+                    SearchValue::Reference { kind: Some(t), id } if t == "Patient" => Some(id.as_str()),
+                    SearchValue::Reference { kind: None, id } if param.targets == ["Patient"] => {
+                        Some(id.as_str())
+                    }
+                    _ => None,
+                })
+                .collect(),
+            Criterion::RefersTo { targets, .. } => targets.only_patients(),
+            _ => None,
+        }
     }
 }
 
