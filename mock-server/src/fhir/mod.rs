@@ -38,6 +38,7 @@ pub(crate) fn public_router() -> Router<AppState> {
 /// Routes that need a bearer token.
 pub(crate) fn protected_router() -> Router<AppState> {
     Router::new()
+        .route("/", post(routes::batch))
         .route("/{kind}", get(routes::search_get).post(routes::create))
         .route("/{kind}/_search", post(routes::search_post))
         .route(
@@ -47,6 +48,7 @@ pub(crate) fn protected_router() -> Router<AppState> {
         .route("/{kind}/{id}/_history", get(routes::history))
         .route("/{kind}/{id}/_history/{version}", get(routes::vread))
         .fallback(routes::unknown)
+        .method_not_allowed_fallback(routes::not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 

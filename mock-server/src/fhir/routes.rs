@@ -391,5 +391,31 @@ pub(crate) async fn delete(
 
 /// Any other path under the FHIR base.
 pub(crate) async fn unknown(_: Authorized, uri: axum::http::Uri) -> Outcome {
-    Outcome::not_found(format!("no FHIR interaction at {}", uri.path()))
+    let path = uri.path();
+    if let Some(operation) = path.split('/').find(|segment| segment.starts_with('$')) {
+        return Outcome::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not-supported",
+            format!("the operation {operation} is not supported by this server"),
+        );
+    }
+    Outcome::not_found(format!("no FHIR interaction at {path}"))
+}
+
+/// `POST` to the base: a batch or transaction Bundle.
+pub(crate) async fn batch(_: Authorized) -> Outcome {
+    Outcome::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not-supported",
+        "batch and transaction Bundles are not supported by this server yet: send each request on its own",
+    )
+}
+
+/// A method the path does not take (`PATCH`, say): an OperationOutcome, not an empty 405.
+pub(crate) async fn not_allowed(_: Authorized, method: axum::http::Method, uri: axum::http::Uri) -> Outcome {
+    Outcome::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "not-supported",
+        format!("{method} is not supported on {}", uri.path()),
+    )
 }

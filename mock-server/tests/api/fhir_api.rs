@@ -209,6 +209,23 @@ async fn every_error_is_an_operation_outcome() {
         outcome(get("Patient/1/what/ever").await.unwrap()).await,
         StatusCode::NOT_FOUND
     );
+    assert_eq!(
+        outcome(get("Patient/1/$everything").await.unwrap()).await,
+        StatusCode::NOT_IMPLEMENTED
+    );
+    let patch = mock.http.patch(mock.fhir("Patient/1")).bearer_auth(&token).send();
+    assert_eq!(
+        outcome(patch.await.unwrap()).await,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let batch = mock
+        .http
+        .post(mock.fhir("").trim_end_matches('/'))
+        .bearer_auth(&token)
+        .header(CONTENT_TYPE, "application/fhir+json")
+        .body(json!({"resourceType": "Bundle", "type": "batch"}).to_string())
+        .send();
+    assert_eq!(outcome(batch.await.unwrap()).await, StatusCode::NOT_IMPLEMENTED);
 
     let post = |path: &str, content_type: &str, body: String| {
         mock.http
