@@ -298,6 +298,7 @@ fn cors() -> CorsLayer {
             header::CONTENT_TYPE,
             header::ACCEPT,
             header::IF_MATCH,
+            HeaderName::from_static("if-none-exist"),
             HeaderName::from_static("prefer"),
         ])
         .expose_headers([

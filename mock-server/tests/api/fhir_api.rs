@@ -829,3 +829,28 @@ async fn conditional_create_never_makes_a_duplicate() {
     );
     assert_eq!(post("_count=1").await.unwrap().status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_browser_may_send_the_conditional_headers() {
+    let mock = start().await;
+    let preflight = mock
+        .http
+        .request(reqwest::Method::OPTIONS, mock.fhir("Patient"))
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,if-none-exist,if-match,prefer",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::OK);
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for header in ["authorization", "if-none-exist", "if-match", "prefer"] {
+        assert!(allowed.contains(header), "{header} in {allowed}");
+    }
+}
