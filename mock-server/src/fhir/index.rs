@@ -53,6 +53,20 @@ pub(crate) enum IndexValue {
     Composite(Vec<Vec<IndexValue>>),
 }
 
+impl IndexValue {
+    /// The `(type, id)` a literal reference names.
+    pub(crate) fn target(&self) -> Option<(&str, &str)> {
+        match self {
+            IndexValue::Reference {
+                kind: Some(kind),
+                id: Some(id),
+                ..
+            } => Some((kind, id)),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Entry {
     pub param: &'static str,
@@ -112,14 +126,11 @@ impl Index {
     /// Every patient the resource refers to, through any reference parameter (a
     /// superset of [`Self::patients`], less the Patient itself).
     pub(crate) fn referenced_patients(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().filter_map(|e| match &e.value {
-            IndexValue::Reference {
-                kind: Some(kind),
-                id: Some(id),
-                ..
-            } if kind == "Patient" => Some(id.as_str()),
-            _ => None,
-        })
+        self.entries
+            .iter()
+            .filter_map(|e| e.value.target())
+            .filter(|(kind, _)| *kind == "Patient")
+            .map(|(_, id)| id)
     }
 
     /// The values of `param`.
@@ -131,6 +142,11 @@ impl Index {
             .map(|e| &e.value)
     }
 
+    /// The `(type, id)` of each literal reference among the values of `param`.
+    pub(crate) fn references(&self, param: &str) -> impl Iterator<Item = (&str, &str)> {
+        self.values(param).filter_map(IndexValue::target)
+    }
+
     /// By the CompartmentDefinition: an Observation's `subject` and `performer`, …
     /// A Patient is in its own.
     fn compartments(&self, kind: &str, id: &str) -> BTreeSet<String> {
@@ -140,15 +156,9 @@ impl Index {
         R4.compartment(kind)
             .unwrap_or_default()
             .iter()
-            .flat_map(|param| self.values(param))
-            .filter_map(|value| match value {
-                IndexValue::Reference {
-                    kind: Some(kind),
-                    id: Some(id),
-                    ..
-                } if kind == "Patient" => Some(id.clone()),
-                _ => None,
-            })
+            .flat_map(|param| self.references(param))
+            .filter(|(kind, _)| *kind == "Patient")
+            .map(|(_, id)| id.to_owned())
             .collect()
     }
 }

@@ -38,7 +38,7 @@ pub(crate) async fn capability_statement(State(state): State<AppState>) -> Respo
                 "versioning": "versioned",
                 "readHistory": true,
                 "updateCreate": true,
-                "conditionalCreate": false,
+                "conditionalCreate": true,
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
                 "searchInclude": search_include,

@@ -138,11 +138,9 @@ impl Store {
 
     /// The current version of every resource of `kind`.
     pub(crate) fn all(&self, kind: &str) -> Vec<Arc<Value>> {
-        let inner = self.read_lock();
-        inner
-            .ids(kind)
-            .filter_map(|id| inner.at(kind, id, None))
-            .map(|v| v.resource)
+        self.read_lock()
+            .every(kind, u64::MAX)
+            .map(|v| v.resource.clone())
             .collect()
     }
 
@@ -242,22 +240,6 @@ impl Inner {
         }
     }
 
-    /// `kind/id` at `snapshot`, unless it did not exist or was deleted then.
-    pub(crate) fn at(&self, kind: &str, id: &str, snapshot: Option<u64>) -> Option<Version> {
-        match self.find(kind, id, snapshot) {
-            Found::Current(version) => Some(version),
-            _ => None,
-        }
-    }
-
-    /// Every id ever stored for `kind`, in id order.
-    pub(crate) fn ids<'a>(&'a self, kind: &str) -> Box<dyn Iterator<Item = &'a String> + 'a> {
-        match self.types.get(kind) {
-            Some(data) => Box::new(data.versions.keys()),
-            None => Box::new(std::iter::empty()),
-        }
-    }
-
     /// Every resource of `kind` as it was at `snapshot`, in id order: a scan that
     /// looks no id up twice.
     pub(crate) fn every<'a>(&'a self, kind: &str, snapshot: u64) -> impl Iterator<Item = &'a Version> + 'a {
@@ -269,8 +251,8 @@ impl Inner {
             .filter(|v| !v.deleted)
     }
 
-    /// `kind/id` at `snapshot`, by reference.
-    pub(crate) fn at_ref(&self, kind: &str, id: &str, snapshot: u64) -> Option<&Version> {
+    /// `kind/id` at `snapshot`, unless it did not exist or was deleted then.
+    pub(crate) fn at(&self, kind: &str, id: &str, snapshot: u64) -> Option<&Version> {
         self.versions(kind, id)
             .iter()
             .rev()

@@ -684,6 +684,7 @@ async fn metadata_lists_what_is_served() {
             .unwrap()
             .contains(&json!("Observation:performer"))
     );
+    assert_eq!(observation["conditionalCreate"], true);
     let patient = rest["resource"]
         .as_array()
         .unwrap()

@@ -4,7 +4,7 @@
 //! `_revinclude` (with `:iterate`, each included resource checked against the
 //! token like any other read), and `_summary`/`_elements`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 use smart_protocol::Interaction;
@@ -13,7 +13,6 @@ use super::{Criterion, Include, OFFSET, ResourceSet, SNAPSHOT, SearchRequest, Su
 use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
 use crate::fhir::definitions::{ParamType, R4, is_element};
-use crate::fhir::index::IndexValue;
 use crate::fhir::outcome::Outcome;
 use crate::fhir::store::{Inner, Version};
 use crate::state::AppState;
@@ -28,10 +27,7 @@ pub(crate) fn search(
     query: &[(String, String)],
     lenient: bool,
 ) -> Result<Vec<u8>, Outcome> {
-    let mut request = parse(kind, query, lenient)
-        .map_err(|e| Outcome::invalid(e.message).at(format!("{kind}?{}", e.parameter)))?;
-    let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let visible = visibility(access, Interaction::Search, kind, &params)?;
+    let (mut request, visible) = prepare(access, kind, query, lenient)?;
     let store = state.fhir.read_lock();
     let snapshot = request.snapshot.unwrap_or_else(|| store.seq());
     if snapshot > store.seq() {
@@ -110,6 +106,20 @@ pub(crate) fn search(
     Ok(write_bundle(&head, base, &request, &page, &included))
 }
 
+/// The parsed search, and what the token may search (a granular scope may be
+/// satisfied by the search's own parameters).
+fn prepare(
+    access: &AccessContext,
+    kind: &str,
+    query: &[(String, String)],
+    lenient: bool,
+) -> Result<(SearchRequest, Visibility), Outcome> {
+    let request = parse(kind, query, lenient)
+        .map_err(|e| Outcome::invalid(e.message).at(format!("{kind}?{}", e.parameter)))?;
+    let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Ok((request, visibility(access, Interaction::Search, kind, &params)?))
+}
+
 /// The resources of `kind` that meet every criterion and that `visible` allows.
 fn filter(
     store: &Inner,
@@ -146,15 +156,12 @@ pub(crate) fn find(
     kind: &str,
     query: &[(String, String)],
 ) -> Result<Vec<Version>, Outcome> {
-    let request = parse(kind, query, false)
-        .map_err(|e| Outcome::invalid(e.message).at(format!("{kind}?{}", e.parameter)))?;
+    let (request, visible) = prepare(access, kind, query, false)?;
     if request.criteria.is_empty() {
         return Err(Outcome::invalid(format!(
             "a conditional request needs search criteria, such as {kind}?identifier=…"
         )));
     }
-    let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let visible = visibility(access, Interaction::Search, kind, &params)?;
     filter(store, access, kind, &visible, request.criteria, store.seq())
 }
 
@@ -172,7 +179,7 @@ fn candidates<'a>(
             .flat_map(|patient| store.ids_for_patient(kind, patient))
             .collect::<BTreeSet<_>>()
             .into_iter()
-            .filter_map(|id| store.at_ref(kind, id, snapshot))
+            .filter_map(|id| store.at(kind, id, snapshot))
             .collect(),
         None => store.every(kind, snapshot).collect(),
     }
@@ -200,7 +207,9 @@ fn resolve(
                 match matching(kind, inner) {
                     Ok(versions) => {
                         searched = true;
-                        versions.iter().for_each(|v| found.insert(v.key().0, v.key().1));
+                        for version in &versions {
+                            found.insert(version.key().0, version.key().1);
+                        }
                     }
                     Err(outcome) => refused = Some(outcome),
                 }
@@ -218,32 +227,13 @@ fn resolve(
             let inner = resolve(*inner, store, access, snapshot)?;
             let mut found = ResourceSet::default();
             for version in matching(source, inner)? {
-                for value in version.index.values(&param.name) {
-                    if let IndexValue::Reference {
-                        kind: Some(kind),
-                        id: Some(id),
-                        ..
-                    } = value
-                    {
-                        found.insert(kind, id);
-                    }
+                for (kind, id) in version.index.references(&param.name) {
+                    found.insert(kind, id);
                 }
             }
             Criterion::IsOneOf(found)
         }
         other => other,
-    })
-}
-
-/// The `Type/id`s `version` refers to through `param`.
-fn references<'a>(version: &'a Version, param: &'a str) -> impl Iterator<Item = String> + 'a {
-    version.index.values(param).filter_map(|v| match v {
-        IndexValue::Reference {
-            kind: Some(kind),
-            id: Some(id),
-            ..
-        } => Some(format!("{kind}/{id}")),
-        _ => None,
     })
 }
 
@@ -325,10 +315,10 @@ fn includes(
     page: &[Version],
     snapshot: u64,
 ) -> Vec<Version> {
-    let mut seen: HashSet<String> = page
-        .iter()
-        .map(|v| format!("{}/{}", v.key().0, v.key().1))
-        .collect();
+    let mut seen = ResourceSet::default();
+    for version in page {
+        seen.insert(version.key().0, version.key().1);
+    }
     // One scope decision per (type, interaction), not per resource.
     let mut visibilities: HashMap<(String, Interaction), Option<Visibility>> = HashMap::new();
     let mut allowed = |interaction, version: &Version| {
@@ -345,33 +335,22 @@ fn includes(
         let applies = |include: &&Include| round == 0 || include.iterate;
         for include in request.include.iter().filter(applies) {
             for version in frontier.iter().filter(|v| v.key().0 == include.source) {
-                for param in reference_params(include) {
-                    for value in version.index.values(param) {
-                        let IndexValue::Reference {
-                            kind: Some(kind),
-                            id: Some(id),
-                            ..
-                        } = value
-                        else {
-                            continue;
-                        };
-                        if include.target.is_some_and(|t| t != kind) {
-                            continue;
-                        }
-                        if let Some(target) = store.at(kind, id, Some(snapshot))
-                            && allowed(Interaction::Read, &target)
-                            && seen.insert(format!("{kind}/{id}"))
-                        {
-                            added.push(target);
-                        }
+                let references = reference_params(include).flat_map(|param| version.index.references(param));
+                for (kind, id) in references {
+                    if include.target.is_none_or(|t| t == kind)
+                        && let Some(target) = store.at(kind, id, snapshot)
+                        && allowed(Interaction::Read, target)
+                        && seen.insert(kind, id)
+                    {
+                        added.push(target.clone());
                     }
                 }
             }
         }
-        let targets: HashSet<String> = frontier
-            .iter()
-            .map(|v| format!("{}/{}", v.key().0, v.key().1))
-            .collect();
+        let mut targets = ResourceSet::default();
+        for version in &frontier {
+            targets.insert(version.key().0, version.key().1);
+        }
         // Resources pointing at patients are found through the patient index.
         let patients: Option<BTreeSet<&str>> = frontier
             .iter()
@@ -380,11 +359,15 @@ fn includes(
         for include in request.revinclude.iter().filter(applies) {
             let pinned = patients.as_ref().filter(|_| include.param.is_some());
             for version in candidates(store, include.source, pinned, snapshot) {
-                let points_at_frontier = reference_params(include)
-                    .any(|param| references(version, param).any(|key| targets.contains(&key)));
+                let points_at_frontier = reference_params(include).any(|param| {
+                    version
+                        .index
+                        .references(param)
+                        .any(|(k, i)| targets.contains(k, i))
+                });
                 if points_at_frontier
                     && allowed(Interaction::Search, version)
-                    && seen.insert(format!("{}/{}", version.key().0, version.key().1))
+                    && seen.insert(version.key().0, version.key().1)
                 {
                     added.push(version.clone());
                 }

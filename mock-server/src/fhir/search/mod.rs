@@ -34,8 +34,9 @@ pub(crate) const SNAPSHOT: &str = "_snapshot";
 pub(crate) struct ResourceSet(HashMap<String, HashSet<String>>);
 
 impl ResourceSet {
-    pub(crate) fn insert(&mut self, kind: &str, id: &str) {
-        self.0.entry(kind.to_owned()).or_default().insert(id.to_owned());
+    /// Adds `kind/id`; false if it was there already.
+    pub(crate) fn insert(&mut self, kind: &str, id: &str) -> bool {
+        self.0.entry(kind.to_owned()).or_default().insert(id.to_owned())
     }
 
     pub(crate) fn contains(&self, kind: &str, id: &str) -> bool {
@@ -105,14 +106,9 @@ impl Criterion {
                 .values(&param.name)
                 .any(|v| values.iter().any(|s| matching::matches(s, modifier, v))),
             Criterion::Missing { param, missing } => index.values(&param.name).next().is_none() == *missing,
-            Criterion::RefersTo { param, targets } => index.values(&param.name).any(|v| match v {
-                IndexValue::Reference {
-                    kind: Some(k),
-                    id: Some(i),
-                    ..
-                } => targets.contains(k, i),
-                _ => false,
-            }),
+            Criterion::RefersTo { param, targets } => {
+                index.references(&param.name).any(|(k, i)| targets.contains(k, i))
+            }
             Criterion::IsOneOf(set) => set.contains(kind, id),
             Criterion::Chain { .. } | Criterion::Has { .. } => false,
         }
@@ -333,31 +329,13 @@ fn find(kind: &str, name: &str) -> Result<&'static Param, String> {
             .map(|p| p.name.as_str())
             .filter(|p| !p.starts_with('_'))
             .collect();
-        near.sort_by_key(|p| strsim_distance(p, name));
+        near.sort_by_key(|p| strsim::levenshtein(p, name));
         near.truncate(5);
         format!(
             "unknown search parameter `{name}` for {kind} (closest: {}; every parameter is listed in the CapabilityStatement)",
             near.join(", ")
         )
     })
-}
-
-/// A rough edit distance, to name the parameters a typo was closest to.
-fn strsim_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(current + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
 }
 
 /// One `name[:modifier]=value[,value…]` pair, a chain (`subject:Patient.name`) or a
@@ -444,7 +422,31 @@ fn parse_modifier(param: &Param, modifier: Option<&str>) -> Result<Modifier, Str
 }
 
 fn parse_value(param: &Param, modifier: &Modifier, value: &str) -> Option<SearchValue> {
-    Some(match (param.param_type, modifier) {
+    if param.param_type != ParamType::Composite {
+        return parse_typed(param.param_type, &param.targets, modifier, value);
+    }
+    // `a$b`: each part parsed as its component's type.
+    let parts: Vec<&str> = value.split('$').collect();
+    if parts.len() != param.components.len() {
+        return None;
+    }
+    parts
+        .iter()
+        .zip(&param.components)
+        .map(|(part, component)| parse_typed(component.param_type, &[], &Modifier::None, part))
+        .collect::<Option<_>>()
+        .map(SearchValue::Composite)
+}
+
+/// One value of a parameter (or composite part) of `param_type`; `targets` are a
+/// reference's possible target types.
+fn parse_typed(
+    param_type: ParamType,
+    targets: &[String],
+    modifier: &Modifier,
+    value: &str,
+) -> Option<SearchValue> {
+    Some(match (param_type, modifier) {
         (ParamType::Token, Modifier::Text) => SearchValue::String(fold(value)),
         (ParamType::Token, _) | (ParamType::Reference, Modifier::Identifier) => token_value(value),
         (ParamType::Date, _) => {
@@ -456,46 +458,22 @@ fn parse_value(param: &Param, modifier: &Modifier, value: &str) -> Option<Search
         }
         (ParamType::String, Modifier::Exact) => SearchValue::String(value.to_owned()),
         (ParamType::String, _) => SearchValue::String(fold(value)),
-        (ParamType::Number | ParamType::Quantity, _) => number_value(param.param_type, value)?,
+        (ParamType::Number | ParamType::Quantity, _) => number_value(param_type, value)?,
         (ParamType::Reference, _) => match reference::parts(value) {
             Some((kind, id)) => SearchValue::Reference {
                 kind: Some(kind.to_owned()),
                 id: id.to_owned(),
             },
             None if !value.contains('/') => SearchValue::Reference {
-                kind: (param.targets.len() == 1).then(|| param.targets[0].clone()),
+                kind: (targets.len() == 1).then(|| targets[0].clone()),
                 id: value.to_owned(),
             },
             None if value.contains(':') => SearchValue::Url(value.to_owned()),
             None => return None,
         },
         (ParamType::Uri, _) => SearchValue::Uri(value.to_owned()),
-        (ParamType::Composite, _) => {
-            let parts: Vec<&str> = value.split('$').collect();
-            if parts.len() != param.components.len() {
-                return None;
-            }
-            SearchValue::Composite(
-                parts
-                    .iter()
-                    .zip(&param.components)
-                    .map(|(part, component)| match component.param_type {
-                        ParamType::Token => Some(token_value(part)),
-                        ParamType::Date => {
-                            let (prefix, text) = date::Prefix::split(part);
-                            Some(SearchValue::Date {
-                                prefix,
-                                range: date::parse(text)?,
-                            })
-                        }
-                        ParamType::String => Some(SearchValue::String(fold(part))),
-                        ParamType::Number | ParamType::Quantity => number_value(component.param_type, part),
-                        _ => Some(SearchValue::Uri((*part).to_owned())),
-                    })
-                    .collect::<Option<_>>()?,
-            )
-        }
-        (ParamType::Special, _) => return None,
+        // A composite inside a composite does not occur in R4.
+        (ParamType::Composite | ParamType::Special, _) => return None,
     })
 }
 
