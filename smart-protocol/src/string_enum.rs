@@ -17,6 +17,9 @@ macro_rules! string_enum {
         }
 
         impl $name {
+            /// The wire form of every value this crate knows, in declaration order.
+            pub const KNOWN: &'static [&'static str] = &[$($text),*];
+
             /// The wire form of this value.
             pub fn as_str(&self) -> &str {
                 match self {

@@ -6,7 +6,7 @@
 //! kept.
 
 use base64::Engine;
-use smart_protocol::{ClientSecret, OAuthError, OAuthErrorCode};
+use smart_protocol::{ClientSecret, OAuthError, OAuthErrorCode, TokenResponse};
 
 use super::error::{Error, ErrorCode};
 use super::launch::{LAUNCH_KEY_PREFIX, PendingLaunch};
@@ -101,32 +101,44 @@ pub async fn ready<P: Platform, S: Storage>(
         ("code_verifier", pending.code_verifier.secret().to_owned()),
     ];
     let response = request_token(platform, &pending.token_endpoint, &auth, form).await?;
+    match accept(platform, &pending, &response).await {
+        Ok(id_token_claims) => Ok(SessionState::new(
+            platform.now(),
+            &pending,
+            response,
+            id_token_claims,
+        )),
+        Err(error) => {
+            // Tokens the app will not use are revoked, best effort: the app gets the
+            // reason they were refused whatever happens here.
+            if let Some(endpoint) = &pending.revocation_endpoint {
+                let refresh = response.refresh_token.as_ref();
+                let _ = revoke(platform, endpoint, &auth, &response.access_token, refresh).await;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Whether the token response can be used: Bearer tokens, and an id_token (if any)
+/// that passes every check. Returns its claims.
+async fn accept<P: Platform>(
+    platform: &P,
+    pending: &PendingLaunch,
+    response: &TokenResponse,
+) -> Result<Option<P::Json>, Error<P::Json>> {
     if !response.token_type.is_bearer() {
         return Err(Error::invalid_response(format!(
             "token_type {} is not Bearer",
             response.token_type
         )));
     }
-    let id_token_claims = match &response.id_token {
-        Some(id_token) => match verify_id_token(platform, &pending, id_token.secret()).await {
-            Ok(claims) => Some(claims),
-            Err(error) => {
-                // Best effort: the app gets the id_token's error whatever happens here.
-                if let Some(endpoint) = &pending.revocation_endpoint {
-                    let refresh = response.refresh_token.as_ref();
-                    let _ = revoke(platform, endpoint, &auth, &response.access_token, refresh).await;
-                }
-                return Err(error);
-            }
-        },
-        None => None,
-    };
-    Ok(SessionState::new(
-        platform.now(),
-        &pending,
-        response,
-        id_token_claims,
-    ))
+    match &response.id_token {
+        Some(id_token) => verify_id_token(platform, pending, id_token.secret())
+            .await
+            .map(Some),
+        None => Ok(None),
+    }
 }
 
 /// OpenID Connect Core §3.1.3.7: signature by a key of the server's JWKS, `iss`,

@@ -198,7 +198,8 @@ impl<J: fmt::Debug> std::error::Error for Error<J> {}
 mod tests {
     use super::*;
 
-    /// The TypeScript declarations (web/mod.rs) list every code, and no other.
+    /// The TypeScript declarations (web/mod.rs) list every code, the package's and
+    /// the OAuth ones, and no other.
     #[test]
     fn the_typescript_union_lists_every_code() {
         let declarations = include_str!("../web/mod.rs");
@@ -215,5 +216,11 @@ mod tests {
         assert_eq!(listed, names);
         let http = Error::<()>::http(403, None, "forbidden");
         assert_eq!(http.code_text(), "http_403");
+        let oauth = declarations
+            .lines()
+            .find(|l| l.starts_with("export type OAuthErrorCode ="))
+            .expect("the OAuthErrorCode union");
+        let listed: Vec<&str> = oauth.split('"').skip(1).step_by(2).collect();
+        assert_eq!(listed, smart_protocol::OAuthErrorCode::KNOWN);
     }
 }

@@ -111,8 +111,9 @@ export interface ClientCredentialsOptions {
 /** The package's own error codes. issuer_mismatch: the authorization response names another
  * server (RFC 9207); crypto_unavailable: no WebCrypto (the page is not https or localhost). */
 export type ErrorCode = "discovery_failed" | "pkce_unsupported" | "iss_not_allowed" | "invalid_options" | "state_mismatch" | "issuer_mismatch" | "id_token_invalid" | "session_expired" | "network_error" | "invalid_response" | "unsafe_url" | "storage_error" | "crypto_unavailable" | "registration_unsupported" | "no_session" | "no_patient" | "no_encounter" | "no_user";
-/** The server's OAuth error codes (RFC 6749 §4.1.2.1, §5.2; OpenID Connect Core §3.1.2.6), or another it sent. */
-export type OAuthErrorCode = "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "invalid_scope" | "access_denied" | "unsupported_response_type" | "server_error" | "temporarily_unavailable" | "login_required" | "consent_required" | "interaction_required" | (string & {});
+/** The server's OAuth error codes (RFC 6749 §4.1.2.1, §5.2; RFC 7591 §3.2.2; RFC 7009 §2.2.1;
+ * OpenID Connect Core §3.1.2.6), or another it sent. */
+export type OAuthErrorCode = "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "invalid_scope" | "access_denied" | "unsupported_response_type" | "server_error" | "temporarily_unavailable" | "invalid_redirect_uri" | "invalid_client_metadata" | "unsupported_token_type" | "login_required" | "consent_required" | "interaction_required" | (string & {});
 /** Every rejection of this package is a SmartError. */
 export interface SmartError extends Error {
   name: "SmartError";

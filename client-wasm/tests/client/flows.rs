@@ -585,6 +585,9 @@ async fn malformed_token_answers_are_typed_errors() {
         assert_eq!(error.code_text(), code, "{}", error.message);
         assert!(error.message.contains(says), "{}", error.message);
     }
+    // The tokens of the four answers that parsed (a mac token_type, three bad
+    // id_tokens) were revoked; the two that did not parse held no usable token.
+    assert_eq!(platform.count("/ccri-auth/revoke"), 4);
 }
 
 #[tokio::test]
@@ -721,10 +724,20 @@ async fn an_authorization_response_from_another_issuer_is_refused() {
         assert_eq!(error.code_text(), "issuer_mismatch");
         assert!(error.message.contains(says), "{}", error.message);
     }
+    // An error response is checked too: a forged access_denied from another server
+    // must not pass for this server's answer.
+    let url = launch_url(&platform, &storage, &mock.urls.fhir_base, scope).await;
+    let state = param(&url, "state").unwrap();
+    let forged =
+        format!("{REDIRECT}?error=access_denied&state={state}&iss=https%3A%2F%2Fevil.example%2Fauth");
+    let error = callback::ready(&platform, &storage, &forged, None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code_text(), "issuer_mismatch");
 }
 
 #[tokio::test]
-async fn tokens_that_come_with_a_bad_id_token_are_revoked_and_not_kept() {
+async fn tokens_that_come_with_a_bad_id_token_are_revoked() {
     let mock = start_mock(|_| {}).await;
     let (platform, storage) = (TestPlatform::new(), MemoryStorage::default());
     let url = launch_url(
@@ -741,13 +754,35 @@ async fn tokens_that_come_with_a_bad_id_token_are_revoked_and_not_kept() {
         .await
         .unwrap_err();
     assert_eq!(error.code_text(), "id_token_invalid");
-    // The refresh token, which takes its grant's access token with it (RFC 7009 §2.1).
+    // The tokens the server sent are dead at the server: the refresh token, and with
+    // it its grant's access token (RFC 7009 §2.1).
     assert_eq!(platform.count("/ccri-auth/revoke"), 1);
-    assert!(
-        storage
-            .get(smart_fhir_client::engine::session::SESSION_KEY)
-            .is_none()
-    );
+    let tokens = platform
+        .answers
+        .borrow()
+        .iter()
+        .find(|(url, _)| url.ends_with("/ccri-auth/token"))
+        .and_then(|(_, body)| body.clone())
+        .expect("a token response");
+    let http = reqwest::Client::new();
+    let refresh = http
+        .post(format!("{}/token", mock.urls.auth_base))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "demo-app"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 400);
+    let read = http
+        .get(format!("{}/Patient/1", mock.urls.fhir_base))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 401);
 }
 
 #[tokio::test]

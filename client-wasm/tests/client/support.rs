@@ -15,6 +15,8 @@ pub(crate) struct TestPlatform {
     http: reqwest::Client,
     /// Every URL fetched, in order.
     pub log: RefCell<Vec<String>>,
+    /// The JSON body of every answer from the server, with its URL, in order.
+    pub answers: RefCell<Vec<(String, Option<Value>)>>,
     /// How many responses were 401.
     pub unauthorized: std::cell::Cell<usize>,
     /// URL substring → the response to give instead of asking the server.
@@ -85,10 +87,11 @@ impl Platform for TestPlatform {
             self.unauthorized.set(self.unauthorized.get() + 1);
         }
         let text = response.text().await.map_err(|e| e.to_string())?;
-        Ok(HttpResponse {
-            status,
-            body: serde_json::from_str(&text).ok(),
-        })
+        let body: Option<Value> = serde_json::from_str(&text).ok();
+        self.answers
+            .borrow_mut()
+            .push((request.url.clone(), body.clone()));
+        Ok(HttpResponse { status, body })
     }
 
     fn random_bytes(&self, out: &mut [u8]) {
