@@ -398,3 +398,42 @@ async fn refresh_rotation_replaces_the_token_and_a_reused_one_revokes_the_grant(
         "the grant's access tokens end too"
     );
 }
+
+// Several worker threads, so the mock serves the refreshes in parallel; ten
+// rounds, because a race shows only when two requests meet inside its window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_with_one_rotating_token_cannot_both_succeed() {
+    let mock = start_with(|config| config.refresh_rotation = true).await;
+    for _ in 0..10 {
+        let (code, verifier) = mock
+            .code_for("launch/patient offline_access patient/*.rs", "bernie", None)
+            .await;
+        let (_, first) = mock.exchange(&code, &verifier).await;
+        let original = first["refresh_token"].as_str().unwrap().to_owned();
+        // Eight holders of one token refresh at the same moment: one wins; the
+        // others replay a replaced token, so the grant ends.
+        let refresh = || mock.refresh(&original, None);
+        let (a, b, c, d, e, f, g, h) = tokio::join!(
+            refresh(),
+            refresh(),
+            refresh(),
+            refresh(),
+            refresh(),
+            refresh(),
+            refresh(),
+            refresh()
+        );
+        let answers = [a, b, c, d, e, f, g, h];
+        let winners: Vec<&Value> = answers
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::OK)
+            .map(|(_, body)| body)
+            .collect();
+        assert_eq!(winners.len(), 1, "{answers:?}");
+        let newest = winners[0]["refresh_token"]
+            .as_str()
+            .expect("the winner gets the new token");
+        let (status, body) = mock.refresh(newest, None).await;
+        assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+}

@@ -18,7 +18,9 @@ pub(super) fn exchange(
     refresh_token: &RefreshToken,
     scope: Option<Scopes>,
 ) -> Result<TokenResponse, OAuthRejection> {
-    let mut grant = {
+    // Every check and the rotation under one lock: two requests with the same
+    // token cannot both pass the check before either rotates it.
+    let (grant, rotated) = {
         let mut grants = state.grants();
         if grants.revoke_if_replaced(refresh_token.secret()) {
             return Err(OAuthRejection::invalid_grant(
@@ -33,30 +35,32 @@ pub(super) fn exchange(
                 "the refresh token was issued to another client",
             ));
         }
-        refresh.grant.clone()
-    };
-    if grant.simulate == Some(SimulatedError::TokenExpiredRefreshToken) {
-        return Err(OAuthRejection::invalid_grant(
-            "refresh token expired (simulated error)",
-        ));
-    }
-    if let Some(narrower) = scope {
-        if !narrower.is_within(&grant.scopes) {
-            return Err(OAuthRejection::invalid_scope(format!(
-                "a refresh may narrow the grant, not widen it; granted: {}",
-                grant.scopes
-            )));
+        let mut grant = refresh.grant.clone();
+        if grant.simulate == Some(SimulatedError::TokenExpiredRefreshToken) {
+            return Err(OAuthRejection::invalid_grant(
+                "refresh token expired (simulated error)",
+            ));
         }
-        grant.scopes = narrower;
-    }
+        if let Some(narrower) = scope {
+            if !narrower.is_within(&grant.scopes) {
+                return Err(OAuthRejection::invalid_scope(format!(
+                    "a refresh may narrow the grant, not widen it; granted: {}",
+                    grant.scopes
+                )));
+            }
+            grant.scopes = narrower;
+        }
+        let rotated = match state.config.refresh_rotation {
+            true => grants.rotate_refresh_token(refresh_token.secret()),
+            false => None,
+        };
+        (grant, rotated)
+    };
     // OpenID Connect Core §12.2: a refreshed id_token should carry no nonce.
     let mut response = issue(state, &grant, state.config.token_ttl_secs, None, None);
-    response.refresh_token = match state.config.refresh_rotation {
-        true => state
-            .grants()
-            .rotate_refresh_token(refresh_token.secret())
-            .map(RefreshToken::new),
-        false => Some(refresh_token.clone()),
+    response.refresh_token = match rotated {
+        Some(token) => Some(RefreshToken::new(token)),
+        None => Some(refresh_token.clone()),
     };
     Ok(response)
 }
