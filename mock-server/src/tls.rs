@@ -142,7 +142,13 @@ impl TlsListener {
         let acceptor = tls.acceptor.clone();
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = match tcp.accept().await {
+                // Stop (and close the port) as soon as the server is gone, not at
+                // the next connection.
+                let accepted = tokio::select! {
+                    () = sender.closed() => return,
+                    accepted = tcp.accept() => accepted,
+                };
+                let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
                         tracing::debug!(%error, "accept failed");
@@ -150,9 +156,6 @@ impl TlsListener {
                         continue;
                     }
                 };
-                if sender.is_closed() {
-                    return;
-                }
                 let (acceptor, handed) = (acceptor.clone(), sender.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {

@@ -173,7 +173,13 @@ async fn tls_serves_https_with_a_certificate_a_phone_can_trust() {
     // Plain HTTP on the TLS port gets no answer it could mistake for the API.
     let plain = reqwest::get(format!("http://{}/ccri-fhir/R4/metadata", server.addr)).await;
     assert!(plain.is_err(), "{plain:?}");
+    // Shut down, the port is closed at once, not left listening until a next
+    // client arrives (a first connection would still have been accepted).
+    let addr = server.addr;
     server.shutdown().await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let late = tokio::net::TcpStream::connect(addr).await;
+    assert!(late.is_err(), "{addr} still accepts connections after shutdown");
 }
 
 #[tokio::test]
