@@ -244,7 +244,9 @@ fn tls_of(config: &Config, addr: SocketAddr) -> Result<Option<tls::Tls>, StartEr
         .and_then(|url| url::Url::parse(url).ok())
         .and_then(|url| url.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
     names.extend(public_host);
-    names.dedup();
+    // Not `dedup`: the bind address or the public host may repeat any earlier name.
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.clone()));
     Ok(Some(tls::Tls::generate(names)?))
 }
 

@@ -100,7 +100,7 @@ pub(crate) async fn openid(State(state): State<AppState>) -> Json<Value> {
         "response_types_supported": smart.response_types_supported,
         "grant_types_supported": smart.grant_types_supported,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [state.key().alg().name()],
+        "id_token_signing_alg_values_supported": [state.config.signing_alg.name()],
         "token_endpoint_auth_methods_supported": smart.token_endpoint_auth_methods_supported,
         "code_challenge_methods_supported": smart.code_challenge_methods_supported,
         "authorization_response_iss_parameter_supported": true,

@@ -50,9 +50,11 @@ impl SigningAlg {
     }
 
     pub(crate) fn algorithm(self) -> Algorithm {
-        self.name()
-            .parse()
-            .expect("every SigningAlg is a jsonwebtoken Algorithm")
+        match self {
+            SigningAlg::RS256 => Algorithm::RS256,
+            SigningAlg::PS256 => Algorithm::PS256,
+            SigningAlg::ES256 => Algorithm::ES256,
+        }
     }
 }
 
