@@ -7,7 +7,7 @@
 //! printable ASCII, because the server later puts it in a `Location` header as it is
 //! (the parser would quietly drop a newline, the header would not).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use url::{Host, Url};
 
@@ -43,11 +43,15 @@ pub(crate) fn check_launch_url(uri: &str) -> Result<(), String> {
 
 /// A client's `jwks_uri` (RFC 7591 §2), which this server fetches: https, or plain
 /// http on a loopback host for a key server on the developer's own machine.
-/// Anyone may register, so plain http elsewhere is refused: the mock would
-/// otherwise fetch (and report on) any address on the networks it can reach.
+/// Anyone may register, so plain http elsewhere is refused, and so is an address
+/// of a private or link-local network even over https: the mock would otherwise
+/// fetch (and report on) any host and port of the networks it can reach.
 pub(crate) fn check_jwks_uri(uri: &str) -> Result<Url, String> {
     let url = parse(uri)?;
     match url.scheme() {
+        "https" if is_internal_address(&url) => {
+            return Err("must not name a private, link-local or unspecified address".into());
+        }
         "https" => {}
         "http" if is_loopback(&url) => {}
         _ => return Err("must be https, or http on localhost or a loopback address".into()),
@@ -80,6 +84,26 @@ fn is_loopback(url: &Url) -> bool {
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
+    }
+}
+
+/// An IP literal of a network other than the internet and this machine: private
+/// (RFC 1918, RFC 4193), shared (RFC 6598), link-local, unspecified or broadcast.
+fn is_internal_address(url: &Url) -> bool {
+    let internal_v4 = |ip: Ipv4Addr| {
+        ip.is_private()
+            || ip.is_link_local()
+            || ip.is_unspecified()
+            || ip.is_broadcast()
+            || (ip.octets()[0] == 100 && ip.octets()[1] & 0xc0 == 64)
+    };
+    match url.host() {
+        Some(Host::Ipv4(ip)) => internal_v4(ip),
+        Some(Host::Ipv6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => internal_v4(v4),
+            None => ip.is_unique_local() || ip.is_unicast_link_local() || ip.is_unspecified(),
+        },
+        _ => false,
     }
 }
 
@@ -121,6 +145,16 @@ mod tests {
             ("http://localhost/jwks", true),
             ("http://keys.example/jwks.json", false),
             ("http://10.0.0.1/jwks", false),
+            ("https://10.0.0.5:22/", false),
+            ("https://192.168.1.10/jwks", false),
+            ("https://169.254.169.254/latest/meta-data", false),
+            ("https://100.64.0.1/jwks", false),
+            ("https://0.0.0.0/jwks", false),
+            ("https://[fd00::1]/jwks", false),
+            ("https://[fe80::1]/jwks", false),
+            ("https://[::ffff:10.0.0.1]/jwks", false),
+            ("https://93.184.216.34/jwks", true),
+            ("https://[2606:4700::1]/jwks", true),
             ("http://127.0.0.1:1@evil.example/jwks", false),
             ("https://keys.example/jwks#k", false),
             ("file:///etc/passwd", false),

@@ -278,6 +278,8 @@ async fn a_jwks_uri_that_serves_no_key_set_is_refused_with_the_reason() {
             "http://keys.example/jwks.json",
             "must be https, or http on localhost",
         ),
+        // Not a way to probe the hosts and ports of the mock's networks.
+        ("https://10.0.0.5:22/", "must not name a private"),
     ] {
         let (status, body) = mock.register_backend(("jwks_uri", json!(uri))).await;
         assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_client_metadata");
