@@ -16,6 +16,7 @@ use smart_protocol::ClientMetadata;
 use smart_protocol::discovery::{AuthMethod, GrantType};
 
 use super::authorize::render;
+use super::form_lines;
 use super::register::{register_client, validated};
 use crate::config::{ClientConfig, DEFAULT_SCOPE};
 use crate::state::AppState;
@@ -132,7 +133,7 @@ pub(crate) async fn create(State(state): State<AppState>, Form(form): Form<NewCl
     };
     let metadata = ClientMetadata {
         client_name: Some(form.client_name),
-        redirect_uris: lines(&form.redirect_uris),
+        redirect_uris: form_lines(&form.redirect_uris).map(str::to_owned).collect(),
         token_endpoint_auth_method: Some(method),
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scope,
@@ -227,7 +228,7 @@ pub(crate) async fn edit(
             None,
         );
     }
-    metadata.redirect_uris = lines(&form.redirect_uris);
+    metadata.redirect_uris = form_lines(&form.redirect_uris).map(str::to_owned).collect();
     metadata.scope = match form.scope.trim() {
         "" => None,
         text => match text.parse() {
@@ -249,13 +250,4 @@ pub(crate) async fn edit(
         }
         Err(rejection) => render_edit(&state, &client, Some(rejection.0.to_string())),
     }
-}
-
-/// The non-empty lines of a textarea.
-fn lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect()
 }

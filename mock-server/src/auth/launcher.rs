@@ -25,6 +25,7 @@ use smart_protocol::{FhirContextItem, LaunchContext};
 use url::Url;
 
 use super::authorize::render;
+use super::form_lines;
 use super::grants::Launch;
 use super::patients::PatientRow;
 use super::simulate::SimulatedError;
@@ -264,7 +265,7 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
 
 /// `fhirContext` items from one reference a line; each must exist in the data.
 fn fhir_context(state: &AppState, lines: &str) -> Result<Vec<FhirContextItem>, String> {
-    let references: Vec<&str> = lines.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let references: Vec<&str> = form_lines(lines).collect();
     if references.len() > MAX_FHIR_CONTEXT {
         return Err(format!("at most {MAX_FHIR_CONTEXT} fhirContext references"));
     }

@@ -57,3 +57,9 @@ pub(crate) fn router() -> Router<AppState> {
             get(clients_page::edit_page).post(clients_page::edit),
         )
 }
+
+/// The non-empty lines of a form's textarea, trimmed: one redirect URI, or one
+/// fhirContext reference, a line.
+fn form_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty())
+}

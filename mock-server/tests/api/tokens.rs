@@ -391,20 +391,44 @@ async fn a_registered_client_reads_updates_and_deletes_itself() {
             "{says}: {refused}"
         );
     }
-    // Another token, or none, learns nothing: the same 401 for every client id.
+    // Another token, or none, learns nothing: the same 401 for every client id. A
+    // second registered client's token reaches neither way across, by any method.
+    let (_, other) = mock
+        .register(json!({"client_name": "Other app", "redirect_uris": [APP_REDIRECT]}))
+        .await;
+    let other_token = other["registration_access_token"].as_str().unwrap();
+    let other_uri = other["registration_client_uri"].as_str().unwrap();
+    let body = json!({"client_id": client_id, "redirect_uris": [APP_REDIRECT]});
     for (bearer, target) in [
-        ("wrong", uri.clone()),
-        (token.as_str(), mock.auth("register/patient-access")),
+        ("wrong", uri.as_str()),
+        (token.as_str(), &mock.auth("register/patient-access")),
+        (token.as_str(), other_uri),
+        (other_token, uri.as_str()),
     ] {
-        let response = mock.http.get(&target).bearer_auth(bearer).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert!(
-            response.headers()["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .contains("invalid_token")
-        );
+        for method in [
+            reqwest::Method::GET,
+            reqwest::Method::PUT,
+            reqwest::Method::DELETE,
+        ] {
+            let response = mock
+                .http
+                .request(method.clone(), target)
+                .bearer_auth(bearer)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {target}");
+            assert!(
+                response.headers()["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .contains("invalid_token")
+            );
+        }
     }
+    let (status, _) = call(reqwest::Method::GET, &token, None).await;
+    assert_eq!(status, StatusCode::OK, "still there after the refused DELETEs");
 
     // Deleting ends the client and the tokens it holds.
     let (status, body) = mock
