@@ -131,14 +131,15 @@ pub(crate) async fn history(
         .iter()
         .map(|v| {
             let url = format!("{base}/{kind}/{id}/_history/{}", v.version_id);
-            let last_modified = v.resource.pointer("/meta/lastUpdated").cloned().unwrap_or(Value::Null);
+            let resource = v.resource();
+            let last_modified = resource.pointer("/meta/lastUpdated").cloned().unwrap_or(Value::Null);
             let mut entry = json!({
                 "fullUrl": format!("{base}/{kind}/{id}"),
                 "request": {"method": if v.deleted { "DELETE" } else if v.version_id == 1 { "POST" } else { "PUT" }, "url": format!("{kind}/{id}")},
                 "response": {"status": if v.deleted { "204" } else { "200" }, "etag": format!("W/\"{}\"", v.version_id), "lastModified": last_modified, "location": url},
             });
             if !v.deleted {
-                entry["resource"] = (*v.resource).clone();
+                entry["resource"] = resource;
             }
             entry
         })
@@ -232,8 +233,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Outcome> {
 }
 
 fn written(state: &AppState, status: StatusCode, version: &Version, headers: &HeaderMap) -> Response {
-    let kind = version.resource["resourceType"].as_str().unwrap_or_default();
-    let id = version.resource["id"].as_str().unwrap_or_default();
+    let (kind, id) = version.key();
     let mut response = if wants_minimal(headers) {
         status.into_response()
     } else {

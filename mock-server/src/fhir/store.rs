@@ -15,14 +15,19 @@ use serde_json::{Value, json};
 use super::index::Index;
 
 /// One version of a resource. A delete is a version too, keeping the last content.
+///
+/// The resource is kept as the JSON text it is sent as, not as a parsed tree: a
+/// read or a search sends the text, and scope checks and searches read the index,
+/// so the tree (several times the text's size) would only cost memory.
 #[derive(Clone, Debug)]
 pub(crate) struct Version {
     pub seq: u64,
     pub version_id: u64,
     pub deleted: bool,
-    /// With `meta.versionId` and `meta.lastUpdated` filled in.
-    pub resource: Arc<Value>,
-    /// `resource` serialised once, when written: reads and searches send this text.
+    kind: Arc<str>,
+    id: Arc<str>,
+    /// The resource with `meta.versionId` and `meta.lastUpdated` filled in, serialised
+    /// once, when written.
     pub json: Bytes,
     /// Its search values, extracted once, when written.
     pub index: Arc<Index>,
@@ -31,15 +36,19 @@ pub(crate) struct Version {
 impl Version {
     /// `(type, id)`.
     pub(crate) fn key(&self) -> (&str, &str) {
-        (
-            self.resource["resourceType"].as_str().unwrap_or_default(),
-            self.resource["id"].as_str().unwrap_or_default(),
-        )
+        (&self.kind, &self.id)
+    }
+
+    /// The resource, parsed from its text (which the store wrote, so it parses).
+    pub(crate) fn resource(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or_default()
     }
 }
 
 #[derive(Default)]
 struct TypeData {
+    /// The type's name, shared by all its versions.
+    kind: Option<Arc<str>>,
     /// id → versions, oldest first.
     versions: BTreeMap<String, Vec<Version>>,
     /// patient id → ids of resources that were ever in their compartment or
@@ -107,9 +116,9 @@ impl Store {
     }
 
     /// The current version of `kind/id`, if it exists and is not deleted.
-    pub(crate) fn read(&self, kind: &str, id: &str) -> Option<Arc<Value>> {
+    pub(crate) fn read(&self, kind: &str, id: &str) -> Option<Value> {
         match self.read_lock().find(kind, id, None) {
-            Found::Current(version) => Some(version.resource),
+            Found::Current(version) => Some(version.resource()),
             _ => None,
         }
     }
@@ -137,10 +146,10 @@ impl Store {
     }
 
     /// The current version of every resource of `kind`.
-    pub(crate) fn all(&self, kind: &str) -> Vec<Arc<Value>> {
+    pub(crate) fn all(&self, kind: &str) -> Vec<Value> {
         self.read_lock()
             .every(kind, u64::MAX)
-            .map(|v| v.resource.clone())
+            .map(Version::resource)
             .collect()
     }
 
@@ -211,8 +220,7 @@ impl Store {
                 current: last.version_id,
             });
         }
-        let content = Arc::unwrap_or_clone(last.resource);
-        Ok(inner.put(kind, id, content, true))
+        Ok(inner.put(kind, id, last.resource(), true))
     }
 }
 
@@ -276,7 +284,10 @@ impl Inner {
     fn put(&mut self, kind: &str, id: &str, mut resource: Value, deleted: bool) -> Version {
         self.seq += 1;
         let data = self.types.entry(kind.to_owned()).or_default();
+        let kind_name = data.kind.get_or_insert_with(|| Arc::from(kind)).clone();
         let versions = data.versions.entry(id.to_owned()).or_default();
+        // The id's text, shared by all versions of the resource.
+        let id_name = versions.last().map_or_else(|| Arc::from(id), |v| v.id.clone());
         let version_id = versions.last().map_or(1, |v| v.version_id + 1);
         resource["resourceType"] = json!(kind);
         resource["id"] = json!(id);
@@ -306,7 +317,8 @@ impl Inner {
             seq: self.seq,
             version_id,
             deleted,
-            resource: Arc::new(resource),
+            kind: kind_name,
+            id: id_name,
             json,
             index: Arc::new(index),
         };

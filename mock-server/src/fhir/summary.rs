@@ -3,12 +3,12 @@
 use serde_json::Value;
 
 use super::NHS_NUMBER_SYSTEM;
-use super::store::Store;
+use super::store::{Found, Store};
 use crate::auth::patients::{EncounterRow, PatientDirectory, PatientRow};
 
 impl PatientDirectory for Store {
     fn patients(&self) -> Vec<PatientRow> {
-        self.all("Patient").iter().map(|p| patient_row(p)).collect()
+        self.all("Patient").iter().map(patient_row).collect()
     }
 
     fn patient(&self, id: &str) -> Option<PatientRow> {
@@ -43,7 +43,7 @@ impl PatientDirectory for Store {
     }
 
     fn exists(&self, resource_type: &str, id: &str) -> bool {
-        self.read(resource_type, id).is_some()
+        matches!(self.find(resource_type, id), Found::Current(_))
     }
 }
 

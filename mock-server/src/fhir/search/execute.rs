@@ -262,7 +262,7 @@ fn write_bundle(
         let (kind, id) = version.key();
         let full_url = Value::String(format!("{base}/{kind}/{id}"));
         out.extend_from_slice(format!(r#"{{"fullUrl":{full_url},"resource":"#).as_bytes());
-        match (mode, trimmed(request, &version.resource)) {
+        match (mode, trimmed(request, version)) {
             ("match", Some(resource)) => out.extend_from_slice(resource.to_string().as_bytes()),
             _ => out.extend_from_slice(&version.json),
         }
@@ -273,12 +273,9 @@ fn write_bundle(
 }
 
 /// The resource as `_summary` or `_elements` asks for it, tagged SUBSETTED
-/// (R4 §3.1.1.5.8–9); `None` when it is sent whole.
-fn trimmed(request: &SearchRequest, resource: &Value) -> Option<Value> {
-    let Value::Object(members) = resource else {
-        return None;
-    };
-    let kind = resource["resourceType"].as_str().unwrap_or_default();
+/// (R4 §3.1.1.5.8–9); `None` when it is sent whole (and then not parsed).
+fn trimmed(request: &SearchRequest, version: &Version) -> Option<Value> {
+    let (kind, _) = version.key();
     let always = |name: &str| matches!(name, "resourceType" | "id" | "meta");
     let keep: Box<dyn Fn(&str) -> bool> = match (&request.elements, request.summary) {
         (Some(elements), _) => Box::new(move |name| {
@@ -291,11 +288,10 @@ fn trimmed(request: &SearchRequest, resource: &Value) -> Option<Value> {
         (None, Summary::Data) => Box::new(|name| name != "text"),
         (None, Summary::False | Summary::Count) => return None,
     };
-    let mut kept: Map<String, Value> = members
-        .iter()
-        .filter(|(name, _)| keep(name))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
+    let Value::Object(members) = version.resource() else {
+        return None;
+    };
+    let mut kept: Map<String, Value> = members.into_iter().filter(|(name, _)| keep(name)).collect();
     let meta = kept.entry("meta").or_insert_with(|| json!({}));
     let subsetted =
         json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"});
