@@ -5,7 +5,8 @@
 //! An [`Entry`] is a plain row — parameter name and a typed value — so a SQL table
 //! (type, parameter, value columns, id, version) could hold the same thing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
@@ -15,40 +16,59 @@ use super::fhirpath::Item;
 use super::search::date::{self, Range};
 use crate::reference;
 
+/// Index text. Most of an index is the same few systems, codes, names and
+/// reference types again and again, so each distinct text is stored once
+/// ([`intern`]) and shared by every row that holds it.
+pub(crate) type Text = Arc<str>;
+
+/// The shared copy of `text`. A set of our own, not a crate: the store never
+/// forgets a version (history keeps them all), so the set needs no eviction, and
+/// it is filled only while the store's write lock is held.
+fn intern(text: &str) -> Text {
+    static TEXTS: LazyLock<Mutex<HashSet<Text>>> = LazyLock::new(Mutex::default);
+    let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(shared) = texts.get(text) {
+        return shared.clone();
+    }
+    let shared = Text::from(text);
+    texts.insert(shared.clone());
+    shared
+}
+
 /// One value of one parameter.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum IndexValue {
     /// `folded` for the default and `:contains` matches, `exact` for `:exact`.
     String {
-        folded: String,
-        exact: String,
+        folded: Text,
+        exact: Text,
     },
     /// A code with its system; `text` (folded display or CodeableConcept.text) for `:text`.
     Token {
-        system: Option<String>,
-        code: Option<String>,
-        text: Option<String>,
+        system: Option<Text>,
+        code: Option<Text>,
+        text: Option<Text>,
     },
     Date(Range),
     Number(f64),
     /// `code` is the UCUM (or other) code, else the unit as written.
     Quantity {
         value: f64,
-        system: Option<String>,
-        code: Option<String>,
+        system: Option<Text>,
+        code: Option<Text>,
     },
     /// A literal reference: `kind`/`id` when it names them, and the text as written.
     Reference {
-        kind: Option<String>,
-        id: Option<String>,
-        url: String,
+        kind: Option<Text>,
+        id: Option<Text>,
+        url: Text,
     },
     /// `Reference.identifier`, for `:identifier`.
     Identifier {
-        system: Option<String>,
-        value: String,
+        system: Option<Text>,
+        value: Text,
     },
-    Uri(String),
+    Uri(Text),
     /// One value of a composite: each component's values, in component order.
     Composite(Vec<Vec<IndexValue>>),
 }
@@ -186,8 +206,8 @@ const NAME_PARTS: &[&str] = &[
     "country",
 ];
 
-fn text(value: &Value, key: &str) -> Option<String> {
-    value.get(key).and_then(Value::as_str).map(str::to_owned)
+fn text(value: &Value, key: &str) -> Option<Text> {
+    value.get(key).and_then(Value::as_str).map(intern)
 }
 
 /// The index values one element gives a parameter of `param_type`.
@@ -203,8 +223,8 @@ fn extract(
         ParamType::String => {
             let mut string = |s: &str| {
                 push(IndexValue::String {
-                    folded: fold(s),
-                    exact: s.to_owned(),
+                    folded: intern(&fold(s)),
+                    exact: intern(s),
                 })
             };
             match value {
@@ -245,7 +265,7 @@ fn extract(
             if let Some(number) = value.get("value").and_then(Value::as_f64) {
                 // Money has a currency where a Quantity has a code.
                 let (system, code) = match text(value, "currency") {
-                    Some(currency) => (Some("urn:iso:std:iso:4217".to_owned()), Some(currency)),
+                    Some(currency) => (Some(intern("urn:iso:std:iso:4217")), Some(currency)),
                     None => (
                         text(value, "system"),
                         text(value, "code").or_else(|| text(value, "unit")),
@@ -278,7 +298,7 @@ fn extract(
         },
         ParamType::Uri => {
             if let Some(uri) = value.as_str() {
-                push(IndexValue::Uri(uri.to_owned()));
+                push(IndexValue::Uri(intern(uri)));
             }
         }
         ParamType::Composite => {
@@ -293,8 +313,13 @@ fn extract(
                     }
                     values
                 })
-                .collect();
-            push(IndexValue::Composite(parts));
+                .collect::<Vec<Vec<IndexValue>>>();
+            // A composite matches only when every part does: one with an empty
+            // part (an Observation without a CodeableConcept value, for
+            // code-value-concept) can never match, and is not kept.
+            if parts.iter().all(|part| !part.is_empty()) {
+                push(IndexValue::Composite(parts));
+            }
         }
         ParamType::Special => {}
     }
@@ -303,23 +328,23 @@ fn extract(
 fn reference_value(url: &str) -> IndexValue {
     let parts = reference::parts(url);
     IndexValue::Reference {
-        kind: parts.map(|(kind, _)| kind.to_owned()),
-        id: parts.map(|(_, id)| id.to_owned()),
-        url: url.to_owned(),
+        kind: parts.map(|(kind, _)| intern(kind)),
+        id: parts.map(|(_, id)| intern(id)),
+        url: intern(url),
     }
 }
 
 /// Codes, Codings, CodeableConcepts, Identifiers and ContactPoints, booleans.
 fn token(value: &Value, push: &mut dyn FnMut(IndexValue)) {
-    let code = |code: String| IndexValue::Token {
+    let code = |code: &str| IndexValue::Token {
         system: None,
-        code: Some(code),
+        code: Some(intern(code)),
         text: None,
     };
     match value {
-        Value::String(s) => push(code(s.clone())),
-        Value::Bool(b) => push(code(b.to_string())),
-        Value::Number(n) => push(code(n.to_string())),
+        Value::String(s) => push(code(s)),
+        Value::Bool(b) => push(code(&b.to_string())),
+        Value::Number(n) => push(code(&n.to_string())),
         Value::Object(object) => {
             if let Some(Value::Array(codings)) = object.get("coding") {
                 codings.iter().for_each(|coding| token(coding, push));
@@ -327,24 +352,22 @@ fn token(value: &Value, push: &mut dyn FnMut(IndexValue)) {
                     push(IndexValue::Token {
                         system: None,
                         code: None,
-                        text: Some(fold(&t)),
+                        text: Some(intern(&fold(&t))),
                     });
                 }
                 return;
             }
             // Coding has `code` and `display`; Identifier and ContactPoint have `value`.
             let code = text(value, "code").or_else(|| text(value, "value"));
-            let label = text(value, "display").or_else(|| {
-                value
-                    .pointer("/type/text")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            });
+            let label = value
+                .get("display")
+                .or_else(|| value.pointer("/type/text"))
+                .and_then(Value::as_str);
             if code.is_some() || label.is_some() {
                 push(IndexValue::Token {
                     system: text(value, "system"),
                     code,
-                    text: label.map(|t| fold(&t)),
+                    text: label.map(|t| intern(&fold(t))),
                 });
             }
         }
@@ -399,7 +422,7 @@ mod tests {
         let folded: Vec<_> = index
             .values("name")
             .map(|v| match v {
-                IndexValue::String { folded, .. } => folded.as_str(),
+                IndexValue::String { folded, .. } => &**folded,
                 _ => "",
             })
             .collect();

@@ -62,7 +62,7 @@ pub(crate) enum Modifier {
 pub(crate) fn matches(search: &SearchValue, modifier: &Modifier, indexed: &IndexValue) -> bool {
     match (search, indexed) {
         (SearchValue::String(wanted), IndexValue::String { folded, exact }) => match modifier {
-            Modifier::Exact => exact == wanted,
+            Modifier::Exact => **exact == **wanted,
             Modifier::Contains => folded.contains(wanted.as_str()),
             _ => folded.starts_with(wanted.as_str()),
         },
@@ -109,13 +109,13 @@ pub(crate) fn matches(search: &SearchValue, modifier: &Modifier, indexed: &Index
                 Modifier::Type(wanted) => k.as_deref() == Some(wanted.as_str()),
                 _ => kind.as_deref().is_none_or(|wanted| k.as_deref() == Some(wanted)),
             };
-            i == id && kind_ok
+            **i == **id && kind_ok
         }
-        (SearchValue::Url(wanted), IndexValue::Reference { url, .. }) => url == wanted,
+        (SearchValue::Url(wanted), IndexValue::Reference { url, .. }) => **url == **wanted,
         (SearchValue::Uri(wanted), IndexValue::Uri(uri)) => match modifier {
-            Modifier::Above => wanted.starts_with(uri.as_str()),
+            Modifier::Above => wanted.starts_with(&**uri),
             Modifier::Below => uri.starts_with(wanted.as_str()),
-            _ => uri == wanted,
+            _ => **uri == **wanted,
         },
         (SearchValue::Composite(parts), IndexValue::Composite(values)) => {
             parts.len() == values.len()
@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn strings_fold_case_and_accents() {
         let indexed = |s: &str| IndexValue::String {
-            folded: fold(s),
+            folded: fold(s).into(),
             exact: s.into(),
         };
         let s = |t: &str| SearchValue::String(fold(t));

@@ -15,7 +15,7 @@ pub(crate) mod matching;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::fhir::definitions::{Param, ParamType, R4};
-use crate::fhir::index::{Index, IndexValue, fold};
+use crate::fhir::index::{Index, IndexValue, Text, fold};
 use crate::reference;
 use matching::{Modifier, SearchValue};
 
@@ -674,5 +674,5 @@ pub(crate) struct SortKey {
 #[derive(Debug, PartialEq, PartialOrd)]
 enum SortValue {
     Number(f64),
-    Text(String),
+    Text(Text),
 }
