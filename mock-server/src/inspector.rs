@@ -75,8 +75,10 @@ impl Problem {
     }
 }
 
-/// What is kept per request: cheap to make on the request path (no formatting, no
-/// token parsing); a [`Record`] is made from it only when someone looks.
+/// What is kept per request. Secrets are redacted here, on the request path, so
+/// that none is ever held in the buffer (a query with one is re-encoded; a bearer
+/// token is not parsed again, its check notes the client); times and the rest are
+/// formatted into a [`Record`] only when someone looks.
 #[derive(Debug)]
 struct Entry {
     id: u64,
