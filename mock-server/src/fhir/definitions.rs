@@ -59,7 +59,7 @@ pub(crate) struct Param {
     pub components: Vec<Component>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Component {
     pub param_type: ParamType,
     pub expression: Expr,
@@ -157,13 +157,7 @@ impl Definitions {
                         param_type: param.param_type,
                         expression: expression.as_ref().map(|e| e.for_type(kind)),
                         targets: param.target.clone(),
-                        components: components
-                            .iter()
-                            .map(|c| Component {
-                                param_type: c.param_type,
-                                expression: c.expression.clone(),
-                            })
-                            .collect(),
+                        components: components.clone(),
                     },
                 );
             }

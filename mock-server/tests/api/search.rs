@@ -226,6 +226,8 @@ async fn token_string_uri_modifiers_and_missing() {
         .await,
         [vs]
     );
+    // Not indexed, so never "missing" either.
+    refused(&mock, &token, "Observation?_text:missing=true").await;
     let outcome = refused(&mock, &token, "Observation?code:in=http://acme.org/vs").await;
     assert!(
         outcome["issue"][0]["diagnostics"]

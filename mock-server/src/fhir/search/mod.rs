@@ -356,6 +356,12 @@ pub(crate) fn parse_criterion(kind: &str, name: &str, value: &str) -> Result<Cri
     if value.is_empty() {
         return Err(format!("search parameter {name} has no value"));
     }
+    // Before `:missing`: a parameter the mock does not index has no values to miss.
+    if param.expression.is_none() || param.param_type == ParamType::Special {
+        return Err(format!(
+            "the search parameter {base} is not supported by this server (it needs full-text or special search)"
+        ));
+    }
     if modifier == Some("missing") {
         return match value {
             "true" | "false" => Ok(Criterion::Missing {
@@ -364,11 +370,6 @@ pub(crate) fn parse_criterion(kind: &str, name: &str, value: &str) -> Result<Cri
             }),
             _ => Err(format!("{name} must be true or false")),
         };
-    }
-    if param.expression.is_none() || param.param_type == ParamType::Special {
-        return Err(format!(
-            "the search parameter {base} is not supported by this server (it needs full-text or special search)"
-        ));
     }
     let modifier = parse_modifier(param, modifier)?;
     let values = value
