@@ -1,5 +1,6 @@
-//! The body of a create or update: FHIR JSON of the type in the URL, or a clear
-//! OperationOutcome saying why not (413 too large, 415 not JSON, 400 malformed).
+//! Request bodies: a resource (create, update, a Bundle) or a JSON Patch, or a
+//! clear OperationOutcome saying why not (413 too large, 415 wrong media type,
+//! 400 malformed).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -12,41 +13,52 @@ use crate::state::AppState;
 /// A parsed resource body: a JSON object with a `resourceType`.
 pub(crate) struct ResourceBody(pub Value);
 
+/// A JSON Patch document (RFC 6902), sent as `application/json-patch+json`.
+pub(crate) struct PatchBody(pub Value);
+
+/// The body's media type, lower case, without parameters.
+fn media_type(request: &Request) -> String {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn unsupported(message: String) -> Outcome {
+    Outcome::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported", message)
+}
+
+/// The body as JSON, within the route's size limit.
+async fn json(request: Request, state: &AppState) -> Result<Value, Outcome> {
+    let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Outcome::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-costly",
+                "the body is larger than this server accepts",
+            )
+        } else {
+            Outcome::invalid(format!("cannot read the body: {rejection}"))
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| Outcome::invalid(format!("malformed JSON: {e}")))
+}
+
 impl FromRequest<AppState> for ResourceBody {
     type Rejection = Outcome;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Outcome> {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let media_type = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let media_type = media_type(&request);
         if !matches!(media_type.as_str(), "application/fhir+json" | "application/json") {
-            return Err(Outcome::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "not-supported",
-                format!("send the resource as application/fhir+json, not {content_type:?}"),
-            ));
+            return Err(unsupported(format!(
+                "send the resource as application/fhir+json, not {media_type:?}"
+            )));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Outcome::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-costly",
-                    "the resource is larger than this server accepts",
-                )
-            } else {
-                Outcome::invalid(format!("cannot read the body: {rejection}"))
-            }
-        })?;
-        let value: Value =
-            serde_json::from_slice(&bytes).map_err(|e| Outcome::invalid(format!("malformed JSON: {e}")))?;
+        let value = json(request, state).await?;
         if !value.is_object() {
             return Err(Outcome::invalid(
                 "the body must be a JSON object (a FHIR resource)",
@@ -59,5 +71,20 @@ impl FromRequest<AppState> for ResourceBody {
             return Err(Outcome::invalid("meta must be an object"));
         }
         Ok(ResourceBody(value))
+    }
+}
+
+impl FromRequest<AppState> for PatchBody {
+    type Rejection = Outcome;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Outcome> {
+        let media_type = media_type(&request);
+        if media_type != "application/json-patch+json" {
+            return Err(unsupported(format!(
+                "PATCH takes a JSON Patch (application/json-patch+json), not {media_type:?}; \
+                 FHIRPath Patch is not supported by this server"
+            )));
+        }
+        Ok(PatchBody(json(request, state).await?))
     }
 }

@@ -146,11 +146,15 @@ impl Index {
     /// Every patient the resource refers to, through any reference parameter (a
     /// superset of [`Self::patients`], less the Patient itself).
     pub(crate) fn referenced_patients(&self) -> impl Iterator<Item = &str> {
-        self.entries
-            .iter()
-            .filter_map(|e| e.value.target())
+        self.targets()
             .filter(|(kind, _)| *kind == "Patient")
             .map(|(_, id)| id)
+    }
+
+    /// The `(type, id)` of every literal reference the resource makes through a
+    /// reference parameter (repeated when several parameters hold it).
+    pub(crate) fn targets(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().filter_map(|e| e.value.target())
     }
 
     /// The values of `param`.

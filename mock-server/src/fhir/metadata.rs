@@ -23,7 +23,9 @@ pub(crate) async fn capability_statement(State(state): State<AppState>) -> Respo
         "search-type",
         "create",
         "update",
+        "patch",
         "delete",
+        "history-type",
     ];
     let resources: Vec<_> = R4
         .types()
@@ -32,15 +34,15 @@ pub(crate) async fn capability_statement(State(state): State<AppState>) -> Respo
             let mut search_include: Vec<String> =
                 references().map(|p| format!("{kind}:{}", p.name)).collect();
             search_include.push(format!("{kind}:*"));
-            json!({
+            let mut resource = json!({
                 "type": kind,
                 "interaction": interactions.iter().map(|code| json!({"code": code})).collect::<Vec<_>>(),
                 "versioning": "versioned",
                 "readHistory": true,
                 "updateCreate": true,
                 "conditionalCreate": true,
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
+                "conditionalUpdate": true,
+                "conditionalDelete": "single",
                 "searchInclude": search_include,
                 "searchRevInclude": rev_includes(kind),
                 "searchParam": R4
@@ -48,7 +50,14 @@ pub(crate) async fn capability_statement(State(state): State<AppState>) -> Respo
                     .filter(|p| p.expression.is_some() && p.param_type != ParamType::Special)
                     .map(|p| json!({"name": p.name, "type": p.param_type.as_str()}))
                     .collect::<Vec<_>>(),
-            })
+            });
+            if kind == "Patient" {
+                resource["operation"] = json!([{
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                }]);
+            }
+            resource
         })
         .collect();
     let body = json!({
@@ -77,7 +86,8 @@ pub(crate) async fn capability_statement(State(state): State<AppState>) -> Respo
                     ]
                 }]
             },
-            "resource": resources
+            "resource": resources,
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}]
         }]
     });
     fhir_json(StatusCode::OK, &body)

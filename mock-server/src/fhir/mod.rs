@@ -11,10 +11,12 @@ pub(crate) mod fhirpath;
 pub(crate) mod index;
 pub(crate) mod metadata;
 pub(crate) mod outcome;
+pub(crate) mod rest;
 pub(crate) mod routes;
 pub(crate) mod search;
 pub(crate) mod store;
 pub(crate) mod summary;
+pub(crate) mod transaction;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -28,6 +30,9 @@ pub(crate) const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 /// Largest resource accepted by create and update.
 pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
 
+/// Largest batch or transaction Bundle: a Synthea patient's record is a few MiB.
+pub(crate) const BUNDLE_LIMIT: usize = 64 * 1024 * 1024;
+
 /// Routes that need no token: how to find the authorisation server.
 pub(crate) fn public_router() -> Router<AppState> {
     Router::new()
@@ -38,15 +43,31 @@ pub(crate) fn public_router() -> Router<AppState> {
 /// Routes that need a bearer token.
 pub(crate) fn protected_router() -> Router<AppState> {
     Router::new()
-        .route("/", post(routes::batch))
-        .route("/{kind}", get(routes::search_get).post(routes::create))
+        .route(
+            "/",
+            post(routes::bundle).layer(DefaultBodyLimit::max(BUNDLE_LIMIT)),
+        )
+        .route("/_history", get(routes::system_history))
+        .route(
+            "/{kind}",
+            get(routes::search_get)
+                .post(routes::create)
+                .put(routes::conditional_update)
+                .patch(routes::conditional_patch)
+                .delete(routes::conditional_delete),
+        )
         .route("/{kind}/_search", post(routes::search_post))
+        .route("/{kind}/_history", get(routes::type_history))
         .route(
             "/{kind}/{id}",
-            get(routes::read).put(routes::update).delete(routes::delete),
+            get(routes::read)
+                .put(routes::update)
+                .patch(routes::patch)
+                .delete(routes::delete),
         )
-        .route("/{kind}/{id}/_history", get(routes::history))
+        .route("/{kind}/{id}/_history", get(routes::instance_history))
         .route("/{kind}/{id}/_history/{version}", get(routes::vread))
+        .route("/{kind}/{id}/{operation}", get(routes::instance_operation))
         .fallback(routes::unknown)
         .method_not_allowed_fallback(routes::not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -61,5 +82,10 @@ pub(crate) fn new_id() -> String {
 
 /// Now, as a FHIR instant.
 pub(crate) fn now_instant() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    instant(chrono::Utc::now())
+}
+
+/// A time as a FHIR instant (`2026-12-02T18:20:48.123Z`).
+pub(crate) fn instant(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

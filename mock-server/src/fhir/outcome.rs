@@ -16,8 +16,8 @@ pub(crate) struct Outcome {
     code: &'static str,
     diagnostics: String,
     /// Where the problem is: a FHIRPath into the resource (`Patient.gender`) or the
-    /// search parameter (`Observation?code`).
-    expression: Option<String>,
+    /// search parameter (`Observation?code`); inside a Bundle, the entry first.
+    expression: Vec<String>,
 }
 
 impl Outcome {
@@ -26,14 +26,34 @@ impl Outcome {
             status,
             code,
             diagnostics: diagnostics.into(),
-            expression: None,
+            expression: Vec::new(),
         }
     }
 
     /// Names where the problem is (`issue.expression`).
     pub(crate) fn at(mut self, expression: impl Into<String>) -> Self {
-        self.expression = Some(expression.into());
+        self.expression = vec![expression.into()];
         self
+    }
+
+    /// The same problem, found in entry `index` of a Bundle.
+    pub(crate) fn in_entry(mut self, index: usize) -> Self {
+        self.diagnostics = format!("Bundle.entry[{index}]: {}", self.diagnostics);
+        self.expression.insert(0, format!("Bundle.entry[{index}]"));
+        self
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The OperationOutcome resource.
+    pub(crate) fn resource(&self) -> serde_json::Value {
+        let mut issue = json!({"severity": "error", "code": self.code, "diagnostics": self.diagnostics});
+        if !self.expression.is_empty() {
+            issue["expression"] = json!(self.expression);
+        }
+        json!({"resourceType": "OperationOutcome", "issue": [issue]})
     }
 
     pub(crate) fn not_found(diagnostics: impl Into<String>) -> Self {
@@ -51,12 +71,7 @@ impl Outcome {
 
 impl IntoResponse for Outcome {
     fn into_response(self) -> Response {
-        let mut issue = json!({"severity": "error", "code": self.code, "diagnostics": self.diagnostics});
-        if let Some(expression) = &self.expression {
-            issue["expression"] = json!([expression]);
-        }
-        let body = json!({"resourceType": "OperationOutcome", "issue": [issue]});
-        let mut response = fhir_json(self.status, &body);
+        let mut response = fhir_json(self.status, &self.resource());
         Problem::attach(&mut response, self.code, &self.diagnostics);
         response
     }

@@ -1,162 +1,237 @@
-//! The RESTful interactions (FHIR R4 §3.1.0): read, vread, history, search,
-//! create, update, delete. Each checks the resource type, asks
-//! [`visibility`] what the token may touch, and answers FHIR JSON with `ETag`,
-//! `Location` and `Prefer` handled as the spec says.
+//! The RESTful interactions over HTTP: each handler turns its request into a
+//! [`Call`], has [`rest`](super::rest) perform it, and renders the [`Reply`] with
+//! `ETag`, `Location`, `Last-Modified` and `Prefer: return=minimal` as the spec says.
 
 use axum::extract::{Path, RawForm, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
-use smart_protocol::Interaction;
 
 use super::access::Authorized;
-use super::body::ResourceBody;
-use super::compartment::visibility;
-use super::definitions::R4;
-use super::outcome::{Outcome, fhir_json, fhir_text};
-use super::search::execute;
-use super::store::{Found, Version, WriteError};
-use crate::auth::verify::AccessContext;
+use super::body::{PatchBody, ResourceBody};
+use super::outcome::{Outcome, fhir_text};
+use super::rest::{self, Call, Change, Lookup, Query, Reply, Target};
+use super::store::Version;
 use crate::state::AppState;
 
 type Answer = Result<Response, Outcome>;
 
-fn supported(kind: &str) -> Result<(), Outcome> {
-    if R4.is_type(kind) {
-        Ok(())
-    } else {
-        Err(Outcome::not_found(format!(
-            "this server has no resource type {kind}"
-        )))
+/// Performs `call` for an HTTP request and renders its reply.
+fn answer(
+    state: &AppState,
+    access: &crate::auth::verify::AccessContext,
+    call: Call,
+    headers: &HeaderMap,
+) -> Answer {
+    let reply = rest::perform(state, access, call)?;
+    Ok(render(state, reply, headers))
+}
+
+fn render(state: &AppState, reply: Reply, headers: &HeaderMap) -> Response {
+    let status = reply.status();
+    match reply {
+        Reply::Bundle(bytes) => fhir_text(status, bytes),
+        Reply::Deleted(version) => {
+            let mut response = status.into_response();
+            if let Some(version) = version {
+                insert(&mut response, header::ETAG, &version.etag());
+            }
+            response
+        }
+        Reply::Found(version) => {
+            if headers
+                .get(header::IF_NONE_MATCH)
+                .is_some_and(|tag| tag.as_bytes() == version.etag().as_bytes())
+            {
+                let mut response = StatusCode::NOT_MODIFIED.into_response();
+                insert(&mut response, header::ETAG, &version.etag());
+                return response;
+            }
+            resource(status, &version)
+        }
+        Reply::Written { version, .. } => {
+            let mut response = if prefers(headers, "return=minimal") {
+                status.into_response()
+            } else {
+                resource(status, &version)
+            };
+            let (kind, id) = version.key();
+            let location = format!(
+                "{}/{kind}/{id}/_history/{}",
+                state.urls.fhir_base, version.version_id
+            );
+            insert(&mut response, header::LOCATION, &location);
+            insert(&mut response, header::ETAG, &version.etag());
+            response
+        }
     }
 }
 
-/// FHIR ids: `[A-Za-z0-9\-.]{1,64}`.
-fn valid_id(id: &str) -> Result<(), Outcome> {
-    let ok = (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    if ok {
-        Ok(())
-    } else {
-        Err(Outcome::invalid(format!("{id:?} is not a valid FHIR id")))
-    }
-}
-
-fn etag(version: &Version) -> HeaderValue {
-    HeaderValue::from_str(&format!("W/\"{}\"", version.version_id)).expect("a number is a valid header")
-}
-
-/// A resource with its ETag.
-fn versioned(status: StatusCode, version: &Version) -> Response {
+/// A resource with its `ETag` and `Last-Modified`.
+fn resource(status: StatusCode, version: &Version) -> Response {
     let mut response = fhir_text(status, version.json.clone());
-    response.headers_mut().insert(header::ETAG, etag(version));
+    insert(&mut response, header::ETAG, &version.etag());
+    let modified = version
+        .last_updated
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    insert(&mut response, header::LAST_MODIFIED, &modified);
     response
+}
+
+fn insert(response: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+pub(crate) fn query_pairs(query: Option<&str>) -> Result<Query, Outcome> {
+    serde_urlencoded::from_str(query.unwrap_or_default())
+        .map_err(|e| Outcome::invalid(format!("malformed query string: {e}")))
+}
+
+/// Whether a `Prefer` header asks for `preference` (`return=minimal`, …).
+pub(crate) fn prefers(headers: &HeaderMap, preference: &str) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.replace(' ', "").split([',', ';']).any(|p| p == preference))
+}
+
+/// `Prefer: handling=lenient`: unknown search parameters are ignored, not refused.
+fn lenient(headers: &HeaderMap) -> bool {
+    prefers(headers, "handling=lenient")
+}
+
+/// `If-Match: W/"3"` → 3.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Outcome> {
+    headers
+        .get(header::IF_MATCH)
+        .map(|value| rest::version_tag(value.to_str().unwrap_or_default()).map_err(|e| e.at("If-Match")))
+        .transpose()
+}
+
+/// `If-None-Exist: identifier=…` (a search, with or without its `?`).
+fn if_none_exist(headers: &HeaderMap) -> Result<Option<Query>, Outcome> {
+    headers
+        .get("if-none-exist")
+        .map(|value| {
+            let text = value
+                .to_str()
+                .map_err(|_| Outcome::invalid("If-None-Exist is not text").at("If-None-Exist"))?;
+            query_pairs(Some(text.trim_start_matches('?'))).map_err(|e| e.at("If-None-Exist"))
+        })
+        .transpose()
+}
+
+/// A conditional update, patch or delete needs criteria in its query string.
+fn condition(kind: &str, query: Option<&str>) -> Result<Target, Outcome> {
+    let query = query_pairs(query)?;
+    if query.is_empty() {
+        return Err(Outcome::invalid(format!(
+            "a conditional request on {kind} needs search criteria, such as {kind}?identifier=…; \
+             to change one resource, name it: {kind}/<id>"
+        ))
+        .at(kind));
+    }
+    Ok(Target::Condition(query))
 }
 
 pub(crate) async fn read(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path((kind, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Answer {
-    supported(&kind)?;
-    let visible = visibility(&access, Interaction::Read, &kind, &[])?;
-    match state.fhir.find(&kind, &id) {
-        Found::Missing => Err(Outcome::not_found(format!("{kind}/{id} is not known"))),
-        Found::Current(v) | Found::Deleted(v) if !visible.allows(&v) => {
-            Err(Outcome::forbidden(outside(&kind, &id, &access)))
-        }
-        Found::Deleted(_) => Err(Outcome::new(
-            StatusCode::GONE,
-            "deleted",
-            format!("{kind}/{id} was deleted"),
-        )),
-        Found::Current(version) => Ok(versioned(StatusCode::OK, &version)),
-    }
-}
-
-fn outside(kind: &str, id: &str, access: &AccessContext) -> String {
-    match &access.patient {
-        Some(patient) => {
-            format!("{kind}/{id} is outside what this token may see (the compartment of Patient/{patient})")
-        }
-        None => format!("{kind}/{id} is outside what this token's scopes allow"),
-    }
+    let call = match id.strip_prefix('$') {
+        Some(operation) => Call::Lookup(rest::operation(
+            &kind,
+            None,
+            operation,
+            query_pairs(query.as_deref())?,
+        )?),
+        None => Call::Lookup(Lookup::Read { kind, id }),
+    };
+    answer(&state, &access, call, &headers)
 }
 
 pub(crate) async fn vread(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path((kind, id, version)): Path<(String, String, String)>,
+    headers: HeaderMap,
 ) -> Answer {
-    supported(&kind)?;
-    let visible = visibility(&access, Interaction::Vread, &kind, &[])?;
-    let number: u64 = version
-        .parse()
-        .map_err(|_| Outcome::invalid(format!("{version:?} is not a version id")))?;
-    let found = state
-        .fhir
-        .vread(&kind, &id, number)
-        .ok_or_else(|| Outcome::not_found(format!("{kind}/{id}/_history/{version} is not known")))?;
-    if !visible.allows(&found) {
-        return Err(Outcome::forbidden(outside(&kind, &id, &access)));
-    }
-    if found.deleted {
-        return Err(Outcome::new(
-            StatusCode::GONE,
-            "deleted",
-            format!("{kind}/{id} was deleted in version {version}"),
-        ));
-    }
-    Ok(versioned(StatusCode::OK, &found))
+    answer(
+        &state,
+        &access,
+        Call::Lookup(Lookup::Vread { kind, id, version }),
+        &headers,
+    )
 }
 
-pub(crate) async fn history(
+/// `GET {type}/{id}/$operation`.
+pub(crate) async fn instance_operation(
+    State(state): State<AppState>,
+    Authorized(access): Authorized,
+    Path((kind, id, operation)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Answer {
+    let Some(name) = operation.strip_prefix('$') else {
+        return Err(Outcome::not_found(format!(
+            "no FHIR interaction at {kind}/{id}/{operation}"
+        )));
+    };
+    let call = rest::operation(&kind, Some(id), name, query_pairs(query.as_deref())?)?;
+    answer(&state, &access, Call::Lookup(call), &headers)
+}
+
+pub(crate) async fn instance_history(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     Path((kind, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Answer {
-    supported(&kind)?;
-    let visible = visibility(&access, Interaction::History, &kind, &[])?;
-    let versions = state.fhir.history(&kind, &id);
-    if versions.is_empty() {
-        return Err(Outcome::not_found(format!("{kind}/{id} is not known")));
-    }
-    if !versions.iter().all(|v| visible.allows(v)) {
-        return Err(Outcome::forbidden(outside(&kind, &id, &access)));
-    }
-    let base = &state.urls.fhir_base;
-    let entries: Vec<Value> = versions
-        .iter()
-        .map(|v| {
-            let url = format!("{base}/{kind}/{id}/_history/{}", v.version_id);
-            let resource = v.resource();
-            let last_modified = resource.pointer("/meta/lastUpdated").cloned().unwrap_or(Value::Null);
-            let mut entry = json!({
-                "fullUrl": format!("{base}/{kind}/{id}"),
-                "request": {"method": if v.deleted { "DELETE" } else if v.version_id == 1 { "POST" } else { "PUT" }, "url": format!("{kind}/{id}")},
-                "response": {"status": if v.deleted { "204" } else { "200" }, "etag": format!("W/\"{}\"", v.version_id), "lastModified": last_modified, "location": url},
-            });
-            if !v.deleted {
-                entry["resource"] = resource;
-            }
-            entry
-        })
-        .collect();
-    let bundle =
-        json!({"resourceType": "Bundle", "type": "history", "total": entries.len(), "entry": entries});
-    Ok(fhir_json(StatusCode::OK, &bundle))
+    let query = query_pairs(query.as_deref())?;
+    let call = Lookup::History {
+        kind: Some(kind),
+        id: Some(id),
+        query,
+    };
+    answer(&state, &access, Call::Lookup(call), &headers)
 }
 
-fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Outcome> {
-    serde_urlencoded::from_str(query.unwrap_or_default())
-        .map_err(|e| Outcome::invalid(format!("malformed query string: {e}")))
+pub(crate) async fn type_history(
+    State(state): State<AppState>,
+    Authorized(access): Authorized,
+    Path(kind): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Answer {
+    let query = query_pairs(query.as_deref())?;
+    let call = Lookup::History {
+        kind: Some(kind),
+        id: None,
+        query,
+    };
+    answer(&state, &access, Call::Lookup(call), &headers)
 }
 
-/// `Prefer: handling=lenient`: unknown search parameters are ignored, not refused.
-fn lenient(headers: &HeaderMap) -> bool {
-    prefers(headers, "handling=lenient")
+pub(crate) async fn system_history(
+    State(state): State<AppState>,
+    Authorized(access): Authorized,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Answer {
+    let query = query_pairs(query.as_deref())?;
+    let call = Lookup::History {
+        kind: None,
+        id: None,
+        query,
+    };
+    answer(&state, &access, Call::Lookup(call), &headers)
 }
 
 pub(crate) async fn search_get(
@@ -166,12 +241,14 @@ pub(crate) async fn search_get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Answer {
-    supported(&kind)?;
     let query = query_pairs(query.as_deref())?;
-    Ok(fhir_text(
-        StatusCode::OK,
-        execute::search(&state, &access, &kind, &query, lenient(&headers))?,
-    ))
+    let lenient = lenient(&headers);
+    answer(
+        &state,
+        &access,
+        Call::Lookup(Lookup::Search { kind, query, lenient }),
+        &headers,
+    )
 }
 
 /// `POST {type}/_search`: parameters in a form body (and the query string).
@@ -183,7 +260,6 @@ pub(crate) async fn search_post(
     headers: HeaderMap,
     RawForm(form): RawForm,
 ) -> Answer {
-    supported(&kind)?;
     let form_encoded = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -195,85 +271,17 @@ pub(crate) async fn search_post(
             "_search takes application/x-www-form-urlencoded parameters",
         ));
     }
-    let mut params = query_pairs(query.as_deref())?;
-    let body: Vec<(String, String)> = serde_urlencoded::from_bytes(&form)
+    let mut query = query_pairs(query.as_deref())?;
+    let body: Query = serde_urlencoded::from_bytes(&form)
         .map_err(|e| Outcome::invalid(format!("malformed form body: {e}")))?;
-    params.extend(body);
-    Ok(fhir_text(
-        StatusCode::OK,
-        execute::search(&state, &access, &kind, &params, lenient(&headers))?,
-    ))
-}
-
-/// Whether a `Prefer` header asks for `preference` (`return=minimal`, …).
-fn prefers(headers: &HeaderMap, preference: &str) -> bool {
-    headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.replace(' ', "").split([',', ';']).any(|p| p == preference))
-}
-
-/// `Prefer: return=minimal` means no body.
-fn wants_minimal(headers: &HeaderMap) -> bool {
-    prefers(headers, "return=minimal")
-}
-
-/// `If-Match: W/"3"` → 3.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Outcome> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default();
-    let number = text.trim().trim_start_matches("W/").trim_matches('"');
-    number
-        .parse()
-        .map(Some)
-        .map_err(|_| Outcome::invalid(format!("If-Match {text:?} is not an ETag like W/\"1\"")))
-}
-
-fn written(state: &AppState, status: StatusCode, version: &Version, headers: &HeaderMap) -> Response {
-    let (kind, id) = version.key();
-    let mut response = if wants_minimal(headers) {
-        status.into_response()
-    } else {
-        fhir_text(status, version.json.clone())
-    };
-    let location = format!(
-        "{}/{kind}/{id}/_history/{}",
-        state.urls.fhir_base, version.version_id
-    );
-    response.headers_mut().insert(header::ETAG, etag(version));
-    if let Ok(location) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-}
-
-fn conflict(error: WriteError, kind: &str, id: &str) -> Outcome {
-    match error {
-        WriteError::VersionConflict { current } => Outcome::new(
-            StatusCode::PRECONDITION_FAILED,
-            "conflict",
-            format!("If-Match does not name the current version of {kind}/{id} (W/\"{current}\")"),
-        ),
-        WriteError::NotFound => Outcome::not_found(format!("{kind}/{id} is not known")),
-        WriteError::Gone => Outcome::new(
-            StatusCode::GONE,
-            "deleted",
-            format!("{kind}/{id} was already deleted"),
-        ),
-    }
-}
-
-fn check_type(kind: &str, resource: &Value) -> Result<(), Outcome> {
-    match resource["resourceType"].as_str() {
-        Some(found) if found == kind => Ok(()),
-        found => Err(Outcome::invalid(format!(
-            "the body is a {}, but the URL says {kind}",
-            found.unwrap_or("?")
-        ))),
-    }
+    query.extend(body);
+    let lenient = lenient(&headers);
+    answer(
+        &state,
+        &access,
+        Call::Lookup(Lookup::Search { kind, query, lenient }),
+        &headers,
+    )
 }
 
 pub(crate) async fn create(
@@ -283,45 +291,13 @@ pub(crate) async fn create(
     headers: HeaderMap,
     ResourceBody(resource): ResourceBody,
 ) -> Answer {
-    supported(&kind)?;
-    check_type(&kind, &resource)?;
-    // The server assigns the id, and the check sees the resource as it will be stored.
-    let mut resource = resource;
-    resource["id"] = json!(crate::fhir::new_id());
-    let visible = visibility(&access, Interaction::Create, &kind, &[])?;
-    if !visible.allows_write(&resource) {
-        return Err(Outcome::forbidden(format!(
-            "this token may not create that {kind}: {}",
-            outside(&kind, "(new)", &access)
-        )));
-    }
-    let Some(condition) = headers.get("if-none-exist") else {
-        let version = state.fhir.create(&kind, resource);
-        return Ok(written(&state, StatusCode::CREATED, &version, &headers));
+    let call = Change::Create {
+        kind,
+        id: super::new_id(),
+        resource,
+        if_none_exist: if_none_exist(&headers)?,
     };
-    // Conditional create (R4 §3.1.0.8.1): none found → create, one → 200 with it, more → 412.
-    let condition = condition
-        .to_str()
-        .map_err(|_| Outcome::invalid("If-None-Exist is not text").at("If-None-Exist"))?;
-    let query = query_pairs(Some(condition.trim_start_matches('?')))?;
-    let created = state.fhir.create_unless(&kind, resource, |store| {
-        execute::find(store, &access, &kind, &query)
-    })?;
-    match created {
-        Ok(version) => Ok(written(&state, StatusCode::CREATED, &version, &headers)),
-        Err(found) => match found.as_slice() {
-            [one] => Ok(written(&state, StatusCode::OK, one, &headers)),
-            _ => Err(Outcome::new(
-                StatusCode::PRECONDITION_FAILED,
-                "duplicate",
-                format!(
-                    "If-None-Exist: {condition} matches {} resources; it must match at most one",
-                    found.len()
-                ),
-            )
-            .at("If-None-Exist")),
-        },
-    }
+    answer(&state, &access, Call::Change(call), &headers)
 }
 
 pub(crate) async fn update(
@@ -331,40 +307,65 @@ pub(crate) async fn update(
     headers: HeaderMap,
     ResourceBody(resource): ResourceBody,
 ) -> Answer {
-    supported(&kind)?;
-    valid_id(&id)?;
-    check_type(&kind, &resource)?;
-    match resource.get("id").and_then(Value::as_str) {
-        Some(body_id) if body_id == id => {}
-        Some(body_id) => {
-            return Err(Outcome::invalid(format!(
-                "the body's id {body_id:?} differs from the URL's {id:?}"
-            )));
-        }
-        None => {
-            return Err(Outcome::invalid(
-                "an update must carry the resource's id in the body",
-            ));
-        }
-    }
-    let visible = visibility(&access, Interaction::Update, &kind, &[])?;
-    let existing_allowed = match state.fhir.find(&kind, &id) {
-        Found::Current(v) | Found::Deleted(v) => visible.allows(&v),
-        Found::Missing => true,
+    let call = Change::Update {
+        kind,
+        target: Target::Id(id),
+        resource,
+        if_match: if_match(&headers)?,
     };
-    if !existing_allowed || !visible.allows_write(&resource) {
-        return Err(Outcome::forbidden(outside(&kind, &id, &access)));
-    }
-    let (version, created) = state
-        .fhir
-        .update(&kind, &id, resource, if_match(&headers)?)
-        .map_err(|e| conflict(e, &kind, &id))?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
+    answer(&state, &access, Call::Change(call), &headers)
+}
+
+/// `PUT {type}?criteria`.
+pub(crate) async fn conditional_update(
+    State(state): State<AppState>,
+    Authorized(access): Authorized,
+    Path(kind): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    ResourceBody(resource): ResourceBody,
+) -> Answer {
+    let call = Change::Update {
+        target: condition(&kind, query.as_deref())?,
+        kind,
+        resource,
+        if_match: if_match(&headers)?,
     };
-    Ok(written(&state, status, &version, &headers))
+    answer(&state, &access, Call::Change(call), &headers)
+}
+
+pub(crate) async fn patch(
+    State(state): State<AppState>,
+    Authorized(access): Authorized,
+    Path((kind, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    PatchBody(patch): PatchBody,
+) -> Answer {
+    let call = Change::Patch {
+        kind,
+        target: Target::Id(id),
+        patch,
+        if_match: if_match(&headers)?,
+    };
+    answer(&state, &access, Call::Change(call), &headers)
+}
+
+/// `PATCH {type}?criteria`.
+pub(crate) async fn conditional_patch(
+    State(state): State<AppState>,
+    Authorized(access): Authorized,
+    Path(kind): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    PatchBody(patch): PatchBody,
+) -> Answer {
+    let call = Change::Patch {
+        target: condition(&kind, query.as_deref())?,
+        kind,
+        patch,
+        if_match: if_match(&headers)?,
+    };
+    answer(&state, &access, Call::Change(call), &headers)
 }
 
 pub(crate) async fn delete(
@@ -373,45 +374,52 @@ pub(crate) async fn delete(
     Path((kind, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Answer {
-    supported(&kind)?;
-    let visible = visibility(&access, Interaction::Delete, &kind, &[])?;
-    if let Found::Current(existing) = state.fhir.find(&kind, &id)
-        && !visible.allows(&existing)
-    {
-        return Err(Outcome::forbidden(outside(&kind, &id, &access)));
-    }
-    let version = state
-        .fhir
-        .delete(&kind, &id, if_match(&headers)?)
-        .map_err(|e| conflict(e, &kind, &id))?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(header::ETAG, etag(&version));
-    Ok(response)
+    let call = Change::Delete {
+        kind,
+        target: Target::Id(id),
+        if_match: if_match(&headers)?,
+    };
+    answer(&state, &access, Call::Change(call), &headers)
+}
+
+/// `DELETE {type}?criteria`.
+pub(crate) async fn conditional_delete(
+    State(state): State<AppState>,
+    Authorized(access): Authorized,
+    Path(kind): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Answer {
+    let call = Change::Delete {
+        target: condition(&kind, query.as_deref())?,
+        kind,
+        if_match: if_match(&headers)?,
+    };
+    answer(&state, &access, Call::Change(call), &headers)
+}
+
+/// `POST` to the base: a batch or transaction Bundle.
+pub(crate) async fn bundle(
+    State(state): State<AppState>,
+    Authorized(access): Authorized,
+    headers: HeaderMap,
+    ResourceBody(bundle): ResourceBody,
+) -> Answer {
+    let minimal = prefers(&headers, "return=minimal");
+    let response = super::transaction::process(&state, &access, bundle, minimal)?;
+    Ok(super::outcome::fhir_json(StatusCode::OK, &response))
 }
 
 /// Any other path under the FHIR base.
 pub(crate) async fn unknown(_: Authorized, uri: axum::http::Uri) -> Outcome {
     let path = uri.path();
     if let Some(operation) = path.split('/').find(|segment| segment.starts_with('$')) {
-        return Outcome::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not-supported",
-            format!("the operation {operation} is not supported by this server"),
-        );
+        return rest::unsupported_operation(operation.trim_start_matches('$'));
     }
     Outcome::not_found(format!("no FHIR interaction at {path}"))
 }
 
-/// `POST` to the base: a batch or transaction Bundle.
-pub(crate) async fn batch(_: Authorized) -> Outcome {
-    Outcome::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not-supported",
-        "batch and transaction Bundles are not supported by this server yet: send each request on its own",
-    )
-}
-
-/// A method the path does not take (`PATCH`, say): an OperationOutcome, not an empty 405.
+/// A method the path does not take: an OperationOutcome, not an empty 405.
 pub(crate) async fn not_allowed(_: Authorized, method: axum::http::Method, uri: axum::http::Uri) -> Outcome {
     Outcome::new(
         StatusCode::METHOD_NOT_ALLOWED,

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use axum::body::Bytes;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::index::Index;
@@ -24,6 +25,7 @@ pub(crate) struct Version {
     pub seq: u64,
     pub version_id: u64,
     pub deleted: bool,
+    pub last_updated: DateTime<Utc>,
     kind: Arc<str>,
     id: Arc<str>,
     /// The resource with `meta.versionId` and `meta.lastUpdated` filled in, serialised
@@ -37,6 +39,11 @@ impl Version {
     /// `(type, id)`.
     pub(crate) fn key(&self) -> (&str, &str) {
         (&self.kind, &self.id)
+    }
+
+    /// Its ETag, `W/"3"`.
+    pub(crate) fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version_id)
     }
 
     /// The resource, parsed from its text (which the store wrote, so it parses).
@@ -135,16 +142,6 @@ impl Store {
             .cloned()
     }
 
-    /// Every version of `kind/id`, newest first.
-    pub(crate) fn history(&self, kind: &str, id: &str) -> Vec<Version> {
-        self.read_lock()
-            .versions(kind, id)
-            .iter()
-            .rev()
-            .cloned()
-            .collect()
-    }
-
     /// The current version of every resource of `kind`.
     pub(crate) fn all(&self, kind: &str) -> Vec<Value> {
         self.read_lock()
@@ -153,42 +150,43 @@ impl Store {
             .collect()
     }
 
-    /// Stores a new resource under the id it carries (see [`super::new_id`]).
-    pub(crate) fn create(&self, kind: &str, resource: Value) -> Version {
-        let id = resource["id"].as_str().unwrap_or_default().to_owned();
-        self.write().put(kind, &id, resource, false)
+    /// Runs `writes` under the write lock, so no search or other write sees it half
+    /// done. If it fails, every version it stored is removed again: the store is as
+    /// it was (a transaction Bundle is all or nothing, R4 §3.1.0.11.2).
+    pub(crate) fn transaction<T, E>(&self, writes: impl FnOnce(&mut Inner) -> Result<T, E>) -> Result<T, E> {
+        let mut inner = self.write();
+        let start = inner.seq;
+        let result = writes(&mut inner);
+        if result.is_err() {
+            inner.roll_back(start);
+        }
+        result
+    }
+}
+
+impl Inner {
+    /// The store's sequence number now: a search's snapshot.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
     }
 
-    /// Conditional create (`If-None-Exist`): `existing` runs under the write lock,
-    /// so two such creates cannot both find nothing and both store. Stores
-    /// `resource` when it finds nothing; returns what it found otherwise.
-    pub(crate) fn create_unless<E>(
-        &self,
-        kind: &str,
-        resource: Value,
-        existing: impl FnOnce(&Inner) -> Result<Vec<Version>, E>,
-    ) -> Result<Result<Version, Vec<Version>>, E> {
-        let mut inner = self.write();
-        let found = existing(&inner)?;
-        if !found.is_empty() {
-            return Ok(Err(found));
-        }
+    /// Stores a new resource under the id it carries (see [`super::new_id`]).
+    pub(crate) fn create(&mut self, kind: &str, resource: Value) -> Version {
         let id = resource["id"].as_str().unwrap_or_default().to_owned();
-        Ok(Ok(inner.put(kind, &id, resource, false)))
+        self.put(kind, &id, resource, false)
     }
 
     /// Stores `resource` as the next version of `kind/id` (creating it if absent),
     /// if `if_match` is absent or names the current version. Returns the version and
     /// whether it was created.
     pub(crate) fn update(
-        &self,
+        &mut self,
         kind: &str,
         id: &str,
         resource: Value,
         if_match: Option<u64>,
     ) -> Result<(Version, bool), WriteError> {
-        let mut inner = self.write();
-        let current = inner
+        let current = self
             .versions(kind, id)
             .last()
             .filter(|v| !v.deleted)
@@ -200,12 +198,16 @@ impl Store {
                 current: current.unwrap_or(0),
             });
         }
-        Ok((inner.put(kind, id, resource, false), current.is_none()))
+        Ok((self.put(kind, id, resource, false), current.is_none()))
     }
 
-    pub(crate) fn delete(&self, kind: &str, id: &str, if_match: Option<u64>) -> Result<Version, WriteError> {
-        let mut inner = self.write();
-        let last = inner
+    pub(crate) fn delete(
+        &mut self,
+        kind: &str,
+        id: &str,
+        if_match: Option<u64>,
+    ) -> Result<Version, WriteError> {
+        let last = self
             .versions(kind, id)
             .last()
             .cloned()
@@ -220,17 +222,42 @@ impl Store {
                 current: last.version_id,
             });
         }
-        Ok(inner.put(kind, id, last.resource(), true))
-    }
-}
-
-impl Inner {
-    /// The store's sequence number now: a search's snapshot.
-    pub(crate) fn seq(&self) -> u64 {
-        self.seq
+        Ok(self.put(kind, id, last.resource(), true))
     }
 
-    fn versions(&self, kind: &str, id: &str) -> &[Version] {
+    /// Removes every version stored after `seq`. Entries they added to `by_patient`
+    /// stay: it holds candidates, each checked against the store when read.
+    fn roll_back(&mut self, seq: u64) {
+        for data in self.types.values_mut() {
+            data.versions.retain(|_, versions| {
+                versions.retain(|v| v.seq <= seq);
+                !versions.is_empty()
+            });
+        }
+        self.seq = seq;
+    }
+
+    /// Every version of every resource (of `kind`, when given) stored at or after
+    /// `since` and up to `snapshot`, newest first: the type and system `_history`.
+    pub(crate) fn changes(
+        &self,
+        kind: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        snapshot: u64,
+    ) -> Vec<&Version> {
+        let mut found: Vec<&Version> = self
+            .types
+            .iter()
+            .filter(|(name, _)| kind.is_none_or(|k| k == name.as_str()))
+            .flat_map(|(_, data)| data.versions.values().flatten())
+            .filter(|v| v.seq <= snapshot && since.is_none_or(|since| v.last_updated >= since))
+            .collect();
+        found.sort_unstable_by_key(|v| std::cmp::Reverse(v.seq));
+        found
+    }
+
+    /// Every version of `kind/id`, oldest first.
+    pub(crate) fn versions(&self, kind: &str, id: &str) -> &[Version] {
         self.types
             .get(kind)
             .and_then(|t| t.versions.get(id))
@@ -294,9 +321,10 @@ impl Inner {
         let meta = resource
             .as_object_mut()
             .map(|r| r.entry("meta").or_insert_with(|| json!({})));
+        let last_updated = Utc::now();
         if let Some(meta @ Value::Object(_)) = meta {
             meta["versionId"] = json!(version_id.to_string());
-            meta["lastUpdated"] = json!(super::now_instant());
+            meta["lastUpdated"] = json!(super::instant(last_updated));
         }
         let index = Index::of(&resource);
         let patients = index
@@ -317,6 +345,7 @@ impl Inner {
             seq: self.seq,
             version_id,
             deleted,
+            last_updated,
             kind: kind_name,
             id: id_name,
             json,

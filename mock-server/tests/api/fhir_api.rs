@@ -210,12 +210,21 @@ async fn every_error_is_an_operation_outcome() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        outcome(get("Patient/1/$everything").await.unwrap()).await,
+        outcome(get("Patient/1/$validate").await.unwrap()).await,
         StatusCode::NOT_IMPLEMENTED
     );
     let patch = mock.http.patch(mock.fhir("Patient/1")).bearer_auth(&token).send();
     assert_eq!(
         outcome(patch.await.unwrap()).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let options = mock
+        .http
+        .request(reqwest::Method::TRACE, mock.fhir("Patient/1"))
+        .bearer_auth(&token)
+        .send();
+    assert_eq!(
+        outcome(options.await.unwrap()).await,
         StatusCode::METHOD_NOT_ALLOWED
     );
     let batch = mock
@@ -223,9 +232,9 @@ async fn every_error_is_an_operation_outcome() {
         .post(mock.fhir("").trim_end_matches('/'))
         .bearer_auth(&token)
         .header(CONTENT_TYPE, "application/fhir+json")
-        .body(json!({"resourceType": "Bundle", "type": "batch"}).to_string())
+        .body(json!({"resourceType": "Bundle", "type": "collection"}).to_string())
         .send();
-    assert_eq!(outcome(batch.await.unwrap()).await, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(outcome(batch.await.unwrap()).await, StatusCode::BAD_REQUEST);
 
     let post = |path: &str, content_type: &str, body: String| {
         mock.http

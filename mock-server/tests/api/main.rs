@@ -11,6 +11,7 @@ mod enforcement;
 mod fhir_api;
 mod launcher_and_pages;
 mod oauth2_client;
+mod operations;
 mod search;
 mod security;
 mod startup;

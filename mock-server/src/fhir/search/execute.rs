@@ -68,42 +68,84 @@ pub(crate) fn search(
 
     let total = matches.len();
     let base = &state.urls.fhir_base;
-    let link = |relation: &str, offset: usize| {
-        let mut pairs = request.echo.clone();
-        pairs.push((SNAPSHOT.into(), snapshot.to_string()));
-        pairs.push((OFFSET.into(), offset.to_string()));
-        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-        json!({"relation": relation, "url": format!("{base}/{kind}?{query}")})
+    let paging = Paging {
+        path: format!("{base}/{kind}"),
+        echo: &request.echo,
+        snapshot,
+        offset: request.offset,
+        count: request.count,
     };
-    let mut links = vec![link("self", request.offset)];
     let mut page = Vec::new();
     let mut included = Vec::new();
     if request.summary != Summary::Count {
-        page = matches
-            .into_iter()
-            .skip(request.offset)
-            .take(request.count)
-            .collect();
-        // Saturating: a huge `_offset` must end the paging, not wrap to its start.
-        if request.count > 0 && request.offset.saturating_add(request.count) < total {
-            links.push(link("next", request.offset + request.count));
-        }
-        if request.offset > 0 {
-            links.push(link("previous", request.offset.saturating_sub(request.count)));
-        }
+        page = paging.page(matches);
         included = includes(&store, access, &request, &page, snapshot);
     }
-    let mut head = json!({
-        "resourceType": "Bundle",
-        "id": crate::fhir::new_id(),
-        "meta": {"lastUpdated": crate::fhir::now_instant()},
-        "type": "searchset",
-        "link": links,
-    });
+    let mut head = bundle_head("searchset", paging.links(total));
     if request.total || request.summary == Summary::Count {
         head["total"] = json!(total);
     }
-    Ok(write_bundle(&head, base, &request, &page, &included))
+    let entries = page
+        .iter()
+        .map(|v| (v, Mode::Match, trimmed(&request, v)))
+        .chain(included.iter().map(|v| (v, Mode::Include, None)));
+    Ok(write_bundle(&head, base, entries))
+}
+
+/// Where a page of results starts, and how the links to the pages around it look.
+pub(super) struct Paging<'a> {
+    /// The URL the links start with, `…/Observation`.
+    pub path: String,
+    /// The request's own parameters, repeated in every link.
+    pub echo: &'a [(String, String)],
+    pub snapshot: u64,
+    pub offset: usize,
+    pub count: usize,
+}
+
+impl Paging<'_> {
+    /// This page of `matches`.
+    pub(super) fn page<T>(&self, matches: Vec<T>) -> Vec<T> {
+        matches.into_iter().skip(self.offset).take(self.count).collect()
+    }
+
+    /// `self`, and `next`/`previous` when there are pages there.
+    pub(super) fn links(&self, total: usize) -> Vec<Value> {
+        let link = |relation: &str, offset: usize| {
+            let mut pairs = self.echo.to_vec();
+            pairs.push((SNAPSHOT.into(), self.snapshot.to_string()));
+            pairs.push((OFFSET.into(), offset.to_string()));
+            let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+            json!({"relation": relation, "url": format!("{}?{query}", self.path)})
+        };
+        let mut links = vec![link("self", self.offset)];
+        // Saturating: a huge `_offset` must end the paging, not wrap to its start.
+        if self.count > 0 && self.offset.saturating_add(self.count) < total {
+            links.push(link("next", self.offset + self.count));
+        }
+        if self.offset > 0 {
+            links.push(link("previous", self.offset.saturating_sub(self.count)));
+        }
+        links
+    }
+}
+
+/// A Bundle of `kind` without its entries.
+pub(super) fn bundle_head(kind: &str, links: Vec<Value>) -> Value {
+    json!({
+        "resourceType": "Bundle",
+        "id": crate::fhir::new_id(),
+        "meta": {"lastUpdated": crate::fhir::now_instant()},
+        "type": kind,
+        "link": links,
+    })
+}
+
+/// Why a resource is in a searchset (`entry.search.mode`).
+#[derive(Clone, Copy)]
+pub(super) enum Mode {
+    Match,
+    Include,
 }
 
 /// The parsed search, and what the token may search (a granular scope may be
@@ -240,32 +282,30 @@ fn resolve(
 /// The Bundle as JSON text: its head, then each entry around the resource text the
 /// store serialised when it was written (re-serialising every resource per search
 /// would cost more than the search itself), unless `_summary` or `_elements`
-/// trims the matches.
-fn write_bundle(
+/// trimmed it.
+pub(super) fn write_bundle<'a>(
     head: &Value,
     base: &str,
-    request: &SearchRequest,
-    page: &[Version],
-    included: &[Version],
+    entries: impl Iterator<Item = (&'a Version, Mode, Option<Value>)>,
 ) -> Vec<u8> {
     let mut out = head.to_string().into_bytes();
     out.pop(); // the closing brace
     out.extend_from_slice(br#","entry":["#);
-    let entries = page
-        .iter()
-        .map(|v| (v, "match"))
-        .chain(included.iter().map(|v| (v, "include")));
-    for (index, (version, mode)) in entries.enumerate() {
+    for (index, (version, mode, trimmed)) in entries.enumerate() {
         if index > 0 {
             out.push(b',');
         }
         let (kind, id) = version.key();
         let full_url = Value::String(format!("{base}/{kind}/{id}"));
         out.extend_from_slice(format!(r#"{{"fullUrl":{full_url},"resource":"#).as_bytes());
-        match (mode, trimmed(request, version)) {
-            ("match", Some(resource)) => out.extend_from_slice(resource.to_string().as_bytes()),
-            _ => out.extend_from_slice(&version.json),
+        match trimmed {
+            Some(resource) => out.extend_from_slice(resource.to_string().as_bytes()),
+            None => out.extend_from_slice(&version.json),
         }
+        let mode = match mode {
+            Mode::Match => "match",
+            Mode::Include => "include",
+        };
         out.extend_from_slice(format!(r#","search":{{"mode":"{mode}"}}}}"#).as_bytes());
     }
     out.extend_from_slice(b"]}");

@@ -9,7 +9,9 @@
 //! request says `Prefer: handling=lenient`.
 
 pub(crate) mod date;
+pub(crate) mod everything;
 pub(crate) mod execute;
+pub(crate) mod history;
 pub(crate) mod matching;
 
 use std::collections::{BTreeSet, HashMap, HashSet};

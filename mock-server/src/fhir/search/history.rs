@@ -1,0 +1,178 @@
+//! `_history` (R4 §3.1.0.5): the versions of one resource, of a type, or of the
+//! whole server, newest first, as a history Bundle. `_since` and `_count` work
+//! as the spec says, and later pages see what the first one saw (the same
+//! snapshot as search pages). Each version is shown only when the token may see
+//! it; a type the token may not read is left out of the server's history.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use smart_protocol::Interaction;
+
+use super::execute::{Paging, bundle_head};
+use super::{DEFAULT_COUNT, MAX_COUNT, OFFSET, SNAPSHOT, date};
+use crate::auth::verify::AccessContext;
+use crate::fhir::compartment::{Visibility, visibility};
+use crate::fhir::outcome::Outcome;
+use crate::fhir::store::Version;
+use crate::state::AppState;
+
+/// The parameters `_history` takes.
+struct Request {
+    since: Option<DateTime<Utc>>,
+    count: usize,
+    offset: usize,
+    snapshot: Option<u64>,
+    echo: Vec<(String, String)>,
+}
+
+fn parse(query: &[(String, String)], path: &str) -> Result<Request, Outcome> {
+    let mut request = Request {
+        since: None,
+        count: DEFAULT_COUNT,
+        offset: 0,
+        snapshot: None,
+        echo: Vec::new(),
+    };
+    for (name, value) in query {
+        let bad = |why: String| Outcome::invalid(why).at(format!("{path}?{name}"));
+        match name.as_str() {
+            "_since" => {
+                let range = date::parse(value)
+                    .ok_or_else(|| bad(format!("_since must be an instant, not {value:?}")))?;
+                request.since = DateTime::from_timestamp_millis(range.start);
+            }
+            "_count" => {
+                request.count = value
+                    .parse()
+                    .ok()
+                    .filter(|c| *c <= MAX_COUNT)
+                    .ok_or_else(|| bad(format!("_count must be a whole number from 0 to {MAX_COUNT}")))?;
+            }
+            OFFSET => {
+                request.offset = value
+                    .parse()
+                    .map_err(|_| bad(format!("{OFFSET} must be a number")))?;
+                continue;
+            }
+            SNAPSHOT => {
+                request.snapshot = Some(
+                    value
+                        .parse()
+                        .map_err(|_| bad(format!("{SNAPSHOT} must be a number")))?,
+                );
+                continue;
+            }
+            "_format" | "_pretty" => {}
+            other => {
+                return Err(bad(format!(
+                    "_history takes _since and _count; {other} is not supported here"
+                )));
+            }
+        }
+        request.echo.push((name.clone(), value.clone()));
+    }
+    Ok(request)
+}
+
+/// The history Bundle of `kind/id`, of `kind`, or of everything.
+pub(crate) fn history(
+    state: &AppState,
+    access: &AccessContext,
+    kind: Option<&str>,
+    id: Option<&str>,
+    query: &[(String, String)],
+) -> Result<Vec<u8>, Outcome> {
+    let path = match (kind, id) {
+        (Some(kind), Some(id)) => format!("{kind}/{id}/_history"),
+        (Some(kind), None) => format!("{kind}/_history"),
+        (None, _) => "_history".to_owned(),
+    };
+    let request = parse(query, &path)?;
+    let store = state.fhir.read_lock();
+    let snapshot = request.snapshot.unwrap_or_else(|| store.seq()).min(store.seq());
+    let versions: Vec<&Version> = match (kind, id) {
+        (Some(kind), Some(id)) => {
+            let visible = visibility(access, Interaction::History, kind, &[])?;
+            let all = store.versions(kind, id);
+            if all.is_empty() {
+                return Err(Outcome::not_found(format!("{kind}/{id} is not known")));
+            }
+            if !all.iter().all(|v| visible.allows(v)) {
+                return Err(Outcome::forbidden(format!(
+                    "{kind}/{id} is outside what this token may see"
+                )));
+            }
+            all.iter()
+                .rev()
+                .filter(|v| v.seq <= snapshot && request.since.is_none_or(|since| v.last_updated >= since))
+                .collect()
+        }
+        (Some(kind), None) => {
+            let visible = visibility(access, Interaction::History, kind, &[])?;
+            store
+                .changes(Some(kind), request.since, snapshot)
+                .into_iter()
+                .filter(|v| visible.allows(v))
+                .collect()
+        }
+        (None, _) => {
+            // One scope decision per type, not per version.
+            let mut visibilities: HashMap<&str, Option<Visibility>> = HashMap::new();
+            store
+                .changes(None, request.since, snapshot)
+                .into_iter()
+                .filter(|v| {
+                    visibilities
+                        .entry(v.key().0)
+                        .or_insert_with(|| visibility(access, Interaction::History, v.key().0, &[]).ok())
+                        .as_ref()
+                        .is_some_and(|visible| visible.allows(v))
+                })
+                .collect()
+        }
+    };
+    let total = versions.len();
+    let base = &state.urls.fhir_base;
+    let paging = Paging {
+        path: format!("{base}/{path}"),
+        echo: &request.echo,
+        snapshot,
+        offset: request.offset,
+        count: request.count,
+    };
+    let entries: Vec<Value> = paging
+        .page(versions)
+        .into_iter()
+        .map(|v| entry(base, v))
+        .collect();
+    let mut bundle = bundle_head("history", paging.links(total));
+    bundle["total"] = json!(total);
+    bundle["entry"] = Value::Array(entries);
+    Ok(bundle.to_string().into_bytes())
+}
+
+/// One version as a history entry: the resource (unless deleted) and what made it.
+fn entry(base: &str, version: &Version) -> Value {
+    let (kind, id) = version.key();
+    let method = match (version.deleted, version.version_id) {
+        (true, _) => "DELETE",
+        (false, 1) => "POST",
+        (false, _) => "PUT",
+    };
+    let mut entry = json!({
+        "fullUrl": format!("{base}/{kind}/{id}"),
+        "request": {"method": method, "url": if method == "POST" { kind.to_owned() } else { format!("{kind}/{id}") }},
+        "response": {
+            "status": if version.deleted { "204" } else if method == "POST" { "201" } else { "200" },
+            "etag": format!("W/\"{}\"", version.version_id),
+            "lastModified": crate::fhir::instant(version.last_updated),
+            "location": format!("{kind}/{id}/_history/{}", version.version_id),
+        },
+    });
+    if !version.deleted {
+        entry["resource"] = version.resource();
+    }
+    entry
+}
