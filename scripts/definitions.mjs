@@ -79,4 +79,54 @@ const definitions = {
   mandatory,
 };
 writeFileSync(out, JSON.stringify(definitions) + '\n');
+
+// The R4 JSON schema, which writes are validated against: only the definitions the
+// R4 types reach, without descriptions (3.5 MB → under 0.8 MB). The package's
+// schema also carries Medplum's own resource types, and elements Medplum added to
+// Meta and Reference that R4 does not have; both are left out, so a resource
+// using them is refused as R4 would refuse it.
+const schema = JSON.parse(readFileSync(`${pkg}/dist/fhir/r4/fhir.schema.json`, 'utf8'));
+const notR4 = { Meta: ['project', 'author', 'onBehalfOf', 'account', 'accounts', 'compartment'], Reference: ['resource'] };
+for (const [name, elements] of Object.entries(notR4)) {
+  for (const element of elements) {
+    delete schema.definitions[name].properties[element];
+    delete schema.definitions[name].properties[`_${element}`];
+  }
+}
+// A resource inside another (`contained`, `Bundle.entry.resource`) is any of the
+// 147 types through ResourceList's oneOf, so each type's validator would compile
+// all the others (100 ms each) and report a nested error only as "no branch
+// matched". It is left an object with a resourceType here; the server validates
+// each nested resource against its own type.
+schema.definitions.ResourceList = { type: 'object', required: ['resourceType'] };
+const reached = new Set(['ResourceList']);
+const walk = (value) => {
+  if (Array.isArray(value)) return value.forEach(walk);
+  if (!value || typeof value !== 'object') return;
+  for (const [key, inner] of Object.entries(value)) {
+    if (key === '$ref' && typeof inner === 'string') {
+      const name = inner.split('/').pop();
+      if (!reached.has(name)) {
+        reached.add(name);
+        walk(schema.definitions[name]);
+      }
+    } else walk(inner);
+  }
+};
+types.filter((t) => schema.definitions[t]).forEach((t) => walk({ $ref: `#/definitions/${t}` }));
+const strip = (value) => {
+  if (Array.isArray(value)) return value.map(strip);
+  if (!value || typeof value !== 'object') return value;
+  // A string `description` is documentation; an object one is an element named so.
+  const documentation = ([k, v]) => k === 'description' && typeof v === 'string';
+  return Object.fromEntries(Object.entries(value).filter((e) => !documentation(e)).map(([k, v]) => [k, strip(v)]));
+};
+const reduced = {
+  $schema: schema.$schema,
+  id: schema.id,
+  definitions: strip(Object.fromEntries([...reached].sort().map((name) => [name, schema.definitions[name]]))),
+};
+const schemaOut = out.replace(/\.json$/, '.schema.json');
+writeFileSync(schemaOut, JSON.stringify(reduced) + '\n');
+console.log(`${schemaOut}: ${reached.size} schema definitions`);
 console.log(`${types.length} types, ${Object.keys(choices).length} choice elements, ${params.length} search parameters, ${Object.keys(compartment).length} types in the patient compartment`);

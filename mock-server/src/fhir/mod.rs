@@ -17,6 +17,7 @@ pub(crate) mod search;
 pub(crate) mod store;
 pub(crate) mod summary;
 pub(crate) mod transaction;
+pub(crate) mod validate;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -71,6 +72,14 @@ pub(crate) fn protected_router() -> Router<AppState> {
         .fallback(routes::unknown)
         .method_not_allowed_fallback(routes::not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// FHIR ids: `[A-Za-z0-9\-.]{1,64}`.
+pub(crate) fn is_valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// A new logical id: 128 random bits in hex (FHIR ids allow `[A-Za-z0-9\-.]{1,64}`).

@@ -16,6 +16,7 @@ use super::definitions::R4;
 use super::outcome::Outcome;
 use super::search::{everything, execute, history};
 use super::store::{Found, Inner, Version, WriteError};
+use super::validate::validate;
 use crate::auth::verify::AccessContext;
 use crate::state::AppState;
 
@@ -213,13 +214,8 @@ pub(crate) fn supported(kind: &str) -> Result<(), Outcome> {
     }
 }
 
-/// FHIR ids: `[A-Za-z0-9\-.]{1,64}`.
-pub(crate) fn valid_id(id: &str) -> Result<(), Outcome> {
-    let ok = (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    if ok {
+fn valid_id(id: &str) -> Result<(), Outcome> {
+    if super::is_valid_id(id) {
         Ok(())
     } else {
         Err(Outcome::invalid(format!("{id:?} is not a valid FHIR id")))
@@ -281,9 +277,12 @@ fn vread(
     Ok(found)
 }
 
+/// The body is a `kind` and valid R4 JSON.
 fn check_type(kind: &str, resource: &Value) -> Result<(), Outcome> {
     match resource["resourceType"].as_str() {
-        Some(found) if found == kind => Ok(()),
+        Some(found) if found == kind => validate(resource).map_err(|invalid| {
+            Outcome::invalid(format!("not a valid {kind}: {}", invalid.describe(kind))).at(invalid.path(kind))
+        }),
         found => Err(Outcome::invalid(format!(
             "the body is a {}, but the URL says {kind}",
             found.unwrap_or("?")

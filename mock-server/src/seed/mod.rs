@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::fhir::definitions::R4;
+use crate::fhir::validate::validate;
 
 /// The resources of the built-in data set.
 pub(crate) fn builtin() -> Vec<Value> {
@@ -145,15 +146,14 @@ fn entries(value: Value, file: &Path) -> Result<(Vec<Value>, Vec<String>), LoadE
             .get("id")
             .and_then(Value::as_str)
             .ok_or_else(|| error(format!("{path}.id"), "missing".into()))?;
-        let valid = (1..=64).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if !valid {
+        if !crate::fhir::is_valid_id(id) {
             return Err(error(
                 format!("{path}.id"),
                 format!("{id:?} is not a valid FHIR id"),
             ));
+        }
+        if let Err(invalid) = validate(&resource) {
+            return Err(error(invalid.path(&path), invalid.summary()));
         }
         if R4.is_type(&kind) {
             resources.push(resource);

@@ -28,7 +28,11 @@ fn synthea_bundle() -> String {
              "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
              "subject": {"reference": "urn:uuid:7f4a-patient"}},
              "request": {"method": "POST", "url": "Observation"}},
-            {"fullUrl": "urn:uuid:aa-claim", "resource": {"resourceType": "Claim", "patient": {"reference": "urn:uuid:7f4a-patient"}}}
+            {"fullUrl": "urn:uuid:aa-claim", "resource": {"resourceType": "Claim", "status": "active", "use": "claim",
+             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "institutional"}]},
+             "patient": {"reference": "urn:uuid:7f4a-patient"}, "created": "2024-05-01",
+             "provider": {"display": "A clinic"}, "priority": {"coding": [{"code": "normal"}]},
+             "insurance": [{"sequence": 1, "focal": true, "coverage": {"display": "Cigna"}}]}}
         ]
     })
     .to_string()
@@ -79,6 +83,10 @@ fn bad_files_are_named_with_their_json_path() {
                                                       {"resource": {"id": "2"}}]}).to_string(), "$.entry[1].resource.resourceType"),
         (&json!({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "no spaces"}}]}).to_string(), "$.entry[0].resource.id"),
         (&json!({"resourceType": "Bundle", "entry": [{"request": {}}]}).to_string(), "$.entry[0].resource"),
+        // Not valid R4: the JSON schema's verdict, at the element it is about.
+        (&json!({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "p", "gender": "blue"}}]}).to_string(),
+         "$.entry[0].resource.gender: \"blue\" is not one of"),
+        (&json!({"resourceType": "Patient", "id": "p", "name": [{"famly": "Typo"}]}).to_string(), "$.name[0].famly"),
     ];
     for (index, (text, path)) in cases.iter().enumerate() {
         let dir = data_dir(

@@ -694,6 +694,30 @@ async fn metadata_lists_what_is_served() {
             .contains(&json!("Observation:performer"))
     );
     assert_eq!(observation["conditionalCreate"], true);
+    assert_eq!(observation["conditionalDelete"], "single");
+    let interactions: Vec<&str> = rest["interaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(interactions, ["transaction", "batch", "history-system"]);
+    // The statement is valid R4: the server's own validation accepts it as a resource.
+    let stored = mock
+        .http
+        .post(mock.fhir("CapabilityStatement"))
+        .bearer_auth(mock.mint("user/*.cruds", None))
+        .header(CONTENT_TYPE, "application/fhir+json")
+        .body(statement.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.status(),
+        StatusCode::CREATED,
+        "{}",
+        stored.text().await.unwrap()
+    );
     let patient = rest["resource"]
         .as_array()
         .unwrap()

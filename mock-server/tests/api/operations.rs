@@ -603,3 +603,61 @@ async fn everything_about_a_patient_and_only_what_the_token_may_read() {
     let (_, bundle) = mock.fhir_get("Patient/$everything", &own).await;
     assert_eq!(bundle["total"], 4, "a patient token reaches only its own patient");
 }
+
+#[tokio::test]
+async fn invalid_resources_are_refused_with_the_path_of_the_problem() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let before = total(&mock, &token, "Patient").await;
+    let mut bad = patient("invalid-1");
+    bad["gender"] = json!("blue");
+    bad["name"][0]["famly"] = json!("Typo");
+    let (status, outcome) = send(
+        &mock,
+        Method::POST,
+        "Patient",
+        &token,
+        "application/fhir+json",
+        Some(bad.clone()),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{outcome}");
+    assert_eq!(outcome["issue"][0]["expression"][0], "Patient.gender");
+    let diagnostics = outcome["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(
+        diagnostics.contains("Patient.name[0].famly: famly: no such element"),
+        "{diagnostics}"
+    );
+
+    // The same inside a transaction: the entry, then the element.
+    let (status, outcome) = post_bundle(
+        &mock,
+        &token,
+        "transaction",
+        json!([{"resource": patient("fine"), "request": {"method": "POST", "url": "Patient"}},
+               {"resource": bad, "request": {"method": "POST", "url": "Patient"}}]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{outcome}");
+    assert_eq!(
+        outcome["issue"][0]["expression"],
+        json!(["Bundle.entry[1]", "Patient.gender"])
+    );
+    assert_eq!(total(&mock, &token, "Patient").await, before, "nothing stored");
+
+    // An update and a patch are checked as well.
+    let id = create(&mock, &token, patient("valid")).await;
+    let (status, outcome) = send(
+        &mock,
+        Method::PATCH,
+        &format!("Patient/{id}"),
+        &token,
+        "application/json-patch+json",
+        Some(json!([{"op": "add", "path": "/birthDate", "value": "12/31/1970"}])),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{outcome}");
+    assert_eq!(outcome["issue"][0]["expression"][0], "Patient.birthDate");
+}

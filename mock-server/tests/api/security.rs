@@ -271,7 +271,7 @@ async fn writes_stay_in_the_compartment_and_searches_agree() {
     for resource in [
         json!({"resourceType": "Immunization", "status": "completed",
                "vaccineCode": {"text": "planted"}, "occurrenceDateTime": "2024-01-01",
-               "patient": {"reference": "Patient/3"}, "subject": {"reference": "Patient/1"}}),
+               "patient": {"reference": "Patient/3"}, "performer": [{"actor": {"reference": "Patient/1"}}]}),
         json!({"resourceType": "AllergyIntolerance", "code": {"text": "planted"},
                "patient": {"reference": "Patient/1"}, "recorder": {"reference": "Patient/3"}}),
     ] {
@@ -297,7 +297,7 @@ async fn writes_stay_in_the_compartment_and_searches_agree() {
         .body(
             json!({"resourceType": "Immunization", "status": "completed",
                    "vaccineCode": {"text": "two patients"}, "occurrenceDateTime": "2024-01-01",
-                   "patient": {"reference": "Patient/3"}, "subject": {"reference": "Patient/1"}})
+                   "patient": {"reference": "Patient/3"}, "performer": [{"actor": {"reference": "Patient/1"}}]})
             .to_string(),
         )
         .send()
