@@ -219,6 +219,49 @@ add({"resourceType": "Flag", "id": "flag-8-1", "status": "active", "code": conce
      "subject": {"reference": "Patient/8"}, "period": {"start": "2021-01-01"}})
 add({"resourceType": "Medication", "id": "med-amlodipine", "code": concept(SCT, "319283006", "Amlodipine 5mg tablets")})
 
+# What UK patient apps show beyond the GP record: lab reports with their results,
+# care plans with goals, letters, and the next appointment. Written after the
+# record above and with no random draws, so that record stays as it was.
+LAB_REPORT = concept(LOINC, "11502-2", "Laboratory report")
+for (pid, _, given, family, _, _, _, _, _, gp, conds, _) in people:
+    labs_of = [r for r in resources if r["resourceType"] == "Observation" and r["subject"]["reference"] == f"Patient/{pid}"
+               and r["category"][0]["coding"][0]["code"] == "laboratory"]
+    for n, lab in enumerate(labs_of, start=1):
+        add({"resourceType": "DiagnosticReport", "id": f"report-{pid}-{n}", "status": "final",
+             "category": [concept("http://terminology.hl7.org/CodeSystem/v2-0074", "LAB", "Laboratory")],
+             "code": LAB_REPORT, "subject": {"reference": f"Patient/{pid}"}, "encounter": lab["encounter"],
+             "effectiveDateTime": lab["effectiveDateTime"], "issued": lab["effectiveDateTime"][:11] + "17:00:00Z",
+             "performer": [{"reference": "Organization/RX1", "display": "Nottingham University Hospitals pathology"}],
+             "result": [{"reference": f"Observation/{lab['id']}"}],
+             "conclusion": f"{lab['code']['text']}: {lab['valueQuantity']['value']} {lab['valueQuantity']['unit']}"})
+    if conds:
+        goal_ids = []
+        for i, code in enumerate(conds):
+            goal_ids.append(f"goal-{pid}-{i + 1}")
+            add({"resourceType": "Goal", "id": goal_ids[-1], "lifecycleStatus": "active",
+                 "description": {"text": f"Keep {conditions[code].lower()} under control"},
+                 "subject": {"reference": f"Patient/{pid}"}, "startDate": "2024-04-01",
+                 "addresses": [{"reference": f"Condition/cond-{pid}-{i + 1}"}],
+                 "expressedBy": {"reference": f"Practitioner/{gp}"}})
+        add({"resourceType": "CarePlan", "id": f"careplan-{pid}", "status": "active", "intent": "plan",
+             "category": [concept(SCT, "734163000", "Care plan")],
+             "title": "Long-term conditions care plan", "subject": {"reference": f"Patient/{pid}"},
+             "period": {"start": "2024-04-01"}, "author": {"reference": f"Practitioner/{gp}"},
+             "addresses": [{"reference": f"Condition/cond-{pid}-{i + 1}"} for i in range(len(conds))],
+             "goal": [{"reference": f"Goal/{g}"} for g in goal_ids],
+             "activity": [{"detail": {"status": "scheduled", "description": "Annual review with the practice nurse",
+                                      "scheduledPeriod": {"start": "2025-04-01", "end": "2025-04-30"}}}]})
+    add({"resourceType": "Appointment", "id": f"appt-{pid}", "status": "booked",
+         "serviceType": [concept(SCT, "394814009", "General practice")],
+         "description": "Annual review", "start": "2027-01-12T09:30:00Z", "end": "2027-01-12T09:45:00Z",
+         "participant": [{"actor": {"reference": f"Patient/{pid}", "display": f"{given} {family}"}, "status": "accepted"},
+                         {"actor": {"reference": f"Practitioner/{gp}"}, "status": "accepted"}]})
+add({"resourceType": "DocumentReference", "id": "doc-1-1", "status": "current",
+     "type": concept(SCT, "371531000", "Report of clinical encounter"), "subject": {"reference": "Patient/1"},
+     "date": "2025-05-20T15:00:00Z", "author": [{"reference": "Practitioner/2"}],
+     "content": [{"attachment": {"contentType": "text/plain", "title": "Asthma review letter",
+                                 "data": "QXN0aG1hIHdlbGwgY29udHJvbGxlZDsgY29udGludWUgc2FsYnV0YW1vbCBhcyBuZWVkZWQu"}}]})
+
 bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
 out = Path(__file__).with_name("uk.json")
 out.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n")

@@ -20,9 +20,13 @@ use crate::fhir::validate::validate;
 pub(crate) fn builtin() -> Vec<Value> {
     let bundle: Value =
         serde_json::from_str(include_str!("uk.json")).expect("the built-in seed is valid JSON");
+    // Not validated here (a test does), so start-up compiles no schema.
     entries(bundle, Path::new("uk.json"))
         .expect("the built-in seed is a valid collection")
         .0
+        .into_iter()
+        .map(|(_, resource)| resource)
+        .collect()
 }
 
 /// A file that could not be loaded: which one, where in it, and why.
@@ -86,11 +90,25 @@ fn load_file(file: &Path) -> Result<(Vec<Value>, Vec<String>), LoadError> {
         path: format!("line {}, column {}", e.line(), e.column()),
         message: format!("invalid JSON: {e}"),
     })?;
-    entries(value, file)
+    let (found, skipped) = entries(value, file)?;
+    let mut resources = Vec::with_capacity(found.len());
+    for (path, resource) in found {
+        if let Err(invalid) = validate(&resource) {
+            return Err(LoadError {
+                file: file.to_owned(),
+                path: invalid.path(&path),
+                message: invalid.summary(),
+            });
+        }
+        resources.push(resource);
+    }
+    Ok((resources, skipped))
 }
 
-/// The resources in one parsed file, and the types skipped.
-fn entries(value: Value, file: &Path) -> Result<(Vec<Value>, Vec<String>), LoadError> {
+/// The resources in one parsed file, each with its JSON path, and the types skipped.
+type Entries = (Vec<(String, Value)>, Vec<String>);
+
+fn entries(value: Value, file: &Path) -> Result<Entries, LoadError> {
     let error = |path: String, message: String| LoadError {
         file: file.to_owned(),
         path,
@@ -152,11 +170,8 @@ fn entries(value: Value, file: &Path) -> Result<(Vec<Value>, Vec<String>), LoadE
                 format!("{id:?} is not a valid FHIR id"),
             ));
         }
-        if let Err(invalid) = validate(&resource) {
-            return Err(error(invalid.path(&path), invalid.summary()));
-        }
         if R4.is_type(&kind) {
-            resources.push(resource);
+            resources.push((path, resource));
         } else {
             skipped.push(kind);
         }
