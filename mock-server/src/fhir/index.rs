@@ -157,6 +157,14 @@ impl Index {
         self.entries.iter().filter_map(|e| e.value.target())
     }
 
+    /// `(parameter, code)` of every token value with a code, but `_id`'s.
+    pub(crate) fn codes(&self) -> impl Iterator<Item = (&'static str, &Text)> {
+        self.entries.iter().filter_map(|e| match &e.value {
+            IndexValue::Token { code: Some(code), .. } if e.param != "_id" => Some((e.param, code)),
+            _ => None,
+        })
+    }
+
     /// The values of `param`.
     pub(crate) fn values(&self, param: &str) -> impl Iterator<Item = &IndexValue> {
         let start = self.entries.partition_point(|e| e.param < param);

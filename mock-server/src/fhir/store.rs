@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::index::Index;
+use super::index::{Index, Text};
 
 /// One version of a resource. A delete is a version too, keeping the last content.
 ///
@@ -61,6 +61,10 @@ struct TypeData {
     /// patient id → ids of resources that were ever in their compartment or
     /// referred to them: the candidates of a patient's search, checked exactly after.
     by_patient: HashMap<String, BTreeSet<String>>,
+    /// token parameter → code → ids of resources that ever had it: the candidates
+    /// of a token search (`code=4548-4`), checked exactly after. Not `_id`: the
+    /// versions map answers that.
+    by_code: HashMap<&'static str, HashMap<Text, Vec<Arc<str>>>>,
 }
 
 #[derive(Default)]
@@ -308,6 +312,16 @@ impl Inner {
         }
     }
 
+    /// Ids of `kind` whose `param` ever had the token `code`, in no order, perhaps repeated.
+    pub(crate) fn ids_with_code(&self, kind: &str, param: &str, code: &str) -> &[Arc<str>] {
+        self.types
+            .get(kind)
+            .and_then(|t| t.by_code.get(param))
+            .and_then(|codes| codes.get(code))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
     fn put(&mut self, kind: &str, id: &str, mut resource: Value, deleted: bool) -> Version {
         self.seq += 1;
         let data = self.types.entry(kind.to_owned()).or_default();
@@ -338,6 +352,21 @@ impl Inner {
                     .entry(patient.to_owned())
                     .or_default()
                     .insert(id.to_owned());
+            }
+        }
+        // Each code once per resource: the previous version's codes are there already.
+        let previous = versions.last().map(|v| v.index.clone());
+        for (param, code) in index.codes() {
+            if previous
+                .as_ref()
+                .is_none_or(|p| !p.codes().any(|known| known == (param, code)))
+            {
+                data.by_code
+                    .entry(param)
+                    .or_default()
+                    .entry(code.clone())
+                    .or_default()
+                    .push(id_name.clone());
             }
         }
         let json = Bytes::from(resource.to_string());

@@ -544,3 +544,58 @@ async fn the_compartment_follows_the_compartment_definition() {
     let other = mock.mint("patient/Claim.rs", Some("1"));
     assert!(matched(&mock, &other, "Claim").await.is_empty());
 }
+
+/// Token searches without a patient start from the store's code index; what it
+/// holds must follow updates, deletes and `_id`.
+#[tokio::test]
+async fn token_searches_follow_updates_and_deletes() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let coded = |code: &str| {
+        json!({"resourceType": "Observation", "status": "final",
+               "code": {"coding": [{"system": LOINC, "code": code}]}, "subject": {"reference": "Patient/1"}})
+    };
+    let id = create(&mock, &token, coded("1111-1")).await;
+    let key = vec![format!("Observation/{id}")];
+    let put = |code: &str| {
+        let mut resource = coded(code);
+        resource["id"] = json!(id);
+        mock.http
+            .put(mock.fhir(&format!("Observation/{id}")))
+            .bearer_auth(&token)
+            .header(CONTENT_TYPE, "application/fhir+json")
+            .body(resource.to_string())
+            .send()
+    };
+    assert_eq!(matched(&mock, &token, "Observation?code=1111-1").await, key);
+    assert_eq!(put("2222-2").await.unwrap().status(), StatusCode::OK);
+    assert!(matched(&mock, &token, "Observation?code=1111-1").await.is_empty());
+    assert_eq!(
+        matched(&mock, &token, "Observation?code=2222-2,9999-9").await,
+        key
+    );
+    // Back to the first code: found once, not once per time it was set.
+    assert_eq!(put("1111-1").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        matched(&mock, &token, "Observation?code=1111-1,2222-2").await,
+        key
+    );
+    assert_eq!(
+        matched(
+            &mock,
+            &token,
+            &format!("Observation?_id={id},obs-1-1&code=1111-1")
+        )
+        .await,
+        key
+    );
+    let deleted = mock
+        .http
+        .delete(mock.fhir(&format!("Observation/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert!(matched(&mock, &token, "Observation?code=1111-1").await.is_empty());
+}

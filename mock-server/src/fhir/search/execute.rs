@@ -179,7 +179,7 @@ fn filter(
         Some(patients) => Some(patients.iter().map(String::as_str).collect()),
         None => criteria.iter().find_map(Criterion::patients),
     };
-    Ok(candidates(store, kind, pinned.as_ref(), snapshot)
+    Ok(candidates(store, kind, pinned.as_ref(), &criteria, snapshot)
         .into_iter()
         .filter(|v| {
             let (kind, id) = v.key();
@@ -207,24 +207,52 @@ pub(crate) fn find(
     filter(store, access, kind, &visible, request.criteria, store.seq())
 }
 
-/// The versions a search looks at: those in the given patients' compartments when
-/// it is pinned to some, else every resource of the type.
+/// The versions a search looks at, from the narrowest index its criteria allow:
+/// the given patients' compartments, else the resources with a searched token
+/// code (or `_id`, or found by `_has`), else every resource of the type.
 fn candidates<'a>(
     store: &'a Inner,
     kind: &str,
     patients: Option<&BTreeSet<&str>>,
+    criteria: &[Criterion],
     snapshot: u64,
 ) -> Vec<&'a Version> {
-    match patients {
+    let ids: BTreeSet<&str> = match patients {
         Some(patients) => patients
             .iter()
             .flat_map(|patient| store.ids_for_patient(kind, patient))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .filter_map(|id| store.at(kind, id, snapshot))
+            .map(String::as_str)
             .collect(),
-        None => store.every(kind, snapshot).collect(),
+        None => match criteria
+            .iter()
+            .filter_map(|c| indexed(store, kind, c))
+            .min_by_key(BTreeSet::len)
+        {
+            Some(ids) => ids,
+            None => return store.every(kind, snapshot).collect(),
+        },
+    };
+    ids.into_iter()
+        .filter_map(|id| store.at(kind, id, snapshot))
+        .collect()
+}
+
+/// The ids a criterion can match, when an index says: a token criterion's
+/// (`code=a,b`, `_id=x`) from the code index, a resolved `_has`'s from its set.
+fn indexed<'a>(store: &'a Inner, kind: &str, criterion: &'a Criterion) -> Option<BTreeSet<&'a str>> {
+    if let Criterion::IsOneOf(set) = criterion {
+        return Some(set.ids(kind).collect());
     }
+    let (param, codes) = criterion.codes()?;
+    Some(if param == "_id" {
+        codes.into_iter().collect()
+    } else {
+        codes
+            .into_iter()
+            .flat_map(|code| store.ids_with_code(kind, param, code))
+            .map(|id| &**id)
+            .collect()
+    })
 }
 
 /// Turns chains and `_has` into the sets of resources they allow, found among what
@@ -394,7 +422,7 @@ fn includes(
             .collect();
         for include in request.revinclude.iter().filter(applies) {
             let pinned = patients.as_ref().filter(|_| include.param.is_some());
-            for version in candidates(store, include.source, pinned, snapshot) {
+            for version in candidates(store, include.source, pinned, &[], snapshot) {
                 let points_at_frontier = reference_params(include).any(|param| {
                     version
                         .index

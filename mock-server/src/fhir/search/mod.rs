@@ -45,6 +45,11 @@ impl ResourceSet {
         self.0.get(kind).is_some_and(|ids| ids.contains(id))
     }
 
+    /// The ids of the members of type `kind`.
+    pub(crate) fn ids(&self, kind: &str) -> impl Iterator<Item = &str> {
+        self.0.get(kind).into_iter().flatten().map(String::as_str)
+    }
+
     /// The ids, when every member is a Patient.
     fn only_patients(&self) -> Option<BTreeSet<&str>> {
         match self.0.len() {
@@ -113,6 +118,27 @@ impl Criterion {
             }
             Criterion::IsOneOf(set) => set.contains(kind, id),
             Criterion::Chain { .. } | Criterion::Has { .. } => false,
+        }
+    }
+
+    /// The token parameter and the codes this criterion asks for, when it matches
+    /// only resources with one of them (`code=a,b`; not `:not`, `:text`, nor a
+    /// value without a code such as `system|`).
+    pub(crate) fn codes(&self) -> Option<(&str, Vec<&str>)> {
+        match self {
+            Criterion::Values {
+                param,
+                modifier: Modifier::None,
+                values,
+            } if param.param_type == ParamType::Token => values
+                .iter()
+                .map(|value| match value {
+                    SearchValue::Token { code: Some(code), .. } => Some(code.as_str()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(|codes| (param.name.as_str(), codes)),
+            _ => None,
         }
     }
 
