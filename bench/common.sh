@@ -25,10 +25,11 @@ start_servers() {
 }
 
 # load NAME URL [wrk args...]: prints "NAME  requests/s  p50  p99"
+# (CONNECTIONS=1 THREADS=1 for one client's latency, without queueing)
 load() {
   local name=$1 url=$2; shift 2
   local out
-  out=$(wrk -t2 -c32 -d"$DURATION" --latency "$@" "$url")
+  out=$(wrk -t"${THREADS:-2}" -c"${CONNECTIONS:-32}" -d"$DURATION" --latency "$@" "$url")
   printf '%-34s %10s req/s   p50 %8s   p99 %8s\n' "$name" \
     "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
     "$(awk '$1=="50%" {print $2}' <<<"$out")" \

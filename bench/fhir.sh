@@ -37,6 +37,12 @@ load "GET Patient/{id}" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Patient/p500" 
 load "GET Observation?patient=X&_count=50" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Observation?patient=p500&_count=50" -H "$AUTH"
 load "GET Observation?subject:Patient.family=X (chain)" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Observation?subject:Patient.family=Family500&_count=50" -H "$AUTH"
 load "GET Patient?_has:Observation:subject:code=X (_has)" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Patient?_has:Observation:subject:code=4548-4&_count=50" -H "$AUTH"
+# One client at a time: the latency of a search itself, without 32 others queued.
+echo "wrk -t1 -c1 -d$DURATION: one client"
+for query in "Observation?patient=p500&_count=50" "Observation?subject:Patient.family=Family500&_count=50" \
+             "Patient?_has:Observation:subject:code=4548-4&_count=50" "Observation?code=4548-4&_count=50"; do
+  THREADS=1 CONNECTIONS=1 load "GET ${query%%&*}" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/$query" -H "$AUTH"
+done
 
 # The inspector's cost: the same read on a second mock with the same data and the
 # inspector off, the two measured in turn three times (one pair is too noisy here).
