@@ -48,17 +48,17 @@ pub(crate) fn protected_router() -> Router<AppState> {
             "/",
             post(routes::bundle).layer(DefaultBodyLimit::max(BUNDLE_LIMIT)),
         )
-        .route("/_history", get(routes::system_history))
+        .route("/_history", get(routes::history))
         .route(
             "/{kind}",
             get(routes::search_get)
                 .post(routes::create)
-                .put(routes::conditional_update)
-                .patch(routes::conditional_patch)
-                .delete(routes::conditional_delete),
+                .put(routes::update)
+                .patch(routes::patch)
+                .delete(routes::delete),
         )
         .route("/{kind}/_search", post(routes::search_post))
-        .route("/{kind}/_history", get(routes::type_history))
+        .route("/{kind}/_history", get(routes::history))
         .route(
             "/{kind}/{id}",
             get(routes::read)
@@ -66,7 +66,7 @@ pub(crate) fn protected_router() -> Router<AppState> {
                 .patch(routes::patch)
                 .delete(routes::delete),
         )
-        .route("/{kind}/{id}/_history", get(routes::instance_history))
+        .route("/{kind}/{id}/_history", get(routes::history))
         .route("/{kind}/{id}/_history/{version}", get(routes::vread))
         .route("/{kind}/{id}/{operation}", get(routes::instance_operation))
         .fallback(routes::unknown)

@@ -2,7 +2,10 @@
 //! [`Call`], has [`rest`](super::rest) perform it, and renders the [`Reply`] with
 //! `ETag`, `Location`, `Last-Modified` and `Prefer: return=minimal` as the spec says.
 
-use axum::extract::{Path, RawForm, RawQuery, State};
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Path, RawForm, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -187,49 +190,18 @@ pub(crate) async fn instance_operation(
     answer(&state, &access, Call::Lookup(call), &headers)
 }
 
-pub(crate) async fn instance_history(
+/// `_history` of `{type}/{id}`, of `{type}`, or of the server: the path says which.
+pub(crate) async fn history(
     State(state): State<AppState>,
     Authorized(access): Authorized,
-    Path((kind, id)): Path<(String, String)>,
+    Path(mut params): Path<HashMap<String, String>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Answer {
-    let query = query_pairs(query.as_deref())?;
     let call = Lookup::History {
-        kind: Some(kind),
-        id: Some(id),
-        query,
-    };
-    answer(&state, &access, Call::Lookup(call), &headers)
-}
-
-pub(crate) async fn type_history(
-    State(state): State<AppState>,
-    Authorized(access): Authorized,
-    Path(kind): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Answer {
-    let query = query_pairs(query.as_deref())?;
-    let call = Lookup::History {
-        kind: Some(kind),
-        id: None,
-        query,
-    };
-    answer(&state, &access, Call::Lookup(call), &headers)
-}
-
-pub(crate) async fn system_history(
-    State(state): State<AppState>,
-    Authorized(access): Authorized,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Answer {
-    let query = query_pairs(query.as_deref())?;
-    let call = Lookup::History {
-        kind: None,
-        id: None,
-        query,
+        kind: params.remove("kind"),
+        id: params.remove("id"),
+        query: query_pairs(query.as_deref())?,
     };
     answer(&state, &access, Call::Lookup(call), &headers)
 }
@@ -300,100 +272,77 @@ pub(crate) async fn create(
     answer(&state, &access, Call::Change(call), &headers)
 }
 
+/// The resource a change is about: `{type}/{id}`, or the one `{type}?criteria`
+/// finds (a conditional update, patch or delete).
+pub(crate) struct Addressed {
+    kind: String,
+    target: Target,
+}
+
+impl FromRequestParts<AppState> for Addressed {
+    type Rejection = Outcome;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Outcome> {
+        let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Outcome::invalid(e.body_text()))?;
+        let kind = params.remove("kind").unwrap_or_default();
+        let target = match params.remove("id") {
+            Some(id) => Target::Id(id),
+            None => condition(&kind, parts.uri.query())?,
+        };
+        Ok(Addressed { kind, target })
+    }
+}
+
+/// `PUT {type}/{id}` or `PUT {type}?criteria`.
 pub(crate) async fn update(
     State(state): State<AppState>,
     Authorized(access): Authorized,
-    Path((kind, id)): Path<(String, String)>,
+    Addressed { kind, target }: Addressed,
     headers: HeaderMap,
     ResourceBody(resource): ResourceBody,
 ) -> Answer {
+    let if_match = if_match(&headers)?;
     let call = Change::Update {
         kind,
-        target: Target::Id(id),
+        target,
         resource,
-        if_match: if_match(&headers)?,
+        if_match,
     };
     answer(&state, &access, Call::Change(call), &headers)
 }
 
-/// `PUT {type}?criteria`.
-pub(crate) async fn conditional_update(
-    State(state): State<AppState>,
-    Authorized(access): Authorized,
-    Path(kind): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    ResourceBody(resource): ResourceBody,
-) -> Answer {
-    let call = Change::Update {
-        target: condition(&kind, query.as_deref())?,
-        kind,
-        resource,
-        if_match: if_match(&headers)?,
-    };
-    answer(&state, &access, Call::Change(call), &headers)
-}
-
+/// `PATCH {type}/{id}` or `PATCH {type}?criteria`.
 pub(crate) async fn patch(
     State(state): State<AppState>,
     Authorized(access): Authorized,
-    Path((kind, id)): Path<(String, String)>,
+    Addressed { kind, target }: Addressed,
     headers: HeaderMap,
     PatchBody(patch): PatchBody,
 ) -> Answer {
+    let if_match = if_match(&headers)?;
     let call = Change::Patch {
         kind,
-        target: Target::Id(id),
+        target,
         patch,
-        if_match: if_match(&headers)?,
+        if_match,
     };
     answer(&state, &access, Call::Change(call), &headers)
 }
 
-/// `PATCH {type}?criteria`.
-pub(crate) async fn conditional_patch(
-    State(state): State<AppState>,
-    Authorized(access): Authorized,
-    Path(kind): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    PatchBody(patch): PatchBody,
-) -> Answer {
-    let call = Change::Patch {
-        target: condition(&kind, query.as_deref())?,
-        kind,
-        patch,
-        if_match: if_match(&headers)?,
-    };
-    answer(&state, &access, Call::Change(call), &headers)
-}
-
+/// `DELETE {type}/{id}` or `DELETE {type}?criteria`.
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Authorized(access): Authorized,
-    Path((kind, id)): Path<(String, String)>,
+    Addressed { kind, target }: Addressed,
     headers: HeaderMap,
 ) -> Answer {
+    let if_match = if_match(&headers)?;
     let call = Change::Delete {
         kind,
-        target: Target::Id(id),
-        if_match: if_match(&headers)?,
-    };
-    answer(&state, &access, Call::Change(call), &headers)
-}
-
-/// `DELETE {type}?criteria`.
-pub(crate) async fn conditional_delete(
-    State(state): State<AppState>,
-    Authorized(access): Authorized,
-    Path(kind): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Answer {
-    let call = Change::Delete {
-        target: condition(&kind, query.as_deref())?,
-        kind,
-        if_match: if_match(&headers)?,
+        target,
+        if_match,
     };
     answer(&state, &access, Call::Change(call), &headers)
 }

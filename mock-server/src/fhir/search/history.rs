@@ -6,75 +6,16 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use smart_protocol::Interaction;
 
-use super::execute::{Paging, bundle_head};
-use super::{DEFAULT_COUNT, MAX_COUNT, OFFSET, SNAPSHOT, date};
+use super::execute::bundle_head;
+use super::window::Window;
 use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
 use crate::fhir::outcome::Outcome;
 use crate::fhir::store::Version;
 use crate::state::AppState;
-
-/// The parameters `_history` takes.
-struct Request {
-    since: Option<DateTime<Utc>>,
-    count: usize,
-    offset: usize,
-    snapshot: Option<u64>,
-    echo: Vec<(String, String)>,
-}
-
-fn parse(query: &[(String, String)], path: &str) -> Result<Request, Outcome> {
-    let mut request = Request {
-        since: None,
-        count: DEFAULT_COUNT,
-        offset: 0,
-        snapshot: None,
-        echo: Vec::new(),
-    };
-    for (name, value) in query {
-        let bad = |why: String| Outcome::invalid(why).at(format!("{path}?{name}"));
-        match name.as_str() {
-            "_since" => {
-                let range = date::parse(value)
-                    .ok_or_else(|| bad(format!("_since must be an instant, not {value:?}")))?;
-                request.since = DateTime::from_timestamp_millis(range.start);
-            }
-            "_count" => {
-                request.count = value
-                    .parse()
-                    .ok()
-                    .filter(|c| *c <= MAX_COUNT)
-                    .ok_or_else(|| bad(format!("_count must be a whole number from 0 to {MAX_COUNT}")))?;
-            }
-            OFFSET => {
-                request.offset = value
-                    .parse()
-                    .map_err(|_| bad(format!("{OFFSET} must be a number")))?;
-                continue;
-            }
-            SNAPSHOT => {
-                request.snapshot = Some(
-                    value
-                        .parse()
-                        .map_err(|_| bad(format!("{SNAPSHOT} must be a number")))?,
-                );
-                continue;
-            }
-            "_format" | "_pretty" => {}
-            other => {
-                return Err(bad(format!(
-                    "_history takes _since and _count; {other} is not supported here"
-                )));
-            }
-        }
-        request.echo.push((name.clone(), value.clone()));
-    }
-    Ok(request)
-}
 
 /// The history Bundle of `kind/id`, of `kind`, or of everything.
 pub(crate) fn history(
@@ -89,9 +30,9 @@ pub(crate) fn history(
         (Some(kind), None) => format!("{kind}/_history"),
         (None, _) => "_history".to_owned(),
     };
-    let request = parse(query, &path)?;
+    let window = Window::parse(query, &path, "_since and _count", |_, _| Ok(false))?;
     let store = state.fhir.read_lock();
-    let snapshot = request.snapshot.unwrap_or_else(|| store.seq()).min(store.seq());
+    let snapshot = window.snapshot(&store);
     let versions: Vec<&Version> = match (kind, id) {
         (Some(kind), Some(id)) => {
             let visible = visibility(access, Interaction::History, kind, &[])?;
@@ -106,13 +47,13 @@ pub(crate) fn history(
             }
             all.iter()
                 .rev()
-                .filter(|v| v.seq <= snapshot && request.since.is_none_or(|since| v.last_updated >= since))
+                .filter(|v| v.seq <= snapshot && window.changed(v))
                 .collect()
         }
         (Some(kind), None) => {
             let visible = visibility(access, Interaction::History, kind, &[])?;
             store
-                .changes(Some(kind), request.since, snapshot)
+                .changes(Some(kind), window.since, snapshot)
                 .into_iter()
                 .filter(|v| visible.allows(v))
                 .collect()
@@ -121,7 +62,7 @@ pub(crate) fn history(
             // One scope decision per type, not per version.
             let mut visibilities: HashMap<&str, Option<Visibility>> = HashMap::new();
             store
-                .changes(None, request.since, snapshot)
+                .changes(None, window.since, snapshot)
                 .into_iter()
                 .filter(|v| {
                     visibilities
@@ -135,13 +76,7 @@ pub(crate) fn history(
     };
     let total = versions.len();
     let base = &state.urls.fhir_base;
-    let paging = Paging {
-        path: format!("{base}/{path}"),
-        echo: &request.echo,
-        snapshot,
-        offset: request.offset,
-        count: request.count,
-    };
+    let paging = window.paging(format!("{base}/{path}"), snapshot);
     let entries: Vec<Value> = paging
         .page(versions)
         .into_iter()

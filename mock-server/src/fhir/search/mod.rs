@@ -13,6 +13,7 @@ pub(crate) mod everything;
 pub(crate) mod execute;
 pub(crate) mod history;
 pub(crate) mod matching;
+pub(super) mod window;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
