@@ -324,6 +324,21 @@ pub enum Scope {
     Other(String),
 }
 
+impl Scope {
+    /// Every scope SMART App Launch 2.2 and OpenID Connect name, as sent: all
+    /// but resource scopes. Each parses to its own variant (a test checks it).
+    pub const NAMED: [&'static str; 8] = [
+        "openid",
+        "fhirUser",
+        "profile",
+        "launch",
+        "launch/patient",
+        "launch/encounter",
+        "offline_access",
+        "online_access",
+    ];
+}
+
 impl FromStr for Scope {
     type Err = ScopeError;
 

@@ -5,31 +5,23 @@
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
-use smart_protocol::SmartConfiguration;
 use smart_protocol::discovery::{AuthMethod, Capability, CodeChallengeMethod, GrantType};
+use smart_protocol::{Context, Scope, SmartConfiguration};
 
 use crate::state::AppState;
 
-/// The scopes the mock understands, advertised to apps.
-const SCOPES_SUPPORTED: &[&str] = &[
-    "openid",
-    "fhirUser",
-    "profile",
-    "launch",
-    "launch/patient",
-    "launch/encounter",
-    "offline_access",
-    "online_access",
-    "patient/*.cruds",
-    "user/*.cruds",
-    "system/*.cruds",
-    "patient/*.read",
-    "user/*.read",
-    "system/*.read",
-    "patient/*.write",
-    "user/*.write",
-    "system/*.write",
-];
+/// The scopes the mock understands, advertised to apps: every named scope, and
+/// every context's wildcard resource scopes (granular ones work too, unlisted).
+fn scopes_supported() -> Vec<String> {
+    let wildcards = [Context::Patient, Context::User, Context::System]
+        .into_iter()
+        .flat_map(|context| ["cruds", "read", "write"].map(|p| format!("{}/*.{p}", context.as_str())));
+    Scope::NAMED
+        .iter()
+        .map(|s| s.to_string())
+        .chain(wildcards)
+        .collect()
+}
 
 pub(crate) fn smart_configuration(state: &AppState) -> SmartConfiguration {
     use Capability::*;
@@ -50,7 +42,7 @@ pub(crate) fn smart_configuration(state: &AppState) -> SmartConfiguration {
             AuthMethod::None,
         ],
         registration_endpoint: Some(state.urls.auth("register")),
-        scopes_supported: SCOPES_SUPPORTED.iter().map(|s| s.to_string()).collect(),
+        scopes_supported: scopes_supported(),
         response_types_supported: vec!["code".into()],
         introspection_endpoint: Some(state.urls.auth("introspect")),
         revocation_endpoint: Some(state.urls.auth("revoke")),

@@ -37,17 +37,7 @@ fn resource_scope() -> impl Strategy<Value = String> {
 fn any_valid_scope() -> impl Strategy<Value = String> {
     prop_oneof![
         resource_scope(),
-        prop::sample::select(vec![
-            "openid",
-            "fhirUser",
-            "profile",
-            "launch",
-            "launch/patient",
-            "launch/encounter",
-            "offline_access",
-            "online_access"
-        ])
-        .prop_map(str::to_owned),
+        prop::sample::select(Scope::NAMED.to_vec()).prop_map(str::to_owned),
         "[a-z][a-z_:.]{0,15}",
     ]
 }

@@ -353,3 +353,18 @@ fn narrowing_a_grant() {
         );
     }
 }
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn every_named_scope_parses_to_its_own_variant() {
+    let parsed: Vec<Scope> = Scope::NAMED.iter().map(|s| s.parse().unwrap()).collect();
+    for (text, scope) in Scope::NAMED.iter().zip(&parsed) {
+        assert!(
+            !matches!(scope, Scope::Other(_) | Scope::Resource(_)),
+            "{text} is not a named scope"
+        );
+        assert_eq!(scope.to_string(), *text);
+    }
+    let distinct: std::collections::HashSet<_> = parsed.iter().collect();
+    assert_eq!(distinct.len(), Scope::NAMED.len());
+}
