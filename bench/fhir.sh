@@ -44,6 +44,20 @@ for query in "Observation?patient=p500&_count=50" "Observation?subject:Patient.f
   THREADS=1 CONNECTIONS=1 load "GET ${query%%&*}" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/$query" -H "$AUTH"
 done
 
+# Growth: the same patient search on a tenth of the data (100 patients, the same
+# 100 Observations each), beside the full set.
+SMALL=$(mktemp -d)
+python3 bench/generate_load.py "$SMALL" 100 10000 >/dev/null
+SMALL_PORT=$((MOCK_PORT + 3))
+"$SERVER_BIN/ccri-mock" --port "$SMALL_PORT" --data "$SMALL" >"$BENCH_LOGS/small.log" 2>&1 &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$SMALL_PORT/ccri-fhir/R4/metadata" "${PIDS[-1]}" "$BENCH_LOGS/small.log"
+rm -rf "$SMALL"
+SMALL_TOKEN=$(curl -fs -u medication-access:medication-access-secret -d grant_type=client_credentials \
+  "http://127.0.0.1:$SMALL_PORT/ccri-auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+THREADS=1 CONNECTIONS=1 load "Observation?patient=X, 10,000 loaded" "http://127.0.0.1:$SMALL_PORT/ccri-fhir/R4/Observation?patient=p50&_count=50" -H "Authorization: Bearer $SMALL_TOKEN"
+THREADS=1 CONNECTIONS=1 load "Observation?patient=X, 100,000 loaded" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Observation?patient=p500&_count=50" -H "$AUTH"
+
 # The inspector's cost: the same read on a second mock with the same data and the
 # inspector off, the two measured in turn three times (one pair is too noisy here).
 OFF_PORT=$((MOCK_PORT + 2))
