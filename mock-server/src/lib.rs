@@ -292,6 +292,7 @@ fn cors() -> CorsLayer {
             Method::GET,
             Method::POST,
             Method::PUT,
+            Method::PATCH,
             Method::DELETE,
             Method::OPTIONS,
         ])
@@ -300,11 +301,13 @@ fn cors() -> CorsLayer {
             header::CONTENT_TYPE,
             header::ACCEPT,
             header::IF_MATCH,
+            header::IF_NONE_MATCH,
             HeaderName::from_static("if-none-exist"),
             HeaderName::from_static("prefer"),
         ])
         .expose_headers([
             header::ETAG,
+            header::LAST_MODIFIED,
             header::LOCATION,
             header::CONTENT_LOCATION,
             header::WWW_AUTHENTICATE,

@@ -871,10 +871,10 @@ async fn a_browser_may_send_the_conditional_headers() {
         .http
         .request(reqwest::Method::OPTIONS, mock.fhir("Patient"))
         .header("origin", "http://localhost:5173")
-        .header("access-control-request-method", "POST")
+        .header("access-control-request-method", "PATCH")
         .header(
             "access-control-request-headers",
-            "authorization,if-none-exist,if-match,prefer",
+            "authorization,if-none-exist,if-match,if-none-match,prefer",
         )
         .send()
         .await
@@ -884,7 +884,17 @@ async fn a_browser_may_send_the_conditional_headers() {
         .to_str()
         .unwrap()
         .to_owned();
-    for header in ["authorization", "if-none-exist", "if-match", "prefer"] {
+    for header in [
+        "authorization",
+        "if-none-exist",
+        "if-match",
+        "if-none-match",
+        "prefer",
+    ] {
         assert!(allowed.contains(header), "{header} in {allowed}");
     }
+    let methods = preflight.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("PATCH"), "{methods}");
 }
