@@ -474,7 +474,7 @@ fn patched(tx: &Inner, access: &AccessContext, kind: &str, id: &str, patch: Valu
                 e.operation, e.path, e.kind
             ),
         )
-        .at(format!("{kind}{}", e.path.to_string().replace('/', ".")))
+        .at(super::validate::path(kind, &e.path.to_string()))
     })?;
     if !resource.is_object() {
         return Err(Outcome::invalid("the patched resource is not a JSON object"));

@@ -99,7 +99,7 @@ impl Invalid {
 }
 
 /// A JSON pointer (`/name/0/given`) as a FHIRPath-like path (`Patient.name[0].given`).
-fn path(root: &str, pointer: &str) -> String {
+pub(crate) fn path(root: &str, pointer: &str) -> String {
     let mut out = root.to_owned();
     for segment in pointer.split('/').skip(1) {
         let segment = segment.replace("~1", "/").replace("~0", "~");
