@@ -11,6 +11,9 @@
 //! code, token, secret, verifier, assertion and password parameters are replaced
 //! by `[redacted]`, and no header or body is kept.
 //!
+//! Each record also lists its [lints](crate::lint): what is wrong with the request
+//! and which spec says so.
+//!
 //! The records live in a ring buffer (`inspector_size`, 2,000 by default; 0 turns
 //! the inspector off), behind the small API below.
 
@@ -27,6 +30,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::lint::{self, Found, Lints, Severity};
 use crate::state::AppState;
 
 /// Query parameters whose values are credentials.
@@ -59,6 +63,19 @@ pub(crate) struct Record {
     pub(crate) client_id: Option<String>,
     /// The error the response carried, e.g. `invalid_grant: code expired`.
     pub(crate) problem: Option<String>,
+    /// What is wrong with the request, by [`crate::lint`].
+    pub(crate) lints: Vec<LintRecord>,
+}
+
+/// A lint as a record shows it.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct LintRecord {
+    pub(crate) id: &'static str,
+    pub(crate) severity: Severity,
+    pub(crate) message: &'static str,
+    pub(crate) spec: &'static str,
+    /// What in the request it is about.
+    pub(crate) detail: String,
 }
 
 /// What went wrong, as an error response says it: its renderer attaches this to the
@@ -89,6 +106,7 @@ struct Entry {
     duration: Duration,
     client_id: Option<String>,
     problem: Option<String>,
+    lints: Vec<Found>,
 }
 
 impl Entry {
@@ -103,6 +121,17 @@ impl Entry {
             duration_ms: self.duration.as_secs_f64() * 1_000.0,
             client_id: self.client_id.clone(),
             problem: self.problem.clone(),
+            lints: self
+                .lints
+                .iter()
+                .map(|found| LintRecord {
+                    id: found.lint.id(),
+                    severity: found.lint.severity(),
+                    message: found.lint.advice(),
+                    spec: found.lint.spec(),
+                    detail: found.detail.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -173,10 +202,20 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
     let (at, started) = (SystemTime::now(), Instant::now());
     let method = request.method().clone();
     let path = redacted(request.uri().path(), request.uri().query());
+    let mut lints = lint::of_request(
+        &method,
+        request.uri().path(),
+        request.uri().query(),
+        request.headers(),
+        &state.urls.fhir_base,
+    );
     let named = client_named(request.headers(), request.uri().query());
     let slot = ClientSlot::default();
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
+    if let Some(found) = response.extensions().get::<Lints>() {
+        lints.extend(found.0.iter().cloned());
+    }
     state.inspector.push(Entry {
         id: 0,
         at,
@@ -186,6 +225,7 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
         duration: started.elapsed(),
         client_id: slot.0.get().cloned().or(named),
         problem: response.extensions().get::<Problem>().map(|p| p.0.clone()),
+        lints,
     });
     response
 }
@@ -290,6 +330,7 @@ mod tests {
                 duration: Duration::ZERO,
                 client_id: (n % 2 == 0).then(|| "even".to_owned()),
                 problem: None,
+                lints: Vec::new(),
             });
         }
         let paths: Vec<String> = inspector.recent(None).into_iter().map(|r| r.path).collect();

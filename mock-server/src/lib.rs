@@ -9,6 +9,7 @@ mod auth;
 mod config;
 mod fhir;
 mod inspector;
+mod lint;
 mod reference;
 mod seed;
 mod state;

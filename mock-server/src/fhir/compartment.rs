@@ -29,6 +29,7 @@ use super::search::{Criterion, parse_criterion};
 use super::store::Version;
 use crate::auth::verify::AccessContext;
 use crate::config::Reach;
+use crate::lint::Lint;
 use crate::reference;
 
 /// What a permitted request may see or touch.
@@ -117,7 +118,8 @@ pub(crate) fn visibility(
         "insufficient scope: {interaction:?} on {kind} needs patient/{kind}.{needed}, user/{kind}.{needed} \
          or system/{kind}.{needed} (granted: {})",
         access.scopes
-    )))
+    ))
+    .lint(Lint::ScopeRefused))
 }
 
 fn patient_id(reference: &Value) -> Option<String> {

@@ -3,6 +3,7 @@
 //! what to fix.
 
 use crate::inspector::Problem;
+use crate::lint::{Lint, Lints};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -18,6 +19,8 @@ pub(crate) struct Outcome {
     /// Where the problem is: a FHIRPath into the resource (`Patient.gender`) or the
     /// search parameter (`Observation?code`); inside a Bundle, the entry first.
     expression: Vec<String>,
+    /// The mistake of the app's this error is, for the inspector.
+    lint: Option<Lint>,
 }
 
 impl Outcome {
@@ -27,7 +30,14 @@ impl Outcome {
             code,
             diagnostics: diagnostics.into(),
             expression: Vec::new(),
+            lint: None,
         }
+    }
+
+    /// Notes the app's mistake this error is (the inspector shows it).
+    pub(crate) fn lint(mut self, lint: Lint) -> Self {
+        self.lint = Some(lint);
+        self
     }
 
     /// Names where the problem is (`issue.expression`).
@@ -73,6 +83,13 @@ impl IntoResponse for Outcome {
     fn into_response(self) -> Response {
         let mut response = fhir_json(self.status, &self.resource());
         Problem::attach(&mut response, self.code, &self.diagnostics);
+        if let Some(lint) = self.lint {
+            let detail = match self.expression.is_empty() {
+                true => self.diagnostics.clone(),
+                false => self.expression.join(", "),
+            };
+            Lints::attach(&mut response, lint, detail);
+        }
         response
     }
 }

@@ -821,6 +821,86 @@ async fn the_inspector_shows_each_request_with_its_client_and_no_secret() {
     );
 }
 
+/// What each request did wrong, with the lint's stable id, as a CI job reads it.
+fn lint_ids(record: &Value) -> Vec<&str> {
+    record["lints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_inspector_says_what_is_wrong_with_each_request() {
+    let mock = start().await;
+    // A sloppy authorization request: no PKCE, no aud, no state.
+    mock.http
+        .get(mock.auth("authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", "demo-app"),
+            ("redirect_uri", APP_REDIRECT),
+            ("scope", "patient/*.rs launch/patient"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let token = mock.mint("patient/Patient.rs", Some("1"));
+    mock.fhir_get("Patient?shoe-size=9", &token).await;
+    mock.fhir_get("Patient?_count=5000", &token).await;
+    mock.fhir_get("Observation?patient=1", &token).await;
+    mock.http
+        .get(mock.fhir("Patient/1"))
+        .query(&[("access_token", token.as_str())])
+        .header("authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap();
+    // A careful request has none.
+    mock.fhir_get("Patient/1", &token).await;
+
+    let records = mock.get_json(&mock.auth("inspector/requests")).await;
+    let records = records.as_array().unwrap();
+    let found: Vec<Vec<&str>> = records[..6].iter().map(lint_ids).collect();
+    assert_eq!(
+        found,
+        [
+            vec![],
+            vec!["token-in-query", "authorization-not-bearer"],
+            vec!["scope-refused"],
+            vec!["count-above-limit"],
+            vec!["unknown-search-parameter"],
+            vec![
+                "authorize-without-pkce",
+                "authorize-without-aud",
+                "authorize-without-state"
+            ],
+        ]
+    );
+    let unknown = &records[4]["lints"][0];
+    assert_eq!(unknown["severity"], "error");
+    assert_eq!(unknown["detail"], "Patient?shoe-size");
+    assert!(unknown["spec"].as_str().unwrap().starts_with("FHIR R4"));
+    assert!(
+        records[2]["lints"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("patient/Observation.")
+    );
+    let page = mock
+        .http
+        .get(mock.auth("inspector"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("authorize-without-pkce"), "{page}");
+    assert!(!page.contains(&token), "the token in the URL is not shown");
+}
+
 #[tokio::test]
 async fn conditional_create_never_makes_a_duplicate() {
     let mock = start().await;

@@ -9,12 +9,15 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{Map, Value, json};
 use smart_protocol::Interaction;
 
-use super::{Criterion, Include, OFFSET, ResourceSet, SNAPSHOT, SearchRequest, Summary, parse, sort_key};
+use super::{
+    Criterion, Include, MAX_COUNT, OFFSET, ResourceSet, SNAPSHOT, SearchRequest, Summary, parse, sort_key,
+};
 use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
 use crate::fhir::definitions::{ParamType, R4, is_element};
 use crate::fhir::outcome::Outcome;
 use crate::fhir::store::{Inner, Version};
+use crate::lint::Lint;
 use crate::state::AppState;
 
 /// How many rounds of `:iterate` are followed.
@@ -156,8 +159,24 @@ fn prepare(
     query: &[(String, String)],
     lenient: bool,
 ) -> Result<(SearchRequest, Visibility), Outcome> {
-    let request = parse(kind, query, lenient)
-        .map_err(|e| Outcome::invalid(e.message).at(format!("{kind}?{}", e.parameter)))?;
+    let request = parse(kind, query, lenient).map_err(|e| {
+        let outcome = Outcome::invalid(e.message).at(format!("{kind}?{}", e.parameter));
+        let value = query
+            .iter()
+            .find(|(name, _)| *name == e.parameter)
+            .map(|(_, v)| v.as_str());
+        if e.parameter == "_count"
+            && value
+                .and_then(|v| v.parse::<usize>().ok())
+                .is_some_and(|c| c > MAX_COUNT)
+        {
+            outcome.lint(Lint::CountAboveLimit)
+        } else if super::unknown(kind, &e.parameter) {
+            outcome.lint(Lint::UnknownSearchParameter)
+        } else {
+            outcome
+        }
+    })?;
     let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     Ok((request, visibility(access, Interaction::Search, kind, &params)?))
 }

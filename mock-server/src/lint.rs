@@ -1,0 +1,242 @@
+//! Lints: what is wrong with a request an app sent, said so that the developer
+//! knows what to change, with the spec section that says so. The inspector shows
+//! them beside each request.
+//!
+//! Most are read from the request itself by the inspector's layer (a token in a
+//! URL, an authorize request without PKCE); the rest are attached to the response
+//! by the side that found them ([`Lints::attach`]), as an error's [`Problem`]
+//! is: the FHIR API when a search names an unknown parameter or a token's scopes
+//! refuse a request. Lints never change what the server answers.
+//!
+//! [`Problem`]: crate::inspector::Problem
+
+use axum::http::{HeaderMap, Method, header};
+use axum::response::Response;
+use serde::Serialize;
+use strum::IntoStaticStr;
+
+/// A kind of mistake. Its id (kebab case) is stable: tests may assert on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Lint {
+    TokenInQuery,
+    AuthorizationNotBearer,
+    AuthorizeWithoutPkce,
+    PkcePlain,
+    AuthorizeWithoutAud,
+    AudNotFhirBase,
+    AuthorizeWithoutState,
+    ScopeRefused,
+    UnknownSearchParameter,
+    CountAboveLimit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Severity {
+    /// The request breaks a MUST, or fails because of it.
+    Error,
+    /// It works here, and is unsafe or fragile elsewhere.
+    Warning,
+}
+
+impl Lint {
+    pub(crate) fn id(self) -> &'static str {
+        self.into()
+    }
+
+    pub(crate) fn severity(self) -> Severity {
+        match self {
+            Lint::TokenInQuery | Lint::AuthorizeWithoutState | Lint::CountAboveLimit => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
+
+    /// What is wrong, and what to do instead.
+    pub(crate) fn advice(self) -> &'static str {
+        match self {
+            Lint::TokenInQuery => {
+                "The access token is in the URL, where logs and browser history keep it: send it in an Authorization: Bearer header."
+            }
+            Lint::AuthorizationNotBearer => {
+                "The Authorization header is not a Bearer token: send \"Authorization: Bearer <access_token>\"."
+            }
+            Lint::AuthorizeWithoutPkce => {
+                "The authorization request has no code_challenge: SMART 2 requires PKCE with S256 from every app."
+            }
+            Lint::PkcePlain => {
+                "code_challenge_method=plain protects nothing: send the S256 hash of the verifier instead."
+            }
+            Lint::AuthorizeWithoutAud => {
+                "The authorization request has no aud: send the FHIR base URL, so a token for this server cannot be replayed elsewhere."
+            }
+            Lint::AudNotFhirBase => {
+                "aud is not this server's FHIR base URL: send the iss the launch gave (the FHIR base)."
+            }
+            Lint::AuthorizeWithoutState => {
+                "The authorization request has no state: send an unguessable value and check it on return (CSRF)."
+            }
+            Lint::ScopeRefused => {
+                "The token's scopes do not allow this request: ask for the scope the error names, or do not make the request."
+            }
+            Lint::UnknownSearchParameter => {
+                "The search names a parameter this resource type does not have: a server that ignored it would return more than asked."
+            }
+            Lint::CountAboveLimit => {
+                "_count is above the largest page this server serves: ask for at most that many and follow the next links."
+            }
+        }
+    }
+
+    /// The specification that says so.
+    pub(crate) fn spec(self) -> &'static str {
+        match self {
+            Lint::TokenInQuery => "RFC 6750 §2.3, RFC 9700 §4.3.2",
+            Lint::AuthorizationNotBearer => "RFC 6750 §2.1",
+            Lint::AuthorizeWithoutPkce | Lint::PkcePlain => {
+                "SMART App Launch 2.2 §App Protection, RFC 7636 §4.2"
+            }
+            Lint::AuthorizeWithoutAud | Lint::AudNotFhirBase => {
+                "SMART App Launch 2.2 §Obtain authorization code"
+            }
+            Lint::AuthorizeWithoutState => "RFC 6749 §10.12, RFC 9700 §4.7",
+            Lint::ScopeRefused => "SMART App Launch 2.2 §Scopes and launch context",
+            Lint::UnknownSearchParameter => "FHIR R4 §3.1.1.2 (Search: handling errors)",
+            Lint::CountAboveLimit => "FHIR R4 §3.1.1.5.5 (_count)",
+        }
+    }
+}
+
+/// One lint found on one request, with what it is about (`aud=https://…`).
+#[derive(Clone, Debug)]
+pub(crate) struct Found {
+    pub(crate) lint: Lint,
+    pub(crate) detail: String,
+}
+
+/// The lints a handler found, carried on its response for the inspector.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Lints(pub(crate) Vec<Found>);
+
+impl Lints {
+    pub(crate) fn attach(response: &mut Response, lint: Lint, detail: impl Into<String>) {
+        let found = Found {
+            lint,
+            detail: detail.into(),
+        };
+        match response.extensions_mut().get_mut::<Lints>() {
+            Some(lints) => lints.0.push(found),
+            None => {
+                response.extensions_mut().insert(Lints(vec![found]));
+            }
+        }
+    }
+}
+
+/// The lints a request shows by itself: its method, path, query and headers.
+/// `fhir_base` is the server's, which an authorization request's `aud` must name.
+pub(crate) fn of_request(
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    fhir_base: &str,
+) -> Vec<Found> {
+    let mut found = Vec::new();
+    let mut lint = |lint, detail: String| found.push(Found { lint, detail });
+    let pairs: Vec<(String, String)> = query
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    if param("access_token").is_some() {
+        lint(Lint::TokenInQuery, "access_token=…".into());
+    }
+    if path.contains("/ccri-fhir/")
+        && let Some(authorization) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && !authorization
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+    {
+        let scheme = authorization.split(' ').next().unwrap_or_default();
+        lint(Lint::AuthorizationNotBearer, format!("Authorization: {scheme} …"));
+    }
+    if *method == Method::GET && path.ends_with("/ccri-auth/authorize") {
+        match (param("code_challenge"), param("code_challenge_method")) {
+            (None, _) => lint(Lint::AuthorizeWithoutPkce, "no code_challenge".into()),
+            (Some(_), Some("plain")) => lint(Lint::PkcePlain, "code_challenge_method=plain".into()),
+            _ => {}
+        }
+        match param("aud") {
+            None => lint(Lint::AuthorizeWithoutAud, "no aud".into()),
+            Some(aud) if aud.trim_end_matches('/') != fhir_base.trim_end_matches('/') => {
+                lint(Lint::AudNotFhirBase, format!("aud={aud}, expected {fhir_base}"))
+            }
+            Some(_) => {}
+        }
+        if param("state").is_none_or(str::is_empty) {
+            lint(Lint::AuthorizeWithoutState, "no state".into());
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_read_for_their_mistakes() {
+        let ids =
+            |method: Method, path: &str, query: &str, authorization: Option<&str>| -> Vec<&'static str> {
+                let mut headers = HeaderMap::new();
+                if let Some(value) = authorization {
+                    headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+                }
+                of_request(&method, path, Some(query), &headers, "http://h/ccri-fhir/R4")
+                    .iter()
+                    .map(|f| f.lint.id())
+                    .collect()
+            };
+        assert_eq!(
+            ids(
+                Method::GET,
+                "/ccri-auth/authorize",
+                "response_type=code&client_id=a",
+                None
+            ),
+            [
+                "authorize-without-pkce",
+                "authorize-without-aud",
+                "authorize-without-state"
+            ]
+        );
+        assert_eq!(
+            ids(
+                Method::GET,
+                "/ccri-auth/authorize",
+                "code_challenge=x&code_challenge_method=plain&aud=http://elsewhere/fhir&state=s",
+                None
+            ),
+            ["pkce-plain", "aud-not-fhir-base"]
+        );
+        assert!(
+            ids(
+                Method::GET,
+                "/ccri-auth/authorize",
+                "code_challenge=x&code_challenge_method=S256&aud=http://h/ccri-fhir/R4/&state=s",
+                None
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            ids(
+                Method::GET,
+                "/ccri-fhir/R4/Patient",
+                "access_token=t",
+                Some("Token t")
+            ),
+            ["token-in-query", "authorization-not-bearer"]
+        );
+        assert!(ids(Method::GET, "/ccri-fhir/R4/Patient", "", Some("bearer t")).is_empty());
+    }
+}
