@@ -13,6 +13,8 @@
 use axum::http::{HeaderMap, Method, header};
 use axum::response::Response;
 use serde::Serialize;
+use smart_protocol::scope::Syntax;
+use smart_protocol::{Context, Scope};
 use strum::IntoStaticStr;
 
 /// A kind of mistake. Its id (kebab case) is stable: tests may assert on it.
@@ -26,6 +28,12 @@ pub(crate) enum Lint {
     AuthorizeWithoutAud,
     AudNotFhirBase,
     AuthorizeWithoutState,
+    UnknownScope,
+    ScopeVersionsMixed,
+    LaunchWithoutLaunchParameter,
+    PatientScopesWithoutPatient,
+    PkceVerifierMismatch,
+    ExpiredTokenUsed,
     ScopeRefused,
     UnknownSearchParameter,
     CountAboveLimit,
@@ -47,7 +55,10 @@ impl Lint {
 
     pub(crate) fn severity(self) -> Severity {
         match self {
-            Lint::TokenInQuery | Lint::AuthorizeWithoutState | Lint::CountAboveLimit => Severity::Warning,
+            Lint::TokenInQuery
+            | Lint::AuthorizeWithoutState
+            | Lint::ScopeVersionsMixed
+            | Lint::CountAboveLimit => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -76,6 +87,24 @@ impl Lint {
             Lint::AuthorizeWithoutState => {
                 "The authorization request has no state: send an unguessable value and check it on return (CSRF)."
             }
+            Lint::UnknownScope => {
+                "A requested scope is not one SMART defines: it is granted as nothing. Check its spelling against the closest one named."
+            }
+            Lint::ScopeVersionsMixed => {
+                "The request mixes SMART v1 scopes (.read/.write) with v2 ones (.cruds): pick one form; servers differ in how they combine them."
+            }
+            Lint::LaunchWithoutLaunchParameter => {
+                "The scope asks for launch, but there is no launch parameter: launch is for EHR launches; a standalone app asks for launch/patient."
+            }
+            Lint::PatientScopesWithoutPatient => {
+                "patient/ scopes need a patient in context, but neither launch nor launch/patient is asked: the token will reach no patient."
+            }
+            Lint::PkceVerifierMismatch => {
+                "The code_verifier is not the one whose S256 hash was sent as code_challenge: keep the verifier of this launch (per tab, per state) until the exchange."
+            }
+            Lint::ExpiredTokenUsed => {
+                "The access token has expired: refresh it (or launch again) before its expires_in runs out, and retry after a 401 only with a new token."
+            }
             Lint::ScopeRefused => {
                 "The token's scopes do not allow this request: ask for the scope the error names, or do not make the request."
             }
@@ -100,6 +129,12 @@ impl Lint {
                 "SMART App Launch 2.2 §Obtain authorization code"
             }
             Lint::AuthorizeWithoutState => "RFC 6749 §10.12, RFC 9700 §4.7",
+            Lint::UnknownScope | Lint::ScopeVersionsMixed | Lint::PatientScopesWithoutPatient => {
+                "SMART App Launch 2.2 §Scopes and launch context"
+            }
+            Lint::LaunchWithoutLaunchParameter => "SMART App Launch 2.2 §EHR launch",
+            Lint::PkceVerifierMismatch => "RFC 7636 §4.6",
+            Lint::ExpiredTokenUsed => "RFC 6750 §3.1, SMART App Launch 2.2 §Refresh access token",
             Lint::ScopeRefused => "SMART App Launch 2.2 §Scopes and launch context",
             Lint::UnknownSearchParameter => "FHIR R4 §3.1.1.2 (Search: handling errors)",
             Lint::CountAboveLimit => "FHIR R4 §3.1.1.5.5 (_count)",
@@ -176,8 +211,76 @@ pub(crate) fn of_request(
         if param("state").is_none_or(str::is_empty) {
             lint(Lint::AuthorizeWithoutState, "no state".into());
         }
+        for (lint_found, detail) in scope_lints(param("scope").unwrap_or_default(), param("launch").is_some())
+        {
+            lint(lint_found, detail);
+        }
     }
     found
+}
+
+/// What is wrong with an authorization request's `scope`, given whether it
+/// carries a `launch` parameter.
+fn scope_lints(scope: &str, has_launch: bool) -> Vec<(Lint, String)> {
+    let mut found = Vec::new();
+    let mut syntaxes = Vec::new();
+    let mut patient_scopes = false;
+    let mut named = Vec::new();
+    for text in scope.split_whitespace() {
+        match text.parse::<Scope>() {
+            Ok(Scope::Resource(resource)) => {
+                syntaxes.push(resource.syntax);
+                patient_scopes |= resource.context == Context::Patient;
+            }
+            Ok(Scope::Other(_)) | Err(_) => {
+                let closest = closest_scope(text);
+                found.push((Lint::UnknownScope, format!("{text} (closest: {closest})")));
+            }
+            Ok(other) => named.push(other),
+        }
+    }
+    if syntaxes.contains(&Syntax::V1) && syntaxes.contains(&Syntax::V2) {
+        found.push((Lint::ScopeVersionsMixed, scope.to_owned()));
+    }
+    if named.contains(&Scope::Launch) && !has_launch {
+        found.push((
+            Lint::LaunchWithoutLaunchParameter,
+            "scope launch, no launch=".into(),
+        ));
+    }
+    if patient_scopes
+        && !named
+            .iter()
+            .any(|s| matches!(s, Scope::Launch | Scope::LaunchPatient))
+    {
+        found.push((
+            Lint::PatientScopesWithoutPatient,
+            "patient/ scopes without launch or launch/patient".into(),
+        ));
+    }
+    found
+}
+
+/// The scope SMART defines that `text` is likely a misspelling of:
+/// `patient/Observation.reed` → `patient/Observation.read`.
+fn closest_scope(text: &str) -> String {
+    let permissions = ["read", "write", "*", "c", "r", "rs", "cruds", "s", "u", "d"];
+    let mut candidates: Vec<String> = Scope::NAMED.iter().map(|s| s.to_string()).collect();
+    if let Some((head, _)) = text.rsplit_once('.') {
+        candidates.extend(permissions.iter().map(|p| format!("{head}.{p}")));
+    }
+    if let Some((_, rest)) = text.split_once('/') {
+        candidates.extend(
+            ["patient", "user", "system"]
+                .iter()
+                .map(|c| format!("{c}/{rest}")),
+        );
+    }
+    candidates
+        .into_iter()
+        .filter(|c| c.parse::<Scope>().is_ok_and(|s| !matches!(s, Scope::Other(_))))
+        .min_by_key(|c| strsim::levenshtein(c, text))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -238,5 +341,46 @@ mod tests {
             ["token-in-query", "authorization-not-bearer"]
         );
         assert!(ids(Method::GET, "/ccri-fhir/R4/Patient", "", Some("bearer t")).is_empty());
+    }
+
+    #[test]
+    fn scopes_are_read_for_their_mistakes() {
+        let lints = |scope: &str, launch: bool| -> Vec<(&'static str, String)> {
+            scope_lints(scope, launch)
+                .into_iter()
+                .map(|(l, d)| (l.id(), d))
+                .collect()
+        };
+        assert_eq!(
+            lints("launch/patient patient/Observation.reed", false),
+            [(
+                "unknown-scope",
+                "patient/Observation.reed (closest: patient/Observation.read)".to_owned()
+            )]
+        );
+        assert_eq!(
+            lints(
+                "launch/patient patient/Patient.read patient/Observation.rs",
+                false
+            )[0]
+            .0,
+            "scope-versions-mixed"
+        );
+        assert_eq!(
+            lints("launch patient/Patient.rs", false)[0].0,
+            "launch-without-launch-parameter"
+        );
+        assert!(lints("launch patient/Patient.rs", true).is_empty());
+        assert_eq!(
+            lints("patient/Patient.rs openid", false)[0].0,
+            "patient-scopes-without-patient"
+        );
+        assert!(
+            lints(
+                "openid fhirUser launch/patient patient/*.rs offline_access",
+                false
+            )
+            .is_empty()
+        );
     }
 }

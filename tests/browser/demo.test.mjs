@@ -37,6 +37,11 @@ test("standalone launch: a GP picks Bernie Kanfeld, the record and its pages loa
     assert.ok(!(await page.url()).includes("code="), "the callback URL was cleaned");
     await docScreenshot(page, "demo-app");
     await assertNoOtherPatient(page);
+    // The package's launch breaks no rule the mock's inspector knows.
+    const records = await (await fetch(`${MOCK}/ccri-auth/inspector/requests`)).json();
+    assert.ok(records.some((r) => r.path.startsWith("/ccri-auth/authorize?")), "the launch was recorded");
+    const linted = records.filter((r) => r.lints.length > 0).map((r) => `${r.path}: ${r.lints.map((l) => l.id)}`);
+    assert.deepEqual(linted, []);
   }));
 
 test("EHR launch from the mock's launcher with a chosen patient and encounter", () =>

@@ -8,14 +8,21 @@ use axum::response::{IntoResponse, Response};
 use smart_protocol::{OAuthError, OAuthErrorCode};
 
 use crate::inspector::Problem;
+use crate::lint::{Lint, Lints};
 
 /// An [`OAuthError`] an endpoint returns.
 #[derive(Debug)]
-pub(crate) struct OAuthRejection(pub OAuthError);
+pub(crate) struct OAuthRejection(pub OAuthError, Option<Lint>);
 
 impl OAuthRejection {
+    /// Notes the app's mistake this refusal is (the inspector shows it).
+    pub(crate) fn lint(mut self, lint: Lint) -> Self {
+        self.1 = Some(lint);
+        self
+    }
+
     pub(crate) fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
-        OAuthRejection(OAuthError::new(code, description))
+        OAuthRejection(OAuthError::new(code, description), None)
     }
 
     pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
@@ -45,8 +52,12 @@ impl IntoResponse for OAuthRejection {
             )]
         });
         let (code, description) = (self.0.error.to_string(), self.0.error_description.clone());
+        let lint = self.1;
         let mut response = (status, no_store(), challenge, Json(self.0)).into_response();
         Problem::attach(&mut response, &code, description.as_deref().unwrap_or_default());
+        if let Some(lint) = lint {
+            Lints::attach(&mut response, lint, description.unwrap_or_default());
+        }
         response
     }
 }

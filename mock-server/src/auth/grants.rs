@@ -83,6 +83,23 @@ impl Session {
     }
 }
 
+/// Why a code exchange is refused (each an `invalid_grant`, RFC 6749 §5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CodeRefused {
+    #[error("unknown authorization code")]
+    Unknown,
+    #[error("authorization code expired")]
+    Expired,
+    #[error("authorization code already used; tokens issued from it are revoked")]
+    Reused,
+    #[error("the code was issued to another client")]
+    OtherClient,
+    #[error("redirect_uri differs from the one sent to /authorize")]
+    RedirectUriDiffers,
+    #[error("code_verifier does not match the code_challenge (S256)")]
+    VerifierMismatch,
+}
+
 /// What a code exchange must present besides the code.
 pub(crate) struct Redemption<'a> {
     pub(crate) client_id: &'a str,
@@ -303,29 +320,29 @@ impl Grants {
     /// Exchanges `code` for its grant. Only a redemption by the right client, with
     /// the same redirect_uri and the right PKCE verifier, uses the code up; a code
     /// presented again after that revokes its grant (RFC 6749 §4.1.2).
-    pub(crate) fn redeem_code(&mut self, code: &str, by: &Redemption<'_>) -> Result<Redeemed, &'static str> {
+    pub(crate) fn redeem_code(&mut self, code: &str, by: &Redemption<'_>) -> Result<Redeemed, CodeRefused> {
         let Some(entry) = self.codes.get_mut(code) else {
-            return Err("unknown authorization code");
+            return Err(CodeRefused::Unknown);
         };
         if now() >= entry.expires_at {
-            return Err("authorization code expired");
+            return Err(CodeRefused::Expired);
         }
         let issued = match &entry.value {
             CodeState::Used { grant_id } => {
                 let grant_id = grant_id.clone();
                 self.revoke_grant(&grant_id);
-                return Err("authorization code already used; tokens issued from it are revoked");
+                return Err(CodeRefused::Reused);
             }
             CodeState::Unused(issued) => issued,
         };
         if issued.grant.client_id != by.client_id {
-            return Err("the code was issued to another client");
+            return Err(CodeRefused::OtherClient);
         }
         if issued.redirect_uri != by.redirect_uri {
-            return Err("redirect_uri differs from the one sent to /authorize");
+            return Err(CodeRefused::RedirectUriDiffers);
         }
         if issued.code_challenge != by.challenge {
-            return Err("code_verifier does not match the code_challenge (S256)");
+            return Err(CodeRefused::VerifierMismatch);
         }
         let grant_id = issued.grant.id.clone();
         match std::mem::replace(&mut entry.value, CodeState::Used { grant_id }) {

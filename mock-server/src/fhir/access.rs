@@ -8,7 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::outcome::Outcome;
-use crate::auth::verify::AccessContext;
+use crate::auth::verify::{AccessContext, BearerError, TokenError};
+use crate::lint::{Lint, Lints};
 use crate::state::AppState;
 
 pub(crate) struct Authorized(pub AccessContext);
@@ -26,6 +27,9 @@ impl FromRequestParts<AppState> for Authorized {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, refused.challenge("ccri-fhir"));
+                if matches!(refused, BearerError::Refused(TokenError::Expired)) {
+                    Lints::attach(&mut response, Lint::ExpiredTokenUsed, "token expired");
+                }
                 response
             })
     }

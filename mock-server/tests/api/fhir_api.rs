@@ -899,6 +899,33 @@ async fn the_inspector_says_what_is_wrong_with_each_request() {
         .unwrap();
     assert!(page.contains("authorize-without-pkce"), "{page}");
     assert!(!page.contains(&token), "the token in the URL is not shown");
+
+    // Misspelt and inconsistent scopes; a code exchanged with another launch's verifier.
+    let (_, challenge) = pkce();
+    let mut params = authorize_params(&mock, "launch patient/Observation.reed", &challenge);
+    params.retain(|(name, _)| name != "state");
+    params.push(("state".into(), "s".into()));
+    mock.authorize(&params).await;
+    let (code, _) = mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
+    let (other_verifier, _) = pkce();
+    let (status, _) = mock.exchange(&code, &other_verifier).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let records = mock.get_json(&mock.auth("inspector/requests")).await;
+    let records = records.as_array().unwrap();
+    assert_eq!(records[0]["path"], "/ccri-auth/token");
+    assert_eq!(lint_ids(&records[0]), ["pkce-verifier-mismatch"]);
+    let sloppy = records
+        .iter()
+        .find(|r| r["path"].as_str().unwrap().contains("Observation.reed"))
+        .unwrap();
+    assert_eq!(
+        lint_ids(sloppy),
+        ["unknown-scope", "launch-without-launch-parameter"]
+    );
+    assert_eq!(
+        sloppy["lints"][0]["detail"],
+        "patient/Observation.reed (closest: patient/Observation.read)"
+    );
 }
 
 #[tokio::test]

@@ -170,6 +170,13 @@ async fn expired_access_token_then_refresh() {
         mock.get_with_token(&mock.fhir("Patient/1"), access).await.0,
         StatusCode::UNAUTHORIZED
     );
+    // The inspector says what the app did wrong.
+    let records = mock.get_json(&mock.auth("inspector/requests")).await;
+    assert_eq!(
+        records[0]["lints"][0]["id"], "expired-token-used",
+        "{}",
+        records[0]
+    );
     let (status, fresh) = mock.refresh(body["refresh_token"].as_str().unwrap(), None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = mock

@@ -11,8 +11,10 @@ use smart_protocol::{PkceVerifier, TokenResponse};
 use super::{issue, wants_refresh};
 use crate::auth::client_auth::CallingClient;
 use crate::auth::error::OAuthRejection;
+use crate::auth::grants::CodeRefused;
 use crate::auth::grants::{Redeemed, Redemption};
 use crate::auth::simulate::SimulatedError;
+use crate::lint::Lint;
 use crate::state::AppState;
 
 pub(super) fn exchange(
@@ -33,7 +35,13 @@ pub(super) fn exchange(
                 challenge: &s256(&verifier),
             },
         )
-        .map_err(OAuthRejection::invalid_grant)?;
+        .map_err(|refused| {
+            let rejection = OAuthRejection::invalid_grant(refused.to_string());
+            match refused {
+                CodeRefused::VerifierMismatch => rejection.lint(Lint::PkceVerifierMismatch),
+                _ => rejection,
+            }
+        })?;
     match grant.simulate {
         Some(SimulatedError::AuthInvalidClientSecret) => {
             return Err(OAuthRejection::invalid_client(
