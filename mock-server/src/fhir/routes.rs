@@ -14,17 +14,13 @@ use super::body::{PatchBody, ResourceBody};
 use super::outcome::{Outcome, fhir_text};
 use super::rest::{self, Call, Change, Lookup, Query, Reply, Target};
 use super::store::Version;
+use crate::auth::verify::AccessContext;
 use crate::state::AppState;
 
 type Answer = Result<Response, Outcome>;
 
 /// Performs `call` for an HTTP request and renders its reply.
-fn answer(
-    state: &AppState,
-    access: &crate::auth::verify::AccessContext,
-    call: Call,
-    headers: &HeaderMap,
-) -> Answer {
+fn answer(state: &AppState, access: &AccessContext, call: Call, headers: &HeaderMap) -> Answer {
     let reply = rest::perform(state, access, call)?;
     Ok(render(state, reply, headers))
 }
@@ -99,11 +95,6 @@ pub(crate) fn prefers(headers: &HeaderMap, preference: &str) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.replace(' ', "").split([',', ';']).any(|p| p == preference))
-}
-
-/// `Prefer: handling=lenient`: unknown search parameters are ignored, not refused.
-fn lenient(headers: &HeaderMap) -> bool {
-    prefers(headers, "handling=lenient")
 }
 
 /// `If-Match: W/"3"` → 3.
@@ -214,12 +205,23 @@ pub(crate) async fn search_get(
     headers: HeaderMap,
 ) -> Answer {
     let query = query_pairs(query.as_deref())?;
-    let lenient = lenient(&headers);
+    search(&state, &access, kind, query, &headers)
+}
+
+/// A search, `Prefer: handling=lenient` honoured.
+fn search(
+    state: &AppState,
+    access: &AccessContext,
+    kind: String,
+    query: Query,
+    headers: &HeaderMap,
+) -> Answer {
+    let lenient = prefers(headers, "handling=lenient");
     answer(
-        &state,
-        &access,
+        state,
+        access,
         Call::Lookup(Lookup::Search { kind, query, lenient }),
-        &headers,
+        headers,
     )
 }
 
@@ -247,13 +249,7 @@ pub(crate) async fn search_post(
     let body: Query = serde_urlencoded::from_bytes(&form)
         .map_err(|e| Outcome::invalid(format!("malformed form body: {e}")))?;
     query.extend(body);
-    let lenient = lenient(&headers);
-    answer(
-        &state,
-        &access,
-        Call::Lookup(Lookup::Search { kind, query, lenient }),
-        &headers,
-    )
+    search(&state, &access, kind, query, &headers)
 }
 
 pub(crate) async fn create(

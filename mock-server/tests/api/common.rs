@@ -99,6 +99,11 @@ impl Mock {
     }
 
     /// GET `url` (no token) and its JSON body.
+    /// The text of a page, such as the inspector's.
+    pub(crate) async fn get_text(&self, url: &str) -> String {
+        self.http.get(url).send().await.unwrap().text().await.unwrap()
+    }
+
     pub(crate) async fn get_json(&self, url: &str) -> Value {
         self.http.get(url).send().await.unwrap().json().await.unwrap()
     }

@@ -779,15 +779,7 @@ async fn the_inspector_shows_each_request_with_its_client_and_no_secret() {
         .get_json(&mock.auth("inspector/requests?client_id=patient-access"))
         .await;
     assert_eq!(only.as_array().unwrap().len(), 2);
-    let page = mock
-        .http
-        .get(mock.auth("inspector"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = mock.get_text(&mock.auth("inspector")).await;
     assert!(page.contains("/ccri-fhir/R4/Patient/1"), "{page}");
     for text in [page, Value::Array(records.clone()).to_string()] {
         assert!(
@@ -888,15 +880,7 @@ async fn the_inspector_says_what_is_wrong_with_each_request() {
             .unwrap()
             .contains("patient/Observation.")
     );
-    let page = mock
-        .http
-        .get(mock.auth("inspector"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = mock.get_text(&mock.auth("inspector")).await;
     assert!(page.contains("authorize-without-pkce"), "{page}");
     assert!(!page.contains(&token), "the token in the URL is not shown");
 
