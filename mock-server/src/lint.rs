@@ -28,6 +28,7 @@ pub(crate) enum Lint {
     AuthorizeWithoutAud,
     AudNotFhirBase,
     AuthorizeWithoutState,
+    RedirectUriNotRegistered,
     UnknownScope,
     ScopeVersionsMixed,
     LaunchWithoutLaunchParameter,
@@ -87,6 +88,9 @@ impl Lint {
             Lint::AuthorizeWithoutState => {
                 "The authorization request has no state: send an unguessable value and check it on return (CSRF)."
             }
+            Lint::RedirectUriNotRegistered => {
+                "The redirect_uri is not one the client registered, character for character: register it, or send the registered one named."
+            }
             Lint::UnknownScope => {
                 "A requested scope is not one SMART defines: it is granted as nothing. Check its spelling against the closest one named."
             }
@@ -129,6 +133,7 @@ impl Lint {
                 "SMART App Launch 2.2 §Obtain authorization code"
             }
             Lint::AuthorizeWithoutState => "RFC 6749 §10.12, RFC 9700 §4.7",
+            Lint::RedirectUriNotRegistered => "RFC 6749 §3.1.2.3, RFC 9700 §4.1.3",
             Lint::UnknownScope | Lint::ScopeVersionsMixed | Lint::PatientScopesWithoutPatient => {
                 "SMART App Launch 2.2 §Scopes and launch context"
             }

@@ -910,6 +910,23 @@ async fn the_inspector_says_what_is_wrong_with_each_request() {
         sloppy["lints"][0]["detail"],
         "patient/Observation.reed (closest: patient/Observation.read)"
     );
+
+    // A redirect_uri one character off: the page and the lint name the registered one.
+    let (_, challenge) = pkce();
+    let mut params = authorize_params(&mock, "launch/patient patient/*.rs", &challenge);
+    params.retain(|(name, _)| name != "redirect_uri");
+    params.push(("redirect_uri".into(), APP_REDIRECT.trim_end_matches('/').into()));
+    let refused = mock.authorize(&params).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .html
+            .contains(&format!("closest registered: {APP_REDIRECT}")),
+        "{}",
+        refused.html
+    );
+    let records = mock.get_json(&mock.auth("inspector/requests")).await;
+    assert_eq!(lint_ids(&records[0]), ["redirect-uri-not-registered"]);
 }
 
 #[tokio::test]

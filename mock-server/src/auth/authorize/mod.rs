@@ -28,6 +28,7 @@ use super::flow::{self, Authorization, Browser, EncounterChoice, Prompt, Stage};
 use super::grants::random_token;
 use super::simulate::SimulatedError;
 use crate::config::ClientConfig;
+use crate::lint::{Lint, Lints};
 use crate::state::AppState;
 
 /// How long a person has to get through the pages, in seconds.
@@ -63,7 +64,14 @@ async fn authorize(
     // While the client or its redirect_uri are in doubt: an error page, never a redirect.
     let client = match trusted_client(&state, &request) {
         Ok(client) => client,
-        Err(description) => return error_page(OAuthErrorCode::InvalidRequest, &description),
+        Err(Untrusted::Client(description)) => {
+            return error_page(OAuthErrorCode::InvalidRequest, &description);
+        }
+        Err(Untrusted::RedirectUri(description)) => {
+            let mut page = error_page(OAuthErrorCode::InvalidRequest, &description);
+            Lints::attach(&mut page, Lint::RedirectUriNotRegistered, description);
+            return page;
+        }
     };
     let (browser, jar) = Browser::of_or_new(jar, &state);
     let mut pending = Authorization {
@@ -119,15 +127,29 @@ async fn authorize(
     (jar, flow::show(&state, random_token(), pending)).into_response()
 }
 
+/// Why an authorization request's client cannot be trusted with a redirect.
+enum Untrusted {
+    Client(String),
+    RedirectUri(String),
+}
+
 /// The registered client, if `redirect_uri` is exactly one of its own.
-fn trusted_client(state: &AppState, request: &AuthorizeRequest) -> Result<ClientConfig, String> {
+fn trusted_client(state: &AppState, request: &AuthorizeRequest) -> Result<ClientConfig, Untrusted> {
     let client = state.grants().client(&request.client_id).cloned();
-    let client = client.ok_or_else(|| format!("unknown client_id {:?}", request.client_id))?;
+    let client =
+        client.ok_or_else(|| Untrusted::Client(format!("unknown client_id {:?}", request.client_id)))?;
     if !client.redirect_uris.contains(&request.redirect_uri) {
-        return Err(format!(
-            "redirect_uri {:?} is not registered for client {}",
+        // Usually a port, a trailing slash or http/https: name the nearest.
+        let closest = client
+            .redirect_uris
+            .iter()
+            .min_by_key(|uri| strsim::levenshtein(uri, &request.redirect_uri))
+            .map(|uri| format!(" (closest registered: {uri})"))
+            .unwrap_or_default();
+        return Err(Untrusted::RedirectUri(format!(
+            "redirect_uri {:?} is not registered for client {}{closest}",
             request.redirect_uri, client.client_id
-        ));
+        )));
     }
     Ok(client)
 }
