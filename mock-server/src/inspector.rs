@@ -167,16 +167,23 @@ impl Inspector {
         entries.push_back(entry);
     }
 
-    /// The records, newest first, of `client_id` if given.
-    pub(crate) fn recent(&self, client_id: Option<&str>) -> Vec<Record> {
+    /// The records, newest first, that `filter` lets through.
+    pub(crate) fn recent(&self, filter: &Filter) -> Vec<Record> {
         let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let client_id = filter.client();
         guard
             .1
             .iter()
             .rev()
             .filter(|e| client_id.is_none_or(|id| e.client_id.as_deref() == Some(id)))
+            .filter(|e| !filter.problems || e.status >= 400 || !e.lints.is_empty())
             .map(Entry::record)
             .collect()
+    }
+
+    /// Forgets every record (the ids go on counting).
+    fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
     }
 }
 
@@ -271,10 +278,26 @@ fn client_named(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     })
 }
 
-#[derive(Deserialize)]
+/// Which records to show: one client's, and only those with a problem (an error
+/// status or a lint).
+#[derive(Debug, Default, Deserialize)]
 pub(crate) struct Filter {
     #[serde(default)]
     client_id: Option<String>,
+    #[serde(default, deserialize_with = "checkbox")]
+    problems: bool,
+}
+
+impl Filter {
+    fn client(&self) -> Option<&str> {
+        self.client_id.as_deref().filter(|c| !c.is_empty())
+    }
+}
+
+/// An HTML checkbox's `on`, or `true`/`1` from a script.
+fn checkbox<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    Ok(matches!(text.as_str(), "on" | "true" | "1"))
 }
 
 #[derive(Template)]
@@ -282,21 +305,27 @@ pub(crate) struct Filter {
 struct InspectorPage {
     records: Vec<Record>,
     client_id: Option<String>,
+    problems: bool,
     enabled: bool,
 }
 
 async fn page(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
-    let client_id = filter.client_id.filter(|c| !c.is_empty());
     crate::auth::authorize::render(&InspectorPage {
-        records: state.inspector.recent(client_id.as_deref()),
-        client_id,
+        records: state.inspector.recent(&filter),
+        client_id: filter.client().map(str::to_owned),
+        problems: filter.problems,
         enabled: state.inspector.enabled(),
     })
 }
 
 async fn requests(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
-    let client_id = filter.client_id.filter(|c| !c.is_empty());
-    Json(state.inspector.recent(client_id.as_deref())).into_response()
+    Json(state.inspector.recent(&filter)).into_response()
+}
+
+/// `POST {auth}/inspector/clear`: start afresh, then back to the page.
+async fn clear(State(state): State<AppState>) -> Response {
+    state.inspector.clear();
+    axum::response::Redirect::to("../inspector").into_response()
 }
 
 /// Routes relative to the auth base.
@@ -304,6 +333,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/inspector", axum::routing::get(page))
         .route("/inspector/requests", axum::routing::get(requests))
+        .route("/inspector/clear", axum::routing::post(clear))
 }
 
 #[cfg(test)]
@@ -333,8 +363,23 @@ mod tests {
                 lints: Vec::new(),
             });
         }
-        let paths: Vec<String> = inspector.recent(None).into_iter().map(|r| r.path).collect();
+        let paths: Vec<String> = inspector
+            .recent(&Filter::default())
+            .into_iter()
+            .map(|r| r.path)
+            .collect();
         assert_eq!(paths, ["/4", "/3", "/2"]);
-        assert_eq!(inspector.recent(Some("even")).len(), 2);
+        let even = Filter {
+            client_id: Some("even".into()),
+            problems: false,
+        };
+        assert_eq!(inspector.recent(&even).len(), 2);
+        let problems = Filter {
+            client_id: None,
+            problems: true,
+        };
+        assert!(inspector.recent(&problems).is_empty());
+        inspector.clear();
+        assert!(inspector.recent(&Filter::default()).is_empty());
     }
 }

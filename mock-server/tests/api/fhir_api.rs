@@ -927,6 +927,26 @@ async fn the_inspector_says_what_is_wrong_with_each_request() {
     );
     let records = mock.get_json(&mock.auth("inspector/requests")).await;
     assert_eq!(lint_ids(&records[0]), ["redirect-uri-not-registered"]);
+
+    // Only the problems: errors and linted requests; then a clean slate.
+    let problems = mock
+        .get_json(&mock.auth("inspector/requests?problems=true"))
+        .await;
+    let problems = problems.as_array().unwrap();
+    assert!(problems.len() < records.as_array().unwrap().len());
+    assert!(
+        problems
+            .iter()
+            .all(|r| r["status"].as_u64().unwrap() >= 400 || !lint_ids(r).is_empty())
+    );
+    let page = mock.get_text(&mock.auth("inspector?problems=on")).await;
+    assert!(
+        !page.contains("GET /ccri-fhir/R4/Patient/1 "),
+        "a clean read is not a problem"
+    );
+    let cleared = mock.http.post(mock.auth("inspector/clear")).send().await.unwrap();
+    assert_eq!(cleared.status(), StatusCode::SEE_OTHER, "back to the page");
+    assert_eq!(mock.get_json(&mock.auth("inspector/requests")).await, json!([]));
 }
 
 #[tokio::test]
