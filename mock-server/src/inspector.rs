@@ -208,15 +208,21 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
     }
     let (at, started) = (SystemTime::now(), Instant::now());
     let method = request.method().clone();
-    let path = redacted(request.uri().path(), request.uri().query());
+    // The query, parsed once for the redaction, the lints and the client.
+    let params: Option<Vec<(String, String)>> = request
+        .uri()
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect());
+    let params = params.as_deref();
+    let path = redacted(request.uri().path(), params);
     let mut lints = lint::of_request(
         &method,
         request.uri().path(),
-        request.uri().query(),
+        params.unwrap_or_default(),
         request.headers(),
         &state.urls.fhir_base,
     );
-    let named = client_named(request.headers(), request.uri().query());
+    let named = client_named(request.headers(), params.unwrap_or_default());
     let slot = ClientSlot::default();
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
@@ -238,15 +244,15 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
 }
 
 /// `path?query` with the values of secret parameters replaced.
-fn redacted(path: &str, query: Option<&str>) -> String {
-    let Some(query) = query else {
+fn redacted(path: &str, params: Option<&[(String, String)]>) -> String {
+    let Some(params) = params else {
         return path.to_owned();
     };
-    let pairs = url::form_urlencoded::parse(query.as_bytes()).map(|(name, value)| {
-        let value = if SECRET_PARAMS.contains(&name.as_ref()) {
-            "[redacted]".into()
+    let pairs = params.iter().map(|(name, value)| {
+        let value = if SECRET_PARAMS.contains(&name.as_str()) {
+            "[redacted]"
         } else {
-            value
+            value.as_str()
         };
         (name, value)
     });
@@ -259,7 +265,7 @@ fn redacted(path: &str, query: Option<&str>) -> String {
 /// The client a request names in Basic credentials or a `client_id` parameter, for
 /// display only (nothing is verified here). A bearer token's client is noted by
 /// its verification instead ([`ClientSlot`]).
-fn client_named(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+fn client_named(headers: &HeaderMap, params: &[(String, String)]) -> Option<String> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let from_header = authorization
         .and_then(|v| v.split_once(' '))
@@ -272,9 +278,10 @@ fn client_named(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
         .and_then(|pair| String::from_utf8(pair).ok())
         .and_then(|pair| pair.split_once(':').map(|(id, _)| id.to_owned()));
     from_header.or_else(|| {
-        url::form_urlencoded::parse(query?.as_bytes())
+        params
+            .iter()
             .find(|(name, _)| name == "client_id")
-            .map(|(_, value)| value.into_owned())
+            .map(|(_, value)| value.clone())
     })
 }
 
@@ -345,7 +352,15 @@ mod tests {
         assert_eq!(
             redacted(
                 "/ccri-auth/authorize",
-                Some("client_id=app&code=abc&state=s1&access_token=t")
+                Some(
+                    &[
+                        ("client_id", "app"),
+                        ("code", "abc"),
+                        ("state", "s1"),
+                        ("access_token", "t")
+                    ]
+                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                )
             ),
             "/ccri-auth/authorize?client_id=app&code=%5Bredacted%5D&state=s1&access_token=%5Bredacted%5D"
         );

@@ -173,21 +173,18 @@ impl Lints {
     }
 }
 
-/// The lints a request shows by itself: its method, path, query and headers.
+/// The lints a request shows by itself: its method, path, query parameters and headers.
 /// `fhir_base` is the server's, which an authorization request's `aud` must name.
 pub(crate) fn of_request(
     method: &Method,
     path: &str,
-    query: Option<&str>,
+    params: &[(String, String)],
     headers: &HeaderMap,
     fhir_base: &str,
 ) -> Vec<Found> {
     let mut found = Vec::new();
     let mut lint = |lint, detail: String| found.push(Found { lint, detail });
-    let pairs: Vec<(String, String)> = query
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let param = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     if param("access_token").is_some() {
         lint(Lint::TokenInQuery, "access_token=…".into());
     }
@@ -300,7 +297,10 @@ mod tests {
                 if let Some(value) = authorization {
                     headers.insert(header::AUTHORIZATION, value.parse().unwrap());
                 }
-                of_request(&method, path, Some(query), &headers, "http://h/ccri-fhir/R4")
+                let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+                    .into_owned()
+                    .collect();
+                of_request(&method, path, &params, &headers, "http://h/ccri-fhir/R4")
                     .iter()
                     .map(|f| f.lint.id())
                     .collect()

@@ -37,19 +37,20 @@ struct Entry {
 pub(crate) fn process(
     state: &AppState,
     access: &AccessContext,
-    bundle: Value,
+    mut bundle: Value,
     minimal: bool,
 ) -> Result<Value, Outcome> {
     if bundle["resourceType"] != "Bundle" {
         return Err(Outcome::invalid("POST to the base takes a batch or transaction Bundle").at("Bundle"));
     }
-    let entries = match &bundle["entry"] {
+    // Taken, not copied: a transaction may be many MiB.
+    let entries = match bundle["entry"].take() {
         Value::Null => Vec::new(),
-        Value::Array(entries) => entries.clone(),
+        Value::Array(entries) => entries,
         _ => return Err(Outcome::invalid("entry must be an array").at("Bundle.entry")),
     };
     let base = &state.urls.fhir_base;
-    let parsed = entries.iter().enumerate().map(|(index, entry)| {
+    let parsed = entries.into_iter().enumerate().map(|(index, entry)| {
         parse_entry(base, entry)
             .map(|(full_url, call)| Entry {
                 index,
@@ -306,7 +307,11 @@ fn resolve_references(
 
 /// An entry's `request` as a call: the method, the URL relative to the base
 /// (an absolute one under it is made relative), and the entry's resource.
-fn parse_entry(base: &str, entry: &Value) -> Result<(Option<String>, Call), Outcome> {
+fn parse_entry(base: &str, mut entry: Value) -> Result<(Option<String>, Call), Outcome> {
+    let body = entry
+        .get_mut("resource")
+        .map(Value::take)
+        .filter(Value::is_object);
     let request = &entry["request"];
     let method = request["method"]
         .as_str()
@@ -320,14 +325,13 @@ fn parse_entry(base: &str, entry: &Value) -> Result<(Option<String>, Call), Outc
         .map_err(|e| Outcome::invalid(format!("malformed query in request.url: {e}")).at("request.url"))?;
     let segments: Vec<String> = path.split('/').map(str::to_owned).collect();
     let full_url = entry["fullUrl"].as_str().map(str::to_owned);
-    let resource = || {
-        entry
-            .get("resource")
-            .filter(|r| r.is_object())
-            .cloned()
-            .ok_or_else(|| Outcome::invalid(format!("a {method} entry needs a resource")).at("resource"))
+    let resource = move || {
+        body.ok_or_else(|| Outcome::invalid(format!("a {method} entry needs a resource")).at("resource"))
     };
-    let if_match = request["ifMatch"].as_str().map(rest::version_tag).transpose()?;
+    let if_match = request["ifMatch"]
+        .as_str()
+        .map(|tag| rest::version_tag(tag).map_err(|e| e.at("request.ifMatch")))
+        .transpose()?;
     let target = |id: Option<&String>| match id {
         Some(id) => Target::Id(id.clone()),
         None => Target::Condition(query.clone()),
