@@ -6,7 +6,7 @@
 //! indexed by the patients whose compartments they are in, the one filter nearly every
 //! SMART request has, so a patient's search never scans the whole type.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use axum::body::Bytes;
@@ -356,11 +356,9 @@ impl Inner {
         }
         // Each code once per resource: the previous version's codes are there already.
         let previous = versions.last().map(|v| v.index.clone());
+        let known: HashSet<(&str, &Text)> = previous.iter().flat_map(|p| p.codes()).collect();
         for (param, code) in index.codes() {
-            if previous
-                .as_ref()
-                .is_none_or(|p| !p.codes().any(|known| known == (param, code)))
-            {
+            if !known.contains(&(param, code)) {
                 data.by_code
                     .entry(param)
                     .or_default()

@@ -98,12 +98,12 @@ impl Mock {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    /// GET `url` (no token) and its JSON body.
-    /// The text of a page, such as the inspector's.
+    /// GET `url` (no token) and the text of the page, such as the inspector's.
     pub(crate) async fn get_text(&self, url: &str) -> String {
         self.http.get(url).send().await.unwrap().text().await.unwrap()
     }
 
+    /// GET `url` (no token) and its JSON body.
     pub(crate) async fn get_json(&self, url: &str) -> Value {
         self.http.get(url).send().await.unwrap().json().await.unwrap()
     }

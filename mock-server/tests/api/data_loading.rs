@@ -159,11 +159,15 @@ async fn synthea_output_loads_with_nothing_skipped() {
     .await;
     let found = entries(&reports);
     assert!(found.iter().any(|(_, mode)| mode == "match"), "{reports}");
+    let included: Vec<&String> = found
+        .iter()
+        .filter(|(_, mode)| mode == "include")
+        .map(|(key, _)| key)
+        .collect();
+    assert!(!included.is_empty(), "{reports}");
     assert!(
-        found
-            .iter()
-            .filter(|(_, mode)| mode == "include")
-            .all(|(key, _)| key.starts_with("Observation/"))
+        included.iter().all(|key| key.starts_with("Observation/")),
+        "{included:?}"
     );
     // The latest vital signs, newest first.
     let vitals = get(format!(

@@ -193,6 +193,16 @@ async fn every_error_is_an_operation_outcome() {
         outcome(get("Patient?_count=lots").await.unwrap()).await,
         StatusCode::BAD_REQUEST
     );
+    // An exponent that overflowed the implicit-precision arithmetic (a panic
+    // before): the value is 0, which no quantity here equals.
+    let (status, bundle) = mock
+        .fhir_get("Observation?value-quantity=1.5e-2147483648", &token)
+        .await;
+    assert_eq!(
+        (status, &bundle["total"]),
+        (StatusCode::OK, &json!(0)),
+        "{bundle}"
+    );
     assert_eq!(
         outcome(get("Patient?_sort=shoe-size").await.unwrap()).await,
         StatusCode::BAD_REQUEST
@@ -940,27 +950,33 @@ async fn the_inspector_says_what_is_wrong_with_each_request() {
             .all(|r| r["status"].as_u64().unwrap() >= 400 || !lint_ids(r).is_empty())
     );
     let page = mock.get_text(&mock.auth("inspector?problems=on")).await;
+    assert!(page.contains("Patient?shoe-size=9</code>"), "{page}");
     assert!(
-        !page.contains("GET /ccri-fhir/R4/Patient/1 "),
+        !page.contains("/ccri-fhir/R4/Patient/1</code>"),
         "a clean read is not a problem"
     );
+    let all = mock.get_text(&mock.auth("inspector")).await;
+    assert!(all.contains("/ccri-fhir/R4/Patient/1</code>"), "{all}");
     let cleared = mock.http.post(mock.auth("inspector/clear")).send().await.unwrap();
     assert_eq!(cleared.status(), StatusCode::SEE_OTHER, "back to the page");
     assert_eq!(mock.get_json(&mock.auth("inspector/requests")).await, json!([]));
 }
 
-#[tokio::test]
+// Several worker threads: the concurrent creates below must really overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conditional_create_never_makes_a_duplicate() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
+    // A Patient whose identifier is the condition's value.
     let post = |condition: &str| {
+        let value = condition.rsplit('|').next().unwrap_or(condition);
         mock.http
             .post(mock.fhir("Patient"))
             .bearer_auth(&token)
             .header(CONTENT_TYPE, "application/fhir+json")
             .header("if-none-exist", condition)
             .body(
-                json!({"resourceType": "Patient", "identifier": [{"system": "https://example.org/mrn", "value": "42"}]})
+                json!({"resourceType": "Patient", "identifier": [{"system": "https://example.org/mrn", "value": value}]})
                     .to_string(),
             )
             .send()
@@ -980,6 +996,16 @@ async fn conditional_create_never_makes_a_duplicate() {
     );
     let (_, bundle) = mock.fhir_get(&format!("Patient?{condition}"), &token).await;
     assert_eq!(bundle["total"], 1);
+    // Racing from nothing, round after round: one creates, the others find it.
+    for round in 0..8 {
+        let condition = format!("identifier=https://example.org/mrn|race-{round}");
+        let (a, b, c) = tokio::join!(post(&condition), post(&condition), post(&condition));
+        let statuses = [a.unwrap().status(), b.unwrap().status(), c.unwrap().status()];
+        let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+        assert_eq!(created, 1, "round {round}: {statuses:?}");
+        let (_, bundle) = mock.fhir_get(&format!("Patient?{condition}"), &token).await;
+        assert_eq!(bundle["total"], 1, "round {round}");
+    }
 
     let many = post("gender=female").await.unwrap();
     assert_eq!(many.status(), StatusCode::PRECONDITION_FAILED);

@@ -506,11 +506,17 @@ async fn history_of_a_type_and_of_the_server() {
     let (_, rest) = mock.fhir_get(&next, &token).await;
     assert_eq!(keys(&rest), [format!("Patient/{id}/_history/1")]);
 
-    // Another patient's token sees none of it.
+    // The patient's own token sees all three versions; another patient's none.
+    let own = mock.mint("patient/*.read", Some(&id));
+    let (_, history) = mock.fhir_get(&format!("_history?_since={since}"), &own).await;
+    assert_eq!(history["total"], 3, "{history}");
     let other = mock.mint("patient/*.read", Some("1"));
     let (status, history) = mock.fhir_get(&format!("_history?_since={since}"), &other).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(history["total"], 0, "{history}");
+    // A page link from the future is refused, as search refuses it.
+    let (status, outcome) = mock.fhir_get("_history?_snapshot=999999999", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{outcome}");
     let (status, outcome) = mock.fhir_get("Patient/_history?_at=2020", &token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(outcome["issue"][0]["expression"][0], "Patient/_history?_at");
@@ -648,6 +654,12 @@ async fn invalid_resources_are_refused_with_the_path_of_the_problem() {
 
     // An update and a patch are checked as well.
     let id = create(&mock, &token, patient("valid")).await;
+    let mut invalid_update = patient("valid");
+    invalid_update["id"] = json!(id);
+    invalid_update["active"] = json!("yes");
+    let (status, outcome) = put(&mock, &token, &format!("Patient/{id}"), invalid_update).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{outcome}");
+    assert_eq!(outcome["issue"][0]["expression"][0], "Patient.active");
     let (status, outcome) = send(
         &mock,
         Method::PATCH,
@@ -660,4 +672,108 @@ async fn invalid_resources_are_refused_with_the_path_of_the_problem() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{outcome}");
     assert_eq!(outcome["issue"][0]["expression"][0], "Patient.birthDate");
+}
+
+#[tokio::test]
+async fn a_transactions_conditions_and_mistakes() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let existing = create(&mock, &token, patient("tx-existing")).await;
+    // ifNoneExist that finds the patient: the entry answers it, and a new entry's
+    // urn:uuid reference to it points at it.
+    let (status, response) = post_bundle(
+        &mock,
+        &token,
+        "transaction",
+        json!([
+            {"fullUrl": "urn:uuid:0f6e5c7a-0000-4000-8000-00000000000a", "resource": patient("tx-existing"),
+             "request": {"method": "POST", "url": "Patient", "ifNoneExist": format!("identifier={SYSTEM}|tx-existing")}},
+            {"resource": observation("urn:uuid:0f6e5c7a-0000-4000-8000-00000000000a"),
+             "request": {"method": "POST", "url": "Observation"}},
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    assert_eq!(response["entry"][0]["response"]["status"], "200 OK");
+    assert_eq!(response["entry"][0]["resource"]["id"], existing);
+    assert_eq!(
+        response["entry"][1]["resource"]["subject"]["reference"],
+        format!("Patient/{existing}")
+    );
+    assert_eq!(
+        total(&mock, &token, &format!("Patient?identifier={SYSTEM}|tx-existing")).await,
+        1
+    );
+
+    // `Prefer: return=minimal`: statuses and locations, no resources.
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction",
+                        "entry": [{"resource": patient("tx-minimal"), "request": {"method": "POST", "url": "Patient"}}]});
+    let (status, response) = send(
+        &mock,
+        Method::POST,
+        "",
+        &token,
+        "application/fhir+json",
+        Some(bundle),
+        &[(
+            reqwest::header::HeaderName::from_static("prefer"),
+            "return=minimal",
+        )],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(response["entry"][0]["resource"].is_null(), "{response}");
+    assert!(
+        response["entry"][0]["response"]["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("Patient/")
+    );
+
+    // Each mistake refuses the whole transaction, naming its entry.
+    let before = total(&mock, &token, "Patient").await;
+    let twice = json!({"resourceType": "Patient", "id": "twice"});
+    let patch = |content_type: &str, data: &str| {
+        json!({"resource": {"resourceType": "Binary", "contentType": content_type, "data": data},
+               "request": {"method": "PATCH", "url": format!("Patient/{existing}")}})
+    };
+    for (entries, expected) in [
+        (
+            json!([{"resource": twice, "request": {"method": "PUT", "url": "Patient/twice"}},
+                   {"resource": twice, "request": {"method": "PUT", "url": "Patient/twice"}}]),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!([{"resource": patient("x"), "request": {"method": "POST", "url": "Patient"}},
+                   {"resource": observation("Patient?gender=male"), "request": {"method": "POST", "url": "Observation"}}]),
+            StatusCode::PRECONDITION_FAILED,
+        ),
+        (
+            json!([{"resource": patient("x"), "request": {"method": "POST", "url": "Patient"}},
+                   {"resource": patient("dup"), "request": {"method": "POST", "url": "Patient", "ifNoneExist": "gender=male"}}]),
+            StatusCode::PRECONDITION_FAILED,
+        ),
+        (
+            json!([{"resource": patient("x"), "request": {"method": "POST", "url": "Patient"}}, patch("text/plain", "")]),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            json!([{"resource": patient("x"), "request": {"method": "POST", "url": "Patient"}},
+                   patch("application/json-patch+json", "not base64!")]),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!([{"resource": patient("x"), "request": {"method": "POST", "url": "Patient"}},
+                   {"request": {"method": "DELETE", "url": "Patient"}}]),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, outcome) = post_bundle(&mock, &token, "transaction", entries).await;
+        assert_eq!(status, expected, "{outcome}");
+        assert_eq!(
+            outcome["issue"][0]["expression"][0], "Bundle.entry[1]",
+            "{outcome}"
+        );
+    }
+    assert_eq!(total(&mock, &token, "Patient").await, before, "nothing stayed");
 }

@@ -261,7 +261,17 @@ async fn references_chains_and_reverse_chains() {
         "Observation?subject:Patient.general-practitioner:Practitioner.name=harrison&_count=500",
     )
     .await;
-    assert!(gp.len() >= kanfeld.len() && gp.iter().all(|k| k.starts_with("Observation/")));
+    // Dr Harrison is the GP of patients 1 and 3 only.
+    let mut of_her_patients = matched(
+        &mock,
+        &token,
+        "Observation?subject=Patient/1,Patient/3&_count=500",
+    )
+    .await;
+    let mut gp = gp;
+    gp.sort();
+    of_her_patients.sort();
+    assert_eq!(gp, of_her_patients);
     assert!(
         matched(&mock, &token, "Observation?subject:Patient.name=nobody-at-all")
             .await
@@ -356,11 +366,16 @@ async fn a_chain_reveals_nothing_the_token_cannot_read() {
             .await
             .is_empty()
     );
+    // `_has` looks only through Observations the token may search: heart rates are
+    // vital signs, which a laboratory-only token cannot see.
+    let heart_rates = "Patient?_has:Observation:subject:code=8867-4";
+    let labs_only = mock.mint("user/Patient.rs user/Observation.rs?category=laboratory", None);
+    assert!(matched(&mock, &labs_only, heart_rates).await.is_empty());
+    let all_observations = mock.mint("user/Patient.rs user/Observation.rs", None);
     assert!(
-        matched(&mock, &men_only, "Patient?_has:Observation:subject:code=8867-4")
+        matched(&mock, &all_observations, heart_rates)
             .await
-            .iter()
-            .all(|key| key != "Patient/1")
+            .contains(&"Patient/1".to_owned())
     );
     let everyone = mock.mint("user/Observation.rs user/Patient.rs", None);
     assert!(

@@ -52,7 +52,7 @@ pub(crate) fn everything(
         Ok(true)
     })?;
     let store = state.fhir.read_lock();
-    let snapshot = window.snapshot(&store);
+    let snapshot = window.snapshot(&store, &path)?;
     let patients: Vec<&Version> = match id {
         Some(id) => {
             let visible = visibility(access, Interaction::Read, "Patient", &[])?;

@@ -291,8 +291,9 @@ fn resolve(
         Criterion::Chain { param, targets } => {
             let mut found = ResourceSet::default();
             let (mut searched, mut refused) = (false, None);
+            // `matching` resolves nested chains too, so a target type refused
+            // deeper down counts as refused here, not as a failed search.
             for (kind, inner) in targets {
-                let inner = resolve(inner, store, access, snapshot)?;
                 match matching(kind, inner) {
                     Ok(versions) => {
                         searched = true;
@@ -313,9 +314,8 @@ fn resolve(
             }
         }
         Criterion::Has { source, param, inner } => {
-            let inner = resolve(*inner, store, access, snapshot)?;
             let mut found = ResourceSet::default();
-            for version in matching(source, inner)? {
+            for version in matching(source, *inner)? {
                 for (kind, id) in version.index.references(&param.name) {
                     found.insert(kind, id);
                 }

@@ -32,7 +32,7 @@ pub(crate) fn history(
     };
     let window = Window::parse(query, &path, "_since and _count", |_, _| Ok(false))?;
     let store = state.fhir.read_lock();
-    let snapshot = window.snapshot(&store);
+    let snapshot = window.snapshot(&store, &path)?;
     let versions: Vec<&Version> = match (kind, id) {
         (Some(kind), Some(id)) => {
             let visible = visibility(access, Interaction::History, kind, &[])?;
@@ -101,7 +101,7 @@ fn entry(base: &str, version: &Version) -> Value {
         "request": {"method": method, "url": if method == "POST" { kind.to_owned() } else { format!("{kind}/{id}") }},
         "response": {
             "status": if version.deleted { "204" } else if method == "POST" { "201" } else { "200" },
-            "etag": format!("W/\"{}\"", version.version_id),
+            "etag": version.etag(),
             "lastModified": crate::fhir::instant(version.last_updated),
             "location": format!("{kind}/{id}/_history/{}", version.version_id),
         },

@@ -541,7 +541,12 @@ fn number_value(param_type: ParamType, value: &str) -> Option<SearchValue> {
         .split_once(['e', 'E'])
         .and_then(|(_, e)| e.parse().ok())
         .unwrap_or(0);
-    let half = 0.5 * 10f64.powi(exponent - decimals as i32);
+    // Saturating: `1e-2147483648` must be refused below, not overflow here.
+    let scale = exponent.saturating_sub(i32::try_from(decimals).unwrap_or(i32::MAX));
+    let half = 0.5 * 10f64.powi(scale);
+    if !number.is_finite() || !half.is_finite() {
+        return None;
+    }
     Some(SearchValue::Number {
         prefix,
         value: number,

@@ -77,9 +77,17 @@ impl Window {
         Ok(window)
     }
 
-    /// The store sequence number the results are read at: the first page's, or now.
-    pub(super) fn snapshot(&self, store: &Inner) -> u64 {
-        self.snapshot.unwrap_or_else(|| store.seq()).min(store.seq())
+    /// The store sequence number the results are read at: the first page's, or
+    /// now. One in the future is refused, as search refuses it.
+    pub(super) fn snapshot(&self, store: &Inner, path: &str) -> Result<u64, Outcome> {
+        match self.snapshot {
+            Some(snapshot) if snapshot > store.seq() => Err(Outcome::invalid(format!(
+                "{SNAPSHOT}={snapshot} is in the future"
+            ))
+            .at(format!("{path}?{SNAPSHOT}"))),
+            Some(snapshot) => Ok(snapshot),
+            None => Ok(store.seq()),
+        }
     }
 
     /// Whether `version` changed within `_since`.
