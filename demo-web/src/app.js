@@ -73,7 +73,7 @@ async function showPatient() {
 async function showEncounter() {
   if (!state.encounter) return;
   await section($("encounter"), async () => {
-    const encounter = await client.read("Encounter", state.encounter);
+    const encounter = await client.encounter();
     $("encounter-detail").textContent =
       `Encounter/${encounter.id}: ${concept(encounter.type?.[0])}, ${date(encounter.period?.start)} (${encounter.status})`;
   });
@@ -92,7 +92,7 @@ async function showObservations() {
     $("next-page").disabled = !bundle.link?.some((l) => l.relation === "next");
   };
   await section($("observations"), async () => {
-    pages.push(await client.search("Observation", { patient: state.patient, _count: PAGE_SIZE, _sort: "-date" }));
+    pages.push(await client.patient.search("Observation", { _count: PAGE_SIZE, _sort: "-date" }));
     render(pages.at(-1));
   });
   $("next-page").addEventListener("click", () =>
@@ -122,7 +122,7 @@ async function showAllergies() {
 
 async function list(element, type, describe) {
   await section(element, async () => {
-    const bundle = await client.search(type, { patient: state.patient });
+    const bundle = await client.patient.search(type);
     const items = (bundle.entry ?? []).map(({ resource }) => li(describe(resource)));
     element.querySelector("ul").replaceChildren(...(items.length ? items : [li("None recorded")]));
   });

@@ -22,6 +22,8 @@ pub enum ErrorCode {
     IdTokenInvalid,
     SessionExpired,
     NetworkError,
+    /// The app cancelled the request with its `AbortSignal`.
+    Aborted,
     InvalidResponse,
     UnsafeUrl,
     StorageError,
@@ -51,6 +53,7 @@ impl ErrorCode {
             ErrorCode::IdTokenInvalid => "id_token_invalid",
             ErrorCode::SessionExpired => "session_expired",
             ErrorCode::NetworkError => "network_error",
+            ErrorCode::Aborted => "aborted",
             ErrorCode::InvalidResponse => "invalid_response",
             ErrorCode::UnsafeUrl => "unsafe_url",
             ErrorCode::StorageError => "storage_error",

@@ -14,5 +14,7 @@ pub mod session;
 pub mod token;
 
 pub use error::Error;
-pub use platform::{HttpRequest, HttpResponse, Json, JsonValue, MemoryStorage, Method, Platform, Storage};
+pub use platform::{
+    HttpRequest, HttpResponse, Json, JsonValue, MemoryStorage, Method, Platform, Response, Signal, Storage,
+};
 pub use session::{SessionState, SmartClient};

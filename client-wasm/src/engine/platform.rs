@@ -33,6 +33,7 @@ pub enum Method {
     Get,
     Post,
     Put,
+    Patch,
     Delete,
 }
 
@@ -42,31 +43,48 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Put => "PUT",
+            Method::Patch => "PATCH",
             Method::Delete => "DELETE",
         }
     }
+
+    /// A method name as an app writes it (`"patch"` too, as `fetch` accepts).
+    pub fn parse(name: &str) -> Option<Method> {
+        [
+            Method::Get,
+            Method::Post,
+            Method::Put,
+            Method::Patch,
+            Method::Delete,
+        ]
+        .into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(name))
+    }
 }
 
+/// `S` is the platform's [`Signal`](Platform::Signal), which can cancel the request.
 #[derive(Debug)]
-pub struct HttpRequest {
+pub struct HttpRequest<S> {
     pub method: Method,
     pub url: String,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+    pub signal: Option<S>,
 }
 
-impl HttpRequest {
+impl<S> HttpRequest<S> {
     pub fn new(method: Method, url: impl Into<String>) -> Self {
         HttpRequest {
             method,
             url: url.into(),
             headers: Vec::new(),
             body: None,
+            signal: None,
         }
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 
@@ -80,11 +98,22 @@ impl HttpRequest {
     }
 }
 
-/// A response: its status and, when it had a JSON body, that body.
+/// A response: its status, its headers as the platform holds them, and, when it
+/// had a JSON body, that body.
 #[derive(Debug)]
-pub struct HttpResponse<J> {
+pub struct HttpResponse<J, H> {
     pub status: u16,
+    pub headers: H,
     pub body: Option<J>,
+}
+
+/// The response type of platform `P`.
+pub type Response<P> = HttpResponse<<P as Platform>::Json, <P as Platform>::Headers>;
+
+/// What cancels a request: in the browser, an `AbortSignal`.
+pub trait Signal: Clone + Debug {
+    /// The request was cancelled (so its failure is not a network error).
+    fn aborted(&self) -> bool;
 }
 
 /// The browser or the test harness.
@@ -92,9 +121,13 @@ pub struct HttpResponse<J> {
 #[allow(async_fn_in_trait)]
 pub trait Platform {
     type Json: Json;
+    /// Response headers, passed to the app untouched (`includeResponse`).
+    type Headers: Debug;
+    type Signal: Signal;
 
-    /// Sends a request. `Err` only when no HTTP response arrived (network, CORS).
-    async fn fetch(&self, request: HttpRequest) -> Result<HttpResponse<Self::Json>, String>;
+    /// Sends a request. `Err` only when no HTTP response arrived (network, CORS,
+    /// cancelled by its signal).
+    async fn fetch(&self, request: HttpRequest<Self::Signal>) -> Result<Response<Self>, String>;
 
     /// Cryptographically random bytes.
     fn random_bytes(&self, out: &mut [u8]);
@@ -216,8 +249,10 @@ impl Json for serde_json::Value {
 /// A platform shared between the client and the code that launched it.
 impl<P: Platform + ?Sized> Platform for std::rc::Rc<P> {
     type Json = P::Json;
+    type Headers = P::Headers;
+    type Signal = P::Signal;
 
-    async fn fetch(&self, request: HttpRequest) -> Result<HttpResponse<Self::Json>, String> {
+    async fn fetch(&self, request: HttpRequest<Self::Signal>) -> Result<Response<Self>, String> {
         (**self).fetch(request).await
     }
 

@@ -17,8 +17,9 @@ use smart_protocol::{
 };
 
 use super::error::{Error, ErrorCode};
+use super::fhir::FhirRequest;
 use super::launch::PendingLaunch;
-use super::platform::{HttpRequest, Json, Method, Platform, Storage};
+use super::platform::{HttpRequest, Json, Platform, Response, Signal, Storage};
 use super::token::{ClientAuth, request_token, revoke};
 
 pub const SESSION_KEY: &str = "smart-fhir-client:session";
@@ -321,30 +322,37 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
         self.save()
     }
 
-    /// Sends a request to the FHIR server with the access token. `target` is a path
-    /// relative to the FHIR base or an absolute URL under it (a `next` link); the
-    /// token is never sent anywhere else.
-    pub async fn request(
-        &self,
-        method: Method,
-        target: &str,
-        body: Option<String>,
-    ) -> Result<Option<P::Json>, Error<P::Json>> {
-        let url = self.resolve(target)?;
+    /// Sends a request to the FHIR server with the access token; only ever under
+    /// the FHIR base ([`FhirRequest::target`] is relative to it, or an absolute URL
+    /// under it such as a `next` link).
+    pub async fn send(&self, request: FhirRequest<P::Signal>) -> Result<Response<P>, Error<P::Json>> {
+        let url = self.resolve(&request.target)?;
         if self.inner.state.borrow().needs_refresh(self.inner.platform.now()) {
             self.refresh().await?;
+        }
+        let mut headers = request.headers.clone();
+        if !request.has_header("Accept") {
+            headers.push(("Accept".into(), "application/fhir+json".into()));
+        }
+        if request.body.is_some() && !request.has_header("Content-Type") {
+            headers.push(("Content-Type".into(), "application/fhir+json".into()));
         }
         let mut retried = false;
         loop {
             let token = self.inner.state.borrow().access_token.secret().to_owned();
-            let mut request = HttpRequest::new(method, &url)
-                .header("Authorization", format!("Bearer {token}"))
-                .header("Accept", "application/fhir+json");
-            if let Some(body) = &body {
-                request = request.header("Content-Type", "application/fhir+json");
-                request.body = Some(body.clone());
-            }
-            let response = self.inner.platform.fetch(request).await.map_err(Error::network)?;
+            let mut http = HttpRequest::new(request.method, &url);
+            http.headers = headers.clone();
+            http.headers
+                .push(("Authorization".into(), format!("Bearer {token}")));
+            http.body = request.body.clone();
+            http.signal = request.signal.clone();
+            let response = self.inner.platform.fetch(http).await.map_err(|detail| {
+                if request.signal.as_ref().is_some_and(Signal::aborted) {
+                    Error::new(ErrorCode::Aborted, "the request was aborted by its signal")
+                } else {
+                    Error::network(detail)
+                }
+            })?;
             if response.status == 401 && !retried {
                 retried = true;
                 // Another request may already have refreshed while this one was in flight.
@@ -354,13 +362,17 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
                 continue;
             }
             return match response.status {
-                200..=299 => Ok(response.body),
+                // A 304 answers the app's own If-None-Match: there is no body to expect.
+                200..=299 if request.expects_body && response.body.is_none() => {
+                    Err(Error::invalid_response("the server sent no JSON body"))
+                }
+                200..=299 | 304 => Ok(response),
                 401 => Err(Error::session_expired(
                     "the server refused the refreshed access token",
                 )),
                 status => {
                     let message = diagnostics(response.body.as_ref())
-                        .unwrap_or_else(|| format!("{} {url} failed", method.as_str()));
+                        .unwrap_or_else(|| format!("{} {url} failed", request.method.as_str()));
                     Err(Error::http(status, response.body, message))
                 }
             };
@@ -382,7 +394,10 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
                 ))
             };
         }
-        Ok(format!("{base}/{}", target.trim_start_matches('/')))
+        Ok(match target.trim_start_matches('/') {
+            "" => base,
+            path => format!("{base}/{path}"),
+        })
     }
 
     /// Revokes the session's tokens at the server (RFC 7009) and forgets them.

@@ -6,7 +6,7 @@ use smart_protocol::request::JWT_BEARER_ASSERTION;
 use smart_protocol::{AccessToken, ClientSecret, OAuthError, RefreshToken, TokenResponse};
 
 use super::error::Error;
-use super::platform::{HttpRequest, HttpResponse, Json, Method, Platform};
+use super::platform::{HttpRequest, Json, Method, Platform, Response};
 
 /// How the client proves itself: a public client names itself, a confidential one
 /// sends its secret with HTTP Basic (RFC 6749 §2.3.1) or a signed assertion (RFC 7523).
@@ -30,7 +30,7 @@ impl std::fmt::Debug for ClientAuth<'_> {
 
 impl ClientAuth<'_> {
     /// Adds the credentials to a form request.
-    pub fn apply(&self, request: HttpRequest, form: &mut Vec<(&str, String)>) -> HttpRequest {
+    pub fn apply<S>(&self, request: HttpRequest<S>, form: &mut Vec<(&str, String)>) -> HttpRequest<S> {
         match self {
             ClientAuth::Public(client_id) => {
                 form.push(("client_id", client_id.to_string()));
@@ -57,7 +57,7 @@ pub async fn post_form<P: Platform>(
     url: &str,
     auth: &ClientAuth<'_>,
     mut form: Vec<(&str, String)>,
-) -> Result<HttpResponse<P::Json>, Error<P::Json>> {
+) -> Result<Response<P>, Error<P::Json>> {
     let request = auth.apply(
         HttpRequest::new(Method::Post, url).header("Accept", "application/json"),
         &mut form,

@@ -1,12 +1,130 @@
 // The few helpers that are plain JavaScript by nature.
 
-// Async iteration over search pages: `for await (const bundle of client.pages(type, params))`.
-export async function* pages(client, type, params) {
-  let bundle = await client.search(type, params);
-  while (bundle) {
-    yield bundle;
-    bundle = await client.nextPage(bundle);
+// Async iteration over search pages: `for await (const bundle of client.pages(type, params, options))`.
+export async function* pages(client, type, params, options) {
+  let page = await client.search(type, params, options);
+  for (let count = 1; page; count++) {
+    yield page;
+    if (count >= (options?.pageLimit ?? Infinity)) return;
+    page = await client.nextPage(bundleOf(page, options), options);
   }
+}
+
+// The Bundle inside what `respond` made of it.
+function bundleOf(answer, options) {
+  const body = options?.includeResponse ? answer.body : answer;
+  return options?.graph === false && options.resolveReferences ? body.data : body;
+}
+
+// The answer as RequestOptions shape it: includeResponse, resolveReferences, graph.
+export async function respond(client, status, headers, body, options) {
+  const paths = [options.resolveReferences ?? []].flat();
+  const graph = options.graph ?? paths.length > 0;
+  if (body && (graph || paths.length)) body = await resolve(client, body, paths, graph, options.signal);
+  return options.includeResponse ? { status, headers, body } : body;
+}
+
+// Plain JavaScript: it rewrites the answer's objects in place, which through
+// Reflect calls in Rust would cost several kB of wasm for these few lines.
+async function resolve(client, body, paths, graph, signal) {
+  const base = client.state.serverUrl + "/";
+  const local = (reference) => (reference.startsWith(base) ? reference.slice(base.length) : reference);
+  const bundle = body.resourceType === "Bundle";
+  const entries = bundle ? body.entry ?? [] : [];
+  // reference → the resource, or the promise of its read; _include'd ones first.
+  const known = new Map();
+  for (const { resource, search } of entries) {
+    if (resource && search?.mode === "include") known.set(`${resource.resourceType}/${resource.id}`, resource);
+  }
+  const resources = bundle
+    ? entries.filter((e) => e.resource && !["include", "outcome"].includes(e.search?.mode)).map((e) => e.resource)
+    : [body];
+  if (!paths.length) {
+    // graph alone: every Reference to an _include'd resource becomes that resource.
+    const nest = (node) => {
+      for (const [name, value] of Object.entries(node)) {
+        if (!value || typeof value !== "object") continue;
+        const target = typeof value.reference === "string" && known.get(local(value.reference));
+        if (target) node[name] = target;
+        else nest(value);
+      }
+    };
+    resources.forEach(nest);
+    return body;
+  }
+  const read = (reference) => {
+    const key = local(reference);
+    if (!known.has(key)) {
+      // A reference this token may not read, or one on another server, stays a Reference.
+      const unreadable = (e) => {
+        if (/^http_4/.test(e.code) || e.code === "unsafe_url") return undefined;
+        throw e;
+      };
+      known.set(key, client.request(key, { signal }).catch(unreadable));
+    }
+    return known.get(key);
+  };
+  const references = {};
+  // Follows `names` from `node` (inside `resource`, whose contained resources `#id` names).
+  const walk = async (resource, node, names) => {
+    const [name, ...rest] = names;
+    const value = node[name];
+    if (!value || typeof value !== "object") return;
+    const items = [value].flat();
+    await Promise.all(
+      items.map(async (item, index) => {
+        let target = item;
+        if (typeof item.reference === "string" && !item.resourceType) {
+          target = item.reference.startsWith("#")
+            ? resource.contained?.find((c) => "#" + c.id === item.reference)
+            : await read(item.reference);
+          if (!target) return;
+          if (!rest.length) {
+            if (!graph) references[item.reference] = target;
+            else if (Array.isArray(value)) value[index] = target;
+            else node[name] = target;
+          }
+        }
+        if (rest.length && target && typeof target === "object") {
+          await walk(target.resourceType ? target : resource, target, rest);
+        }
+      }),
+    );
+  };
+  // In order: "encounter.serviceProvider" walks through the Encounter "encounter" read.
+  for (const path of paths) await Promise.all(resources.map((r) => walk(r, r, path.split("."))));
+  return graph ? body : { data: body, references };
+}
+
+// client.patient: the Patient in context when called; its search and request stay in
+// that patient's record. `missing` is the no_patient error when there is none.
+export function patientApi(client, id, missing) {
+  const only = (run) => (...args) => (missing ? Promise.reject(missing) : run(...args));
+  const read = only((options) => client.read("Patient", id, options));
+  const search = only(async (type, params, options) => {
+    const name = await patientParam(client, type);
+    return client.search(type, { ...params, [name]: name === "_id" ? id : `Patient/${id}` }, options);
+  });
+  const request = (path, options) => {
+    const [type, query] = path.split("?");
+    const params = {};
+    for (const [name, value] of new URLSearchParams(query)) (params[name] ??= []).push(value);
+    return search(type, params, options);
+  };
+  return Object.assign(read, { id, read, search, request });
+}
+
+// The search parameter of `type` that names the patient, as the server's
+// CapabilityStatement lists it (read once per server); "patient" if it lists none.
+const capabilities = new Map();
+async function patientParam(client, type) {
+  if (type === "Patient") return "_id";
+  const base = client.state.serverUrl;
+  if (!capabilities.has(base)) capabilities.set(base, client.request("metadata").catch(() => null));
+  const statement = await capabilities.get(base);
+  const resource = statement?.rest?.flatMap((rest) => rest.resource ?? []).find((r) => r.type === type);
+  const names = (resource?.searchParam ?? []).map((p) => p.name);
+  return ["patient", "subject", "requester", "member", "actor", "beneficiary"].find((n) => names.includes(n)) ?? "patient";
 }
 
 // storage: "memory": a Web Storage lookalike that lives as long as the page, one per

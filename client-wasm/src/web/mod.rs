@@ -11,8 +11,9 @@ use std::rc::Rc;
 use js_sys::Promise;
 use smart_protocol::{ClientSecret, PrivateJwk};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
+use crate::engine::fhir::{BundleKind, FhirRequest, IfMatch, InContext};
 use crate::engine::{self, Json, Method, backend, callback, launch};
 use error::{invalid_options, to_js_error};
 use options::{Options, params_object};
@@ -96,7 +97,69 @@ export interface SessionState {
   confidential: boolean;
 }
 export type SearchParams = Record<string, string | number | boolean | Array<string | number | boolean>>;
-export interface FhirRequestInit { method?: "GET" | "POST" | "PUT" | "DELETE"; body?: object; }
+/** What every FHIR method takes as its last argument. */
+export interface RequestOptions {
+  /** More request headers (Prefer, If-None-Match, …). Authorization is the client's own. */
+  headers?: Record<string, string>;
+  /** Cancels the request, and the reads of resolveReferences: the promise rejects with code "aborted". */
+  signal?: AbortSignal;
+  /** Resolve to { status, headers, body } instead of the body alone. */
+  includeResponse?: boolean;
+  /** References to read and nest, as paths into each resource: "subject", "performer",
+   * "encounter.serviceProvider" (after "encounter"). A Bundle's `_include`d resources and
+   * contained ones are used first; each other reference is read once. A reference the
+   * token may not read (4xx) stays a Reference. */
+  resolveReferences?: string | string[];
+  /** true: put resolved and `_include`d resources in place of the References that point at
+   * them (without resolveReferences: every Reference to an `_include`d resource).
+   * false: leave them, and resolve to { data, references: { "Type/id": resource } }.
+   * Default: true when resolveReferences is given. */
+  graph?: boolean;
+}
+/** The answer with `includeResponse: true`. */
+export interface FhirResponse<T = any> {
+  status: number;
+  /** As the server sent them: ETag, Location, Content-Location, Last-Modified… */
+  headers: Headers;
+  body: T;
+}
+/** `client.patient`: call it for the Patient in context; its other methods stay in that
+ * patient's record. Without a patient in context, every one rejects with no_patient. */
+export interface PatientApi {
+  (options?: RequestOptions): Promise<any>;
+  /** The id of the patient in context, as client.patientId. */
+  readonly id?: string;
+  read(options?: RequestOptions): Promise<any>;
+  /** A search limited to the patient: the type's patient parameter (the first of patient,
+   * subject, requester, member, actor, beneficiary that the server's CapabilityStatement
+   * lists; _id for Patient) is set to the patient in context. */
+  search(type: string, params?: SearchParams, options?: RequestOptions): Promise<any>;
+  /** The same for a search written as a path: "Observation?code=8867-4". */
+  request(path: string, options?: RequestOptions): Promise<any>;
+}
+/** With graph: false. */
+export interface ResolvedReferences<T = any> { data: T; references: Record<string, any>; }
+export interface FhirRequestInit extends RequestOptions {
+  method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  /** JSON. A PATCH with an array body is a JSON Patch. */
+  body?: object;
+}
+export interface UpdateOptions extends RequestOptions {
+  /** The version the change is conditional on (If-Match), or false for none. Default for
+   * update(): the resource's meta.versionId, so a stale copy gets http_412, not a lost write. */
+  ifMatch?: string | false;
+}
+export interface PagesOptions extends RequestOptions {
+  /** Stop after this many pages. */
+  pageLimit?: number;
+}
+/** One operation of a JSON Patch (RFC 6902). */
+export interface JsonPatchOperation {
+  op: "add" | "remove" | "replace" | "move" | "copy" | "test";
+  path: string;
+  value?: unknown;
+  from?: string;
+}
 export interface ClientCredentialsOptions {
   /** The token endpoint, or give iss to discover it. */
   tokenUrl?: string;
@@ -109,8 +172,9 @@ export interface ClientCredentialsOptions {
   scope?: string;
 }
 /** The package's own error codes. issuer_mismatch: the authorization response names another
- * server (RFC 9207); crypto_unavailable: no WebCrypto (the page is not https or localhost). */
-export type ErrorCode = "discovery_failed" | "pkce_unsupported" | "iss_not_allowed" | "invalid_options" | "state_mismatch" | "issuer_mismatch" | "id_token_invalid" | "session_expired" | "network_error" | "invalid_response" | "unsafe_url" | "storage_error" | "crypto_unavailable" | "registration_unsupported" | "no_session" | "no_patient" | "no_encounter" | "no_user";
+ * server (RFC 9207); crypto_unavailable: no WebCrypto (the page is not https or localhost);
+ * aborted: the request's signal cancelled it. */
+export type ErrorCode = "discovery_failed" | "pkce_unsupported" | "iss_not_allowed" | "invalid_options" | "state_mismatch" | "issuer_mismatch" | "id_token_invalid" | "session_expired" | "network_error" | "aborted" | "invalid_response" | "unsafe_url" | "storage_error" | "crypto_unavailable" | "registration_unsupported" | "no_session" | "no_patient" | "no_encounter" | "no_user";
 /** The server's OAuth error codes (RFC 6749 §4.1.2.1, §5.2; RFC 7591 §3.2.2; RFC 7009 §2.2.1;
  * OpenID Connect Core §3.1.2.6), or another it sent. */
 export type OAuthErrorCode = "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "invalid_scope" | "access_denied" | "unsupported_response_type" | "server_error" | "temporarily_unavailable" | "invalid_redirect_uri" | "invalid_client_metadata" | "unsupported_token_type" | "login_required" | "consent_required" | "interaction_required" | (string & {});
@@ -136,6 +200,12 @@ extern "C" {
     pub type SearchParams;
     #[wasm_bindgen(typescript_type = "FhirRequestInit")]
     pub type FhirRequestInit;
+    #[wasm_bindgen(typescript_type = "RequestOptions")]
+    pub type RequestOptions;
+    #[wasm_bindgen(typescript_type = "UpdateOptions")]
+    pub type UpdateOptions;
+    #[wasm_bindgen(typescript_type = "PagesOptions")]
+    pub type PagesOptions;
 }
 
 fn or_undefined(value: Option<impl Into<JsValue>>) -> JsValue {
@@ -302,7 +372,7 @@ pub fn register(
 }
 
 /// Work that answers JavaScript with a promise. Every async entry point (the four
-/// functions above and the twelve [`SmartClient`] methods) runs through [`run`], so
+/// functions above and every [`SmartClient`] method) runs through [`run`], so
 /// the package holds one future type and one copy of the promise machinery; each
 /// future type of its own cost 1–10 kB of wasm.
 enum Task {
@@ -326,10 +396,7 @@ async fn run(task: Task) -> Result<JsValue, JsValue> {
             .await
             .map(|registration| registration.0)
             .map_err(to_js_error),
-        Task::Client(client, call) => match call_client(client, call).await {
-            Ok(body) => Ok(body.map_or(JsValue::NULL, |b| b.0)),
-            Err(error) => Err(to_js_error(error)),
-        },
+        Task::Client(client, call) => call_client(client, call).await,
     }
 }
 
@@ -340,71 +407,126 @@ pub struct SmartClient {
     inner: Engine,
 }
 
+type Request = FhirRequest<web_sys::AbortSignal>;
+type EngineResult<T> = Result<T, engine::Error<JsJson>>;
+
 /// One call of a [`SmartClient`] method, run as a [`Task::Client`].
 enum Call {
-    Read(String, String),
-    Vread(String, String, String),
-    Search(String, Vec<(String, String)>),
-    NextPage(JsValue),
-    Create(JsValue),
-    Update(JsValue),
-    Delete(String, String),
-    Request(Method, String, Option<String>),
-    Patient,
-    Encounter,
-    User,
+    /// A FHIR request, and the app's [`RequestOptions`] that shape its answer.
+    Send(Request, JsValue),
     Refresh,
     Revoke,
 }
 
-/// `client.request(path, { method, body })`.
-fn request_call(path: String, init: &JsValue) -> Result<Call, JsValue> {
-    let o = Options(init);
-    let method = match o.string("method")?.as_deref().unwrap_or("GET") {
-        "GET" => Method::Get,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        other => return Err(invalid_options(format!("method {other} is not supported"))),
+async fn call_client(client: Engine, call: Call) -> Result<JsValue, JsValue> {
+    let (request, options) = match call {
+        Call::Send(request, options) => (request, options),
+        Call::Refresh => {
+            return client
+                .refresh()
+                .await
+                .map(|()| JsValue::UNDEFINED)
+                .map_err(to_js_error);
+        }
+        Call::Revoke => {
+            return client
+                .revoke()
+                .await
+                .map(|()| JsValue::UNDEFINED)
+                .map_err(to_js_error);
+        }
     };
-    let body = o.raw("body");
-    let body = if body.is_undefined() {
-        None
-    } else {
-        Some(JsJson(body).to_text().map_err(invalid_options)?)
-    };
-    Ok(Call::Request(method, path, body))
+    let response = client.send(request).await.map_err(to_js_error)?;
+    let body = response.body.map_or(JsValue::NULL, |b| b.0);
+    if !options.is_object() {
+        return Ok(body);
+    }
+    let shaped = respond(
+        SmartClient { inner: client },
+        response.status,
+        response.headers,
+        body,
+        &options,
+    );
+    JsFuture::from(shaped).await
 }
 
-async fn call_client(client: Engine, call: Call) -> Result<Option<JsJson>, engine::Error<JsJson>> {
-    match call {
-        Call::Read(kind, id) => client.read(&kind, &id).await.map(Some),
-        Call::Vread(kind, id, version) => client.vread(&kind, &id, &version).await.map(Some),
-        Call::Search(kind, params) => client.search(&kind, &params).await.map(Some),
-        Call::NextPage(bundle) => match engine::fhir::next_link(&JsJson(bundle)) {
-            Some(url) => client.fetch_page(&url).await.map(Some),
-            None => Ok(None),
-        },
-        Call::Create(resource) => client.create(&JsJson(resource)).await,
-        Call::Update(resource) => client.update(&JsJson(resource)).await,
-        Call::Delete(kind, id) => client.delete(&kind, &id).await.map(|()| None),
-        Call::Request(method, path, body) => client.request(method, &path, body).await,
-        Call::Patient => client.patient().await.map(Some),
-        Call::Encounter => client.encounter().await.map(Some),
-        Call::User => client.user().await.map(Some),
-        Call::Refresh => client.refresh().await.map(|()| None),
-        Call::Revoke => client.revoke().await.map(|()| None),
+/// `RequestOptions` that go into the request itself: headers and the signal. The
+/// rest (includeResponse, resolveReferences, graph) shape the answer, in
+/// helpers.js's `respond`.
+fn with_options(request: Request, options: &JsValue) -> Result<Request, JsValue> {
+    let o = Options(options);
+    let mut request = request
+        .with_headers(params_object(&o.raw("headers"), "headers")?)
+        .map_err(to_js_error)?;
+    let signal = o.raw("signal");
+    if !signal.is_undefined() {
+        let signal = signal
+            .dyn_into::<web_sys::AbortSignal>()
+            .map_err(|_| invalid_options("signal must be an AbortSignal"))?;
+        request.signal = Some(signal);
     }
+    Ok(request)
+}
+
+/// `ifMatch` of [`UpdateOptions`]: a versionId, or `false` for none.
+fn if_match(options: &JsValue) -> Result<IfMatch, JsValue> {
+    let value = Options(options).raw("ifMatch");
+    match (value.as_string(), value.as_bool()) {
+        (Some(version), _) => Ok(IfMatch::Version(version)),
+        (None, Some(false)) => Ok(IfMatch::Never),
+        _ if value.is_undefined() => Ok(IfMatch::ResourceVersion),
+        _ => Err(invalid_options("ifMatch must be a versionId or false")),
+    }
+}
+
+/// `client.request(path, { method, body, …options })`.
+fn request_call(path: String, init: &JsValue) -> Result<Request, JsValue> {
+    let o = Options(init);
+    let method = o.string("method")?.unwrap_or_else(|| "GET".into());
+    let method =
+        Method::parse(&method).ok_or_else(|| invalid_options(format!("method {method} is not supported")))?;
+    let mut request = FhirRequest::new(method, path);
+    let body = o.raw("body");
+    if !body.is_undefined() {
+        request.body = Some(JsJson(body.clone()).to_text().map_err(invalid_options)?);
+        if method == Method::Patch && js_sys::Array::is_array(&body) {
+            request
+                .headers
+                .push(("Content-Type".into(), "application/json-patch+json".into()));
+        }
+    }
+    with_options(request, init)
 }
 
 #[wasm_bindgen(module = "/src/web/helpers.js")]
 extern "C" {
     #[wasm_bindgen(js_name = pages)]
-    fn pages_iterator(client: SmartClient, kind: &str, params: JsValue) -> JsValue;
+    fn pages_iterator(client: SmartClient, kind: &str, params: JsValue, options: JsValue) -> JsValue;
+    fn respond(
+        client: SmartClient,
+        status: u16,
+        headers: web_sys::Headers,
+        body: JsValue,
+        options: &JsValue,
+    ) -> Promise;
+    #[wasm_bindgen(js_name = patientApi)]
+    fn patient_api(client: SmartClient, id: Option<String>, missing: JsValue) -> JsValue;
 }
 
 impl SmartClient {
-    /// Runs `call` on this session; resolves to its JSON or rejects with a SmartError.
+    /// Sends `request` with `options` on this session; resolves to its JSON (or
+    /// what the options make of it) or rejects with a SmartError.
+    fn send(&self, request: EngineResult<Request>, options: JsValue) -> Promise {
+        let call = request
+            .map_err(to_js_error)
+            .and_then(|request| with_options(request, &options));
+        match call {
+            Ok(request) => self.call(Call::Send(request, options)),
+            Err(error) => Promise::reject(&error),
+        }
+    }
+
     fn call(&self, call: Call) -> Promise {
         spawn(Task::Client(self.inner.clone(), call))
     }
@@ -424,82 +546,166 @@ impl SmartClient {
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn read(&self, kind: String, id: String) -> Promise {
-        self.call(Call::Read(kind, id))
+    pub fn read(&self, kind: String, id: String, options: Option<RequestOptions>) -> Promise {
+        self.send(FhirRequest::read(&kind, &id), or_undefined(options))
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn vread(&self, kind: String, id: String, version: String) -> Promise {
-        self.call(Call::Vread(kind, id, version))
+    pub fn vread(
+        &self,
+        kind: String,
+        id: String,
+        version: String,
+        options: Option<RequestOptions>,
+    ) -> Promise {
+        self.send(FhirRequest::vread(&kind, &id, &version), or_undefined(options))
     }
 
     /// A searchset Bundle.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn search(&self, kind: String, params: Option<SearchParams>) -> Promise {
+    pub fn search(
+        &self,
+        kind: String,
+        params: Option<SearchParams>,
+        options: Option<RequestOptions>,
+    ) -> Promise {
         match params_object(&or_undefined(params), "search parameters") {
-            Ok(params) => self.call(Call::Search(kind, params)),
+            Ok(params) => self.send(FhirRequest::search(&kind, &params), or_undefined(options)),
             Err(error) => Promise::reject(&error),
         }
     }
 
     /// The next page of a searchset Bundle, or null after the last.
     #[wasm_bindgen(js_name = nextPage, unchecked_return_type = "Promise<any | null>")]
-    pub fn next_page(&self, bundle: JsValue) -> Promise {
-        self.call(Call::NextPage(bundle))
+    pub fn next_page(&self, bundle: JsValue, options: Option<RequestOptions>) -> Promise {
+        match FhirRequest::next_page(&JsJson(bundle)) {
+            Some(request) => self.send(Ok(request), or_undefined(options)),
+            None => Promise::resolve(&JsValue::NULL),
+        }
     }
 
-    /// `for await (const bundle of client.pages("Observation", params))`: every page.
+    /// `for await (const bundle of client.pages("Observation", params))`: every page
+    /// (or the first `pageLimit`).
     #[wasm_bindgen(unchecked_return_type = "AsyncIterableIterator<any>")]
-    pub fn pages(&self, kind: String, params: Option<SearchParams>) -> JsValue {
+    pub fn pages(
+        &self,
+        kind: String,
+        params: Option<SearchParams>,
+        options: Option<PagesOptions>,
+    ) -> JsValue {
         pages_iterator(
             SmartClient {
                 inner: self.inner.clone(),
             },
             &kind,
             or_undefined(params),
+            or_undefined(options),
         )
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn create(&self, resource: JsValue) -> Promise {
-        self.call(Call::Create(resource))
+    pub fn create(&self, resource: JsValue, options: Option<RequestOptions>) -> Promise {
+        self.send(FhirRequest::create(&JsJson(resource)), or_undefined(options))
     }
 
+    /// Conditional on the resource's `meta.versionId` unless `ifMatch` says otherwise.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn update(&self, resource: JsValue) -> Promise {
-        self.call(Call::Update(resource))
+    pub fn update(&self, resource: JsValue, options: Option<UpdateOptions>) -> Promise {
+        let options = or_undefined(options);
+        match if_match(&options) {
+            Ok(if_match) => self.send(FhirRequest::update(&JsJson(resource), if_match), options),
+            Err(error) => Promise::reject(&error),
+        }
+    }
+
+    /// A JSON Patch (RFC 6902), conditional on `ifMatch` when given.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn patch(
+        &self,
+        kind: String,
+        id: String,
+        #[wasm_bindgen(unchecked_param_type = "JsonPatchOperation[]")] operations: JsValue,
+        options: Option<UpdateOptions>,
+    ) -> Promise {
+        let options = or_undefined(options);
+        match if_match(&options) {
+            Ok(if_match) => self.send(
+                FhirRequest::patch(&kind, &id, &JsJson(operations), if_match),
+                options,
+            ),
+            Err(error) => Promise::reject(&error),
+        }
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn delete(&self, kind: String, id: String) -> Promise {
-        self.call(Call::Delete(kind, id))
+    pub fn delete(&self, kind: String, id: String, options: Option<RequestOptions>) -> Promise {
+        self.send(FhirRequest::delete(&kind, &id), or_undefined(options))
+    }
+
+    /// A batch Bundle: each entry succeeds or fails on its own. `entries` is the
+    /// `entry` array, or a whole Bundle of type batch. Resolves to the response Bundle.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn batch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "object[] | object")] entries: JsValue,
+        options: Option<RequestOptions>,
+    ) -> Promise {
+        self.send(
+            FhirRequest::bundle(BundleKind::Batch, &JsJson(entries)),
+            or_undefined(options),
+        )
+    }
+
+    /// A transaction Bundle: every entry or none.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn transaction(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "object[] | object")] entries: JsValue,
+        options: Option<RequestOptions>,
+    ) -> Promise {
+        self.send(
+            FhirRequest::bundle(BundleKind::Transaction, &JsJson(entries)),
+            or_undefined(options),
+        )
     }
 
     /// Any request to the FHIR server, with the token: `path` relative to the base.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn request(&self, path: String, init: Option<FhirRequestInit>) -> Promise {
-        match request_call(path, &or_undefined(init)) {
-            Ok(call) => self.call(call),
+        let init = or_undefined(init);
+        match request_call(path, &init) {
+            Ok(request) => self.call(Call::Send(request, init)),
             Err(error) => Promise::reject(&error),
         }
     }
 
-    /// The Patient in context.
-    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn patient(&self) -> Promise {
-        self.call(Call::Patient)
+    /// `client.patient()` reads the Patient in context; `client.patient.search(…)`
+    /// searches that patient's record (helpers.js).
+    #[wasm_bindgen(getter, unchecked_return_type = "PatientApi")]
+    pub fn patient(&self) -> JsValue {
+        let missing = self.inner.context_read(InContext::Patient).err();
+        patient_api(
+            SmartClient {
+                inner: self.inner.clone(),
+            },
+            self.patient_id(),
+            or_undefined(missing.map(to_js_error)),
+        )
     }
 
     /// The Encounter in context.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn encounter(&self) -> Promise {
-        self.call(Call::Encounter)
+    pub fn encounter(&self, options: Option<RequestOptions>) -> Promise {
+        self.send(
+            self.inner.context_read(InContext::Encounter),
+            or_undefined(options),
+        )
     }
 
     /// The user (the verified id_token's fhirUser).
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
-    pub fn user(&self) -> Promise {
-        self.call(Call::User)
+    pub fn user(&self, options: Option<RequestOptions>) -> Promise {
+        self.send(self.inner.context_read(InContext::User), or_undefined(options))
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]

@@ -9,7 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::error::message_of;
-use crate::engine::{HttpRequest, HttpResponse, Json, JsonValue, Platform};
+use crate::engine::{HttpRequest, HttpResponse, Json, JsonValue, Platform, Signal};
 
 /// A JSON value held by the browser. FHIR resources stay JS objects end to end,
 /// and the browser's `JSON` does all parsing and writing.
@@ -102,10 +102,22 @@ fn subtle() -> Result<web_sys::SubtleCrypto, String> {
     Ok(subtle)
 }
 
+impl Signal for web_sys::AbortSignal {
+    fn aborted(&self) -> bool {
+        web_sys::AbortSignal::aborted(self)
+    }
+}
+
 impl Platform for BrowserPlatform {
     type Json = JsJson;
+    /// The response's own `Headers`, handed to the app as they are.
+    type Headers = web_sys::Headers;
+    type Signal = web_sys::AbortSignal;
 
-    async fn fetch(&self, request: HttpRequest) -> Result<HttpResponse<JsJson>, String> {
+    async fn fetch(
+        &self,
+        request: HttpRequest<web_sys::AbortSignal>,
+    ) -> Result<HttpResponse<JsJson, web_sys::Headers>, String> {
         let init = web_sys::RequestInit::new();
         init.set_method(request.method.as_str());
         let headers = web_sys::Headers::new().map_err(message_of)?;
@@ -116,13 +128,14 @@ impl Platform for BrowserPlatform {
         if let Some(body) = &request.body {
             init.set_body(&JsValue::from_str(body));
         }
+        init.set_signal(request.signal.as_ref());
         let response = JsFuture::from(global().fetch_with_str_and_init(&request.url, &init))
             .await
             .map_err(message_of)?;
         let response: web_sys::Response = response.unchecked_into();
         let status = response.status();
-        let is_json = response
-            .headers()
+        let headers = response.headers();
+        let is_json = headers
             .get("content-type")
             .ok()
             .flatten()
@@ -134,7 +147,11 @@ impl Platform for BrowserPlatform {
         } else {
             None
         };
-        Ok(HttpResponse { status, body })
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn random_bytes(&self, out: &mut [u8]) {

@@ -73,6 +73,11 @@ async fn register_test_client() -> String {
 }
 
 async fn register_test_client_at(fhir: &str) -> String {
+    register_test_client_as(fhir, "bernie").await
+}
+
+/// A public client whose launches log `user` in without a form.
+async fn register_test_client_as(fhir: &str, user: &str) -> String {
     let metadata = obj(&[
         ("client_name", "wasm tests".into()),
         (
@@ -80,7 +85,7 @@ async fn register_test_client_at(fhir: &str) -> String {
             js_sys::Array::of1(&redirect_uri_at(fhir).into()).into(),
         ),
         ("token_endpoint_auth_method", "none".into()),
-        ("skip_login", "bernie".into()),
+        ("skip_login", user.into()),
         ("skip_auth", true.into()),
     ]);
     let registration = register(fhir.into(), metadata).await.unwrap();
@@ -120,7 +125,11 @@ async fn launched(scope: &str) -> SmartClient {
 }
 
 async fn launched_at(fhir: &str, scope: &str) -> SmartClient {
-    let client_id = register_test_client_at(fhir).await;
+    launched_as(fhir, "bernie", scope).await
+}
+
+async fn launched_as(fhir: &str, user: &str, scope: &str) -> SmartClient {
+    let client_id = register_test_client_as(fhir, user).await;
     let callback = land(&authorize_url_at(fhir, &client_id, scope, JsValue::UNDEFINED).await).await;
     assert!(callback.starts_with(&redirect_uri_at(fhir)), "{callback}");
     ready(obj(&[("url", callback.into())])).await.unwrap()
@@ -175,17 +184,20 @@ async fn launch_read_search_page_and_refresh() {
     );
     assert_eq!(client.patient_id().as_deref(), Some("1"));
 
-    let patient = resolve(client.patient()).await.unwrap();
+    let read_patient: js_sys::Function = client.patient().unchecked_into();
+    let patient = resolve(read_patient.call0(&JsValue::NULL).unwrap().unchecked_into())
+        .await
+        .unwrap();
     assert_eq!(
         get(&patient, "name.0.family").as_string().as_deref(),
         Some("Kanfeld")
     );
     let params = obj(&[("patient", "1".into()), ("_count", 10.into())]);
-    let bundle = resolve(client.search("Observation".into(), Some(params.unchecked_into())))
+    let bundle = resolve(client.search("Observation".into(), Some(params.unchecked_into()), None))
         .await
         .unwrap();
     assert_eq!(get(&bundle, "total").as_f64(), Some(41.0));
-    let second = resolve(client.next_page(bundle)).await.unwrap();
+    let second = resolve(client.next_page(bundle, None)).await.unwrap();
     assert_eq!(
         get(&second, "entry.0.resource.resourceType")
             .as_string()
@@ -198,7 +210,9 @@ async fn launch_read_search_page_and_refresh() {
     assert_ne!(get(&client.state(), "accessToken").as_string(), before);
     assert_eq!(
         get(
-            &resolve(client.read("Patient".into(), "1".into())).await.unwrap(),
+            &resolve(client.read("Patient".into(), "1".into(), None))
+                .await
+                .unwrap(),
             "id"
         )
         .as_string()
@@ -210,7 +224,7 @@ async fn launch_read_search_page_and_refresh() {
 #[wasm_bindgen_test]
 async fn errors_are_js_errors_with_codes() {
     let client = launched("launch/patient patient/Patient.rs").await;
-    let error = resolve(client.search("Observation".into(), None))
+    let error = resolve(client.search("Observation".into(), None, None))
         .await
         .unwrap_err();
     assert!(error.is_instance_of::<js_sys::Error>());
@@ -229,11 +243,11 @@ async fn errors_are_js_errors_with_codes() {
 
     // Bad arguments reject the promise, as every other failure does.
     let params = obj(&[("patient", js_sys::Object::new().into())]);
-    let error = resolve(client.search("Observation".into(), Some(params.unchecked_into())))
+    let error = resolve(client.search("Observation".into(), Some(params.unchecked_into()), None))
         .await
         .unwrap_err();
     assert_eq!(code_of(&error), "invalid_options");
-    let init = obj(&[("method", "PATCH".into())]);
+    let init = obj(&[("method", "TRACE".into())]);
     let error = resolve(client.request("Patient/1".into(), Some(init.unchecked_into())))
         .await
         .unwrap_err();
@@ -302,6 +316,75 @@ async fn two_launches_in_session_storage_do_not_mix() {
 }
 
 #[wasm_bindgen(inline_js = r#"
+const check = (ok, what) => { if (!ok) throw new Error(what); };
+const codeOf = (promise) => promise.then(() => "resolved", (e) => e.code);
+
+// The FHIR API as an app writes it; throws at the first thing that is not so.
+export async function fhirApi(client) {
+  const mood = { resourceType: "Observation", status: "final", code: { text: "mood" }, subject: { reference: "Patient/1" } };
+  const created = await client.create(mood, { includeResponse: true });
+  check(created.status === 201 && created.headers.get("ETag") === 'W/"1"', `create: ${created.status} ${created.headers.get("ETag")}`);
+  check(created.headers.get("Location").includes(`/Observation/${created.body.id}/_history/1`), "create: Location");
+  const id = created.body.id;
+
+  const replace = [{ op: "replace", path: "/status", value: "amended" }];
+  const patched = await client.patch("Observation", id, replace, { ifMatch: "1" });
+  check(patched.status === "amended" && patched.meta.versionId === "2", "patch with If-Match");
+  check((await codeOf(client.patch("Observation", id, replace, { ifMatch: "1" }))) === "http_412", "stale patch");
+  check((await codeOf(client.update({ ...created.body, status: "cancelled" }))) === "http_412", "stale update");
+  check((await codeOf(client.update({ ...created.body, status: "cancelled" }, { ifMatch: false }))) === "resolved", "unconditional update");
+  check((await codeOf(client.request(`Observation/${id}`, { method: "PATCH", body: [{ op: "test", path: "/status", value: "final" }] }))) === "http_422", "failed JSON Patch test");
+
+  const batch = await client.batch([{ request: { method: "GET", url: "Patient/1" } }, { request: { method: "GET", url: "Patient/3" } }]);
+  check(batch.type === "batch-response", "batch type");
+  check(batch.entry[0].response.status.startsWith("200") && batch.entry[1].response.status.startsWith("403"), "batch answers each entry");
+  const transaction = await client.transaction({ resourceType: "Bundle", type: "transaction", entry: [{ request: { method: "DELETE", url: `Observation/${id}` } }] });
+  check(transaction.type === "transaction-response", "transaction");
+  check((await codeOf(client.read("Observation", id))) === "http_410", "deleted in the transaction");
+  check((await codeOf(client.batch({ resourceType: "Bundle", type: "transaction" }))) === "invalid_options", "batch of a transaction Bundle");
+
+  const controller = new AbortController();
+  const pending = client.read("Patient", "1", { signal: controller.signal });
+  controller.abort();
+  check((await codeOf(pending)) === "aborted", "aborted");
+  check((await codeOf(client.read("Patient", "1", { signal: "stop" }))) === "invalid_options", "signal must be an AbortSignal");
+  check((await codeOf(client.read("Patient", "1", { headers: { Authorization: "Bearer x" } }))) === "invalid_options", "Authorization is the client's");
+
+  const first = await client.request("Patient/1", { includeResponse: true });
+  const again = await client.request("Patient/1", { headers: { "If-None-Match": first.headers.get("ETag") }, includeResponse: true });
+  check(again.status === 304 && again.body === null, `If-None-Match: ${again.status}`);
+
+  // References: nested where they can be read, left as they are where they cannot.
+  const observation = await client.read("Observation", "obs-1-1", { resolveReferences: ["subject", "encounter", "encounter.subject", "performer"] });
+  check(observation.subject.resourceType === "Patient" && observation.encounter.resourceType === "Encounter", "graph");
+  check(observation.encounter.subject.resourceType === "Patient", "a path through a resolved reference");
+  check(observation.performer[0].reference === "Practitioner/2", "a reference the token may not read stays");
+  const { data, references } = await client.search("Observation", { patient: "1", _count: 2 }, { resolveReferences: "encounter", graph: false });
+  check(data.entry[0].resource.encounter.reference === "Encounter/enc-1" && references["Encounter/enc-1"].resourceType === "Encounter", "graph: false");
+  const included = await client.search("Observation", { _id: "obs-1-1", _include: "Observation:encounter" }, { graph: true });
+  check(included.entry[0].resource.encounter.resourceType === "Encounter", "graph nests _include results");
+
+  // client.patient: the patient in context, and searches kept to their record.
+  check(client.patient.id === "1" && (await client.patient()).id === "1", "client.patient()");
+  const own = await client.patient.search("Observation", { _count: 50, patient: "3" });
+  check(own.total === 41 && own.entry.every((e) => e.resource.subject.reference === "Patient/1"), "patient.search");
+  const vitals = await client.patient.request("Observation?category=vital-signs&_count=1");
+  check(vitals.entry[0].resource.subject.reference === "Patient/1", "patient.request");
+  check((await client.patient.search("Patient")).entry[0].resource.id === "1", "patient.search(Patient)");
+
+  let pages = 0;
+  for await (const page of client.pages("Observation", { patient: "1", _count: 10 }, { pageLimit: 2 })) pages += page.entry.length > 0;
+  check(pages === 2, `pageLimit: ${pages} pages`);
+}
+
+// A session without a patient in context.
+export async function noPatient(client) {
+  check(client.patient.id === undefined, "no patient id");
+  for (const call of [() => client.patient(), () => client.patient.search("Observation"), () => client.patient.request("Observation")]) {
+    check((await codeOf(call())) === "no_patient", "no_patient");
+  }
+}
+
 export function mapStorage() {
   const map = new Map();
   return { map, getItem: (k) => map.get(k) ?? null, setItem: (k, v) => map.set(k, v), removeItem: (k) => map.delete(k) };
@@ -310,6 +393,23 @@ export function mapStorage() {
 extern "C" {
     #[wasm_bindgen(js_name = mapStorage)]
     fn map_storage() -> JsValue;
+    #[wasm_bindgen(js_name = fhirApi, catch)]
+    async fn fhir_api(client: SmartClient) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = noPatient, catch)]
+    async fn no_patient(client: SmartClient) -> Result<JsValue, JsValue>;
+}
+
+#[wasm_bindgen_test]
+async fn the_fhir_api_apps_expect() {
+    let client = launched("launch/patient patient/*.cruds").await;
+    if let Err(error) = fhir_api(client).await {
+        panic!("{}", get(&error, "message").as_string().unwrap_or_default());
+    }
+    // A practitioner's standalone launch without launch/patient has no patient.
+    let client = launched_as(FHIR, "dr.harrison", "openid fhirUser user/*.rs").await;
+    if let Err(error) = no_patient(client).await {
+        panic!("{}", get(&error, "message").as_string().unwrap_or_default());
+    }
 }
 
 #[wasm_bindgen_test]

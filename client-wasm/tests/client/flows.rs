@@ -5,8 +5,9 @@ use std::rc::Rc;
 
 use crate::support::*;
 use serde_json::{Value, json};
+use smart_fhir_client::engine::fhir::{BundleKind, FhirRequest, IfMatch, InContext};
 use smart_fhir_client::engine::launch::{AuthorizeOptions, LAUNCH_KEY_PREFIX, authorize};
-use smart_fhir_client::engine::{MemoryStorage, Platform, SmartClient, Storage, callback, discovery};
+use smart_fhir_client::engine::{MemoryStorage, Method, Platform, SmartClient, Storage, callback, discovery};
 
 const REDIRECT: &str = "http://127.0.0.1:5173/";
 
@@ -165,27 +166,31 @@ async fn standalone_launch_reads_the_record() {
     assert!(format!("{state:?}").contains("[redacted]"));
 
     let client = SmartClient::new(platform.clone(), storage.clone(), state, None).unwrap();
-    let patient = client.patient().await.unwrap();
+    let patient = client
+        .fhir(client.context_read(InContext::Patient))
+        .await
+        .unwrap();
     assert_eq!(patient["name"][0]["family"], "Kanfeld");
-    assert_eq!(client.user().await.unwrap()["id"], "1");
+    assert_eq!(
+        client.fhir(client.context_read(InContext::User)).await.unwrap()["id"],
+        "1"
+    );
+    let params = [("patient".into(), "1".into()), ("_count".into(), "10".into())];
     let bundle = client
-        .search(
-            "Observation",
-            &[("patient".into(), "1".into()), ("_count".into(), "10".into())],
-        )
+        .fhir(FhirRequest::search("Observation", &params))
         .await
         .unwrap();
     assert_eq!(bundle["total"], 41);
     let mut pages = 1;
-    let mut next = smart_fhir_client::engine::fhir::next_link(&bundle);
-    while let Some(url) = next {
-        let page = client.fetch_page(&url).await.unwrap();
-        next = smart_fhir_client::engine::fhir::next_link(&page);
+    let mut next = FhirRequest::next_page(&bundle);
+    while let Some(request) = next {
+        let page = client.fhir(Ok(request)).await.unwrap();
+        next = FhirRequest::next_page(&page);
         pages += 1;
     }
     assert_eq!(pages, 5);
 
-    let error = client.read("Patient", "3").await.unwrap_err();
+    let error = client.fhir(FhirRequest::read("Patient", "3")).await.unwrap_err();
     assert_eq!(
         (error.code_text().to_string(), error.status),
         ("http_403".into(), Some(403))
@@ -199,13 +204,20 @@ async fn standalone_launch_reads_the_record() {
         ("Patient", "1?x=y"),
     ] {
         assert_eq!(
-            client.read(kind, id).await.unwrap_err().code_text(),
+            client
+                .fhir(FhirRequest::read(kind, id))
+                .await
+                .unwrap_err()
+                .code_text(),
             "invalid_options",
             "{kind} {id}"
         );
     }
     let foreign = client
-        .fetch_page("https://evil.example/ccri-fhir/R4/Patient")
+        .fhir(Ok(FhirRequest::new(
+            Method::Get,
+            "https://evil.example/ccri-fhir/R4/Patient",
+        )))
         .await
         .unwrap_err();
     assert_eq!(foreign.code_text(), "unsafe_url");
@@ -223,27 +235,200 @@ async fn writes_with_a_write_scope() {
     )
     .await;
     let created = client
-        .create(
+        .fhir(FhirRequest::create(
             &json!({"resourceType": "Observation", "status": "final", "code": {"text": "mood"},
                         "subject": {"reference": "Patient/1"}}),
-        )
+        ))
         .await
-        .unwrap()
         .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     let mut changed = created.clone();
     changed["status"] = json!("amended");
-    let updated = client.update(&changed).await.unwrap().unwrap();
+    let updated = client
+        .fhir(FhirRequest::update(&changed, IfMatch::ResourceVersion))
+        .await
+        .unwrap();
     assert_eq!(updated["meta"]["versionId"], "2");
     assert_eq!(
-        client.vread("Observation", &id, "1").await.unwrap()["status"],
+        client
+            .fhir(FhirRequest::vread("Observation", &id, "1"))
+            .await
+            .unwrap()["status"],
         "final"
     );
-    client.delete("Observation", &id).await.unwrap();
+    client
+        .fhir(FhirRequest::delete("Observation", &id))
+        .await
+        .unwrap();
     assert_eq!(
-        client.read("Observation", &id).await.unwrap_err().code_text(),
+        client
+            .fhir(FhirRequest::read("Observation", &id))
+            .await
+            .unwrap_err()
+            .code_text(),
         "http_410"
     );
+}
+
+/// What apps need beyond plain reads and writes: preconditions, JSON Patch, Bundles,
+/// their own headers and the response's, and cancelling.
+#[tokio::test]
+async fn conditional_writes_patches_bundles_headers_and_abort() {
+    let mock = start_mock(|_| {}).await;
+    let (platform, storage) = (Rc::new(TestPlatform::new()), Rc::new(MemoryStorage::default()));
+    let client = launch(
+        &platform,
+        &storage,
+        &mock.urls.fhir_base,
+        "launch/patient patient/*.cruds",
+    )
+    .await;
+    let observation = json!({"resourceType": "Observation", "status": "final", "code": {"text": "mood"},
+                             "subject": {"reference": "Patient/1"}});
+    let created = client
+        .send(FhirRequest::create(&observation).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201);
+    assert_eq!(created.headers["etag"], "W/\"1\"");
+    assert!(
+        created.headers["location"]
+            .to_str()
+            .unwrap()
+            .contains("/Observation/")
+    );
+    let stale = created.body.unwrap();
+    let id = stale["id"].as_str().unwrap().to_owned();
+
+    // update() is conditional on the copy's version: a stale copy cannot overwrite.
+    let mut newer = stale.clone();
+    newer["status"] = json!("amended");
+    let newer = client
+        .fhir(FhirRequest::update(&newer, IfMatch::ResourceVersion))
+        .await
+        .unwrap();
+    assert_eq!(newer["meta"]["versionId"], "2");
+    let mut lost = stale.clone();
+    lost["status"] = json!("cancelled");
+    let refused = client
+        .fhir(FhirRequest::update(&lost, IfMatch::ResourceVersion))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code_text(), "http_412");
+    let forced = client
+        .fhir(FhirRequest::update(&lost, IfMatch::Never))
+        .await
+        .unwrap();
+    assert_eq!(forced["meta"]["versionId"], "3");
+
+    // JSON Patch, with and without a precondition.
+    let replace = json!([{"op": "replace", "path": "/status", "value": "corrected"}]);
+    let patched = client
+        .fhir(FhirRequest::patch(
+            "Observation",
+            &id,
+            &replace,
+            IfMatch::Version("3".into()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (patched["status"].as_str(), patched["meta"]["versionId"].as_str()),
+        (Some("corrected"), Some("4"))
+    );
+    let stale_patch = client
+        .fhir(FhirRequest::patch(
+            "Observation",
+            &id,
+            &replace,
+            IfMatch::Version("3".into()),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stale_patch.code_text(), "http_412");
+    let not_a_patch =
+        FhirRequest::<TestSignal>::patch("Observation", &id, &json!({"op": "add"}), IfMatch::Never);
+    assert_eq!(not_a_patch.unwrap_err().code_text(), "invalid_options");
+
+    // A transaction is all or nothing; a batch answers entry by entry.
+    let entry = |status: &str| {
+        json!({"fullUrl": "urn:uuid:0a7b2e4e-5a36-4a4c-9c43-0a4c9e3b1c11", "request": {"method": "POST", "url": "Observation"},
+               "resource": {"resourceType": "Observation", "status": status, "code": {"text": "mood"},
+                            "subject": {"reference": "Patient/1"}}})
+    };
+    let done = client
+        .fhir(FhirRequest::bundle(
+            BundleKind::Transaction,
+            &json!([entry("final")]),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(done["type"], "transaction-response");
+    assert_eq!(done["entry"][0]["response"]["status"], "201 Created");
+    let invalid = client
+        .fhir(FhirRequest::bundle(
+            BundleKind::Transaction,
+            &json!([entry("final"), entry("no-such-status")]),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code_text(), "http_400");
+    let batch = client
+        .fhir(FhirRequest::bundle(
+            BundleKind::Batch,
+            &json!({"resourceType": "Bundle", "type": "batch", "entry": [entry("final"), entry("no-such-status")]}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(batch["entry"][0]["response"]["status"], "201 Created");
+    assert!(
+        batch["entry"][1]["response"]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("400")
+    );
+    let mismatched = FhirRequest::<TestSignal>::bundle(
+        BundleKind::Batch,
+        &json!({"resourceType": "Bundle", "type": "transaction"}),
+    );
+    assert_eq!(mismatched.unwrap_err().code_text(), "invalid_options");
+    assert!(
+        platform.log.borrow().contains(&mock.urls.fhir_base),
+        "Bundles go to the base itself"
+    );
+
+    // The app's headers go along; the token stays the client's.
+    let minimal = FhirRequest::create(&observation)
+        .unwrap()
+        .with_headers::<Value>(vec![("Prefer".into(), "return=minimal".into())])
+        .unwrap();
+    let response = client.send(minimal).await.unwrap();
+    assert_eq!((response.status, response.body), (201, None));
+    let smuggled = FhirRequest::<TestSignal>::read::<Value>("Patient", "1")
+        .unwrap()
+        .with_headers::<Value>(vec![("authorization".into(), "Bearer stolen".into())]);
+    assert_eq!(smuggled.unwrap_err().code_text(), "invalid_options");
+    let etag = client
+        .send(FhirRequest::read::<Value>("Patient", "1").unwrap())
+        .await
+        .unwrap()
+        .headers["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let unchanged = FhirRequest::read::<Value>("Patient", "1")
+        .unwrap()
+        .with_headers::<Value>(vec![("If-None-Match".into(), etag)])
+        .unwrap();
+    let response = client.send(unchanged).await.unwrap();
+    assert_eq!((response.status, response.body), (304, None));
+
+    // A cancelled request is `aborted`, not a network error.
+    let signal = TestSignal::default();
+    signal.0.set(true);
+    let mut cancelled = FhirRequest::read::<Value>("Patient", "1").unwrap();
+    cancelled.signal = Some(signal);
+    assert_eq!(client.send(cancelled).await.unwrap_err().code_text(), "aborted");
 }
 
 #[tokio::test]
@@ -412,7 +597,7 @@ async fn concurrent_requests_after_expiry_share_one_refresh() {
     let before = platform.count("/ccri-auth/token");
     let old_token = client.state().access_token.secret().to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
-    let reads = (0..5).map(|_| client.read("Patient", "1"));
+    let reads = (0..5).map(|_| client.fhir(FhirRequest::read("Patient", "1")));
     let results = futures_util::future::join_all(reads).await;
     assert!(
         results.iter().all(Result::is_ok),
@@ -455,7 +640,7 @@ async fn a_401_refreshes_once_and_retries() {
         .await
         .unwrap();
     let before = platform.count("/ccri-auth/token");
-    let reads = (0..5).map(|_| client.read("Patient", "1"));
+    let reads = (0..5).map(|_| client.fhir(FhirRequest::read("Patient", "1")));
     let results = futures_util::future::join_all(reads).await;
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(platform.count("/ccri-auth/token") - before, 1);
@@ -485,7 +670,7 @@ async fn failed_refresh_and_revocation_end_the_session() {
         "sign-out clears storage"
     );
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let error = client.read("Patient", "1").await.unwrap_err();
+    let error = client.fhir(FhirRequest::read("Patient", "1")).await.unwrap_err();
     assert_eq!(error.code_text(), "session_expired");
     assert_eq!(error.oauth.as_ref().unwrap().error.as_str(), "invalid_grant");
 
@@ -499,7 +684,11 @@ async fn failed_refresh_and_revocation_end_the_session() {
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(
-        client.read("Patient", "1").await.unwrap_err().code_text(),
+        client
+            .fhir(FhirRequest::read("Patient", "1"))
+            .await
+            .unwrap_err()
+            .code_text(),
         "session_expired"
     );
 }
@@ -602,7 +791,13 @@ async fn restore_continues_a_saved_session() {
     )
     .await;
     let restored: Client = SmartClient::restore(platform.clone(), storage.clone(), None).unwrap();
-    assert_eq!(restored.patient().await.unwrap()["id"], "1");
+    assert_eq!(
+        restored
+            .fhir(restored.context_read(InContext::Patient))
+            .await
+            .unwrap()["id"],
+        "1"
+    );
 }
 
 /// The value of `name` in `url`'s query.
@@ -821,7 +1016,10 @@ async fn the_encounter_in_context_is_read_with_encounter() {
     )
     .await;
     // The consent page's default: the patient's latest encounter.
-    let encounter = client.encounter().await.unwrap();
+    let encounter = client
+        .fhir(client.context_read(InContext::Encounter))
+        .await
+        .unwrap();
     assert_eq!(encounter["resourceType"], "Encounter");
     assert_eq!(encounter["subject"]["reference"], "Patient/1");
     let client = launch(
@@ -831,5 +1029,12 @@ async fn the_encounter_in_context_is_read_with_encounter() {
         "launch/patient patient/*.rs",
     )
     .await;
-    assert_eq!(client.encounter().await.unwrap_err().code_text(), "no_encounter");
+    assert_eq!(
+        client
+            .fhir(client.context_read(InContext::Encounter))
+            .await
+            .unwrap_err()
+            .code_text(),
+        "no_encounter"
+    );
 }

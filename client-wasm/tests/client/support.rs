@@ -6,7 +6,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde_json::Value;
-use smart_fhir_client::engine::{HttpRequest, HttpResponse, Method, Platform};
+use smart_fhir_client::engine::fhir::FhirRequest;
+use smart_fhir_client::engine::{
+    Error, HttpRequest, HttpResponse, Method, Platform, Signal, SmartClient, Storage,
+};
 
 pub(crate) use ccri_mock::testing::start as start_mock;
 
@@ -54,11 +57,29 @@ impl TestPlatform {
     }
 }
 
+/// An `AbortSignal` stand-in: abort it before a request to see the request cancelled.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TestSignal(pub std::rc::Rc<std::cell::Cell<bool>>);
+
+impl Signal for TestSignal {
+    fn aborted(&self) -> bool {
+        self.0.get()
+    }
+}
+
 impl Platform for TestPlatform {
     type Json = Value;
+    type Headers = reqwest::header::HeaderMap;
+    type Signal = TestSignal;
 
-    async fn fetch(&self, request: HttpRequest) -> Result<HttpResponse<Value>, String> {
+    async fn fetch(
+        &self,
+        request: HttpRequest<TestSignal>,
+    ) -> Result<HttpResponse<Value, reqwest::header::HeaderMap>, String> {
         self.log.borrow_mut().push(request.url.clone());
+        if request.signal.as_ref().is_some_and(Signal::aborted) {
+            return Err("AbortError: signal is aborted without reason".into());
+        }
         let overridden = self
             .overrides
             .borrow()
@@ -66,23 +87,30 @@ impl Platform for TestPlatform {
             .find(|(fragment, _)| request.url.contains(fragment.as_str()))
             .map(|(_, r)| r.clone());
         if let Some((status, body)) = overridden {
-            return Ok(HttpResponse { status, body });
+            let headers = Default::default();
+            return Ok(HttpResponse {
+                status,
+                headers,
+                body,
+            });
         }
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
             Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
             Method::Delete => reqwest::Method::DELETE,
         };
         let mut builder = self.http.request(method, &request.url);
         for (name, value) in &request.headers {
-            builder = builder.header(*name, value);
+            builder = builder.header(name, value);
         }
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
         let response = builder.send().await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         if status == 401 {
             self.unauthorized.set(self.unauthorized.get() + 1);
         }
@@ -91,7 +119,11 @@ impl Platform for TestPlatform {
         self.answers
             .borrow_mut()
             .push((request.url.clone(), body.clone()));
-        Ok(HttpResponse { status, body })
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn random_bytes(&self, out: &mut [u8]) {
@@ -180,4 +212,23 @@ pub(crate) async fn walk_pages(authorize_url: &str, username: &str, decision: &s
         .await
         .unwrap();
     done.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// A FHIR request from [`FhirRequest`]'s constructors, sent: its body, or `null`.
+#[allow(async_fn_in_trait)]
+pub(crate) trait Fhir {
+    async fn fhir(
+        &self,
+        request: Result<FhirRequest<TestSignal>, Error<Value>>,
+    ) -> Result<Value, Error<Value>>;
+}
+
+impl<S: Storage + 'static> Fhir for SmartClient<std::rc::Rc<TestPlatform>, S> {
+    async fn fhir(
+        &self,
+        request: Result<FhirRequest<TestSignal>, Error<Value>>,
+    ) -> Result<Value, Error<Value>> {
+        let response = self.send(request?).await?;
+        Ok(response.body.unwrap_or(Value::Null))
+    }
 }

@@ -1,6 +1,6 @@
 // Compiled (not run) by types.test.mjs: the package's TypeScript declarations must
 // accept the documented API and reject misuse.
-import init, { authorize, clientCredentials, ready, register, type ErrorCode, type SessionState, type SmartError } from "../../../client-wasm/pkg/smart_fhir_client.js";
+import init, { authorize, clientCredentials, ready, register, type ErrorCode, type FhirResponse, type SessionState, type SmartError } from "../../../client-wasm/pkg/smart_fhir_client.js";
 
 export async function documentedUse(): Promise<void> {
   await init();
@@ -30,6 +30,18 @@ export async function documentedUse(): Promise<void> {
   await client.update({ resourceType: "Observation", id: "1" });
   await client.delete("Observation", "1");
   await client.request("Patient/1", { method: "GET" });
+  const controller = new AbortController();
+  const response: FhirResponse = await client.read("Patient", "1", { signal: controller.signal, includeResponse: true, headers: { Prefer: "return=representation" } });
+  console.log(response.status, response.headers.get("ETag"), response.body.id);
+  await client.update({ resourceType: "Patient", id: "1", meta: { versionId: "2" } }, { ifMatch: false });
+  await client.patch("Patient", "1", [{ op: "replace", path: "/active", value: false }], { ifMatch: "2" });
+  await client.request("Patient/1", { method: "PATCH", body: [{ op: "remove", path: "/telecom" }] });
+  await client.batch([{ request: { method: "GET", url: "Patient/1" } }]);
+  await client.transaction({ resourceType: "Bundle", type: "transaction", entry: [] });
+  await client.search("Observation", { _include: "Observation:encounter" }, { graph: true });
+  await client.read("Observation", "1", { resolveReferences: ["subject", "encounter.serviceProvider"], graph: false });
+  for await (const page of client.pages("Observation", {}, { pageLimit: 3 })) console.log(page.id);
+  await client.nextPage({ resourceType: "Bundle" }, { signal: controller.signal });
   await client.patient();
   await client.user();
   await client.encounter();
@@ -63,6 +75,14 @@ export async function misuse(): Promise<void> {
   // @ts-expect-error clockTolerance is a number of seconds
   await authorize({ clientId: "a", scope: "b", clockTolerance: "1m" });
   const client = await ready();
+  // @ts-expect-error ifMatch is a versionId or false
+  await client.update({ resourceType: "Patient", id: "1" }, { ifMatch: true });
+  // @ts-expect-error the methods are FHIR's
+  await client.request("Patient/1", { method: "TRACE" });
+  // @ts-expect-error a JSON Patch is an array of operations
+  await client.patch("Patient", "1", { op: "remove", path: "/telecom" });
+  // @ts-expect-error the signal is an AbortSignal
+  await client.read("Patient", "1", { signal: "stop" });
   // @ts-expect-error the state is read-only
   client.state = client.state;
 }
