@@ -76,11 +76,11 @@ test("refresh: with offline_access the app keeps working after the token expires
     await logIn(page, "bernie");
     await consent(page, "allow");
     await textOf(page, "#page-info", "1–10 of 41");
-    const firstToken = await page.evaluate(() => sessionStorage.getItem("smart-fhir-client:session"));
+    const firstToken = await page.evaluate(() => sessionStorage.getItem(`smart-fhir-client:session:${sessionStorage.getItem("smart-fhir-client:current")}`));
     await page.waitForTimeout(4500);
     await page.click("#next-page");
     await textOf(page, "#page-info", "11–20 of 41");
-    const secondToken = await page.evaluate(() => sessionStorage.getItem("smart-fhir-client:session"));
+    const secondToken = await page.evaluate(() => sessionStorage.getItem(`smart-fhir-client:session:${sessionStorage.getItem("smart-fhir-client:current")}`));
     assert.ok(JSON.parse(firstToken).accessToken, "the session is stored");
     assert.notEqual(JSON.parse(secondToken).accessToken, JSON.parse(firstToken).accessToken, "a refresh happened");
     assert.equal(await page.locator("#error").isHidden(), true);

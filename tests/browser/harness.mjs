@@ -3,7 +3,9 @@
 // also when a test fails or the run is interrupted. node.test.mjs starts a mock only.
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import { dirname, extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -46,7 +48,10 @@ export async function startMock(port, ...args) {
 
 export async function setUp() {
   start(join(root, "demo-web", "node_modules", ".bin", "vite"), ["preview", "--host", "127.0.0.1", "--port", "5173", "--strictPort"], join(root, "demo-web"));
-  await Promise.all([startMock(18081), startMock(18082, "--token-ttl", "4"), waitFor(DEMO)]);
+  await Promise.all([startMock(18081), startMock(18082, "--token-ttl", "4"), waitFor(DEMO), startBrowser()]);
+}
+
+export async function startBrowser() {
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -54,8 +59,31 @@ export async function setUp() {
   });
 }
 
+const servers = [];
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
+
+/** Serves files on 127.0.0.1:`port`: `roots` maps a path prefix to a folder. */
+export async function serve(port, roots) {
+  const server = createServer(async (request, response) => {
+    const path = decodeURIComponent(new URL(request.url, "http://x").pathname);
+    const [prefix, folder] = Object.entries(roots).find(([p]) => path.startsWith(p)) ?? [];
+    const file = folder && normalize(join(folder, path.slice(prefix.length)));
+    try {
+      if (!file?.startsWith(folder)) throw new Error("outside the folder");
+      const body = await readFile(file);
+      response.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(body);
+    } catch {
+      response.writeHead(404).end();
+    }
+  });
+  servers.push(server);
+  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${port}`;
+}
+
 export async function tearDown() {
   await browser?.close();
+  servers.forEach((server) => server.close());
   children.forEach((child) => child.kill());
 }
 

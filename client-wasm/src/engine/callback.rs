@@ -104,6 +104,7 @@ pub async fn ready<P: Platform, S: Storage>(
     match accept(platform, &pending, &response).await {
         Ok(id_token_claims) => Ok(SessionState::new(
             platform.now(),
+            state,
             &pending,
             response,
             id_token_claims,

@@ -6,7 +6,7 @@
 //! two tabs never overwrite each other, and the callback finds only its own.
 
 use base64::Engine;
-use smart_protocol::{ClientSecret, DecodeError, JsonValue, Members, PkceVerifier};
+use smart_protocol::{Capability, ClientSecret, DecodeError, JsonValue, Members, PkceVerifier};
 
 use super::discovery::discover;
 use super::error::{Error, ErrorCode};
@@ -41,6 +41,27 @@ pub struct AuthorizeOptions {
     /// How far the id_token's `exp` and `iat` may be off this device's clock, in
     /// seconds. Default [`DEFAULT_CLOCK_TOLERANCE`].
     pub clock_tolerance: Option<u64>,
+    /// Send the parameters as a form POST (SMART's `authorize-post`) when the server
+    /// advertises it; a GET otherwise.
+    pub post: bool,
+}
+
+/// Where to send the browser: the authorize endpoint with its parameters.
+#[derive(Debug)]
+pub struct AuthorizeRequest {
+    pub endpoint: String,
+    /// The parameters, form-encoded.
+    pub params: String,
+    /// As a form POST (the server advertises `authorize-post`), not in the URL.
+    pub post: bool,
+}
+
+impl AuthorizeRequest {
+    /// The request as one URL (a GET).
+    pub fn url(&self) -> String {
+        let separator = if self.endpoint.contains('?') { '&' } else { '?' };
+        format!("{}{separator}{}", self.endpoint, self.params)
+    }
 }
 
 /// The default allowance for clocks that disagree (`clockTolerance`).
@@ -149,12 +170,12 @@ async fn s256_challenge<P: Platform>(
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
 }
 
-/// Prepares a launch and returns the authorize URL to send the browser to.
+/// Prepares a launch and returns the authorize request to send the browser to.
 pub async fn authorize<P: Platform, S: Storage>(
     platform: &P,
     storage: &S,
     options: &AuthorizeOptions,
-) -> Result<String, Error<P::Json>> {
+) -> Result<AuthorizeRequest, Error<P::Json>> {
     for (name, value) in [
         ("iss", &options.iss),
         ("clientId", &options.client_id),
@@ -258,10 +279,9 @@ pub async fn authorize<P: Platform, S: Storage>(
     for (name, value) in &options.extra_params {
         query.append_pair(name, value);
     }
-    let separator = if authorization_endpoint.contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    Ok(format!("{authorization_endpoint}{separator}{}", query.finish()))
+    Ok(AuthorizeRequest {
+        endpoint: authorization_endpoint,
+        params: query.finish(),
+        post: options.post && config.has_capability(&Capability::AuthorizePost),
+    })
 }

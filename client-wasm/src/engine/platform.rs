@@ -160,6 +160,21 @@ pub trait Storage {
     fn get(&self, key: &str) -> Option<String>;
     fn set(&self, key: &str, value: &str) -> Result<(), String>;
     fn remove(&self, key: &str);
+
+    /// What only this tab should see: which session it is on. The browser keeps it
+    /// in `sessionStorage` (one per tab) whatever holds the sessions, so two tabs
+    /// sharing `localStorage` each resume their own; elsewhere it is kept here.
+    fn get_tab(&self, key: &str) -> Option<String> {
+        self.get(key)
+    }
+
+    fn set_tab(&self, key: &str, value: &str) -> Result<(), String> {
+        self.set(key, value)
+    }
+
+    fn remove_tab(&self, key: &str) {
+        self.remove(key)
+    }
 }
 
 /// A store that lives as long as the process (a native back end, a test).
@@ -206,6 +221,18 @@ impl<S: Storage + ?Sized> Storage for std::rc::Rc<S> {
 
     fn remove(&self, key: &str) {
         (**self).remove(key)
+    }
+
+    fn get_tab(&self, key: &str) -> Option<String> {
+        (**self).get_tab(key)
+    }
+
+    fn set_tab(&self, key: &str, value: &str) -> Result<(), String> {
+        (**self).set_tab(key, value)
+    }
+
+    fn remove_tab(&self, key: &str) {
+        (**self).remove_tab(key)
     }
 }
 

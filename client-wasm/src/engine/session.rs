@@ -22,7 +22,17 @@ use super::launch::PendingLaunch;
 use super::platform::{HttpRequest, Json, Platform, Response, Signal, Storage};
 use super::token::{ClientAuth, request_token, revoke};
 
-pub const SESSION_KEY: &str = "smart-fhir-client:session";
+/// Each session is kept under its own key (`…session:{id}`), so two sessions (two
+/// servers, or two patients in two tabs) never overwrite each other.
+pub const SESSION_KEY_PREFIX: &str = "smart-fhir-client:session:";
+/// The id of the session this tab is on ([`Storage::set_tab`]): what `ready()` resumes.
+const CURRENT_KEY: &str = "smart-fhir-client:current";
+/// The id of the newest session in the storage: what a new tab resumes.
+const LATEST_KEY: &str = "smart-fhir-client:latest";
+
+fn session_key(id: &str) -> String {
+    format!("{SESSION_KEY_PREFIX}{id}")
+}
 
 /// Refresh this long before expiry (or a tenth of the token's lifetime, if shorter).
 const REFRESH_MARGIN_SECS: u64 = 60;
@@ -31,6 +41,8 @@ const REFRESH_MARGIN_SECS: u64 = 60;
 /// continue it after a page load. (A client secret is never part of it.)
 #[derive(Clone, Debug)]
 pub struct SessionState<J> {
+    /// The session's key in storage: the `state` of the launch that began it.
+    pub id: String,
     pub fhir_base: String,
     pub client_id: String,
     pub token_endpoint: String,
@@ -54,6 +66,7 @@ pub struct SessionState<J> {
 impl<J: Json> SessionState<J> {
     pub fn new(
         now: u64,
+        id: &str,
         pending: &PendingLaunch,
         response: TokenResponse,
         id_token_claims: Option<J>,
@@ -63,6 +76,7 @@ impl<J: Json> SessionState<J> {
             .and_then(|c| c.get("fhirUser"))
             .and_then(|u| u.as_string());
         SessionState {
+            id: id.to_owned(),
             fhir_base: pending.fhir_base.clone(),
             client_id: pending.client_id.clone(),
             token_endpoint: pending.token_endpoint.clone(),
@@ -111,6 +125,7 @@ impl<J: Json> SessionState<J> {
             ])
         });
         J::object(vec![
+            ("id", text(&self.id)),
             ("serverUrl", text(&self.fhir_base)),
             ("clientId", text(&self.client_id)),
             ("tokenEndpoint", text(&self.token_endpoint)),
@@ -144,6 +159,7 @@ impl<J: Json> SessionState<J> {
     pub fn from_json(json: &J) -> Result<Self, DecodeError> {
         let m = Members::of(json);
         m.finish(SessionState {
+            id: m.required("id"),
             fhir_base: m.required("serverUrl"),
             client_id: m.required("clientId"),
             token_endpoint: m.required("tokenEndpoint"),
@@ -202,7 +218,8 @@ impl<P: Platform, S> Clone for SmartClient<P, S> {
 }
 
 impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
-    /// A client for a new session, which is saved to `storage`.
+    /// A client for a session, which is saved to `storage` and becomes the one
+    /// this tab (and a new tab) resumes.
     pub fn new(
         platform: P,
         storage: S,
@@ -219,13 +236,20 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
             }),
         };
         client.save()?;
+        let storage = &client.inner.storage;
+        let id = client.inner.state.borrow().id.clone();
+        storage.set_tab(CURRENT_KEY, &id).map_err(Error::storage)?;
+        storage.set(LATEST_KEY, &id).map_err(Error::storage)?;
         Ok(client)
     }
 
-    /// The session saved in `storage` by an earlier page, if any.
+    /// The session this tab was on, or else the newest one in `storage`, if any.
     pub fn restore(platform: P, storage: S, client_secret: Option<ClientSecret>) -> Option<Self> {
-        let stored = P::Json::parse(&storage.get(SESSION_KEY)?).ok()?;
-        let state = SessionState::from_json(&stored).ok()?;
+        let stored = [storage.get_tab(CURRENT_KEY), storage.get(LATEST_KEY)]
+            .into_iter()
+            .flatten()
+            .find_map(|id| storage.get(&session_key(&id)))?;
+        let state = SessionState::from_json(&P::Json::parse(&stored).ok()?).ok()?;
         SmartClient::new(platform, storage, state, client_secret).ok()
     }
 
@@ -234,14 +258,12 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
     }
 
     fn save(&self) -> Result<(), Error<P::Json>> {
-        let text = self
-            .inner
-            .state
-            .borrow()
-            .to_json()
-            .to_text()
-            .map_err(Error::storage)?;
-        self.inner.storage.set(SESSION_KEY, &text).map_err(Error::storage)
+        let state = self.inner.state.borrow();
+        let text = state.to_json().to_text().map_err(Error::storage)?;
+        self.inner
+            .storage
+            .set(&session_key(&state.id), &text)
+            .map_err(Error::storage)
     }
 
     /// How this client authenticates: with its in-memory secret, if it has one.
@@ -404,6 +426,14 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
     pub async fn revoke(&self) -> Result<(), Error<P::Json>> {
         let (endpoint, client_id, access, refresh) = {
             let state = self.inner.state.borrow();
+            let storage = &self.inner.storage;
+            storage.remove(&session_key(&state.id));
+            if storage.get(LATEST_KEY).as_ref() == Some(&state.id) {
+                storage.remove(LATEST_KEY);
+            }
+            if storage.get_tab(CURRENT_KEY).as_ref() == Some(&state.id) {
+                storage.remove_tab(CURRENT_KEY);
+            }
             (
                 state.revocation_endpoint.clone(),
                 state.client_id.clone(),
@@ -411,7 +441,6 @@ impl<P: Platform + 'static, S: Storage + 'static> SmartClient<P, S> {
                 state.refresh_token.clone(),
             )
         };
-        self.inner.storage.remove(SESSION_KEY);
         let Some(endpoint) = endpoint else { return Ok(()) };
         let auth = self.client_auth(&client_id);
         revoke(&self.inner.platform, &endpoint, &auth, &access, refresh.as_ref()).await

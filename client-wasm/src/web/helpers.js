@@ -1,5 +1,81 @@
 // The few helpers that are plain JavaScript by nature.
 
+// authorize([…]): the first registration whose issMatch matches the launch's iss.
+export function pickRegistration(registrations, pageIss) {
+  return registrations.find((registration) => {
+    const iss = pageIss ?? registration.iss;
+    const match = registration.issMatch;
+    if (match === undefined) return true;
+    if (typeof match === "function") return !!match(iss);
+    return match instanceof RegExp ? match.test(iss) : match === iss;
+  });
+}
+
+// Where the authorize page opens (authorize({ target, width, height, completeInTarget,
+// method })). A popup that is to hand its result back is marked in localStorage, which
+// it shares with this page, under its state; this page waits for its message.
+export function navigate(endpoint, params, post, { target = "_self", width = 500, height = 650, completeInTarget }) {
+  const url = `${endpoint}${endpoint.includes("?") ? "&" : "?"}${params}`;
+  const state = new URLSearchParams(params).get("state");
+  const popup = target === "popup";
+  const handBack = popup && !completeInTarget;
+  // A Window object cannot be a form's target: it gets the GET.
+  post &&= typeof target === "string";
+  let name = popup ? "smart-fhir-client" : target;
+  if (popup || name === "_blank") {
+    const marker = `smart-fhir-client:popup:${state}`;
+    if (handBack) localStorage.setItem(marker, location.origin);
+    const x = screenX + (outerWidth - width) / 2, y = screenY + (outerHeight - height) / 2;
+    const opened = open(post ? "" : url, name, popup ? `popup,width=${width},height=${height},left=${x},top=${y}` : "");
+    if (!opened) {
+      localStorage.removeItem(marker);
+      console.warn(`smart-fhir-client: the ${target} window was blocked, so the launch continues in this one`);
+      name = "_self";
+    } else if (handBack) {
+      addEventListener("message", function handOver(event) {
+        const callback = event.data?.["smart-fhir-client:callback"];
+        if (event.origin !== location.origin || event.source !== opened || typeof callback !== "string") return;
+        if (new URL(callback).searchParams.get("state") !== state) return;
+        removeEventListener("message", handOver);
+        location.assign(callback);
+      });
+    }
+    if (opened && !post) return;
+  }
+  if (!post) {
+    const windows = { _self: window, _top: top, _parent: parent };
+    const chosen = typeof name === "object" ? name : windows[name];
+    // Only `location.href` may be set across origins (a frame in an EHR's page).
+    if (chosen) chosen.location.href = url;
+    else if (!open(url, name)) location.href = url;
+    return;
+  }
+  // authorize-post: a form of the parameters, submitted into the target.
+  const form = document.createElement("form");
+  Object.assign(form, { method: "post", action: endpoint, target: name });
+  for (const [key, value] of new URLSearchParams(params)) {
+    form.append(Object.assign(document.createElement("input"), { type: "hidden", name: key, value }));
+  }
+  document.body.append(form);
+  form.submit();
+  form.remove();
+}
+
+// In a popup that navigate() marked: hands the callback URL to the page that opened it
+// (same origin only), and closes. Returns true if it did.
+export function handOver(url) {
+  const marker = `smart-fhir-client:popup:${new URL(url).searchParams.get("state")}`;
+  let origin = null;
+  try {
+    origin = localStorage.getItem(marker);
+    localStorage.removeItem(marker);
+  } catch {}
+  if (origin !== location.origin || !window.opener || window.opener.closed) return false;
+  window.opener.postMessage({ "smart-fhir-client:callback": url }, location.origin);
+  close();
+  return true;
+}
+
 // Async iteration over search pages: `for await (const bundle of client.pages(type, params, options))`.
 export async function* pages(client, type, params, options) {
   let page = await client.search(type, params, options);

@@ -58,6 +58,25 @@ export interface AuthorizeOptions {
   extraParams?: Record<string, string | number | boolean>;
   /** Seconds the id_token's exp and iat may be off this device's clock. Default 60. */
   clockTolerance?: number;
+  /** With several registrations (authorize([…])): this one is used when the launch's iss
+   * (the page's `iss` parameter, else this registration's `iss`) equals the string, passes
+   * the RegExp, or makes the function return true. A registration without it matches any iss. */
+  issMatch?: string | RegExp | ((iss: string) => boolean);
+  /** Where the authorize page opens. "_self" (default), "_top" and "_parent" navigate that
+   * window; "_blank" a new tab; "popup" a popup window of width × height; another string is a
+   * named frame or window; a Window is navigated. A popup hands the result back to this page
+   * (which then goes to the redirect URI), unless completeInTarget. A blocked popup falls
+   * back to this window, with a console warning. */
+  target?: "_self" | "_top" | "_parent" | "_blank" | "popup" | (string & {}) | Window;
+  width?: number;
+  height?: number;
+  /** Finish the launch in the popup itself (it becomes the app) instead of in this page.
+   * "_blank" and frames always finish where they are; they need storage they share with
+   * this page ("local") unless the browser copies sessionStorage to them, as it does for popups. */
+  completeInTarget?: boolean;
+  /** "POST": send the authorize parameters as a form POST, when the server advertises
+   * authorize-post (SMART 2.2); otherwise, and by default, a GET. */
+  method?: "GET" | "POST";
 }
 export interface ReadyOptions {
   /** The callback URL. Default: location.href (which is then cleaned of code and state). */
@@ -70,6 +89,9 @@ export interface FhirContextItem {
 }
 /** The session, as kept in the chosen storage. */
 export interface SessionState {
+  /** The session's key in storage (the state of its launch): each session has its own, so
+   * two servers, or two patients in two tabs, never overwrite each other. */
+  id: string;
   serverUrl: string;
   clientId: string;
   tokenEndpoint: string;
@@ -230,13 +252,33 @@ fn page_param(name: &str) -> Option<String> {
 }
 
 /// Starts a standalone or EHR launch: discovers the server, prepares PKCE and state,
-/// and navigates to the authorize endpoint (or returns its URL with `noRedirect`).
+/// and sends the browser to the authorize endpoint in the chosen `target` (or
+/// returns its URL with `noRedirect`). Given several registrations, uses the first
+/// whose `issMatch` matches the launch's `iss`.
 #[wasm_bindgen(unchecked_return_type = "Promise<string | undefined>")]
-pub fn authorize(#[wasm_bindgen(unchecked_param_type = "AuthorizeOptions")] options: JsValue) -> Promise {
+pub fn authorize(
+    #[wasm_bindgen(unchecked_param_type = "AuthorizeOptions | AuthorizeOptions[]")] options: JsValue,
+) -> Promise {
     spawn(Task::Authorize(options))
 }
 
 async fn authorize_task(options: JsValue) -> Result<JsValue, JsValue> {
+    let options = if js_sys::Array::is_array(&options) {
+        let iss = page_param("iss");
+        let chosen = pick_registration(&options, iss.as_deref());
+        if chosen.is_undefined() {
+            return Err(to_js_error(engine::Error::new(
+                engine::error::ErrorCode::IssNotAllowed,
+                format!(
+                    "no registration's issMatch matches iss {}",
+                    iss.as_deref().unwrap_or("(none given)")
+                ),
+            )));
+        }
+        chosen
+    } else {
+        options
+    };
     let o = Options(&options);
     let storage = WebStorage::from_option(&o.raw("storage")).map_err(invalid_options)?;
     let default_redirect =
@@ -259,16 +301,32 @@ async fn authorize_task(options: JsValue) -> Result<JsValue, JsValue> {
         prompt: o.string("prompt")?,
         extra_params: params_object(&o.raw("extraParams"), "extraParams")?,
         clock_tolerance: o.unsigned("clockTolerance")?,
+        post: match o.string("method")?.as_deref() {
+            None | Some("GET") => false,
+            Some("POST") => true,
+            Some(other) => {
+                return Err(invalid_options(format!(
+                    "method must be GET or POST, not {other}"
+                )));
+            }
+        },
     };
-    let url = launch::authorize(&platform(), &storage, &engine_options)
+    let target = o.raw("target");
+    if !(target.is_undefined() || target.is_string() || target.is_object()) {
+        return Err(invalid_options(
+            "target must be _self, _top, _parent, _blank, popup, a frame's name or a Window",
+        ));
+    }
+    let request = launch::authorize(&platform(), &storage, &engine_options)
         .await
         .map_err(to_js_error)?;
     if o.boolean("noRedirect")? {
-        return Ok(url.into());
+        return Ok(request.url().into());
     }
-    location()
-        .ok_or_else(|| invalid_options("no page to navigate: pass noRedirect: true"))?
-        .assign(&url)?;
+    if location().is_none() {
+        return Err(invalid_options("no page to navigate: pass noRedirect: true"));
+    }
+    navigate(&request.endpoint, &request.params, request.post, &options)?;
     Ok(JsValue::UNDEFINED)
 }
 
@@ -302,6 +360,10 @@ async fn ready_task(options: JsValue) -> Result<SmartClient, JsValue> {
             });
     }
     if explicit_url.is_none() {
+        // A popup hands its callback to the page that opened it, then closes.
+        if hand_over(&url) {
+            std::future::pending::<()>().await;
+        }
         clean_location(&url);
     }
     let state = callback::ready(&platform(), &storage, &url, secret.as_ref())
@@ -501,6 +563,12 @@ fn request_call(path: String, init: &JsValue) -> Result<Request, JsValue> {
 
 #[wasm_bindgen(module = "/src/web/helpers.js")]
 extern "C" {
+    #[wasm_bindgen(js_name = pickRegistration)]
+    fn pick_registration(registrations: &JsValue, iss: Option<&str>) -> JsValue;
+    #[wasm_bindgen(catch)]
+    fn navigate(endpoint: &str, params: &str, post: bool, options: &JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(js_name = handOver)]
+    fn hand_over(url: &str) -> bool;
     #[wasm_bindgen(js_name = pages)]
     fn pages_iterator(client: SmartClient, kind: &str, params: JsValue, options: JsValue) -> JsValue;
     fn respond(

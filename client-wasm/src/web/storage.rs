@@ -17,8 +17,13 @@ extern "C" {
     static MEMORY: JsValue;
 }
 
+/// The chosen store, and where this tab's own pointer goes: `sessionStorage`
+/// when the page has one, else the chosen store.
 #[derive(Clone)]
-pub(super) struct WebStorage(JsValue);
+pub(super) struct WebStorage {
+    store: JsValue,
+    tab: JsValue,
+}
 
 impl WebStorage {
     pub(super) fn from_option(option: &JsValue) -> Result<Self, String> {
@@ -31,7 +36,8 @@ impl WebStorage {
         };
         let has = |method: &str| Reflect::get(&store, &method.into()).is_ok_and(|f| f.is_function());
         if has("getItem") && has("setItem") && has("removeItem") {
-            Ok(WebStorage(store))
+            let tab = Self::named("session").unwrap_or_else(|_| store.clone());
+            Ok(WebStorage { store, tab })
         } else {
             Err("storage must be \"session\", \"local\", \"memory\" or an object with getItem, setItem and removeItem".into())
         }
@@ -55,30 +61,43 @@ impl WebStorage {
             ))
         }
     }
+}
 
-    fn call(&self, method: &str, key: &str, value: Option<&str>) -> Result<JsValue, String> {
-        let function: Function = Reflect::get(&self.0, &method.into())
-            .map_err(|_| method.to_owned())?
-            .unchecked_into();
-        let key = JsValue::from_str(key);
-        let result = match value {
-            Some(value) => function.call2(&self.0, &key, &value.into()),
-            None => function.call1(&self.0, &key),
-        };
-        result.map_err(|e| format!("{method} failed: {}", message_of(e)))
-    }
+/// `store.method(key[, value])`.
+fn call(store: &JsValue, method: &str, key: &str, value: Option<&str>) -> Result<JsValue, String> {
+    let function: Function = Reflect::get(store, &method.into())
+        .map_err(|_| method.to_owned())?
+        .unchecked_into();
+    let key = JsValue::from_str(key);
+    let result = match value {
+        Some(value) => function.call2(store, &key, &value.into()),
+        None => function.call1(store, &key),
+    };
+    result.map_err(|e| format!("{method} failed: {}", message_of(e)))
 }
 
 impl Storage for WebStorage {
     fn get(&self, key: &str) -> Option<String> {
-        self.call("getItem", key, None).ok()?.as_string()
+        call(&self.store, "getItem", key, None).ok()?.as_string()
     }
 
     fn set(&self, key: &str, value: &str) -> Result<(), String> {
-        self.call("setItem", key, Some(value)).map(|_| ())
+        call(&self.store, "setItem", key, Some(value)).map(|_| ())
     }
 
     fn remove(&self, key: &str) {
-        let _ = self.call("removeItem", key, None);
+        let _ = call(&self.store, "removeItem", key, None);
+    }
+
+    fn get_tab(&self, key: &str) -> Option<String> {
+        call(&self.tab, "getItem", key, None).ok()?.as_string()
+    }
+
+    fn set_tab(&self, key: &str, value: &str) -> Result<(), String> {
+        call(&self.tab, "setItem", key, Some(value)).map(|_| ())
+    }
+
+    fn remove_tab(&self, key: &str) {
+        let _ = call(&self.tab, "removeItem", key, None);
     }
 }

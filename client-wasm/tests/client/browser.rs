@@ -377,6 +377,22 @@ export async function fhirApi(client) {
   check(pages === 2, `pageLimit: ${pages} pages`);
 }
 
+// authorize([…]): the first registration whose issMatch matches the launch's iss.
+export async function registrations(fhir, clientId, authorize) {
+  const common = { iss: fhir, scope: "launch/patient patient/*.rs", redirectUri: `${fhir}/metadata`, noRedirect: true };
+  const chosen = (url) => new URL(url).searchParams.get("client_id");
+  const list = [
+    { ...common, issMatch: "https://elsewhere.example/fhir", clientId: "by-string" },
+    { ...common, issMatch: /elsewhere/, clientId: "by-regexp" },
+    { ...common, issMatch: (iss) => iss === fhir, clientId },
+    { ...common, clientId: "catch-all" },
+  ];
+  check(chosen(await authorize(list)) === clientId, "the function matched");
+  check(chosen(await authorize([{ ...common, issMatch: new RegExp(new URL(fhir).host), clientId: "by-regexp" }])) === "by-regexp", "a RegExp");
+  check(chosen(await authorize(list.slice(0, 2).concat(list[3]))) === "catch-all", "no issMatch matches any iss");
+  check((await codeOf(authorize(list.slice(0, 2)))) === "iss_not_allowed", "nothing matches");
+}
+
 // A session without a patient in context.
 export async function noPatient(client) {
   check(client.patient.id === undefined, "no patient id");
@@ -395,8 +411,23 @@ extern "C" {
     fn map_storage() -> JsValue;
     #[wasm_bindgen(js_name = fhirApi, catch)]
     async fn fhir_api(client: SmartClient) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn registrations(
+        fhir: &str,
+        client_id: &str,
+        authorize: &js_sys::Function,
+    ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = noPatient, catch)]
     async fn no_patient(client: SmartClient) -> Result<JsValue, JsValue>;
+}
+
+#[wasm_bindgen_test]
+async fn several_registrations_pick_by_iss() {
+    let client_id = register_test_client().await;
+    let authorize = Closure::<dyn Fn(JsValue) -> Promise>::new(authorize);
+    if let Err(error) = registrations(FHIR, &client_id, authorize.as_ref().unchecked_ref()).await {
+        panic!("{}", get(&error, "message").as_string().unwrap_or_default());
+    }
 }
 
 #[wasm_bindgen_test]
@@ -440,8 +471,18 @@ async fn memory_and_custom_storage_keep_launch_and_session_where_asked() {
     let callback = land(&url).await;
     let custom = obj(&[("url", callback.into()), ("storage", store.clone())]);
     let client = ready(custom).await.unwrap();
-    assert_eq!(map.size(), 1, "the launch entry was used up");
-    let saved = map.get(&"smart-fhir-client:session".into()).as_string().unwrap();
+    // The launch entry was used up; the session and the pointer to the newest are
+    // there (this tab's own pointer is in sessionStorage).
+    assert_eq!(map.size(), 2);
+    let id = get(&client.state(), "id").as_string().unwrap();
+    assert_eq!(
+        map.get(&"smart-fhir-client:latest".into()).as_string(),
+        Some(id.clone())
+    );
+    let saved = map
+        .get(&format!("smart-fhir-client:session:{id}").into())
+        .as_string()
+        .unwrap();
     assert!(saved.contains(&get(&client.state(), "accessToken").as_string().unwrap()));
 }
 

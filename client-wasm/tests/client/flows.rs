@@ -7,6 +7,7 @@ use crate::support::*;
 use serde_json::{Value, json};
 use smart_fhir_client::engine::fhir::{BundleKind, FhirRequest, IfMatch, InContext};
 use smart_fhir_client::engine::launch::{AuthorizeOptions, LAUNCH_KEY_PREFIX, authorize};
+use smart_fhir_client::engine::session::SESSION_KEY_PREFIX;
 use smart_fhir_client::engine::{MemoryStorage, Method, Platform, SmartClient, Storage, callback, discovery};
 
 const REDIRECT: &str = "http://127.0.0.1:5173/";
@@ -33,6 +34,7 @@ async fn launch_url<P: Platform<Json = Value>, S: Storage>(
     authorize(platform, storage, &options(fhir_base, scope))
         .await
         .unwrap()
+        .url()
 }
 
 /// A complete standalone launch as `bernie` through the mock's pages.
@@ -42,9 +44,7 @@ async fn launch(
     fhir_base: &str,
     scope: &str,
 ) -> Client {
-    let url = authorize(platform, storage, &options(fhir_base, scope))
-        .await
-        .unwrap();
+    let url = launch_url(platform, storage, fhir_base, scope).await;
     let callback_url = walk_pages(&url, "bernie", "allow").await;
     let state = callback::ready(platform, storage, &callback_url, None)
         .await
@@ -485,6 +485,89 @@ async fn unknown_and_replayed_state_are_refused() {
     assert_eq!(replay.code_text(), "state_mismatch");
 }
 
+/// Two tabs sharing one store (as `localStorage`), each with its own tab store (as
+/// `sessionStorage`).
+struct Tab {
+    shared: Rc<MemoryStorage>,
+    own: MemoryStorage,
+}
+
+impl Storage for Tab {
+    fn get(&self, key: &str) -> Option<String> {
+        self.shared.get(key)
+    }
+    fn set(&self, key: &str, value: &str) -> Result<(), String> {
+        self.shared.set(key, value)
+    }
+    fn remove(&self, key: &str) {
+        self.shared.remove(key)
+    }
+    fn get_tab(&self, key: &str) -> Option<String> {
+        self.own.get(key)
+    }
+    fn set_tab(&self, key: &str, value: &str) -> Result<(), String> {
+        self.own.set(key, value)
+    }
+    fn remove_tab(&self, key: &str) {
+        self.own.remove(key)
+    }
+}
+
+#[tokio::test]
+async fn sessions_in_one_store_never_overwrite_each_other_and_each_tab_resumes_its_own() {
+    let mock = start_mock(|_| {}).await;
+    let platform = Rc::new(TestPlatform::new());
+    let shared = Rc::new(MemoryStorage::default());
+    let tab = || {
+        Rc::new(Tab {
+            shared: shared.clone(),
+            own: MemoryStorage::default(),
+        })
+    };
+    let session_in = async |tab: &Rc<Tab>, scope: &str| {
+        let url = launch_url(platform.as_ref(), tab.as_ref(), &mock.urls.fhir_base, scope).await;
+        let callback_url = walk_pages(&url, "bernie", "allow").await;
+        let state = callback::ready(platform.as_ref(), tab.as_ref(), &callback_url, None)
+            .await
+            .unwrap();
+        SmartClient::new(platform.clone(), tab.clone(), state, None).unwrap()
+    };
+    let (first_tab, second_tab) = (tab(), tab());
+    let first = session_in(&first_tab, "launch/patient patient/*.rs").await;
+    let second = session_in(&second_tab, "launch/patient patient/Patient.rs").await;
+    let scope_of =
+        |client: &SmartClient<Rc<TestPlatform>, Rc<Tab>>| client.state().scope.unwrap().to_string();
+    let resumed =
+        |tab: &Rc<Tab>| SmartClient::restore(platform.clone(), tab.clone(), None).map(|c| scope_of(&c));
+    assert_eq!(
+        resumed(&first_tab).as_deref(),
+        Some("launch/patient patient/*.rs")
+    );
+    assert_eq!(
+        resumed(&second_tab).as_deref(),
+        Some("launch/patient patient/Patient.rs")
+    );
+    // A new tab resumes the newest; the first tab's session was not overwritten by it.
+    assert_eq!(
+        resumed(&tab()).as_deref(),
+        Some("launch/patient patient/Patient.rs")
+    );
+    assert_ne!(first.state().id, second.state().id);
+    // Signing out of one leaves the other.
+    second.revoke().await.unwrap();
+    assert_eq!(resumed(&second_tab), None);
+    assert!(second_tab.own.is_empty());
+    assert_eq!(resumed(&tab()), None);
+    assert_eq!(
+        resumed(&first_tab).as_deref(),
+        Some("launch/patient patient/*.rs")
+    );
+    assert_eq!(
+        first.fhir(first.context_read(InContext::Patient)).await.unwrap()["id"],
+        "1"
+    );
+}
+
 #[tokio::test]
 async fn two_launches_keep_their_own_state() {
     let mock = start_mock(|_| {}).await;
@@ -613,7 +696,7 @@ async fn concurrent_requests_after_expiry_share_one_refresh() {
     // The refreshed session was saved for the next page.
     let saved: Value = serde_json::from_str(
         &storage
-            .get(smart_fhir_client::engine::session::SESSION_KEY)
+            .get(&format!("{SESSION_KEY_PREFIX}{}", client.state().id))
             .unwrap(),
     )
     .unwrap();
@@ -663,12 +746,7 @@ async fn failed_refresh_and_revocation_end_the_session() {
     )
     .await;
     client.revoke().await.unwrap();
-    assert!(
-        storage
-            .get(smart_fhir_client::engine::session::SESSION_KEY)
-            .is_none(),
-        "sign-out clears storage"
-    );
+    assert!(storage.is_empty(), "sign-out clears storage: {storage:?}");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let error = client.fhir(FhirRequest::read("Patient", "1")).await.unwrap_err();
     assert_eq!(error.code_text(), "session_expired");
@@ -831,7 +909,11 @@ async fn openid_launches_send_nonce_and_prompt_and_the_options_never_override_th
     chosen.prompt = Some("login".into());
     chosen.extra_params = vec![("login_hint".into(), "bernie".into())];
     chosen.aud = Some("https://resource.example/fhir".into());
-    let url = authorize(&platform, &storage, &chosen).await.unwrap();
+    chosen.post = true;
+    let request = authorize(&platform, &storage, &chosen).await.unwrap();
+    assert!(request.post, "the mock advertises authorize-post");
+    assert_eq!(request.endpoint, mock.urls.auth("authorize"));
+    let url = request.url();
     assert_eq!(param(&url, "prompt").as_deref(), Some("login"));
     assert_eq!(param(&url, "login_hint").as_deref(), Some("bernie"));
     assert_eq!(

@@ -16,6 +16,13 @@ export async function documentedUse(): Promise<void> {
     extraParams: { login_hint: "bernie", max_age: 600 },
     clockTolerance: 120,
   });
+  await authorize({ clientId: "a", scope: "launch openid", target: "popup", width: 600, height: 700, method: "POST" });
+  await authorize({ clientId: "a", scope: "launch", target: window.parent, completeInTarget: true });
+  await authorize([
+    { issMatch: "https://ehr.example/fhir", clientId: "one", scope: "launch" },
+    { issMatch: /\.example\//, clientId: "two", scope: "launch" },
+    { issMatch: (iss: string) => iss.startsWith("https://"), clientId: "three", scope: "launch" },
+  ]);
   const client = await ready();
   await ready({ url: url ?? "", storage: { getItem: () => null, setItem: () => {}, removeItem: () => {} } });
   const state: SessionState = client.state;
@@ -75,6 +82,10 @@ export async function misuse(): Promise<void> {
   // @ts-expect-error clockTolerance is a number of seconds
   await authorize({ clientId: "a", scope: "b", clockTolerance: "1m" });
   const client = await ready();
+  // @ts-expect-error method is GET or POST
+  await authorize({ clientId: "a", scope: "b", method: "PUT" });
+  // @ts-expect-error issMatch is a string, RegExp or function
+  await authorize([{ clientId: "a", scope: "b", issMatch: 42 }]);
   // @ts-expect-error ifMatch is a versionId or false
   await client.update({ resourceType: "Patient", id: "1" }, { ifMatch: true });
   // @ts-expect-error the methods are FHIR's
