@@ -72,8 +72,8 @@ if [ ! -x scripts/node_modules/.bin/terser ]; then
 fi
 
 # demo-web's packages are installed by `make web`, once the npm package it links exists.
-if [ ! -d tests/browser/node_modules ]; then
-  say "npm ci in tests/browser (playwright-core, no browser download)"
+if [ ! -d tests/browser/node_modules/oidc-provider ] || [ ! -d tests/browser/node_modules/playwright-core ]; then
+  say "npm ci in tests/browser (playwright-core, no browser download; oidc-provider)"
   (cd tests/browser && npm ci --no-fund --no-audit >/dev/null)
 fi
 

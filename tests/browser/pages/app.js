@@ -1,6 +1,7 @@
 // The test app: launches as its query says (client_id, server for a standalone launch,
 // scope, target, complete_in_target, method, storage; auto launches at once, else on
-// the button), and on its redirect URI or a reload shows the session it is on.
+// the button), and on its redirect URI or a reload shows the session it is on (and
+// keeps its client as window.client).
 import init, { authorize, ready } from "/pkg/smart_fhir_client.js";
 
 await init();
@@ -36,6 +37,7 @@ if (params.has("client_id")) {
 } else {
   try {
     const client = await ready({ storage });
+    window.client = client;
     const patient = await client.patient();
     show({ patient: patient.id, session: client.state.id, framed: window !== top });
   } catch (e) {
