@@ -393,6 +393,27 @@ export async function registrations(fhir, clientId, authorize) {
   check((await codeOf(authorize(list.slice(0, 2)))) === "iss_not_allowed", "nothing matches");
 }
 
+// The id_token's iat and exp against this device's clock, with clockTolerance.
+export async function clockSkew(fhir, clientId, authorize, ready) {
+  const launch = async (skewSeconds, clockTolerance) => {
+    const url = await authorize({
+      iss: fhir, clientId, scope: "openid fhirUser launch/patient patient/*.rs",
+      redirectUri: `${fhir}/metadata`, noRedirect: true, clockTolerance,
+    });
+    const callback = (await fetch(url)).url;
+    const real = Date.now;
+    Date.now = () => real.call(Date) + skewSeconds * 1000;
+    try {
+      return await ready({ url: callback }).then(() => "ready", (e) => e.code);
+    } finally {
+      Date.now = real;
+    }
+  };
+  check((await launch(-50)) === "ready", "a clock 50 s slow is within the default 60 s");
+  check((await launch(-120)) === "id_token_invalid", "a clock 120 s slow: the id_token is issued in the future");
+  check((await launch(-120, 180)) === "ready", "within a tolerance of 180 s");
+}
+
 // A session without a patient in context.
 export async function noPatient(client) {
   check(client.patient.id === undefined, "no patient id");
@@ -417,6 +438,13 @@ extern "C" {
         client_id: &str,
         authorize: &js_sys::Function,
     ) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = clockSkew, catch)]
+    async fn clock_skew(
+        fhir: &str,
+        client_id: &str,
+        authorize: &js_sys::Function,
+        ready: &js_sys::Function,
+    ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = noPatient, catch)]
     async fn no_patient(client: SmartClient) -> Result<JsValue, JsValue>;
 }
@@ -426,6 +454,25 @@ async fn several_registrations_pick_by_iss() {
     let client_id = register_test_client().await;
     let authorize = Closure::<dyn Fn(JsValue) -> Promise>::new(authorize);
     if let Err(error) = registrations(FHIR, &client_id, authorize.as_ref().unchecked_ref()).await {
+        panic!("{}", get(&error, "message").as_string().unwrap_or_default());
+    }
+}
+
+#[wasm_bindgen_test]
+async fn id_token_times_are_checked_with_the_clock_tolerance() {
+    let client_id = register_test_client().await;
+    let authorize = Closure::<dyn Fn(JsValue) -> Promise>::new(authorize);
+    let ready = Closure::<dyn Fn(JsValue) -> Promise>::new(|options: JsValue| {
+        smart_fhir_client::web::ready(Some(options.unchecked_into()))
+    });
+    let result = clock_skew(
+        FHIR,
+        &client_id,
+        authorize.as_ref().unchecked_ref(),
+        ready.as_ref().unchecked_ref(),
+    )
+    .await;
+    if let Err(error) = result {
         panic!("{}", get(&error, "message").as_string().unwrap_or_default());
     }
 }
