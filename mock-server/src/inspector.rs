@@ -6,10 +6,18 @@
 //! Each record is the method, the path with its query, the status, the time taken,
 //! what went wrong as the response said it (an OAuth error, an OperationOutcome's
 //! diagnostics, a refused bearer token: the renderers of those attach a
-//! [`Problem`]) and the client the request names (its bearer token's `client_id`, a `client_id`
-//! parameter, or Basic credentials). Secrets never reach a record: the values of
-//! code, token, secret, verifier, assertion and password parameters are replaced
-//! by `[redacted]`, and no header or body is kept.
+//! [`Problem`]), the client the request names (its bearer token's `client_id`, a
+//! `client_id` parameter, or Basic credentials) and the launch it belongs to: one
+//! authorization, from `/authorize` through its pages, the token requests and the
+//! FHIR calls made with its tokens (the handlers note it, as a [`LaunchNote`] or through
+//! the bearer check's [`ClientSlot`]). Secrets never reach a record: the values of
+//! code, token, secret, verifier, assertion and password parameters, and the
+//! credentials of the `Authorization` header, become [`fingerprint`]s, which match
+//! one request to another without revealing anything; no header or body is kept.
+//!
+//! Pages follow along live through `GET {auth}/inspector/events` (Server-Sent
+//! Events), and `GET {auth}/inspector/export.har` is the same records as an HTTP
+//! Archive for a bug report or the browser's dev tools.
 //!
 //! Each record also lists its [lints](crate::lint): what is wrong with the request
 //! and which spec says so.
@@ -23,14 +31,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use askama::Template;
 use axum::extract::{Query, Request, State};
-use axum::http::{Extensions, HeaderMap, Method, header};
+use axum::http::{Extensions, HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
-use crate::lint::{self, Found, Lints, Severity};
+use crate::lint::{self, Found, Lint, Lints, Severity};
 use crate::state::AppState;
 
 /// Query parameters whose values are credentials.
@@ -49,6 +59,14 @@ const SECRET_PARAMS: [&str; 12] = [
     "launch",
 ];
 
+/// A secret's stand-in: the first 10 hex digits of its SHA-256, enough to tell two
+/// apart and to match one across requests, never to recover it.
+pub(crate) fn fingerprint(secret: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(secret.as_bytes());
+    digest[..5].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// One request as the inspector shows it (and as `…/inspector/requests` returns it).
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Record {
@@ -56,11 +74,15 @@ pub(crate) struct Record {
     /// RFC 3339, milliseconds.
     pub(crate) at: String,
     pub(crate) method: String,
-    /// Path and query, secrets redacted.
+    /// Path and query, secret values replaced by `redacted-{fingerprint}`.
     pub(crate) path: String,
     pub(crate) status: u16,
     pub(crate) duration_ms: f64,
     pub(crate) client_id: Option<String>,
+    /// The [`fingerprint`] of the authorization the request belongs to.
+    pub(crate) launch: Option<String>,
+    /// The [`fingerprint`] of the `Authorization` header's credentials.
+    pub(crate) credentials: Option<String>,
     /// The error the response carried, e.g. `invalid_grant: code expired`.
     pub(crate) problem: Option<String>,
     /// What is wrong with the request, by [`crate::lint`].
@@ -76,6 +98,19 @@ pub(crate) struct LintRecord {
     pub(crate) spec: &'static str,
     /// What in the request it is about.
     pub(crate) detail: String,
+}
+
+/// The authorization a response belongs to (its id, which a grant and its tokens
+/// keep): the auth server's handlers attach it, as [`Problem`]s are attached.
+#[derive(Clone, Debug)]
+pub(crate) struct LaunchNote(String);
+
+impl LaunchNote {
+    pub(crate) fn attach(response: &mut Response, authorization_id: &str) {
+        response
+            .extensions_mut()
+            .insert(LaunchNote(fingerprint(authorization_id)));
+    }
 }
 
 /// What went wrong, as an error response says it: its renderer attaches this to the
@@ -105,6 +140,8 @@ struct Entry {
     status: u16,
     duration: Duration,
     client_id: Option<String>,
+    launch: Option<String>,
+    credentials: Option<String>,
     problem: Option<String>,
     lints: Vec<Found>,
 }
@@ -120,6 +157,8 @@ impl Entry {
             status: self.status,
             duration_ms: self.duration.as_secs_f64() * 1_000.0,
             client_id: self.client_id.clone(),
+            launch: self.launch.clone(),
+            credentials: self.credentials.clone(),
             problem: self.problem.clone(),
             lints: self
                 .lints
@@ -141,6 +180,9 @@ impl Entry {
 pub(crate) struct Inspector {
     capacity: usize,
     entries: Mutex<(u64, VecDeque<Entry>)>,
+    /// Each new record, for the pages that follow along (`…/inspector/events`);
+    /// taken when the server stops, which ends their streams.
+    live: Mutex<Option<broadcast::Sender<Record>>>,
 }
 
 impl Inspector {
@@ -148,6 +190,7 @@ impl Inspector {
         Inspector {
             capacity,
             entries: Mutex::new((0, VecDeque::with_capacity(capacity.min(4_096)))),
+            live: Mutex::new(Some(broadcast::channel(256).0)),
         }
     }
 
@@ -164,21 +207,51 @@ impl Inspector {
         if entries.len() == self.capacity {
             entries.pop_front();
         }
+        // Formatted only while a page follows along.
+        if let Some(live) = &*self.live.lock().unwrap_or_else(|p| p.into_inner())
+            && live.receiver_count() > 0
+        {
+            let _ = live.send(entry.record());
+        }
         entries.push_back(entry);
+    }
+
+    /// New records from now on, until the server stops.
+    fn follow(&self) -> Option<broadcast::Receiver<Record>> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.as_ref().map(broadcast::Sender::subscribe)
+    }
+
+    /// Ends the live streams, so that a stopping server is not held open by them.
+    pub(crate) fn close(&self) {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// The records, newest first, that `filter` lets through.
     pub(crate) fn recent(&self, filter: &Filter) -> Vec<Record> {
         let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let client_id = filter.client();
         guard
             .1
             .iter()
             .rev()
-            .filter(|e| client_id.is_none_or(|id| e.client_id.as_deref() == Some(id)))
-            .filter(|e| !filter.problems || e.status >= 400 || !e.lints.is_empty())
+            .filter(|e| filter.admits(e))
             .map(Entry::record)
             .collect()
+    }
+
+    /// Whether `client_id` sent an authorization request with this `state` before
+    /// (an app must make a new one for each: RFC 9700 §4.7.1).
+    fn state_seen(&self, client_id: &str, state: &str) -> bool {
+        let needle = format!(
+            "state={}",
+            url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
+        );
+        let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        guard.1.iter().any(|e| {
+            e.client_id.as_deref() == Some(client_id)
+                && e.path.contains("/ccri-auth/authorize?")
+                && e.path.split(['?', '&']).any(|pair| pair == needle)
+        })
     }
 
     /// Forgets every record (the ids go on counting).
@@ -187,16 +260,17 @@ impl Inspector {
     }
 }
 
-/// Where the bearer-token check of a request notes the client it verified, so the
-/// inspector need not parse the token again (a request extension).
+/// Where the bearer-token check of a request notes the client and the grant it
+/// verified, so the inspector need not parse the token again (a request extension).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct ClientSlot(Arc<OnceLock<String>>);
+pub(crate) struct ClientSlot(Arc<OnceLock<(String, String)>>);
 
 impl ClientSlot {
-    /// Notes `client_id` on the request `extensions` carry, if the inspector asked.
-    pub(crate) fn note(extensions: &Extensions, client_id: &str) {
+    /// Notes the token's client and grant on the request `extensions` carry, if the
+    /// inspector asked.
+    pub(crate) fn note(extensions: &Extensions, client_id: &str, grant_id: &str) {
         if let Some(slot) = extensions.get::<ClientSlot>() {
-            let _ = slot.0.set(client_id.to_owned());
+            let _ = slot.0.set((client_id.to_owned(), fingerprint(grant_id)));
         }
     }
 }
@@ -223,12 +297,30 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
         &state.urls.fhir_base,
     );
     let named = client_named(request.headers(), params.unwrap_or_default());
+    if let (Some(client_id), Some(params)) = (&named, params)
+        && method == Method::GET
+        && request.uri().path().ends_with("/ccri-auth/authorize")
+        && let Some((_, sent)) = params.iter().find(|(name, _)| name == "state")
+        && state.inspector.state_seen(client_id, sent)
+    {
+        lints.push(Found {
+            lint: Lint::StateReused,
+            detail: format!("state={sent}"),
+        });
+    }
+    let credentials = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, credentials)| fingerprint(credentials.trim()));
     let slot = ClientSlot::default();
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
     if let Some(found) = response.extensions().get::<Lints>() {
         lints.extend(found.0.iter().cloned());
     }
+    let verified = slot.0.get().cloned();
     state.inspector.push(Entry {
         id: 0,
         at,
@@ -236,7 +328,11 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
         path,
         status: response.status().as_u16(),
         duration: started.elapsed(),
-        client_id: slot.0.get().cloned().or(named),
+        client_id: verified.as_ref().map(|(client, _)| client.clone()).or(named),
+        launch: verified
+            .map(|(_, launch)| launch)
+            .or_else(|| response.extensions().get::<LaunchNote>().map(|l| l.0.clone())),
+        credentials,
         problem: response.extensions().get::<Problem>().map(|p| p.0.clone()),
         lints,
     });
@@ -250,9 +346,9 @@ fn redacted(path: &str, params: Option<&[(String, String)]>) -> String {
     };
     let pairs = params.iter().map(|(name, value)| {
         let value = if SECRET_PARAMS.contains(&name.as_str()) {
-            "[redacted]"
+            format!("redacted-{}", fingerprint(value))
         } else {
-            value.as_str()
+            value.clone()
         };
         (name, value)
     });
@@ -285,12 +381,14 @@ fn client_named(headers: &HeaderMap, params: &[(String, String)]) -> Option<Stri
     })
 }
 
-/// Which records to show: one client's, and only those with a problem (an error
-/// status or a lint).
+/// Which records to show: one client's, one launch's, and only those with a
+/// problem (an error status or a lint).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct Filter {
     #[serde(default)]
     client_id: Option<String>,
+    #[serde(default)]
+    launch: Option<String>,
     #[serde(default, deserialize_with = "checkbox")]
     problems: bool,
 }
@@ -298,6 +396,39 @@ pub(crate) struct Filter {
 impl Filter {
     fn client(&self) -> Option<&str> {
         self.client_id.as_deref().filter(|c| !c.is_empty())
+    }
+
+    fn launch(&self) -> Option<&str> {
+        self.launch.as_deref().filter(|l| !l.is_empty())
+    }
+
+    fn admits(&self, entry: &Entry) -> bool {
+        self.lets_through(
+            entry.client_id.as_deref(),
+            entry.launch.as_deref(),
+            entry.status >= 400 || !entry.lints.is_empty(),
+        )
+    }
+
+    fn lets_through(&self, client_id: Option<&str>, launch: Option<&str>, problem: bool) -> bool {
+        self.client().is_none_or(|id| client_id == Some(id))
+            && self.launch().is_none_or(|id| launch == Some(id))
+            && (!self.problems || problem)
+    }
+
+    /// This filter as a query string, for the page's links.
+    fn query(&self) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(id) = self.client() {
+            query.append_pair("client_id", id);
+        }
+        if let Some(id) = self.launch() {
+            query.append_pair("launch", id);
+        }
+        if self.problems {
+            query.append_pair("problems", "on");
+        }
+        query.finish()
     }
 }
 
@@ -307,26 +438,168 @@ fn checkbox<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D
     Ok(matches!(text.as_str(), "on" | "true" | "1"))
 }
 
+/// A launch as the page lists it: the records of one authorization.
+struct LaunchGroup {
+    id: String,
+    client_id: Option<String>,
+    first: String,
+    last: String,
+    requests: usize,
+    problems: usize,
+}
+
+/// The launches among `records` (newest first), newest first.
+fn launches(records: &[Record]) -> Vec<LaunchGroup> {
+    let mut groups: Vec<LaunchGroup> = Vec::new();
+    for record in records {
+        let Some(id) = &record.launch else { continue };
+        let problem = usize::from(record.status >= 400 || !record.lints.is_empty());
+        match groups.iter_mut().find(|g| g.id == *id) {
+            Some(group) => {
+                group.first = record.at.clone();
+                group.requests += 1;
+                group.problems += problem;
+                group.client_id = group.client_id.take().or_else(|| record.client_id.clone());
+            }
+            None => groups.push(LaunchGroup {
+                id: id.clone(),
+                client_id: record.client_id.clone(),
+                first: record.at.clone(),
+                last: record.at.clone(),
+                requests: 1,
+                problems: problem,
+            }),
+        }
+    }
+    groups
+}
+
 #[derive(Template)]
 #[template(path = "inspector.html")]
 struct InspectorPage {
+    launches: Vec<LaunchGroup>,
     records: Vec<Record>,
     client_id: Option<String>,
+    launch: Option<String>,
     problems: bool,
     enabled: bool,
+    /// The filter as a query, for the JSON, HAR and live links.
+    query: String,
 }
 
 async fn page(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
+    let records = state.inspector.recent(&filter);
     crate::auth::authorize::render(&InspectorPage {
-        records: state.inspector.recent(&filter),
+        launches: launches(&records),
+        records,
         client_id: filter.client().map(str::to_owned),
+        launch: filter.launch().map(str::to_owned),
         problems: filter.problems,
         enabled: state.inspector.enabled(),
+        query: filter.query(),
     })
 }
 
 async fn requests(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
     Json(state.inspector.recent(&filter)).into_response()
+}
+
+/// `GET {auth}/inspector/events`: each new record the filter lets through, as a
+/// Server-Sent Event whose data is the record's JSON.
+async fn events(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
+    let Some(receiver) = state.inspector.follow() else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let stream = futures_util::stream::unfold((receiver, filter), |(mut receiver, filter)| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(record) => {
+                    let problem = record.status >= 400 || !record.lints.is_empty();
+                    if !filter.lets_through(record.client_id.as_deref(), record.launch.as_deref(), problem) {
+                        continue;
+                    }
+                    let event = Event::default().event("record").json_data(&record);
+                    return Some((event, (receiver, filter)));
+                }
+                // A page that fell behind misses some records; the list is still there on reload.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// `GET {auth}/inspector/export.har`: the records as an HTTP Archive (HAR 1.2),
+/// oldest first as HAR has it. Headers and bodies were never kept, so each entry
+/// has none; the problem and the lints are the entry's comment.
+async fn export_har(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
+    let origin = &state.urls.origin;
+    let entries: Vec<serde_json::Value> = state
+        .inspector
+        .recent(&filter)
+        .into_iter()
+        .rev()
+        .map(|record| har_entry(origin, &record))
+        .collect();
+    let har = serde_json::json!({
+        "log": {
+            "version": "1.2",
+            "creator": { "name": "ccri-mock", "version": env!("CARGO_PKG_VERSION") },
+            "entries": entries,
+        }
+    });
+    let disposition = "attachment; filename=\"ccri-mock.har\"";
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        Json(har),
+    )
+        .into_response()
+}
+
+fn har_entry(origin: &str, record: &Record) -> serde_json::Value {
+    let url = format!("{origin}{}", record.path);
+    let query: Vec<serde_json::Value> = record
+        .path
+        .split_once('?')
+        .map(|(_, query)| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .map(|(name, value)| serde_json::json!({ "name": name, "value": value }))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut comment: Vec<String> = record.problem.iter().cloned().collect();
+    comment.extend(
+        record
+            .lints
+            .iter()
+            .map(|l| format!("{} ({}): {} {}", l.id, l.detail, l.message, l.spec)),
+    );
+    let status_text = StatusCode::from_u16(record.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or_default();
+    serde_json::json!({
+        "startedDateTime": record.at,
+        "time": record.duration_ms,
+        "request": {
+            "method": record.method, "url": url, "httpVersion": "HTTP/1.1",
+            "cookies": [], "headers": [], "queryString": query, "headersSize": -1, "bodySize": -1,
+        },
+        "response": {
+            "status": record.status, "statusText": status_text, "httpVersion": "HTTP/1.1",
+            "cookies": [], "headers": [], "content": { "size": -1, "mimeType": "" },
+            "redirectURL": "", "headersSize": -1, "bodySize": -1,
+        },
+        "cache": {},
+        "timings": { "send": 0, "wait": record.duration_ms, "receive": 0 },
+        "comment": comment.join("\n"),
+        "_clientId": record.client_id,
+        "_launch": record.launch,
+    })
 }
 
 /// `POST {auth}/inspector/clear`: start afresh, then back to the page.
@@ -341,6 +614,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/inspector", axum::routing::get(page))
         .route("/inspector/requests", axum::routing::get(requests))
         .route("/inspector/clear", axum::routing::post(clear))
+        .route("/inspector/events", axum::routing::get(events))
+        .route("/inspector/export.har", axum::routing::get(export_har))
 }
 
 #[cfg(test)]
@@ -362,7 +637,11 @@ mod tests {
                     .map(|(n, v)| (n.to_owned(), v.to_owned()))
                 )
             ),
-            "/ccri-auth/authorize?client_id=app&code=%5Bredacted%5D&state=s1&access_token=%5Bredacted%5D"
+            format!(
+                "/ccri-auth/authorize?client_id=app&code=redacted-{}&state=s1&access_token=redacted-{}",
+                fingerprint("abc"),
+                fingerprint("t")
+            )
         );
         let inspector = Inspector::new(3);
         for n in 0..5 {
@@ -374,6 +653,8 @@ mod tests {
                 status: 200,
                 duration: Duration::ZERO,
                 client_id: (n % 2 == 0).then(|| "even".to_owned()),
+                launch: None,
+                credentials: None,
                 problem: None,
                 lints: Vec::new(),
             });
@@ -386,12 +667,12 @@ mod tests {
         assert_eq!(paths, ["/4", "/3", "/2"]);
         let even = Filter {
             client_id: Some("even".into()),
-            problems: false,
+            ..Filter::default()
         };
         assert_eq!(inspector.recent(&even).len(), 2);
         let problems = Filter {
-            client_id: None,
             problems: true,
+            ..Filter::default()
         };
         assert!(inspector.recent(&problems).is_empty());
         inspector.clear();

@@ -186,8 +186,11 @@ async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<Run
     let fingerprint = tls.as_ref().map(|tls| tls.fingerprint.clone());
     let state = AppState::new(config, urls.clone(), key, store, certificate.clone());
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let stopped = async {
+    let stopping = state.clone();
+    let stopped = async move {
         let _ = stopped.await;
+        // Pages following the inspector live would otherwise hold the server open.
+        stopping.inspector.close();
     };
     let task = match &tls {
         Some(tls) => {

@@ -38,6 +38,8 @@ pub(crate) enum Lint {
     ScopeRefused,
     UnknownSearchParameter,
     CountAboveLimit,
+    StateReused,
+    RefreshTooEarly,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -59,7 +61,8 @@ impl Lint {
             Lint::TokenInQuery
             | Lint::AuthorizeWithoutState
             | Lint::ScopeVersionsMixed
-            | Lint::CountAboveLimit => Severity::Warning,
+            | Lint::CountAboveLimit
+            | Lint::RefreshTooEarly => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -118,6 +121,12 @@ impl Lint {
             Lint::CountAboveLimit => {
                 "_count is above the largest page this server serves: ask for at most that many and follow the next links."
             }
+            Lint::StateReused => {
+                "This client sent the same state in an earlier authorization request: make a new unguessable state for every request, or it protects nothing."
+            }
+            Lint::RefreshTooEarly => {
+                "The access token was refreshed while most of its lifetime was left: refresh shortly before expires_in runs out (or after a 401), not on every page load or request."
+            }
         }
     }
 
@@ -143,6 +152,8 @@ impl Lint {
             Lint::ScopeRefused => "SMART App Launch 2.2 §Scopes and launch context",
             Lint::UnknownSearchParameter => "FHIR R4 §3.1.1.2 (Search: handling errors)",
             Lint::CountAboveLimit => "FHIR R4 §3.1.1.5.5 (_count)",
+            Lint::StateReused => "RFC 6749 §10.12, RFC 9700 §4.7.1",
+            Lint::RefreshTooEarly => "SMART App Launch 2.2 §Refresh access token, RFC 6749 §6",
         }
     }
 }

@@ -28,6 +28,7 @@ use super::claims::now;
 use super::grants::{Code, Grant, Launch, random_token};
 use super::simulate::SimulatedError;
 use crate::config::{ClientConfig, Reach, UserConfig};
+use crate::inspector::LaunchNote;
 use crate::state::AppState;
 
 const BROWSER_COOKIE: &str = "ccri-mock-browser";
@@ -139,6 +140,9 @@ impl Stage {
 /// An authorization request that passed validation and waits for a person.
 #[derive(Clone, Debug)]
 pub(crate) struct Authorization {
+    /// Names this authorization from `/authorize` on; its grant and tokens keep it,
+    /// so the inspector can show a launch as one group.
+    pub(crate) id: String,
     pub(crate) client: ClientConfig,
     pub(crate) redirect_uri: String,
     pub(crate) state: Option<String>,
@@ -262,7 +266,10 @@ impl Authorization {
     }
 
     pub(crate) fn redirect_error(&self, code: OAuthErrorCode, description: &str) -> Response {
-        see_other(self.location(&[("error", code.as_str()), ("error_description", description)]))
+        let mut response =
+            see_other(self.location(&[("error", code.as_str()), ("error_description", description)]));
+        LaunchNote::attach(&mut response, &self.id);
+        response
     }
 }
 
@@ -325,7 +332,7 @@ pub(crate) fn show(state: &AppState, txn: String, mut authorization: Authorizati
     {
         return authorization.redirect_error(OAuthErrorCode::AccessDenied, &message);
     }
-    let page = match &authorization.stage {
+    let mut page = match &authorization.stage {
         Stage::Login => login::page(state, &txn, &authorization, None),
         Stage::Picker { login } => picker::page(state, &txn, &authorization, &login.user),
         Stage::Consent { .. } if authorization.skip_consent() => return finish(state, authorization),
@@ -333,6 +340,7 @@ pub(crate) fn show(state: &AppState, txn: String, mut authorization: Authorizati
             consent::page(state, &txn, &authorization, &login.user, patient.as_deref())
         }
     };
+    LaunchNote::attach(&mut page, &authorization.id);
     state.grants().hold(txn, authorization);
     page
 }
@@ -423,7 +431,7 @@ pub(crate) fn finish(state: &AppState, authorization: Authorization) -> Response
         tenant: ehr_launch.and_then(|l| l.context.tenant.clone()),
     };
     let grant = Grant {
-        id: random_token(),
+        id: authorization.id.clone(),
         client_id: authorization.client.client_id.clone(),
         scopes: authorization.scopes.clone(),
         fhir_user: Some(login.user.fhir_user.clone()),
@@ -448,5 +456,7 @@ pub(crate) fn finish(state: &AppState, authorization: Authorization) -> Response
     );
     drop(grants);
     tracing::info!(client = ?authorization.client.client_id, "authorization code issued");
-    see_other(Some(location))
+    let mut response = see_other(Some(location));
+    LaunchNote::attach(&mut response, &authorization.id);
+    response
 }

@@ -112,6 +112,9 @@ pub(crate) struct Redemption<'a> {
 pub(crate) struct RefreshGrant {
     pub grant: Grant,
     pub expires_at: u64,
+    /// When this grant's latest access token was issued (a refresh soon after it
+    /// is a storm the inspector points out).
+    pub last_issued: u64,
 }
 
 /// A launch a developer set up on the launcher page (EHR launch).
@@ -356,10 +359,21 @@ impl Grants {
 
     pub(crate) fn issue_refresh_token(&mut self, grant: Grant) -> String {
         let token = random_token();
-        let expires_at = now() + self.refresh_ttl;
-        self.refresh_tokens
-            .insert(token.clone(), RefreshGrant { grant, expires_at });
+        let issued = now();
+        let refresh = RefreshGrant {
+            grant,
+            expires_at: issued + self.refresh_ttl,
+            last_issued: issued,
+        };
+        self.refresh_tokens.insert(token.clone(), refresh);
         token
+    }
+
+    /// Notes that an access token was issued from refresh token `token` at `at`.
+    pub(crate) fn note_refreshed(&mut self, token: &str, at: u64) {
+        if let Some(refresh) = self.refresh_tokens.get_mut(token) {
+            refresh.last_issued = at;
+        }
     }
 
     /// The grant behind a live refresh token.

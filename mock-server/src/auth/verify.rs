@@ -32,6 +32,8 @@ pub(crate) struct AccessContext(Arc<AccessInfo>);
 #[derive(Debug)]
 pub(crate) struct AccessInfo {
     pub client_id: String,
+    /// The grant the token came from (the inspector groups a launch's requests by it).
+    pub grant: String,
     pub scopes: Scopes,
     /// The patient in context; `patient/` scopes are limited to their compartment.
     pub patient: Option<String>,
@@ -87,6 +89,7 @@ impl AccessContext {
             .map_err(|e| TokenError::Invalid(format!("{e}")))?;
         Ok(AccessContext(Arc::new(AccessInfo {
             client_id: claims.client_id.clone(),
+            grant: claims.grant.clone(),
             scopes,
             patient: claims.context.patient.clone(),
             fhir_user: claims.fhir_user.clone(),
@@ -254,7 +257,7 @@ impl FromRequestParts<AppState> for AccessContext {
             tracing::debug!(?error, "bearer token refused");
             BearerError::Refused(error)
         })?;
-        ClientSlot::note(&parts.extensions, &context.client_id);
+        ClientSlot::note(&parts.extensions, &context.client_id, &context.grant);
         Ok(context)
     }
 }

@@ -80,7 +80,7 @@ async fn bad_requests_go_back_to_the_app_with_error_and_state() {
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{params:?}");
         assert!(page.location.as_deref().unwrap().starts_with(APP_REDIRECT));
         assert_eq!(page.redirect_param("error").as_deref(), Some(error), "{params:?}");
-        assert_eq!(page.redirect_param("state").as_deref(), Some("state-123"));
+        assert_eq!(page.redirect_param("state").as_deref(), sent(&params, "state"));
         assert!(page.redirect_param("error_description").is_some());
     }
     // No state at all: still an error, without one.
@@ -128,17 +128,12 @@ async fn login_page_lists_the_test_users_and_refuses_a_wrong_password() {
 async fn consent_denied_redirects_with_access_denied() {
     let mock = start().await;
     let (_, challenge) = pkce();
-    let login = mock
-        .authorize(&authorize_params(
-            &mock,
-            "launch/patient patient/*.rs",
-            &challenge,
-        ))
-        .await;
+    let params = authorize_params(&mock, "launch/patient patient/*.rs", &challenge);
+    let login = mock.authorize(&params).await;
     let done = mock.walk(login, "bernie", None, "deny").await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     assert_eq!(done.redirect_param("error").as_deref(), Some("access_denied"));
-    assert_eq!(done.redirect_param("state").as_deref(), Some("state-123"));
+    assert_eq!(done.redirect_param("state").as_deref(), sent(&params, "state"));
     assert!(done.redirect_param("code").is_none());
 }
 

@@ -170,14 +170,16 @@ fn rand_bytes() -> [u8; 32] {
     bytes
 }
 
-/// The parameters of a standalone launch of the demo app.
+/// The parameters of a standalone launch of the demo app, with a fresh `state`
+/// each, as an app must send.
 pub(crate) fn authorize_params(mock: &Mock, scope: &str, challenge: &str) -> Vec<(String, String)> {
+    let state = format!("state-{}", hex(&rand_bytes()[..6]));
     [
         ("response_type", "code"),
         ("client_id", "demo-app"),
         ("redirect_uri", APP_REDIRECT),
         ("scope", scope),
-        ("state", "state-123"),
+        ("state", &state),
         ("aud", &mock.server.urls.fhir_base),
         ("code_challenge", challenge),
         ("code_challenge_method", "S256"),
@@ -185,6 +187,15 @@ pub(crate) fn authorize_params(mock: &Mock, scope: &str, challenge: &str) -> Vec
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// The value of parameter `name` in `params`.
+pub(crate) fn sent<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A page of the login/picker/consent sequence.
@@ -305,10 +316,11 @@ impl Mock {
         patient: Option<&str>,
     ) -> (String, String) {
         let (verifier, challenge) = pkce();
-        let login = self.authorize(&authorize_params(self, scope, &challenge)).await;
+        let params = authorize_params(self, scope, &challenge);
+        let login = self.authorize(&params).await;
         let done = self.walk(login, username, patient, "allow").await;
         assert_eq!(done.status, StatusCode::SEE_OTHER);
-        assert_eq!(done.redirect_param("state").as_deref(), Some("state-123"));
+        assert_eq!(done.redirect_param("state").as_deref(), sent(&params, "state"));
         (done.redirect_param("code").expect("a code"), verifier)
     }
 

@@ -126,10 +126,11 @@ async fn prompt_none_answers_from_the_browsers_session_or_says_what_is_needed() 
         params_with(&mock, scope, &challenge, &extra)
     };
     // Nobody has logged in in this browser yet.
-    let first = mock.authorize(&silent("patient/*.rs", &[])).await;
+    let params = silent("patient/*.rs", &[]);
+    let first = mock.authorize(&params).await;
     assert_eq!(first.status, StatusCode::SEE_OTHER);
     assert_eq!(first.redirect_param("error").as_deref(), Some("login_required"));
-    assert_eq!(first.redirect_param("state").as_deref(), Some("state-123"));
+    assert_eq!(first.redirect_param("state").as_deref(), sent(&params, "state"));
 
     // After bernie logs in and allows, the same request needs no page.
     launch_with(&mock, "openid fhirUser patient/*.rs", &[]).await;

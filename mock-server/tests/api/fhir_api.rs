@@ -772,13 +772,29 @@ async fn the_inspector_shows_each_request_with_its_client_and_no_secret() {
     let line = |r: &Value| format!("{} {} {}", r["method"], r["path"].as_str().unwrap(), r["status"]);
     let lines: Vec<String> = records.iter().map(line).collect();
     assert_eq!(
-        lines[..3],
+        lines[1..3],
         [
-            r#""GET" /ccri-fhir/R4/metadata?access_token=%5Bredacted%5D 200"#.to_owned(),
             r#""GET" /ccri-fhir/R4/Patient/1 200"#.to_owned(),
             r#""POST" /ccri-auth/token 200"#.to_owned(),
         ],
         "newest first"
+    );
+    // A secret becomes a fingerprint: the same for the same secret, nothing to recover.
+    let leaked_path = records[0]["path"].as_str().unwrap();
+    let fingerprint = leaked_path
+        .strip_prefix("/ccri-fhir/R4/metadata?access_token=redacted-")
+        .unwrap();
+    assert!(
+        fingerprint.len() == 10 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{leaked_path}"
+    );
+    mock.http.get(&leaked).send().await.unwrap();
+    let again = mock.get_json(&mock.auth("inspector/requests")).await;
+    assert_eq!(again[0]["path"], leaked_path);
+    assert_eq!(
+        records[1]["credentials"].as_str().map(str::len),
+        Some(10),
+        "the bearer token's fingerprint"
     );
     assert_eq!(records[1]["client_id"], "patient-access", "from the bearer token");
     assert_eq!(
@@ -831,6 +847,136 @@ fn lint_ids(record: &Value) -> Vec<&str> {
         .iter()
         .map(|l| l["id"].as_str().unwrap())
         .collect()
+}
+
+/// One launch is one group: its authorize request, pages, token requests and FHIR
+/// calls share a launch id; the records come live and as a HAR; the lints that need
+/// history (a reused state, a refresh storm) are found.
+#[tokio::test]
+async fn the_inspector_groups_each_launch_follows_live_and_exports_har() {
+    let mock = start().await;
+    let mut live = mock
+        .http
+        .get(mock.auth("inspector/events?client_id=demo-app"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.headers()[CONTENT_TYPE], "text/event-stream");
+
+    let (code, verifier) = mock
+        .code_for("launch/patient offline_access patient/*.rs", "bernie", None)
+        .await;
+    let (status, tokens) = mock.exchange(&code, &verifier).await;
+    assert_eq!(status, StatusCode::OK);
+    let access = tokens["access_token"].as_str().unwrap();
+    mock.fhir_get("Patient/1", access).await;
+    // Refreshed seconds into a 90-minute token: a storm.
+    mock.refresh(tokens["refresh_token"].as_str().unwrap(), None)
+        .await;
+    // Another launch, as another group.
+    mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
+
+    let records = mock.get_json(&mock.auth("inspector/requests")).await;
+    let records = records.as_array().unwrap();
+    let launch_of = |fragment: &str| {
+        records
+            .iter()
+            .rev()
+            .find(|r| r["path"].as_str().unwrap().contains(fragment))
+            .and_then(|r| r["launch"].as_str())
+            .unwrap_or_else(|| panic!("no launch on {fragment}: {records:#?}"))
+            .to_owned()
+    };
+    let first = launch_of("/ccri-auth/authorize?");
+    for fragment in [
+        "/ccri-auth/authorize/login",
+        "/ccri-auth/authorize/consent",
+        "/ccri-auth/token",
+        "/ccri-fhir/R4/Patient/1",
+    ] {
+        assert_eq!(
+            launch_of(fragment),
+            first,
+            "{fragment} belongs to the first launch"
+        );
+    }
+    let second = records
+        .iter()
+        .find(|r| r["path"].as_str().unwrap().contains("/ccri-auth/authorize?"))
+        .unwrap()["launch"]
+        .as_str()
+        .unwrap();
+    assert_ne!(second, first);
+    let grouped = mock
+        .get_json(&mock.auth(&format!("inspector/requests?launch={first}")))
+        .await;
+    assert_eq!(
+        grouped.as_array().unwrap().len(),
+        6,
+        "authorize, login, consent, token, read, refresh: {grouped:#?}"
+    );
+    let refresh = &grouped[0];
+    assert_eq!(lint_ids(refresh), ["refresh-too-early"]);
+    let page = mock.get_text(&mock.auth("inspector")).await;
+    assert!(
+        page.contains(&format!("?launch={first}")),
+        "the page lists the launch"
+    );
+
+    // The same state twice from one client.
+    let (_, challenge) = pkce();
+    let params = authorize_params(&mock, "launch/patient patient/*.rs", &challenge);
+    mock.authorize(&params).await;
+    mock.authorize(&params).await;
+    let records = mock.get_json(&mock.auth("inspector/requests")).await;
+    assert_eq!(lint_ids(&records[0]), ["state-reused"]);
+    assert!(lint_ids(&records[1]).is_empty());
+
+    // Live: the stream carried this client's requests as they happened.
+    let mut seen = String::new();
+    while !seen.contains("/ccri-fhir/R4/Patient/1") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), live.chunk())
+            .await
+            .expect("a live record")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: record\ndata: {"), "{seen}");
+
+    // HAR 1.2, oldest first, nothing secret.
+    let har = mock.get_json(&mock.auth("inspector/export.har")).await;
+    assert_eq!(har["log"]["version"], "1.2");
+    let entries = har["log"]["entries"].as_array().unwrap();
+    assert_eq!(
+        entries.len(),
+        mock.get_json(&mock.auth("inspector/requests"))
+            .await
+            .as_array()
+            .unwrap()
+            .len()
+    );
+    let exchange = entries
+        .iter()
+        .find(|e| {
+            e["request"]["url"]
+                .as_str()
+                .unwrap()
+                .ends_with("/ccri-auth/token")
+        })
+        .unwrap();
+    assert_eq!(exchange["request"]["method"], "POST");
+    assert_eq!(exchange["response"]["status"], 200);
+    assert!(exchange["startedDateTime"].as_str().unwrap().ends_with('Z'));
+    let text = har.to_string();
+    for secret in [
+        code.as_str(),
+        verifier.as_str(),
+        access,
+        tokens["refresh_token"].as_str().unwrap(),
+    ] {
+        assert!(!text.contains(secret), "a secret in the HAR");
+    }
 }
 
 #[tokio::test]

@@ -75,6 +75,7 @@ async fn authorize(
     };
     let (browser, jar) = Browser::of_or_new(jar, &state);
     let mut pending = Authorization {
+        id: random_token(),
         client,
         redirect_uri: request.redirect_uri.clone(),
         state: request.state.clone(),

@@ -6,9 +6,9 @@
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use smart_protocol::{PkceVerifier, TokenResponse};
+use smart_protocol::PkceVerifier;
 
-use super::{issue, wants_refresh};
+use super::{Issued, issue, wants_refresh};
 use crate::auth::client_auth::CallingClient;
 use crate::auth::error::OAuthRejection;
 use crate::auth::grants::CodeRefused;
@@ -23,7 +23,7 @@ pub(super) fn exchange(
     code: &str,
     redirect_uri: &str,
     verifier: PkceVerifier,
-) -> Result<TokenResponse, OAuthRejection> {
+) -> Result<Issued, OAuthRejection> {
     check_verifier_syntax(&verifier)?;
     let mut grants = state.grants();
     let Redeemed { grant, nonce } = grants

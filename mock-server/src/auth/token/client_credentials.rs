@@ -3,9 +3,9 @@
 //! SMART Backend Services with a `private_key_jwt` assertion.
 
 use smart_protocol::discovery::AuthMethod;
-use smart_protocol::{LaunchContext, Scopes, TokenResponse};
+use smart_protocol::{LaunchContext, Scopes};
 
-use super::issue;
+use super::{Issued, issue};
 use crate::auth::client_auth::CallingClient;
 use crate::auth::error::OAuthRejection;
 use crate::auth::grants::{Grant, random_token};
@@ -19,7 +19,7 @@ pub(super) fn exchange(
     state: &AppState,
     caller: &CallingClient,
     scope: Option<Scopes>,
-) -> Result<TokenResponse, OAuthRejection> {
+) -> Result<Issued, OAuthRejection> {
     if caller.method == AuthMethod::None {
         return Err(OAuthRejection::new(
             smart_protocol::OAuthErrorCode::UnauthorizedClient,

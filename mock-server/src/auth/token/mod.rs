@@ -26,11 +26,28 @@ use super::client_auth::authenticate;
 use super::error::{OAuthRejection, no_store};
 use super::grants::{Grant, random_token};
 use super::keys::TokenKind;
+use crate::inspector::LaunchNote;
+use crate::lint::{Lint, Lints};
 use crate::state::AppState;
+
+/// What an exchange gives: the token response, and for the inspector the grant it
+/// came from and what was wrong with the request, if anything.
+pub(super) struct Issued {
+    response: TokenResponse,
+    grant_id: String,
+    lint: Option<(Lint, String)>,
+}
 
 pub(crate) async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body).await {
-        Ok(response) => (no_store(), Json(response)).into_response(),
+        Ok(issued) => {
+            let mut response = (no_store(), Json(issued.response)).into_response();
+            LaunchNote::attach(&mut response, &issued.grant_id);
+            if let Some((lint, detail)) = issued.lint {
+                Lints::attach(&mut response, lint, detail);
+            }
+            response
+        }
         Err(rejection) => {
             // Debug formatting escapes what the caller sent: no forged log lines.
             tracing::info!(error = ?rejection.0.to_string(), "token request refused");
@@ -39,7 +56,7 @@ pub(crate) async fn token(State(state): State<AppState>, headers: HeaderMap, bod
     }
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<TokenResponse, OAuthRejection> {
+async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Issued, OAuthRejection> {
     let form_encoded = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -118,7 +135,7 @@ fn issue(
     ttl_secs: u64,
     refresh_token: Option<String>,
     nonce: Option<String>,
-) -> TokenResponse {
+) -> Issued {
     let issued_at = now();
     let claims = AccessClaims {
         iss: state.urls.auth_base.clone(),
@@ -164,7 +181,7 @@ fn issue(
                 ),
             )
         });
-    TokenResponse {
+    let response = TokenResponse {
         access_token: AccessToken::new(state.key().sign(TokenKind::Access, &claims)),
         token_type: TokenType::Bearer,
         expires_in: Some(ttl_secs),
@@ -172,6 +189,11 @@ fn issue(
         refresh_token: refresh_token.map(RefreshToken::new),
         id_token,
         context: grant.context.clone(),
+    };
+    Issued {
+        response,
+        grant_id: grant.id.clone(),
+        lint: None,
     }
 }
 

@@ -4,12 +4,14 @@
 //! answers with a new refresh token and the old one is refused, and a replaced one
 //! used again revokes the grant (RFC 9700 §4.14.2).
 
-use smart_protocol::{RefreshToken, Scopes, TokenResponse};
+use smart_protocol::{RefreshToken, Scopes};
 
-use super::issue;
+use super::{Issued, issue};
+use crate::auth::claims::now;
 use crate::auth::client_auth::CallingClient;
 use crate::auth::error::OAuthRejection;
 use crate::auth::simulate::SimulatedError;
+use crate::lint::Lint;
 use crate::state::AppState;
 
 pub(super) fn exchange(
@@ -17,10 +19,10 @@ pub(super) fn exchange(
     caller: &CallingClient,
     refresh_token: &RefreshToken,
     scope: Option<Scopes>,
-) -> Result<TokenResponse, OAuthRejection> {
+) -> Result<Issued, OAuthRejection> {
     // Every check and the rotation under one lock: two requests with the same
     // token cannot both pass the check before either rotates it.
-    let (grant, rotated) = {
+    let (grant, rotated, issued_before) = {
         let mut grants = state.grants();
         if grants.revoke_if_replaced(refresh_token.secret()) {
             return Err(OAuthRejection::invalid_grant(
@@ -36,6 +38,7 @@ pub(super) fn exchange(
             ));
         }
         let mut grant = refresh.grant.clone();
+        let issued_before = refresh.last_issued;
         if grant.simulate == Some(SimulatedError::TokenExpiredRefreshToken) {
             return Err(OAuthRejection::invalid_grant(
                 "refresh token expired (simulated error)",
@@ -54,13 +57,22 @@ pub(super) fn exchange(
             true => grants.rotate_refresh_token(refresh_token.secret()),
             false => None,
         };
-        (grant, rotated)
+        grants.note_refreshed(rotated.as_deref().unwrap_or(refresh_token.secret()), now());
+        (grant, rotated, issued_before)
     };
     // OpenID Connect Core §12.2: a refreshed id_token should carry no nonce.
-    let mut response = issue(state, &grant, state.config.token_ttl_secs, None, None);
-    response.refresh_token = match rotated {
+    let ttl = state.config.token_ttl_secs;
+    let mut issued = issue(state, &grant, ttl, None, None);
+    issued.response.refresh_token = match rotated {
         Some(token) => Some(RefreshToken::new(token)),
         None => Some(refresh_token.clone()),
     };
-    Ok(response)
+    let elapsed = now().saturating_sub(issued_before);
+    if elapsed < ttl / 2 {
+        issued.lint = Some((
+            Lint::RefreshTooEarly,
+            format!("{elapsed} s into a token that lives {ttl} s"),
+        ));
+    }
+    Ok(issued)
 }
