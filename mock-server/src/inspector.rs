@@ -25,7 +25,7 @@
 //! The records live in a ring buffer (`inspector_size`, 2,000 by default; 0 turns
 //! the inspector off), behind the small API below.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -176,10 +176,60 @@ impl Entry {
 }
 
 /// The ring buffer of requests.
+/// What the lints about an app's habits remember beyond the records: which
+/// credentials were refused, and when each search was last made with each. Bounded:
+/// past [`MEMORY_LIMIT`] entries it starts again.
+#[derive(Debug, Default)]
+struct Memory {
+    refused: HashSet<String>,
+    searches: HashMap<(String, String), Instant>,
+}
+
+const MEMORY_LIMIT: usize = 10_000;
+/// A search made again within this long is a `search-repeated`.
+const REPEAT_WINDOW: Duration = Duration::from_secs(60);
+
+impl Memory {
+    /// The lints of a FHIR request sent with `credentials` (a fingerprint) to `path`.
+    fn recall(&mut self, credentials: &str, path: &str, search: bool, now: Instant) -> Vec<Found> {
+        let mut found = Vec::new();
+        if self.refused.contains(credentials) {
+            found.push(Found {
+                lint: Lint::TokenUsedAfter401,
+                detail: format!("credentials {credentials}"),
+            });
+        }
+        if search {
+            if self.searches.len() >= MEMORY_LIMIT {
+                self.searches.clear();
+            }
+            let key = (credentials.to_owned(), path.to_owned());
+            if let Some(before) = self.searches.insert(key, now)
+                && now.duration_since(before) < REPEAT_WINDOW
+            {
+                let seconds = now.duration_since(before).as_secs();
+                found.push(Found {
+                    lint: Lint::SearchRepeated,
+                    detail: format!("made {seconds} s before"),
+                });
+            }
+        }
+        found
+    }
+
+    fn refused(&mut self, credentials: &str) {
+        if self.refused.len() >= MEMORY_LIMIT {
+            self.refused.clear();
+        }
+        self.refused.insert(credentials.to_owned());
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Inspector {
     capacity: usize,
     entries: Mutex<(u64, VecDeque<Entry>)>,
+    memory: Mutex<Memory>,
     /// Each new record, for the pages that follow along (`…/inspector/events`);
     /// taken when the server stops, which ends their streams.
     live: Mutex<Option<broadcast::Sender<Record>>>,
@@ -190,6 +240,7 @@ impl Inspector {
         Inspector {
             capacity,
             entries: Mutex::new((0, VecDeque::with_capacity(capacity.min(4_096)))),
+            memory: Mutex::default(),
             live: Mutex::new(Some(broadcast::channel(256).0)),
         }
     }
@@ -308,17 +359,37 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
             detail: format!("state={sent}"),
         });
     }
-    let credentials = request
+    let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .map(|(_, credentials)| fingerprint(credentials.trim()));
+        .and_then(|v| v.split_once(' '));
+    let bearer = authorization.is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    let credentials = authorization.map(|(_, credentials)| fingerprint(credentials.trim()));
+    let fhir_call = request.uri().path().contains("/ccri-fhir/");
+    if fhir_call && let Some(credentials) = &credentials {
+        let search = method == Method::GET && params.is_some();
+        let mut memory = state.inspector.memory.lock().unwrap_or_else(|p| p.into_inner());
+        lints.extend(memory.recall(credentials, &path, search, started));
+    }
     let slot = ClientSlot::default();
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
     if let Some(found) = response.extensions().get::<Lints>() {
         lints.extend(found.0.iter().cloned());
+    }
+    // Only a Bearer token refused is one not to send again (another scheme is refused for itself).
+    if fhir_call
+        && bearer
+        && response.status() == StatusCode::UNAUTHORIZED
+        && let Some(credentials) = &credentials
+    {
+        state
+            .inspector
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .refused(credentials);
     }
     let verified = slot.0.get().cloned();
     state.inspector.push(Entry {

@@ -40,6 +40,9 @@ pub(crate) enum Lint {
     CountAboveLimit,
     StateReused,
     RefreshTooEarly,
+    #[strum(serialize = "token-used-after-401")]
+    TokenUsedAfter401,
+    SearchRepeated,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -62,7 +65,8 @@ impl Lint {
             | Lint::AuthorizeWithoutState
             | Lint::ScopeVersionsMixed
             | Lint::CountAboveLimit
-            | Lint::RefreshTooEarly => Severity::Warning,
+            | Lint::RefreshTooEarly
+            | Lint::SearchRepeated => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -127,6 +131,12 @@ impl Lint {
             Lint::RefreshTooEarly => {
                 "The access token was refreshed while most of its lifetime was left: refresh shortly before expires_in runs out (or after a 401), not on every page load or request."
             }
+            Lint::TokenUsedAfter401 => {
+                "This access token was already refused with a 401: refresh it (or launch again) and retry with the new one, instead of sending it again."
+            }
+            Lint::SearchRepeated => {
+                "The same search was made again within a minute: follow the Bundle's next link for more results, and keep the pages you fetched instead of asking again."
+            }
         }
     }
 
@@ -154,6 +164,8 @@ impl Lint {
             Lint::CountAboveLimit => "FHIR R4 §3.1.1.5.5 (_count)",
             Lint::StateReused => "RFC 6749 §10.12, RFC 9700 §4.7.1",
             Lint::RefreshTooEarly => "SMART App Launch 2.2 §Refresh access token, RFC 6749 §6",
+            Lint::TokenUsedAfter401 => "RFC 6750 §3.1, SMART App Launch 2.2 §Refresh access token",
+            Lint::SearchRepeated => "FHIR R4 §3.1.1.5 (Search: paging with the Bundle's links)",
         }
     }
 }

@@ -932,6 +932,23 @@ async fn the_inspector_groups_each_launch_follows_live_and_exports_har() {
     assert_eq!(lint_ids(&records[0]), ["state-reused"]);
     assert!(lint_ids(&records[1]).is_empty());
 
+    // A token sent again after its 401; a search made twice instead of paged.
+    for _ in 0..2 {
+        mock.fhir_get("Patient/1", "not-a-token").await;
+        mock.fhir_get("Observation?patient=1&_count=5", access).await;
+    }
+    let records = mock.get_json(&mock.auth("inspector/requests")).await;
+    let found: Vec<Vec<&str>> = records.as_array().unwrap()[..4].iter().map(lint_ids).collect();
+    assert_eq!(
+        found,
+        [
+            vec!["search-repeated"],
+            vec!["token-used-after-401"],
+            vec![],
+            vec![]
+        ]
+    );
+
     // Live: the stream carried this client's requests as they happened.
     let mut seen = String::new();
     while !seen.contains("/ccri-fhir/R4/Patient/1") {
