@@ -365,7 +365,14 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '));
     let bearer = authorization.is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
-    let credentials = authorization.map(|(_, credentials)| fingerprint(credentials.trim()));
+    // A JWT ends in its signature and a random token is random throughout, so the
+    // last 64 characters tell two apart; hashing only those keeps a FHIR read's
+    // overhead down (a whole RS256 token is ~800 bytes to hash on every request).
+    let credentials = authorization.map(|(_, credentials)| {
+        let credentials = credentials.trim();
+        let tail = credentials.len().saturating_sub(64);
+        fingerprint(credentials.get(tail..).unwrap_or(credentials))
+    });
     let fhir_call = request.uri().path().contains("/ccri-fhir/");
     if fhir_call && let Some(credentials) = &credentials {
         let search = method == Method::GET && params.is_some();
