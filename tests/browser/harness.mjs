@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { dirname, extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -29,11 +30,26 @@ function start(command, args, cwd) {
 async function waitFor(url) {
   for (let i = 0; i < 200; i++) {
     try {
-      if ((await fetch(url)).ok) return;
+      if (url.startsWith("https:") ? (await insecureJson(url)).status === 200 : (await fetch(url)).ok) return;
     } catch {}
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not come up`);
+}
+
+/** A request to a mock started with --tls, whose certificate it generated: trusted
+ * here without checking, as only these tests do. Resolves to { status, body }. */
+export function insecureJson(url, { method = "GET", body } = {}) {
+  return new Promise((resolve, reject) => {
+    const headers = body ? { "content-type": "application/json" } : {};
+    const request = httpsRequest(url, { method, headers, rejectUnauthorized: false }, (response) => {
+      let text = "";
+      response.on("data", (chunk) => (text += chunk));
+      response.on("end", () => resolve({ status: response.statusCode, body: text ? JSON.parse(text) : null }));
+    });
+    request.on("error", reject);
+    request.end(body && JSON.stringify(body));
+  });
 }
 
 let browser;
@@ -41,7 +57,8 @@ let browser;
 /** Starts a ccri-mock on `port` (stopped when the test process exits); resolves to its FHIR base. */
 export async function startMock(port, ...args) {
   start(join(root, "target", "debug", "ccri-mock"), ["--port", String(port), ...args], root);
-  const base = fhir(`http://127.0.0.1:${port}`);
+  const scheme = args.includes("--tls") ? "https" : "http";
+  const base = fhir(`${scheme}://127.0.0.1:${port}`);
   await waitFor(`${base}/metadata`);
   return base;
 }
@@ -88,8 +105,8 @@ export async function tearDown() {
 }
 
 /** Runs `body` with a fresh page; on failure saves a screenshot named after the test. */
-export async function withPage(name, body) {
-  const context = await browser.newContext();
+export async function withPage(name, body, contextOptions = {}) {
+  const context = await browser.newContext(contextOptions);
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   const errors = [];

@@ -38,8 +38,10 @@ if (params.has("client_id")) {
   try {
     const client = await ready({ storage });
     window.client = client;
-    const patient = await client.patient();
-    show({ patient: patient.id, session: client.state.id, framed: window !== top });
+    const { id, encounter, fhirContext, intent, tenant, fhirUser, scope, patient } = client.state;
+    // The Patient is read (not only named) when there is one.
+    const read = patient ? (await client.patient()).id : null;
+    show({ patient: read, session: id, framed: window !== top, encounter, fhirContext, intent, tenant, fhirUser, scope });
   } catch (e) {
     show({ error: e.code, message: e.message });
   }
