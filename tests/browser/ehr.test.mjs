@@ -89,6 +89,18 @@ test("the launch context of an EHR launch reaches client.state: fhirContext, int
     );
   }));
 
+test("a signed launch link, opened in a fresh browser, launches an app the mock never registered", () =>
+  withPage("launch-link", async (page) => {
+    const launchUrl = `${app}/app.html?client_id=an-app-nobody-registered&auto=1&scope=${encodeURIComponent("launch openid fhirUser patient/*.rs")}`;
+    const choices = new URLSearchParams({ launch_url: launchUrl, client_id: "", patient: "1", practitioner: "Practitioner/2", intent: "review", skip_auth: "on" });
+    const made = await (await fetch(`${AUTH}/launcher/link?${choices}`)).text();
+    const link = made.match(/id="launch-link" readonly value="([^"]+)"/)[1];
+    assert.ok(link.startsWith(`${AUTH}/launch/`), link);
+    await page.goto(link);
+    const shown = await result(page);
+    assert.deepEqual([shown.patient, shown.intent], ["1", "review"], JSON.stringify(shown));
+  }));
+
 test("a standalone launch with launch/encounter: the consent page picks the encounter", () =>
   withPage("encounter-picker", async (page) => {
     const clientId = await register();

@@ -117,11 +117,29 @@ pub(crate) struct RefreshGrant {
     pub last_issued: u64,
 }
 
+/// Which apps may continue a launch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LaunchFor {
+    /// One registered client.
+    Client(String),
+    /// Any app opened on this origin (a launch link made for no registration): the
+    /// mock adopts the `client_id` it presents, as [`LinkClient`] says.
+    AnyAppOn { origin: String, client: LinkClient },
+}
+
+/// How an app with no registration authenticates, as its launch link chose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LinkClient {
+    Public,
+    /// Confidential, with this secret (Basic or form-post).
+    Secret(String),
+}
+
 /// A launch a developer set up on the launcher page (EHR launch).
 #[derive(Clone, Debug)]
 pub(crate) struct Launch {
-    /// The one client whose `/authorize` may continue it.
-    pub client_id: String,
+    /// The apps whose `/authorize` may continue it.
+    pub for_client: LaunchFor,
     pub context: LaunchContext,
     /// The practitioner the EHR has logged in: no login page in an EHR launch.
     pub fhir_user: Option<FhirReference>,
@@ -452,18 +470,35 @@ impl Grants {
         id
     }
 
+    /// Which apps may continue launch `id`, while it lasts.
+    pub(crate) fn launch_for(&self, id: &str) -> Option<&LaunchFor> {
+        self.launches
+            .get(id)
+            .filter(|l| now() < l.expires_at)
+            .map(|l| &l.value.for_client)
+    }
+
     /// Uses up launch `id`: once, by the client it was made for, before it expires.
     pub(crate) fn take_launch(&mut self, id: &str, client_id: &str) -> Result<Launch, String> {
         let unknown = || format!("unknown, expired or already used launch {id}");
-        let entry = self
-            .launches
-            .get(id)
-            .filter(|l| now() < l.expires_at)
-            .ok_or_else(unknown)?;
-        if entry.value.client_id != client_id {
-            return Err(format!("launch {id} was made for another client"));
+        match self.launch_for(id).ok_or_else(unknown)? {
+            LaunchFor::Client(bound) if bound != client_id => {
+                return Err(format!("launch {id} was made for another client"));
+            }
+            _ => {}
         }
         self.launches.remove(id).map(|l| l.value).ok_or_else(unknown)
+    }
+
+    /// Takes in an app that a launch link opened with no registration, under the
+    /// `client_id` it presented (bounded with the registered clients).
+    pub(crate) fn adopt(&mut self, client: ClientConfig) -> Result<(), &'static str> {
+        if self.registered.len() >= MAX_REGISTERED_CLIENTS {
+            return Err("this mock holds at most 10,000 registered clients: restart it to start afresh");
+        }
+        self.registered.push(client.client_id.clone());
+        self.clients.insert(client.client_id.clone(), client);
+        Ok(())
     }
 
     /// Records a client assertion's `jti` until the assertion's `exp`; false if it
@@ -584,7 +619,7 @@ mod tests {
 
     fn launch() -> Launch {
         Launch {
-            client_id: "app".into(),
+            for_client: LaunchFor::Client("app".into()),
             context: LaunchContext::default(),
             fhir_user: None,
             skip_auth: false,

@@ -65,6 +65,8 @@ pub enum TokenKind {
     Access,
     /// OpenID Connect Core §2: a plain `JWT`.
     Id,
+    /// A launch link's choices, signed so that they cannot be changed on the way.
+    LaunchLink,
 }
 
 impl TokenKind {
@@ -72,6 +74,7 @@ impl TokenKind {
         match self {
             TokenKind::Access => "at+jwt",
             TokenKind::Id => "JWT",
+            TokenKind::LaunchLink => "launch-link+jwt",
         }
     }
 }

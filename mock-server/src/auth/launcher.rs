@@ -17,16 +17,18 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
+use jsonwebtoken::Validation;
+use serde::{Deserialize, Serialize};
 use smart_protocol::{FhirContextItem, LaunchContext};
 use url::Url;
 
 use super::authorize::render;
 use super::form_lines;
-use super::grants::Launch;
+use super::grants::{Launch, LaunchFor, LinkClient};
+use super::keys::TokenKind;
 use super::patients::PatientRow;
 use super::simulate::SimulatedError;
 use super::uri::check_launch_url;
@@ -108,10 +110,18 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>, link: Op
     response
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub(crate) struct LaunchForm {
     launch_url: String,
+    /// A registered client, or empty: any app, with no registration.
+    #[serde(default)]
     client_id: String,
+    /// With no registration: `public` (the default) or `symmetric` (a confidential
+    /// app that authenticates with `client_secret`).
+    #[serde(default)]
+    client_type: String,
+    #[serde(default)]
+    client_secret: String,
     #[serde(default)]
     patient: String,
     #[serde(default)]
@@ -146,6 +156,10 @@ pub(crate) async fn launch(State(state): State<AppState>, Form(form): Form<Launc
 
 /// `GET {auth}/launcher/open?…`: a shareable launch, opened afresh each time.
 pub(crate) async fn open_link(State(state): State<AppState>, Query(form): Query<LaunchForm>) -> Response {
+    if form.client_id.is_empty() {
+        let message = "a launch for an app with no registration needs a signed link: use Make a link";
+        return render_page(&state, &form.launch_url, Some(message), None);
+    }
     open(&state, &form)
 }
 
@@ -158,14 +172,44 @@ pub(crate) async fn make_link(
 ) -> Response {
     match check(&state, &form) {
         Ok(_) => {
-            let link = format!(
-                "{}?{}",
-                state.urls.auth("launcher/open"),
-                query.unwrap_or_default()
-            );
+            // Signed: the choices cannot be changed on the way, and it is the one
+            // form of link that an app with no registration can be opened with.
+            let signed = state.urls.auth(&format!(
+                "launch/{}",
+                state.key().sign(TokenKind::LaunchLink, &form)
+            ));
+            let link = match form.client_id.is_empty() {
+                true => signed,
+                false => format!(
+                    "{}?{}",
+                    state.urls.auth("launcher/open"),
+                    query.unwrap_or_default()
+                ),
+            };
             render_page(&state, &form.launch_url, None, Some(link))
         }
         Err(message) => render_page(&state, &form.launch_url, Some(&message), None),
+    }
+}
+
+/// `GET {auth}/launch/{link}`: a launch link signed by this mock ("Make a link"
+/// with no registration), opened afresh each time. A link that does not verify
+/// is refused with the launcher's page.
+pub(crate) async fn open_signed(State(state): State<AppState>, Path(link): Path<String>) -> Response {
+    let mut validation = Validation::new(state.key().alg().algorithm());
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    match state
+        .key()
+        .verify::<LaunchForm>(TokenKind::LaunchLink, &link, &validation)
+    {
+        Ok(form) => open(&state, &form),
+        Err(_) => render_page(
+            &state,
+            DEFAULT_LAUNCH_URL,
+            Some("this launch link was not made by this mock (or was changed since): make a new one here"),
+            None,
+        ),
     }
 }
 
@@ -186,18 +230,34 @@ fn open(state: &AppState, form: &LaunchForm) -> Response {
 
 fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
     check_launch_url(&form.launch_url).map_err(|why| format!("the launch URL {why}"))?;
-    let Some(client) = state.grants().client(&form.client_id).cloned() else {
-        return Err(format!("{} is not a registered client", form.client_id));
-    };
     let origin = |url: &str| Url::parse(url).ok().map(|u| u.origin());
     let app_origin = origin(&form.launch_url);
-    if !client.redirect_uris.iter().any(|uri| origin(uri) == app_origin) {
-        return Err(format!(
-            "the launch URL must be on the origin of one of {}'s redirect URIs ({})",
-            client.client_id,
-            client.redirect_uris.join(", ")
-        ));
-    }
+    let for_client = if form.client_id.is_empty() {
+        // No registration: whatever client_id the app presents, on the app's origin.
+        let client = match (form.client_type.as_str(), form.client_secret.trim()) {
+            ("" | "public", _) => LinkClient::Public,
+            ("symmetric", "") => return Err("a confidential app needs the client secret it will send".into()),
+            ("symmetric", secret) => LinkClient::Secret(secret.to_owned()),
+            (other, _) => return Err(format!("unknown client type {other}")),
+        };
+        let origin = app_origin
+            .as_ref()
+            .map(|o| o.ascii_serialization())
+            .unwrap_or_default();
+        LaunchFor::AnyAppOn { origin, client }
+    } else {
+        let Some(client) = state.grants().client(&form.client_id).cloned() else {
+            return Err(format!("{} is not a registered client", form.client_id));
+        };
+        if !client.redirect_uris.iter().any(|uri| origin(uri) == app_origin) {
+            return Err(format!(
+                "the launch URL must be on the origin of one of {}'s redirect URIs ({})",
+                client.client_id,
+                client.redirect_uris.join(", ")
+            ));
+        }
+        LaunchFor::Client(client.client_id)
+    };
     let patient = match form.patient.as_str() {
         "" => None,
         id if state.patients().patient(id).is_none() => return Err(format!("Patient/{id} does not exist")),
@@ -247,7 +307,7 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
     };
     let text = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
     Ok(Launch {
-        client_id: form.client_id.clone(),
+        for_client,
         context: LaunchContext {
             patient,
             encounter,

@@ -51,6 +51,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/launcher", get(launcher::page).post(launcher::launch))
         .route("/launcher/open", get(launcher::open_link))
         .route("/launcher/link", get(launcher::make_link))
+        .route("/launch/{link}", get(launcher::open_signed))
         .route("/clients", get(clients_page::page).post(clients_page::create))
         .route(
             "/clients/{client_id}",

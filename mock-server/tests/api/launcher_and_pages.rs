@@ -547,6 +547,129 @@ async fn a_launch_can_be_a_link_that_launches_afresh_each_time() {
     );
 }
 
+/// "Make a link" for any app: the link is signed, works for an app this mock has
+/// never seen (public, or confidential with the secret the link names), and refuses
+/// to be changed.
+#[tokio::test]
+async fn a_signed_link_launches_an_app_with_no_registration() {
+    let mock = start().await;
+    let link_for = async |extra: &[(&str, &str)]| {
+        let mut choices = vec![
+            ("launch_url", "http://127.0.0.1:5173/app"),
+            ("client_id", ""),
+            ("patient", "1"),
+            ("practitioner", "Practitioner/2"),
+            ("skip_auth", "true"),
+        ];
+        choices.extend_from_slice(extra);
+        let query = serde_urlencoded::to_string(&choices).unwrap();
+        let shown = page(
+            mock.http
+                .get(format!("{}?{query}", mock.auth("launcher/link")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let needle = "id=\"launch-link\" readonly value=\"";
+        let start = shown.html.find(needle).expect("a link") + needle.len();
+        let link = shown.html[start..].split('"').next().unwrap().to_owned();
+        assert!(link.starts_with(&mock.auth("launch/")), "{link}");
+        link
+    };
+    let callback = "http://127.0.0.1:5173/app/callback";
+    // The app, unknown to the mock, follows the link and launches with its own client_id.
+    let launch_with = async |link: &str, client_id: &str, redirect_uri: &str| {
+        let opened = page(mock.http.get(link).send().await.unwrap()).await;
+        assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.html);
+        let (verifier, challenge) = pkce();
+        let mut params = with_launch(
+            &mock,
+            &challenge,
+            "launch patient/*.rs",
+            &opened.redirect_param("launch").unwrap(),
+        );
+        for (name, value) in params.iter_mut() {
+            match name.as_str() {
+                "client_id" => *value = client_id.to_owned(),
+                "redirect_uri" => *value = redirect_uri.to_owned(),
+                _ => {}
+            }
+        }
+        (mock.authorize(&params).await, verifier)
+    };
+
+    let public = link_for(&[]).await;
+    let (done, verifier) = launch_with(&public, "never-registered", callback).await;
+    let code = done
+        .redirect_param("code")
+        .expect("a code for an app with no registration");
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", callback),
+        ("code_verifier", verifier.as_str()),
+        ("client_id", "never-registered"),
+    ];
+    let (status, body) = mock.token(None, &exchange).await;
+    assert_eq!(
+        (status, body["patient"].as_str()),
+        (StatusCode::OK, Some("1")),
+        "{body}"
+    );
+
+    // Confidential: the secret the link names, and only it.
+    let confidential = link_for(&[("client_type", "symmetric"), ("client_secret", "s3cret")]).await;
+    let (done, verifier) = launch_with(&confidential, "a-confidential-app", callback).await;
+    let code = done.redirect_param("code").unwrap();
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", callback),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, _) = mock.token(Some(("a-confidential-app", "wrong")), &exchange).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = mock
+        .token(Some(("a-confidential-app", "s3cret")), &exchange)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // An app on another origin is not taken in; a link changed on the way is refused;
+    // an unsigned link cannot launch an app with no registration.
+    let (refused, _) = launch_with(&public, "elsewhere", "https://phish.example/cb").await;
+    assert_eq!(
+        (refused.status, refused.location.is_none()),
+        (StatusCode::BAD_REQUEST, true)
+    );
+    let (header, rest) = public.rsplit_once('/').unwrap().1.split_once('.').unwrap();
+    let forged_claims = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        br#"{"launch_url":"http://127.0.0.1:5173/app","client_id":"","patient":"3","skip_auth":"true"}"#,
+    );
+    let signature = rest.split_once('.').unwrap().1;
+    let forged = mock.auth(&format!("launch/{header}.{forged_claims}.{signature}"));
+    let refused = page(mock.http.get(&forged).send().await.unwrap()).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.html.contains("not made by this mock"), "{}", refused.html);
+    let unsigned = serde_urlencoded::to_string([
+        ("launch_url", "http://127.0.0.1:5173/app"),
+        ("client_id", ""),
+        ("patient", "1"),
+    ])
+    .unwrap();
+    let refused = page(
+        mock.http
+            .get(format!("{}?{unsigned}", mock.auth("launcher/open")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.html.contains("needs a signed link"), "{}", refused.html);
+}
+
 #[tokio::test]
 async fn the_clients_page_edits_and_deletes_with_the_registration_token() {
     let mock = start().await;

@@ -20,14 +20,15 @@ use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
-use smart_protocol::discovery::CodeChallengeMethod;
-use smart_protocol::{AuthorizeRequest, OAuthErrorCode, Scope, Scopes};
+use smart_protocol::discovery::{CodeChallengeMethod, GrantType};
+use smart_protocol::{AuthorizeRequest, ClientSecret, OAuthErrorCode, Scope, Scopes};
 
 use super::claims::now;
 use super::flow::{self, Authorization, Browser, EncounterChoice, Prompt, Stage};
-use super::grants::random_token;
+use super::grants::{LaunchFor, LinkClient, random_token};
 use super::simulate::SimulatedError;
-use crate::config::ClientConfig;
+use super::uri::check_redirect_uri;
+use crate::config::{ClientConfig, DEFAULT_SCOPE};
 use crate::lint::{Lint, Lints};
 use crate::state::AppState;
 
@@ -61,6 +62,7 @@ async fn authorize(
             return error_page(OAuthErrorCode::InvalidRequest, &format!("malformed request: {e}"));
         }
     };
+    adopt_link_app(&state, &request);
     // While the client or its redirect_uri are in doubt: an error page, never a redirect.
     let client = match trusted_client(&state, &request) {
         Ok(client) => client,
@@ -135,6 +137,52 @@ enum Untrusted {
 }
 
 /// The registered client, if `redirect_uri` is exactly one of its own.
+/// An app that a launch link made for no registration opened: at its first
+/// `/authorize` with that launch, the `client_id` it presents becomes a client of
+/// this mock, with the `redirect_uri` it presents, if that is on the link's origin
+/// and a valid redirect URI. Otherwise nothing happens, and the request is refused
+/// below as any unknown client is.
+fn adopt_link_app(state: &AppState, request: &AuthorizeRequest) {
+    let Some(launch) = &request.launch else { return };
+    let mut grants = state.grants();
+    if grants.client(&request.client_id).is_some() {
+        return;
+    }
+    let Some(LaunchFor::AnyAppOn { origin, client }) = grants.launch_for(launch).cloned() else {
+        return;
+    };
+    let sane_id = (1..=128).contains(&request.client_id.len())
+        && request
+            .client_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    let on_origin =
+        url::Url::parse(&request.redirect_uri).is_ok_and(|uri| uri.origin().ascii_serialization() == origin);
+    let public = client == LinkClient::Public;
+    if !sane_id || !on_origin || check_redirect_uri(&request.redirect_uri, public).is_err() {
+        return;
+    }
+    let adopted = ClientConfig {
+        client_id: request.client_id.clone(),
+        client_secret: match client {
+            LinkClient::Public => None,
+            LinkClient::Secret(secret) => Some(ClientSecret::new(secret)),
+        },
+        name: Some("An app opened by a launch link".to_owned()),
+        redirect_uris: vec![request.redirect_uri.clone()],
+        scope: DEFAULT_SCOPE.parse().unwrap_or_default(),
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        jwks: None,
+        jwks_uri: None,
+        skip_login: None,
+        skip_auth: false,
+        simulate_error: None,
+    };
+    if let Err(full) = grants.adopt(adopted) {
+        tracing::warn!("{full}");
+    }
+}
+
 fn trusted_client(state: &AppState, request: &AuthorizeRequest) -> Result<ClientConfig, Untrusted> {
     let client = state.grants().client(&request.client_id).cloned();
     let client =
