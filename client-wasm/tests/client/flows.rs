@@ -223,55 +223,8 @@ async fn standalone_launch_reads_the_record() {
     assert_eq!(foreign.code_text(), "unsafe_url");
 }
 
-#[tokio::test]
-async fn writes_with_a_write_scope() {
-    let mock = start_mock(|_| {}).await;
-    let (platform, storage) = (Rc::new(TestPlatform::new()), Rc::new(MemoryStorage::default()));
-    let client = launch(
-        &platform,
-        &storage,
-        &mock.urls.fhir_base,
-        "launch/patient patient/*.cruds",
-    )
-    .await;
-    let created = client
-        .fhir(FhirRequest::create(
-            &json!({"resourceType": "Observation", "status": "final", "code": {"text": "mood"},
-                        "subject": {"reference": "Patient/1"}}),
-        ))
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
-    let mut changed = created.clone();
-    changed["status"] = json!("amended");
-    let updated = client
-        .fhir(FhirRequest::update(&changed, IfMatch::ResourceVersion))
-        .await
-        .unwrap();
-    assert_eq!(updated["meta"]["versionId"], "2");
-    assert_eq!(
-        client
-            .fhir(FhirRequest::vread("Observation", &id, "1"))
-            .await
-            .unwrap()["status"],
-        "final"
-    );
-    client
-        .fhir(FhirRequest::delete("Observation", &id))
-        .await
-        .unwrap();
-    assert_eq!(
-        client
-            .fhir(FhirRequest::read("Observation", &id))
-            .await
-            .unwrap_err()
-            .code_text(),
-        "http_410"
-    );
-}
-
-/// What apps need beyond plain reads and writes: preconditions, JSON Patch, Bundles,
-/// their own headers and the response's, and cancelling.
+/// Writes as apps make them: create, version reads, preconditions, JSON Patch, delete,
+/// Bundles, their own headers and the response's, and cancelling.
 #[tokio::test]
 async fn conditional_writes_patches_bundles_headers_and_abort() {
     let mock = start_mock(|_| {}).await;
@@ -320,32 +273,35 @@ async fn conditional_writes_patches_bundles_headers_and_abort() {
         .await
         .unwrap();
     assert_eq!(forced["meta"]["versionId"], "3");
+    assert_eq!(
+        client
+            .fhir(FhirRequest::vread("Observation", &id, "1"))
+            .await
+            .unwrap()["status"],
+        "final",
+        "every version stays readable"
+    );
 
     // JSON Patch, with and without a precondition.
     let replace = json!([{"op": "replace", "path": "/status", "value": "corrected"}]);
-    let patched = client
-        .fhir(FhirRequest::patch(
-            "Observation",
-            &id,
-            &replace,
-            IfMatch::Version("3".into()),
-        ))
-        .await
-        .unwrap();
+    let patch_version_3 = || FhirRequest::patch("Observation", &id, &replace, IfMatch::Version("3".into()));
+    let patched = client.fhir(patch_version_3()).await.unwrap();
     assert_eq!(
         (patched["status"].as_str(), patched["meta"]["versionId"].as_str()),
         (Some("corrected"), Some("4"))
     );
-    let stale_patch = client
-        .fhir(FhirRequest::patch(
-            "Observation",
-            &id,
-            &replace,
-            IfMatch::Version("3".into()),
-        ))
+    // The same patch again: version 3 is no longer the current one.
+    let stale_patch = client.fhir(patch_version_3()).await.unwrap_err();
+    assert_eq!(stale_patch.code_text(), "http_412");
+    client
+        .fhir(FhirRequest::delete("Observation", &id))
+        .await
+        .unwrap();
+    let deleted = client
+        .fhir(FhirRequest::read("Observation", &id))
         .await
         .unwrap_err();
-    assert_eq!(stale_patch.code_text(), "http_412");
+    assert_eq!(deleted.code_text(), "http_410");
     let not_a_patch =
         FhirRequest::<TestSignal>::patch("Observation", &id, &json!({"op": "add"}), IfMatch::Never);
     assert_eq!(not_a_patch.unwrap_err().code_text(), "invalid_options");

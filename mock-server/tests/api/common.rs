@@ -98,6 +98,11 @@ impl Mock {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// GET `url` (no token, no redirect followed) as a [`Page`].
+    pub(crate) async fn get_page(&self, url: &str) -> Page {
+        page(self.http.get(url).send().await.unwrap()).await
+    }
+
     /// GET `url` (no token) and the text of the page, such as the inspector's.
     pub(crate) async fn get_text(&self, url: &str) -> String {
         self.http.get(url).send().await.unwrap().text().await.unwrap()

@@ -478,19 +478,14 @@ async fn a_launch_can_be_a_link_that_launches_afresh_each_time() {
         ("skip_auth", "true"),
     ])
     .unwrap();
-    let shown = page(
-        mock.http
-            .get(format!("{}?{query}", mock.auth("launcher/link")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let shown = mock
+        .get_page(&format!("{}?{query}", mock.auth("launcher/link")))
+        .await;
     let link = format!("{}?{query}", mock.auth("launcher/open"));
     assert!(shown.html.contains(&link.replace('&', "&#38;")), "{}", shown.html);
     let mut launches = Vec::new();
     for _ in 0..2 {
-        let opened = page(mock.http.get(&link).send().await.unwrap()).await;
+        let opened = mock.get_page(&link).await;
         assert_eq!(opened.status, StatusCode::SEE_OTHER);
         assert!(
             opened
@@ -528,14 +523,9 @@ async fn a_launch_can_be_a_link_that_launches_afresh_each_time() {
         ("patient", "1"),
     ])
     .unwrap();
-    let refused = page(
-        mock.http
-            .get(format!("{}?{foreign}", mock.auth("launcher/open")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let refused = mock
+        .get_page(&format!("{}?{foreign}", mock.auth("launcher/open")))
+        .await;
     assert_eq!(
         (refused.status, refused.location.is_none()),
         (StatusCode::BAD_REQUEST, true)
@@ -563,14 +553,9 @@ async fn a_signed_link_launches_an_app_with_no_registration() {
         ];
         choices.extend_from_slice(extra);
         let query = serde_urlencoded::to_string(&choices).unwrap();
-        let shown = page(
-            mock.http
-                .get(format!("{}?{query}", mock.auth("launcher/link")))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let shown = mock
+            .get_page(&format!("{}?{query}", mock.auth("launcher/link")))
+            .await;
         let needle = "id=\"launch-link\" readonly value=\"";
         let start = shown.html.find(needle).expect("a link") + needle.len();
         let link = shown.html[start..].split('"').next().unwrap().to_owned();
@@ -580,7 +565,7 @@ async fn a_signed_link_launches_an_app_with_no_registration() {
     let callback = "http://127.0.0.1:5173/app/callback";
     // The app, unknown to the mock, follows the link and launches with its own client_id.
     let launch_with = async |link: &str, client_id: &str, redirect_uri: &str| {
-        let opened = page(mock.http.get(link).send().await.unwrap()).await;
+        let opened = mock.get_page(link).await;
         assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.html);
         let (verifier, challenge) = pkce();
         let mut params = with_launch(
@@ -649,7 +634,7 @@ async fn a_signed_link_launches_an_app_with_no_registration() {
     );
     let signature = rest.split_once('.').unwrap().1;
     let forged = mock.auth(&format!("launch/{header}.{forged_claims}.{signature}"));
-    let refused = page(mock.http.get(&forged).send().await.unwrap()).await;
+    let refused = mock.get_page(&forged).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.html.contains("not made by this mock"), "{}", refused.html);
     let unsigned = serde_urlencoded::to_string([
@@ -658,14 +643,9 @@ async fn a_signed_link_launches_an_app_with_no_registration() {
         ("patient", "1"),
     ])
     .unwrap();
-    let refused = page(
-        mock.http
-            .get(format!("{}?{unsigned}", mock.auth("launcher/open")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let refused = mock
+        .get_page(&format!("{}?{unsigned}", mock.auth("launcher/open")))
+        .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.html.contains("needs a signed link"), "{}", refused.html);
 }
