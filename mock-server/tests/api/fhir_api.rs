@@ -985,14 +985,14 @@ async fn the_inspector_groups_each_launch_follows_live_and_exports_har() {
     assert_eq!(exchange["request"]["method"], "POST");
     assert_eq!(exchange["response"]["status"], 200);
     assert!(exchange["startedDateTime"].as_str().unwrap().ends_with('Z'));
-    let text = har.to_string();
-    for secret in [
-        code.as_str(),
-        verifier.as_str(),
-        access,
-        tokens["refresh_token"].as_str().unwrap(),
-    ] {
-        assert!(!text.contains(secret), "a secret in the HAR");
+    // Nothing secret from the whole launch in the export, the JSON or the page.
+    let json = mock.get_json(&mock.auth("inspector/requests")).await.to_string();
+    let page = mock.get_text(&mock.auth("inspector")).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    for text in [har.to_string(), json, page] {
+        for secret in [code.as_str(), verifier.as_str(), access, refresh_token] {
+            assert!(!text.contains(secret), "a secret was shown");
+        }
     }
 }
 
