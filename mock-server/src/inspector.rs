@@ -345,7 +345,7 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
         request.uri().path(),
         params.unwrap_or_default(),
         request.headers(),
-        &state.urls.fhir_base,
+        &state.urls,
     );
     let named = client_named(request.headers(), params.unwrap_or_default());
     if let (Some(client_id), Some(params)) = (&named, params)

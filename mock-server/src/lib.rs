@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
+use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -220,7 +221,11 @@ where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    let serve = axum::serve(listener, app(state.clone())).with_graceful_shutdown(stopped);
+    // Outside the router: a launch link's FHIR base is rewritten before routing.
+    let app = axum::middleware::from_fn_with_state(state.clone(), fhir::launch_link::rewrite)
+        .layer(app(state.clone()));
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
+    let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
     tokio::select! {
         result = serve => result,
         never = purge_expired(state) => match never {},
@@ -271,7 +276,7 @@ fn app(state: AppState) -> Router {
         ));
     let router = Router::new()
         .nest("/ccri-auth", auth.merge(inspector::router()))
-        .nest("/ccri-fhir/R4", fhir)
+        .nest(fhir::PATH, fhir)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             inspector::record,

@@ -17,6 +17,8 @@ use smart_protocol::scope::Syntax;
 use smart_protocol::{Context, Scope};
 use strum::IntoStaticStr;
 
+use crate::state::Urls;
+
 /// A kind of mistake. Its id (kebab case) is stable: tests may assert on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, IntoStaticStr)]
 #[strum(serialize_all = "kebab-case")]
@@ -197,14 +199,16 @@ impl Lints {
 }
 
 /// The lints a request shows by itself: its method, path, query parameters and headers.
-/// `fhir_base` is the server's, which an authorization request's `aud` must name.
+/// `urls` are the server's: an authorization request's `aud` must name its FHIR
+/// base (or a launch link's alias of it).
 pub(crate) fn of_request(
     method: &Method,
     path: &str,
     params: &[(String, String)],
     headers: &HeaderMap,
-    fhir_base: &str,
+    urls: &Urls,
 ) -> Vec<Found> {
+    let fhir_base = &urls.fhir_base;
     let mut found = Vec::new();
     let mut lint = |lint, detail: String| found.push(Found { lint, detail });
     let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
@@ -228,7 +232,7 @@ pub(crate) fn of_request(
         }
         match param("aud") {
             None => lint(Lint::AuthorizeWithoutAud, "no aud".into()),
-            Some(aud) if aud.trim_end_matches('/') != fhir_base.trim_end_matches('/') => {
+            Some(aud) if aud.trim_end_matches('/') != fhir_base && urls.link_in(aud).is_none() => {
                 lint(Lint::AudNotFhirBase, format!("aud={aud}, expected {fhir_base}"))
             }
             Some(_) => {}
@@ -323,7 +327,7 @@ mod tests {
                 let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
                     .into_owned()
                     .collect();
-                of_request(&method, path, &params, &headers, "http://h/ccri-fhir/R4")
+                of_request(&method, path, &params, &headers, &Urls::new("http://h"))
                     .iter()
                     .map(|f| f.lint.id())
                     .collect()
@@ -358,6 +362,16 @@ mod tests {
                 None
             )
             .is_empty()
+        );
+        assert!(
+            ids(
+                Method::GET,
+                "/ccri-auth/authorize",
+                "code_challenge=x&code_challenge_method=S256&aud=http://h/ccri-fhir/R4/launch/a.b.c&state=s",
+                None
+            )
+            .is_empty(),
+            "a launch link's base is an alias of this server's"
         );
         assert_eq!(
             ids(

@@ -3,6 +3,9 @@
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
 use crate::auth::client_keys::KeySetCache;
 use crate::auth::grants::Grants;
 use crate::auth::keys::SigningKey;
@@ -92,14 +95,19 @@ pub struct Urls {
     pub auth_base: String,
     /// `{origin}/ccri-fhir/R4`: also the `aud` of every access token.
     pub fhir_base: String,
+    /// The same, as every request not through a launch link sees it (shared, so
+    /// a request's base costs no allocation).
+    base: FhirBase,
 }
 
 impl Urls {
     pub fn new(origin: &str) -> Self {
         let origin = origin.trim_end_matches('/').to_owned();
+        let fhir_base = format!("{origin}{}", crate::fhir::PATH);
         Urls {
             auth_base: format!("{origin}/ccri-auth"),
-            fhir_base: format!("{origin}/ccri-fhir/R4"),
+            base: FhirBase::new(&fhir_base),
+            fhir_base,
             origin,
         }
     }
@@ -119,5 +127,50 @@ impl Urls {
 
     pub fn auth(&self, endpoint: &str) -> String {
         format!("{}/{endpoint}", self.auth_base)
+    }
+
+    /// A launch link's FHIR base, `{fhir}/launch/<link>`: an alias of this server's
+    /// that a standalone launch's app is given as its `iss`.
+    pub(crate) fn link_base(&self, link: &str) -> String {
+        format!("{}{LINK_PATH}{link}", self.fhir_base)
+    }
+
+    /// The link in `url` if `url` has the form of a launch link's FHIR base (whether
+    /// this mock signed it is for the launcher to say).
+    pub(crate) fn link_in<'a>(&self, url: &'a str) -> Option<&'a str> {
+        url.trim_end_matches('/')
+            .strip_prefix(self.fhir_base.as_str())?
+            .strip_prefix(LINK_PATH)
+    }
+}
+
+/// Where, under the FHIR base, launch links' bases are.
+pub(crate) const LINK_PATH: &str = "/launch/";
+
+/// The FHIR base a request was addressed to: this server's, or a standalone launch
+/// link's alias of it (`{fhir}/launch/<link>`, see `fhir::launch_link`). Every URL
+/// an answer carries stays under it, or an app would refuse to follow its own
+/// paging links (they would lead off the base its token was issued for).
+#[derive(Clone, Debug)]
+pub(crate) struct FhirBase(Arc<str>);
+
+impl FhirBase {
+    pub(crate) fn new(base: &str) -> Self {
+        FhirBase(base.into())
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromRequestParts<AppState> for FhirBase {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(match parts.extensions.get::<FhirBase>() {
+            Some(alias) => alias.clone(),
+            None => state.urls.base.clone(),
+        })
     }
 }

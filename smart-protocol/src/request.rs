@@ -49,7 +49,10 @@ pub enum TokenRequest {
     AuthorizationCode {
         code: String,
         redirect_uri: String,
-        code_verifier: PkceVerifier,
+        /// Absent only when the authorization request had no `code_challenge`,
+        /// which SMART 2 servers refuse unless set up to test an app without PKCE.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code_verifier: Option<PkceVerifier>,
     },
     RefreshToken {
         refresh_token: RefreshToken,

@@ -1,5 +1,6 @@
 // What EHRs do to apps, on the mock: a consent that grants less than asked, a
-// practitioner-only EHR launch, a standalone launch that picks its encounter, the
+// practitioner-only EHR launch, a standalone launch that picks its encounter, launch
+// links (an EHR launch, and a standalone one through the link as iss), the
 // launch context (fhirContext, intent, tenant) reaching client.state, the clients
 // page's edit and delete, and a launch over --tls. The demo app and the bare test
 // app (pages/app.html) with the release build of the package.
@@ -99,6 +100,27 @@ test("a signed launch link, opened in a fresh browser, launches an app the mock 
     await page.goto(link);
     const shown = await result(page);
     assert.deepEqual([shown.patient, shown.intent], ["1", "review"], JSON.stringify(shown));
+  }));
+
+test("a launch link given as iss: a standalone launch of an unregistered app, reading through the link", () =>
+  withPage("launch-iss", async (page) => {
+    const choices = new URLSearchParams({
+      launch_url: `${app}/app.html`, client_id: "", patient: "1", practitioner: "Practitioner/2", encounter: "enc-1-2", skip_auth: "on",
+    });
+    const made = await (await fetch(`${AUTH}/launcher/link?${choices}`)).text();
+    const iss = made.match(/id="launch-iss" readonly value="([^"]+)"/)[1];
+    assert.ok(iss.startsWith(`${fhir(MOCK)}/launch/`), iss);
+    const query = new URLSearchParams({
+      client_id: "a-standalone-app-nobody-registered", server: iss, auto: "1", scope: "launch/patient launch/encounter openid fhirUser patient/*.rs",
+    });
+    await page.goto(`${app}/app.html?${query}`);
+    const shown = await result(page);
+    assert.deepEqual([shown.patient, shown.encounter], ["1", "enc-1-2"], JSON.stringify(shown));
+    const next = await page.evaluate(async () => {
+      const bundle = await window.client.request("Observation?_count=1");
+      return bundle.link.find((l) => l.relation === "next").url;
+    });
+    assert.ok(next.startsWith(`${iss}/Observation?`), next);
   }));
 
 test("a standalone launch with launch/encounter: the consent page picks the encounter", () =>

@@ -147,7 +147,7 @@ pub(crate) struct Authorization {
     pub(crate) redirect_uri: String,
     pub(crate) state: Option<String>,
     pub(crate) scopes: Scopes,
-    pub(crate) code_challenge: String,
+    pub(crate) code_challenge: Option<String>,
     /// The EHR launch this request continues, if any.
     pub(crate) launch: Option<Launch>,
     /// Echoed in the id_token.

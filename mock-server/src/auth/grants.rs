@@ -54,7 +54,8 @@ pub(crate) struct Grant {
 pub(crate) struct Code {
     pub(crate) grant: Grant,
     pub(crate) redirect_uri: String,
-    pub(crate) code_challenge: String,
+    /// Absent when the launch let the app choose and it sent none.
+    pub(crate) code_challenge: Option<String>,
     /// The authorize request's `nonce`, for the first id_token only.
     pub(crate) nonce: Option<String>,
 }
@@ -96,6 +97,13 @@ pub(crate) enum CodeRefused {
     OtherClient,
     #[error("redirect_uri differs from the one sent to /authorize")]
     RedirectUriDiffers,
+    #[error("code_verifier is required: the authorization request had a code_challenge (RFC 7636 §4.5)")]
+    VerifierMissing,
+    #[error(
+        "code_verifier sent, but the authorization request had no code_challenge: \
+         refused as a PKCE downgrade (RFC 9700 §2.1.1)"
+    )]
+    UnexpectedVerifier,
     #[error("code_verifier does not match the code_challenge (S256)")]
     VerifierMismatch,
 }
@@ -104,8 +112,8 @@ pub(crate) enum CodeRefused {
 pub(crate) struct Redemption<'a> {
     pub(crate) client_id: &'a str,
     pub(crate) redirect_uri: &'a str,
-    /// BASE64URL(SHA256(code_verifier)).
-    pub(crate) challenge: &'a str,
+    /// BASE64URL(SHA256(code_verifier)), if a verifier was sent.
+    pub(crate) challenge: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -127,15 +135,39 @@ pub(crate) enum LaunchFor {
     AnyAppOn { origin: String, client: LinkClient },
 }
 
+impl LaunchFor {
+    /// Whether the client `client_id` may continue the launch (an adopted app is a
+    /// client by then).
+    pub(crate) fn admits(&self, client_id: &str) -> bool {
+        match self {
+            LaunchFor::Client(bound) => bound == client_id,
+            LaunchFor::AnyAppOn { .. } => true,
+        }
+    }
+}
+
 /// How an app with no registration authenticates, as its launch link chose.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum LinkClient {
     Public,
     /// Confidential, with this secret (Basic or form-post).
     Secret(String),
+    /// Confidential, signing assertions with a key of the set at this URL.
+    Keys(url::Url),
 }
 
-/// A launch a developer set up on the launcher page (EHR launch).
+/// Whether an app must use PKCE with S256, as SMART 2 requires, or may choose: the
+/// launcher's setting for testing an app's own PKCE (sent or not, and checked when
+/// sent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Pkce {
+    #[default]
+    Required,
+    AppChooses,
+}
+
+/// A launch a developer set up on the launcher page: an EHR launch, or the
+/// standalone launch a launch link's FHIR base reproduces.
 #[derive(Clone, Debug)]
 pub(crate) struct Launch {
     /// The apps whose `/authorize` may continue it.
@@ -145,6 +177,7 @@ pub(crate) struct Launch {
     pub fhir_user: Option<FhirReference>,
     pub skip_auth: bool,
     pub simulate: Option<SimulatedError>,
+    pub pkce: Pkce,
 }
 
 /// An entry and when it stops counting.
@@ -362,8 +395,11 @@ impl Grants {
         if issued.redirect_uri != by.redirect_uri {
             return Err(CodeRefused::RedirectUriDiffers);
         }
-        if issued.code_challenge != by.challenge {
-            return Err(CodeRefused::VerifierMismatch);
+        match (issued.code_challenge.as_deref(), by.challenge) {
+            (Some(sent), Some(proved)) if sent != proved => return Err(CodeRefused::VerifierMismatch),
+            (Some(_), None) => return Err(CodeRefused::VerifierMissing),
+            (None, Some(_)) => return Err(CodeRefused::UnexpectedVerifier),
+            _ => {}
         }
         let grant_id = issued.grant.id.clone();
         match std::mem::replace(&mut entry.value, CodeState::Used { grant_id }) {
@@ -481,11 +517,8 @@ impl Grants {
     /// Uses up launch `id`: once, by the client it was made for, before it expires.
     pub(crate) fn take_launch(&mut self, id: &str, client_id: &str) -> Result<Launch, String> {
         let unknown = || format!("unknown, expired or already used launch {id}");
-        match self.launch_for(id).ok_or_else(unknown)? {
-            LaunchFor::Client(bound) if bound != client_id => {
-                return Err(format!("launch {id} was made for another client"));
-            }
-            _ => {}
+        if !self.launch_for(id).ok_or_else(unknown)?.admits(client_id) {
+            return Err(format!("launch {id} was made for another client"));
         }
         self.launches.remove(id).map(|l| l.value).ok_or_else(unknown)
     }
@@ -624,6 +657,7 @@ mod tests {
             fhir_user: None,
             skip_auth: false,
             simulate: None,
+            pkce: Pkce::Required,
         }
     }
 
@@ -633,7 +667,7 @@ mod tests {
         let code = |challenge: &str| Code {
             grant: grant(),
             redirect_uri: "r".into(),
-            code_challenge: challenge.into(),
+            code_challenge: Some(challenge.into()),
             nonce: None,
         };
         grants.store_code("c".into(), code("x"));

@@ -27,11 +27,11 @@ use url::Url;
 
 use super::authorize::render;
 use super::form_lines;
-use super::grants::{Launch, LaunchFor, LinkClient};
+use super::grants::{Launch, LaunchFor, LinkClient, Pkce};
 use super::keys::TokenKind;
 use super::patients::PatientRow;
 use super::simulate::SimulatedError;
-use super::uri::check_launch_url;
+use super::uri::{check_jwks_uri, check_launch_url};
 use crate::config::UserConfig;
 use crate::reference::FhirReference;
 use crate::state::AppState;
@@ -52,8 +52,8 @@ struct LauncherPage<'a> {
     encounters: Vec<(String, String)>,
     errors: Vec<&'static str>,
     error: Option<&'a str>,
-    /// A shareable link to the launch just described.
-    link: Option<String>,
+    /// Shareable links to the launch just described.
+    links: Option<Links>,
     inspector: String,
 }
 
@@ -64,7 +64,14 @@ pub(crate) async fn page(State(state): State<AppState>) -> Response {
 /// The launcher may show an app in a frame of its own, nobody else may frame it.
 const FRAME_POLICY: &str = "frame-ancestors 'self'";
 
-fn render_page(state: &AppState, launch_url: &str, error: Option<&str>, link: Option<String>) -> Response {
+/// A launch as links: one that opens the app as an EHR would, and the FHIR base
+/// an app launched standalone is given as its `iss`.
+struct Links {
+    ehr: String,
+    standalone: String,
+}
+
+fn render_page(state: &AppState, launch_url: &str, error: Option<&str>, links: Option<Links>) -> Response {
     let clients = state
         .grants()
         .clients()
@@ -94,7 +101,7 @@ fn render_page(state: &AppState, launch_url: &str, error: Option<&str>, link: Op
         encounters,
         errors: SimulatedError::names().collect(),
         error,
-        link,
+        links,
         inspector: state.urls.auth("inspector"),
     });
     if error.is_some() {
@@ -116,12 +123,19 @@ pub(crate) struct LaunchForm {
     /// A registered client, or empty: any app, with no registration.
     #[serde(default)]
     client_id: String,
-    /// With no registration: `public` (the default) or `symmetric` (a confidential
-    /// app that authenticates with `client_secret`).
+    /// With no registration: `public` (the default), `symmetric` (a confidential
+    /// app that authenticates with `client_secret`) or `asymmetric` (one that signs
+    /// assertions with a key published at `client_jwks_uri`).
     #[serde(default)]
     client_type: String,
     #[serde(default)]
     client_secret: String,
+    #[serde(default)]
+    client_jwks_uri: String,
+    /// `app`: the app may launch without PKCE (it is checked when sent); otherwise
+    /// S256 is required, as SMART 2 says.
+    #[serde(default)]
+    pkce: String,
     #[serde(default)]
     patient: String,
     #[serde(default)]
@@ -174,19 +188,20 @@ pub(crate) async fn make_link(
         Ok(_) => {
             // Signed: the choices cannot be changed on the way, and it is the one
             // form of link that an app with no registration can be opened with.
-            let signed = state.urls.auth(&format!(
-                "launch/{}",
-                state.key().sign(TokenKind::LaunchLink, &form)
-            ));
+            let signed = state.key().sign(TokenKind::LaunchLink, &form);
             let link = match form.client_id.is_empty() {
-                true => signed,
+                true => state.urls.auth(&format!("launch/{signed}")),
                 false => format!(
                     "{}?{}",
                     state.urls.auth("launcher/open"),
                     query.unwrap_or_default()
                 ),
             };
-            render_page(&state, &form.launch_url, None, Some(link))
+            let links = Links {
+                ehr: link,
+                standalone: state.urls.link_base(&signed),
+            };
+            render_page(&state, &form.launch_url, None, Some(links))
         }
         Err(message) => render_page(&state, &form.launch_url, Some(&message), None),
     }
@@ -196,21 +211,45 @@ pub(crate) async fn make_link(
 /// with no registration), opened afresh each time. A link that does not verify
 /// is refused with the launcher's page.
 pub(crate) async fn open_signed(State(state): State<AppState>, Path(link): Path<String>) -> Response {
-    let mut validation = Validation::new(state.key().alg().algorithm());
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    match state
-        .key()
-        .verify::<LaunchForm>(TokenKind::LaunchLink, &link, &validation)
-    {
-        Ok(form) => open(&state, &form),
-        Err(_) => render_page(
+    match verify_link(&state, &link) {
+        Some(form) => open(&state, &form),
+        None => render_page(
             &state,
             DEFAULT_LAUNCH_URL,
             Some("this launch link was not made by this mock (or was changed since): make a new one here"),
             None,
         ),
     }
+}
+
+/// The choices a launch link carries, if this mock signed it. Links do not expire:
+/// they are for CI scripts and bug reports, and each use is checked afresh.
+pub(crate) fn verify_link(state: &AppState, link: &str) -> Option<LaunchForm> {
+    let mut validation = Validation::new(state.key().alg().algorithm());
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    state
+        .key()
+        .verify::<LaunchForm>(TokenKind::LaunchLink, link, &validation)
+        .ok()
+}
+
+/// The standalone launch an authorization request's `aud` reproduces when it is a
+/// launch link's FHIR base: none for any other `aud`; an error for a link this mock
+/// did not sign, or whose choices no longer hold (a client or patient since
+/// deleted).
+pub(crate) fn linked_launch(state: &AppState, aud: &str) -> Option<Result<Launch, String>> {
+    let link = state.urls.link_in(aud)?;
+    let Some(form) = verify_link(state, link) else {
+        return Some(Err(
+            "aud is a launch link this mock did not make (or one changed since)".into(),
+        ));
+    };
+    Some(check(state, &form).map(|mut launch| {
+        // Standalone: no EHR around the app shows a banner.
+        launch.context.need_patient_banner = Some(true);
+        launch
+    }))
 }
 
 /// Creates the launch `form` describes and opens the app, as an EHR would.
@@ -238,6 +277,11 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
             ("" | "public", _) => LinkClient::Public,
             ("symmetric", "") => return Err("a confidential app needs the client secret it will send".into()),
             ("symmetric", secret) => LinkClient::Secret(secret.to_owned()),
+            ("asymmetric", _) => {
+                let uri = form.client_jwks_uri.trim();
+                let url = check_jwks_uri(uri).map_err(|why| format!("the app's JWKS URL {uri:?} {why}"))?;
+                LinkClient::Keys(url)
+            }
             (other, _) => return Err(format!("unknown client type {other}")),
         };
         let origin = app_origin
@@ -305,6 +349,11 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
         "" => None,
         name => Some(SimulatedError::parse(name).ok_or(format!("unknown simulated error {name}"))?),
     };
+    let pkce = match form.pkce.as_str() {
+        "" | "required" => Pkce::Required,
+        "app" => Pkce::AppChooses,
+        other => return Err(format!("unknown PKCE mode {other} (required or app)")),
+    };
     let text = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
     Ok(Launch {
         for_client,
@@ -320,6 +369,7 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
         fhir_user,
         skip_auth: form.skip_auth.is_some(),
         simulate,
+        pkce,
     })
 }
 

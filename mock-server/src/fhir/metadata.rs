@@ -12,9 +12,9 @@ use smart_protocol::discovery::OAUTH_URIS_EXTENSION;
 
 use super::definitions::{ParamType, R4};
 use super::outcome::fhir_json;
-use crate::state::AppState;
+use crate::state::{AppState, FhirBase};
 
-pub(crate) async fn capability_statement(State(state): State<AppState>) -> Response {
+pub(crate) async fn capability_statement(State(state): State<AppState>, base: FhirBase) -> Response {
     let uri = |name: &str, endpoint: &str| json!({"url": name, "valueUri": state.urls.auth(endpoint)});
     let interactions = [
         "read",
@@ -67,7 +67,7 @@ pub(crate) async fn capability_statement(State(state): State<AppState>) -> Respo
         "publisher": "ccri-mock",
         "kind": "instance",
         "software": {"name": "ccri-mock", "version": env!("CARGO_PKG_VERSION")},
-        "implementation": {"description": "Local mock of the Care Connect Reference Implementation", "url": state.urls.fhir_base},
+        "implementation": {"description": "Local mock of the Care Connect Reference Implementation", "url": base.as_str()},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "rest": [{

@@ -9,6 +9,7 @@ pub(crate) mod compartment;
 pub(crate) mod definitions;
 pub(crate) mod fhirpath;
 pub(crate) mod index;
+pub(crate) mod launch_link;
 pub(crate) mod metadata;
 pub(crate) mod outcome;
 pub(crate) mod rest;
@@ -25,6 +26,9 @@ use axum::routing::{get, post};
 
 use crate::auth::discovery;
 use crate::state::AppState;
+
+/// Where the API is served, under this server's origin.
+pub(crate) const PATH: &str = "/ccri-fhir/R4";
 
 pub(crate) const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 

@@ -18,7 +18,7 @@ use super::search::{everything, execute, history};
 use super::store::{Found, Inner, Version, WriteError};
 use super::validate::validate;
 use crate::auth::verify::AccessContext;
-use crate::state::AppState;
+use crate::state::{AppState, FhirBase};
 
 /// Search parameters: `(name, value)` pairs in the order sent.
 pub(crate) type Query = Vec<(String, String)>;
@@ -117,14 +117,25 @@ impl Reply {
 }
 
 /// Performs one call on its own: a change is its own transaction.
-pub(crate) fn perform(state: &AppState, access: &AccessContext, call: Call) -> Result<Reply, Outcome> {
+pub(crate) fn perform(
+    state: &AppState,
+    access: &AccessContext,
+    base: &FhirBase,
+    call: Call,
+) -> Result<Reply, Outcome> {
     match call {
-        Call::Lookup(lookup) => look_up(state, access, lookup),
+        Call::Lookup(lookup) => look_up(state, access, base, lookup),
         Call::Change(change) => state.fhir.transaction(|tx| apply(tx, access, change)),
     }
 }
 
-pub(crate) fn look_up(state: &AppState, access: &AccessContext, lookup: Lookup) -> Result<Reply, Outcome> {
+/// Answers `lookup`; the Bundles it makes link under `base`.
+pub(crate) fn look_up(
+    state: &AppState,
+    access: &AccessContext,
+    base: &FhirBase,
+    lookup: Lookup,
+) -> Result<Reply, Outcome> {
     match lookup {
         Lookup::Read { kind, id } => read(state, access, &kind, &id).map(Reply::Found),
         Lookup::Vread { kind, id, version } => vread(state, access, &kind, &id, &version).map(Reply::Found),
@@ -132,14 +143,14 @@ pub(crate) fn look_up(state: &AppState, access: &AccessContext, lookup: Lookup) 
             if let Some(kind) = &kind {
                 supported(kind)?;
             }
-            history::history(state, access, kind.as_deref(), id.as_deref(), &query).map(Reply::Bundle)
+            history::history(state, access, base, kind.as_deref(), id.as_deref(), &query).map(Reply::Bundle)
         }
         Lookup::Search { kind, query, lenient } => {
             supported(&kind)?;
-            execute::search(state, access, &kind, &query, lenient).map(Reply::Bundle)
+            execute::search(state, access, base, &kind, &query, lenient).map(Reply::Bundle)
         }
         Lookup::Everything { id, query } => {
-            everything::everything(state, access, id.as_deref(), &query).map(Reply::Bundle)
+            everything::everything(state, access, base, id.as_deref(), &query).map(Reply::Bundle)
         }
     }
 }

@@ -15,17 +15,23 @@ use super::outcome::{Outcome, fhir_text};
 use super::rest::{self, Call, Change, Lookup, Query, Reply, Target};
 use super::store::Version;
 use crate::auth::verify::AccessContext;
-use crate::state::AppState;
+use crate::state::{AppState, FhirBase};
 
 type Answer = Result<Response, Outcome>;
 
 /// Performs `call` for an HTTP request and renders its reply.
-fn answer(state: &AppState, access: &AccessContext, call: Call, headers: &HeaderMap) -> Answer {
-    let reply = rest::perform(state, access, call)?;
-    Ok(render(state, reply, headers))
+fn answer(
+    state: &AppState,
+    access: &AccessContext,
+    base: &FhirBase,
+    call: Call,
+    headers: &HeaderMap,
+) -> Answer {
+    let reply = rest::perform(state, access, base, call)?;
+    Ok(render(base, reply, headers))
 }
 
-fn render(state: &AppState, reply: Reply, headers: &HeaderMap) -> Response {
+fn render(base: &FhirBase, reply: Reply, headers: &HeaderMap) -> Response {
     let status = reply.status();
     match reply {
         Reply::Bundle(bytes) => fhir_text(status, bytes),
@@ -54,10 +60,7 @@ fn render(state: &AppState, reply: Reply, headers: &HeaderMap) -> Response {
                 resource(status, &version)
             };
             let (kind, id) = version.key();
-            let location = format!(
-                "{}/{kind}/{id}/_history/{}",
-                state.urls.fhir_base, version.version_id
-            );
+            let location = format!("{}/{kind}/{id}/_history/{}", base.as_str(), version.version_id);
             insert(&mut response, header::LOCATION, &location);
             insert(&mut response, header::ETAG, &version.etag());
             response
@@ -134,6 +137,7 @@ fn condition(kind: &str, query: Option<&str>) -> Result<Target, Outcome> {
 pub(crate) async fn read(
     State(state): State<AppState>,
     Authorized(access): Authorized,
+    base: FhirBase,
     Path((kind, id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -147,18 +151,20 @@ pub(crate) async fn read(
         )?),
         None => Call::Lookup(Lookup::Read { kind, id }),
     };
-    answer(&state, &access, call, &headers)
+    answer(&state, &access, &base, call, &headers)
 }
 
 pub(crate) async fn vread(
     State(state): State<AppState>,
     Authorized(access): Authorized,
+    base: FhirBase,
     Path((kind, id, version)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Answer {
     answer(
         &state,
         &access,
+        &base,
         Call::Lookup(Lookup::Vread { kind, id, version }),
         &headers,
     )
@@ -168,6 +174,7 @@ pub(crate) async fn vread(
 pub(crate) async fn instance_operation(
     State(state): State<AppState>,
     Authorized(access): Authorized,
+    base: FhirBase,
     Path((kind, id, operation)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -178,13 +185,14 @@ pub(crate) async fn instance_operation(
         )));
     };
     let call = rest::operation(&kind, Some(id), name, query_pairs(query.as_deref())?)?;
-    answer(&state, &access, Call::Lookup(call), &headers)
+    answer(&state, &access, &base, Call::Lookup(call), &headers)
 }
 
 /// `_history` of `{type}/{id}`, of `{type}`, or of the server: the path says which.
 pub(crate) async fn history(
     State(state): State<AppState>,
     Authorized(access): Authorized,
+    base: FhirBase,
     Path(mut params): Path<HashMap<String, String>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -194,24 +202,26 @@ pub(crate) async fn history(
         id: params.remove("id"),
         query: query_pairs(query.as_deref())?,
     };
-    answer(&state, &access, Call::Lookup(call), &headers)
+    answer(&state, &access, &base, Call::Lookup(call), &headers)
 }
 
 pub(crate) async fn search_get(
     State(state): State<AppState>,
     Authorized(access): Authorized,
+    base: FhirBase,
     Path(kind): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Answer {
     let query = query_pairs(query.as_deref())?;
-    search(&state, &access, kind, query, &headers)
+    search(&state, &access, &base, kind, query, &headers)
 }
 
 /// A search, `Prefer: handling=lenient` honoured.
 fn search(
     state: &AppState,
     access: &AccessContext,
+    base: &FhirBase,
     kind: String,
     query: Query,
     headers: &HeaderMap,
@@ -220,6 +230,7 @@ fn search(
     answer(
         state,
         access,
+        base,
         Call::Lookup(Lookup::Search { kind, query, lenient }),
         headers,
     )
@@ -229,6 +240,7 @@ fn search(
 pub(crate) async fn search_post(
     State(state): State<AppState>,
     Authorized(access): Authorized,
+    base: FhirBase,
     Path(kind): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -249,12 +261,13 @@ pub(crate) async fn search_post(
     let body: Query = serde_urlencoded::from_bytes(&form)
         .map_err(|e| Outcome::invalid(format!("malformed form body: {e}")))?;
     query.extend(body);
-    search(&state, &access, kind, query, &headers)
+    search(&state, &access, &base, kind, query, &headers)
 }
 
 pub(crate) async fn create(
     State(state): State<AppState>,
     Authorized(access): Authorized,
+    base: FhirBase,
     Path(kind): Path<String>,
     headers: HeaderMap,
     ResourceBody(resource): ResourceBody,
@@ -265,7 +278,7 @@ pub(crate) async fn create(
         resource,
         if_none_exist: if_none_exist(&headers)?,
     };
-    answer(&state, &access, Call::Change(call), &headers)
+    answer(&state, &access, &base, Call::Change(call), &headers)
 }
 
 /// The resource a change is about: `{type}/{id}`, or the one `{type}?criteria`
@@ -295,6 +308,7 @@ impl FromRequestParts<AppState> for Addressed {
 pub(crate) async fn update(
     State(state): State<AppState>,
     Authorized(access): Authorized,
+    base: FhirBase,
     Addressed { kind, target }: Addressed,
     headers: HeaderMap,
     ResourceBody(resource): ResourceBody,
@@ -306,13 +320,14 @@ pub(crate) async fn update(
         resource,
         if_match,
     };
-    answer(&state, &access, Call::Change(call), &headers)
+    answer(&state, &access, &base, Call::Change(call), &headers)
 }
 
 /// `PATCH {type}/{id}` or `PATCH {type}?criteria`.
 pub(crate) async fn patch(
     State(state): State<AppState>,
     Authorized(access): Authorized,
+    base: FhirBase,
     Addressed { kind, target }: Addressed,
     headers: HeaderMap,
     PatchBody(patch): PatchBody,
@@ -324,13 +339,14 @@ pub(crate) async fn patch(
         patch,
         if_match,
     };
-    answer(&state, &access, Call::Change(call), &headers)
+    answer(&state, &access, &base, Call::Change(call), &headers)
 }
 
 /// `DELETE {type}/{id}` or `DELETE {type}?criteria`.
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Authorized(access): Authorized,
+    base: FhirBase,
     Addressed { kind, target }: Addressed,
     headers: HeaderMap,
 ) -> Answer {
@@ -340,18 +356,19 @@ pub(crate) async fn delete(
         target,
         if_match,
     };
-    answer(&state, &access, Call::Change(call), &headers)
+    answer(&state, &access, &base, Call::Change(call), &headers)
 }
 
 /// `POST` to the base: a batch or transaction Bundle.
 pub(crate) async fn bundle(
     State(state): State<AppState>,
     Authorized(access): Authorized,
+    base: FhirBase,
     headers: HeaderMap,
     ResourceBody(bundle): ResourceBody,
 ) -> Answer {
     let minimal = prefers(&headers, "return=minimal");
-    let response = super::transaction::process(&state, &access, bundle, minimal)?;
+    let response = super::transaction::process(&state, &access, &base, bundle, minimal)?;
     Ok(super::outcome::fhir_json(StatusCode::OK, &response))
 }
 

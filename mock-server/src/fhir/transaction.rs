@@ -23,7 +23,7 @@ use super::rest::{self, Call, Change, Lookup, Query, Reply, Target};
 use super::search::execute;
 use super::store::Inner;
 use crate::auth::verify::AccessContext;
-use crate::state::AppState;
+use crate::state::{AppState, FhirBase};
 
 /// One entry of the posted Bundle: where it is, its `fullUrl`, and its request.
 struct Entry {
@@ -37,6 +37,7 @@ struct Entry {
 pub(crate) fn process(
     state: &AppState,
     access: &AccessContext,
+    base: &FhirBase,
     mut bundle: Value,
     minimal: bool,
 ) -> Result<Value, Outcome> {
@@ -49,9 +50,8 @@ pub(crate) fn process(
         Value::Array(entries) => entries,
         _ => return Err(Outcome::invalid("entry must be an array").at("Bundle.entry")),
     };
-    let base = &state.urls.fhir_base;
     let parsed = entries.into_iter().enumerate().map(|(index, entry)| {
-        parse_entry(base, entry)
+        parse_entry(base.as_str(), entry)
             .map(|(full_url, call)| Entry {
                 index,
                 full_url,
@@ -62,11 +62,11 @@ pub(crate) fn process(
     let responses = match bundle["type"].as_str() {
         Some("batch") => parsed
             .map(|entry| {
-                let reply = entry.and_then(|entry| rest::perform(state, access, entry.call));
-                response(base, reply, minimal)
+                let reply = entry.and_then(|entry| rest::perform(state, access, base, entry.call));
+                response(base.as_str(), reply, minimal)
             })
             .collect(),
-        Some("transaction") => transaction(state, access, parsed.collect::<Result<_, _>>()?, minimal)?,
+        Some("transaction") => transaction(state, access, base, parsed.collect::<Result<_, _>>()?, minimal)?,
         other => {
             return Err(Outcome::invalid(format!(
                 "Bundle.type must be batch or transaction, not {}",
@@ -88,6 +88,7 @@ pub(crate) fn process(
 fn transaction(
     state: &AppState,
     access: &AccessContext,
+    base: &FhirBase,
     entries: Vec<Entry>,
     minimal: bool,
 ) -> Result<Vec<Value>, Outcome> {
@@ -103,14 +104,13 @@ fn transaction(
     }
     for entry in lookups {
         if let Call::Lookup(lookup) = entry.call {
-            replies[entry.index] = Some(rest::look_up(state, access, lookup));
+            replies[entry.index] = Some(rest::look_up(state, access, base, lookup));
         }
     }
-    let base = &state.urls.fhir_base;
     Ok(replies
         .into_iter()
         .flatten()
-        .map(|reply| response(base, reply, minimal))
+        .map(|reply| response(base.as_str(), reply, minimal))
         .collect())
 }
 

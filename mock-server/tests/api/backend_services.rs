@@ -357,3 +357,97 @@ async fn a_backend_service_can_ask_for_the_token_endpoints_simulated_errors() {
         );
     }
 }
+
+/// A launch link for an app with no registration that authenticates with signed
+/// assertions: the mock adopts it with the key set URL the link names, and its
+/// token request must carry an assertion signed by a key of that set.
+#[tokio::test]
+async fn a_launch_link_adopts_an_app_that_signs_its_assertions() {
+    let key = BackendKey::generate("app-key");
+    let keys = KeyServer::start(key.set()).await;
+    let mock = start().await;
+    let query = serde_urlencoded::to_string([
+        ("launch_url", "http://127.0.0.1:5173/app"),
+        ("client_id", ""),
+        ("client_type", "asymmetric"),
+        ("client_jwks_uri", &keys.url("jwks.json")),
+        ("patient", "1"),
+        ("practitioner", "Practitioner/2"),
+        ("skip_auth", "true"),
+    ])
+    .unwrap();
+    let shown = mock
+        .get_page(&format!("{}?{query}", mock.auth("launcher/link")))
+        .await;
+    let needle = "id=\"launch-link\" readonly value=\"";
+    let start = shown.html.find(needle).expect("a link") + needle.len();
+    let link = shown.html[start..].split('"').next().unwrap();
+    let opened = mock.get_page(link).await;
+    let launch = opened
+        .redirect_param("launch")
+        .expect("the app opened with a launch");
+
+    let callback = "http://127.0.0.1:5173/app/callback";
+    let (verifier, challenge) = pkce();
+    let mut params = authorize_params(&mock, "launch patient/*.rs", &challenge);
+    for (name, value) in params.iter_mut() {
+        match name.as_str() {
+            "client_id" => *value = "signing-app".into(),
+            "redirect_uri" => *value = callback.into(),
+            _ => {}
+        }
+    }
+    params.push(("launch".into(), launch));
+    let done = mock.authorize(&params).await;
+    let code = done.redirect_param("code").expect("a code");
+    let redeem = async |assertion: Option<String>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.clone()),
+            ("redirect_uri", callback.to_owned()),
+            ("code_verifier", verifier.clone()),
+            ("client_id", "signing-app".to_owned()),
+        ];
+        if let Some(assertion) = assertion {
+            form.push((
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ));
+            form.push(("client_assertion", assertion));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        mock.token(None, &form).await
+    };
+    // A confidential app must prove itself: naming itself is not enough.
+    let (status, body) = redeem(None).await;
+    assert_oauth_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
+    let token_url = mock.auth("token");
+    let assertion = key.assertion(
+        "signing-app",
+        "j-1",
+        in_four_minutes(),
+        &token_url,
+        Algorithm::RS384,
+    );
+    let (status, body) = redeem(Some(assertion)).await;
+    assert_eq!(
+        (status, &body["patient"]),
+        (StatusCode::OK, &json!("1")),
+        "{body}"
+    );
+    assert_eq!(keys.fetches(), 1);
+
+    // The launcher refuses a key set URL that this server would not fetch.
+    let query = serde_urlencoded::to_string([
+        ("launch_url", "http://127.0.0.1:5173/app"),
+        ("client_id", ""),
+        ("client_type", "asymmetric"),
+        ("client_jwks_uri", "http://keys.example/jwks.json"),
+    ])
+    .unwrap();
+    let refused = mock
+        .get_page(&format!("{}?{query}", mock.auth("launcher/link")))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.html.contains("JWKS URL"), "{}", refused.html);
+}

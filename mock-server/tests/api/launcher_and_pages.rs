@@ -21,6 +21,25 @@ async fn ehr_launch(mock: &Mock, form: &[(&str, &str)]) -> String {
     page.redirect_param("launch").unwrap()
 }
 
+/// The launcher's "Make a link" for `choices`: the EHR launch link and the FHIR
+/// base a standalone launch is given as its `iss`.
+async fn launch_links(mock: &Mock, choices: &[(&str, &str)]) -> (String, String) {
+    let query = serde_urlencoded::to_string(choices).unwrap();
+    let shown = mock
+        .get_page(&format!("{}?{query}", mock.auth("launcher/link")))
+        .await;
+    let value_of = |id: &str| {
+        let needle = format!("id=\"{id}\" readonly value=\"");
+        let start = shown
+            .html
+            .find(&needle)
+            .unwrap_or_else(|| panic!("{id} in {}", shown.html))
+            + needle.len();
+        shown.html[start..].split('"').next().unwrap().to_owned()
+    };
+    (value_of("launch-link"), value_of("launch-iss"))
+}
+
 fn with_launch(mock: &Mock, challenge: &str, scope: &str, launch: &str) -> Vec<(String, String)> {
     let mut params = authorize_params(mock, scope, challenge);
     params.push(("launch".into(), launch.into()));
@@ -552,13 +571,7 @@ async fn a_signed_link_launches_an_app_with_no_registration() {
             ("skip_auth", "true"),
         ];
         choices.extend_from_slice(extra);
-        let query = serde_urlencoded::to_string(&choices).unwrap();
-        let shown = mock
-            .get_page(&format!("{}?{query}", mock.auth("launcher/link")))
-            .await;
-        let needle = "id=\"launch-link\" readonly value=\"";
-        let start = shown.html.find(needle).expect("a link") + needle.len();
-        let link = shown.html[start..].split('"').next().unwrap().to_owned();
+        let (link, _) = launch_links(&mock, &choices).await;
         assert!(link.starts_with(&mock.auth("launch/")), "{link}");
         link
     };
@@ -648,6 +661,164 @@ async fn a_signed_link_launches_an_app_with_no_registration() {
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.html.contains("needs a signed link"), "{}", refused.html);
+}
+
+#[tokio::test]
+async fn a_link_given_as_iss_reproduces_a_standalone_launch_for_any_app() {
+    let mock = start().await;
+    let (_, iss) = launch_links(
+        &mock,
+        &[
+            ("launch_url", "http://127.0.0.1:5173/app"),
+            ("client_id", ""),
+            ("patient", "1"),
+            ("practitioner", "Practitioner/2"),
+            ("encounter", "enc-1"),
+            ("intent", "summary"),
+            ("skip_auth", "true"),
+            ("pkce", "app"),
+        ],
+    )
+    .await;
+    assert!(iss.starts_with(&mock.fhir("launch/")), "{iss}");
+
+    // The app discovers through the link's base as through any FHIR base.
+    let smart = mock
+        .get_json(&format!("{iss}/.well-known/smart-configuration"))
+        .await;
+    assert_eq!(smart["authorization_endpoint"], mock.auth("authorize"));
+    let metadata = mock.get_json(&format!("{iss}/metadata")).await;
+    assert_eq!(metadata["implementation"]["url"], iss.as_str());
+
+    // An app the mock never saw, standalone (no `launch`), without PKCE as the link allows.
+    let callback = "http://127.0.0.1:5173/app/callback";
+    let authorize = |client_id: &str, challenge: Option<&str>| {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", callback),
+            (
+                "scope",
+                "launch/patient launch/encounter patient/*.cruds openid fhirUser",
+            ),
+            ("state", "s-1"),
+            ("aud", iss.as_str()),
+        ];
+        if let Some(challenge) = challenge {
+            params.extend([("code_challenge", challenge), ("code_challenge_method", "S256")]);
+        }
+        params
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let done = mock.authorize(&authorize("standalone-app", None)).await;
+    let code = done
+        .redirect_param("code")
+        .unwrap_or_else(|| panic!("{:?} {}", done.location, done.html));
+    let redeem = async |code: &str, verifier: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", callback),
+            ("client_id", "standalone-app"),
+        ];
+        form.extend(verifier.map(|v| ("code_verifier", v)));
+        mock.token(None, &form).await
+    };
+    let (status, body) = redeem(&code, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (
+            &body["patient"],
+            &body["encounter"],
+            &body["intent"],
+            &body["need_patient_banner"]
+        ),
+        (&json!("1"), &json!("enc-1"), &json!("summary"), &json!(true)),
+        "the link's choices, and a banner since no EHR shows one: {body}"
+    );
+    let token = body["access_token"].as_str().unwrap();
+
+    // The whole API answers under the link's base, and its URLs stay under it.
+    let (status, patient) = mock.fhir_get(&format!("{iss}/Patient/1"), token).await;
+    assert_eq!((status, &patient["id"]), (StatusCode::OK, &json!("1")));
+    let (status, page) = mock.fhir_get(&format!("{iss}/Observation?_count=1"), token).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let next = link(&page, "next").expect("more than one observation");
+    assert!(next.starts_with(&format!("{iss}/Observation?")), "{next}");
+    assert!(page["entry"][0]["fullUrl"].as_str().unwrap().starts_with(&iss));
+    let (status, _) = mock.fhir_get(&next, token).await;
+    assert_eq!(status, StatusCode::OK);
+    let created = mock
+        .http
+        .post(format!("{iss}/Observation"))
+        .bearer_auth(token)
+        .json(&json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": "pulse"}, "subject": {"reference": "Patient/1"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(&format!("{iss}/Observation/")), "{location}");
+
+    // A verifier for an authorization that had no challenge is a PKCE downgrade.
+    let (verifier, challenge) = pkce();
+    let done = mock.authorize(&authorize("standalone-app", None)).await;
+    let (status, body) = redeem(&done.redirect_param("code").unwrap(), Some(&verifier)).await;
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("RFC 9700"),
+        "{body}"
+    );
+    // An app that chooses PKCE is held to it: no verifier, no token.
+    let done = mock
+        .authorize(&authorize("standalone-app", Some(&challenge)))
+        .await;
+    let (status, body) = redeem(&done.redirect_param("code").unwrap(), None).await;
+    assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
+
+    // Without "app chooses", PKCE stays required; a link not made here is refused
+    // at the FHIR base and at /authorize.
+    let (_, strict) = launch_links(
+        &mock,
+        &[
+            ("launch_url", "http://127.0.0.1:5173/app"),
+            ("client_id", "demo-app"),
+            ("patient", "1"),
+        ],
+    )
+    .await;
+    let mut params = authorize_params(&mock, "launch/patient patient/*.rs", "");
+    params.retain(|(k, _)| !k.starts_with("code_challenge"));
+    for (k, v) in params.iter_mut() {
+        if k == "aud" {
+            *v = strict.clone();
+        }
+    }
+    let refused = mock.authorize(&params).await;
+    assert_eq!(
+        refused.redirect_param("error").as_deref(),
+        Some("invalid_request")
+    );
+    let forged = format!("{}x", &strict[..strict.len() - 1]);
+    let (status, outcome) = mock.fhir_get(&format!("{forged}/metadata"), token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    for (k, v) in params.iter_mut() {
+        if k == "aud" {
+            *v = forged.clone();
+        }
+    }
+    let refused = mock.authorize(&params).await;
+    assert!(
+        refused
+            .redirect_param("error_description")
+            .is_some_and(|d| d.contains("did not make")),
+        "{:?}",
+        refused.location
+    );
 }
 
 #[tokio::test]

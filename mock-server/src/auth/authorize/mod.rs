@@ -25,7 +25,8 @@ use smart_protocol::{AuthorizeRequest, ClientSecret, OAuthErrorCode, Scope, Scop
 
 use super::claims::now;
 use super::flow::{self, Authorization, Browser, EncounterChoice, Prompt, Stage};
-use super::grants::{LaunchFor, LinkClient, random_token};
+use super::grants::{LaunchFor, LinkClient, Pkce, random_token};
+use super::launcher;
 use super::simulate::SimulatedError;
 use super::uri::check_redirect_uri;
 use crate::config::{ClientConfig, DEFAULT_SCOPE};
@@ -62,7 +63,20 @@ async fn authorize(
             return error_page(OAuthErrorCode::InvalidRequest, &format!("malformed request: {e}"));
         }
     };
-    adopt_link_app(&state, &request);
+    // A standalone launch through a launch link's FHIR base: its `aud` names the link.
+    let linked = request
+        .aud
+        .as_deref()
+        .or(request.resource.as_deref())
+        .and_then(|aud| launcher::linked_launch(&state, aud));
+    let link_for = match (&request.launch, &linked) {
+        (Some(id), _) => state.grants().launch_for(id).cloned(),
+        (None, Some(Ok(launch))) => Some(launch.for_client.clone()),
+        _ => None,
+    };
+    if let Some(for_client) = link_for {
+        adopt_link_app(&state, &request, for_client);
+    }
     // While the client or its redirect_uri are in doubt: an error page, never a redirect.
     let client = match trusted_client(&state, &request) {
         Ok(client) => client,
@@ -82,7 +96,7 @@ async fn authorize(
         redirect_uri: request.redirect_uri.clone(),
         state: request.state.clone(),
         scopes: Scopes::default(),
-        code_challenge: String::new(),
+        code_challenge: None,
         launch: None,
         nonce: request.nonce.clone(),
         prompt: Prompt::default(),
@@ -94,11 +108,17 @@ async fn authorize(
         stage: Stage::Login,
     };
     // A launch id is used up here, by the client it was made for, even if the rest
-    // of the request is refused: a launch is one attempt.
-    let launch = request
-        .launch
-        .as_deref()
-        .map(|id| state.grants().take_launch(id, &pending.client.client_id));
+    // of the request is refused: a launch is one attempt. A link makes a fresh
+    // launch for each request.
+    let client_id = &pending.client.client_id;
+    let launch = match (request.launch.as_deref(), linked) {
+        (_, Some(Err(description))) => Some(Err(description)),
+        (Some(id), _) => Some(state.grants().take_launch(id, client_id)),
+        (None, Some(Ok(launch))) if !launch.for_client.admits(client_id) => {
+            Some(Err("this launch link was made for another client".to_owned()))
+        }
+        (None, linked) => linked,
+    };
     if let Some(Ok(launch)) = &launch {
         pending.launch = Some(launch.clone());
     }
@@ -137,20 +157,19 @@ enum Untrusted {
 }
 
 /// The registered client, if `redirect_uri` is exactly one of its own.
-/// An app that a launch link made for no registration opened: at its first
-/// `/authorize` with that launch, the `client_id` it presents becomes a client of
+/// An app that a launch link made for no registration opened (or was given as its
+/// `iss`): at its first `/authorize` with that launch, the `client_id` it presents becomes a client of
 /// this mock, with the `redirect_uri` it presents, if that is on the link's origin
 /// and a valid redirect URI. Otherwise nothing happens, and the request is refused
 /// below as any unknown client is.
-fn adopt_link_app(state: &AppState, request: &AuthorizeRequest) {
-    let Some(launch) = &request.launch else { return };
+fn adopt_link_app(state: &AppState, request: &AuthorizeRequest, for_client: LaunchFor) {
+    let LaunchFor::AnyAppOn { origin, client } = for_client else {
+        return;
+    };
     let mut grants = state.grants();
     if grants.client(&request.client_id).is_some() {
         return;
     }
-    let Some(LaunchFor::AnyAppOn { origin, client }) = grants.launch_for(launch).cloned() else {
-        return;
-    };
     let sane_id = (1..=128).contains(&request.client_id.len())
         && request
             .client_id
@@ -164,16 +183,19 @@ fn adopt_link_app(state: &AppState, request: &AuthorizeRequest) {
     }
     let adopted = ClientConfig {
         client_id: request.client_id.clone(),
-        client_secret: match client {
-            LinkClient::Public => None,
-            LinkClient::Secret(secret) => Some(ClientSecret::new(secret)),
+        client_secret: match &client {
+            LinkClient::Secret(secret) => Some(ClientSecret::new(secret.clone())),
+            LinkClient::Public | LinkClient::Keys(_) => None,
         },
         name: Some("An app opened by a launch link".to_owned()),
         redirect_uris: vec![request.redirect_uri.clone()],
         scope: DEFAULT_SCOPE.parse().unwrap_or_default(),
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         jwks: None,
-        jwks_uri: None,
+        jwks_uri: match client {
+            LinkClient::Keys(url) => Some(url),
+            LinkClient::Public | LinkClient::Secret(_) => None,
+        },
         skip_login: None,
         skip_auth: false,
         simulate_error: None,
@@ -217,16 +239,23 @@ fn validate(
         return Err((InvalidRequest, "state is required".into()));
     }
     pending.prompt = Prompt::parse(request.prompt.as_deref()).map_err(|e| (InvalidRequest, e))?;
+    let app_chooses_pkce = pending
+        .launch
+        .as_ref()
+        .is_some_and(|l| l.pkce == Pkce::AppChooses);
     pending.code_challenge = match (
         request.code_challenge.as_deref().map(str::trim),
         &request.code_challenge_method,
     ) {
+        (None | Some(""), _) if app_chooses_pkce => None,
         (None | Some(""), _) => return Err((InvalidRequest, "code_challenge is required (PKCE)".into())),
-        (Some(challenge), Some(CodeChallengeMethod::S256)) => challenge.to_owned(),
+        (Some(challenge), Some(CodeChallengeMethod::S256)) => Some(challenge.to_owned()),
         _ => return Err((InvalidRequest, "code_challenge_method must be S256".into())),
     };
     match request.aud.as_deref().or(request.resource.as_deref()) {
-        Some(aud) if aud.trim_end_matches('/') == state.urls.fhir_base => {}
+        // A launch link's base was checked above.
+        Some(aud)
+            if aud.trim_end_matches('/') == state.urls.fhir_base || state.urls.link_in(aud).is_some() => {}
         Some(other) => {
             return Err((
                 InvalidRequest,
@@ -257,7 +286,7 @@ fn validate(
     if pending.simulate() == Some(SimulatedError::AuthInvalidScope) {
         return Err((InvalidScope, "scope not allowed (simulated error)".into()));
     }
-    if pending.launch.is_some() && !pending.scopes.contains(&Scope::Launch) {
+    if request.launch.is_some() && !pending.scopes.contains(&Scope::Launch) {
         return Err((InvalidScope, "an EHR launch needs the `launch` scope".into()));
     }
     Ok(())

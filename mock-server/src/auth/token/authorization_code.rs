@@ -2,7 +2,9 @@
 //!
 //! The code must be unused, unexpired, issued to this client for this exact
 //! `redirect_uri`, and `BASE64URL(SHA256(code_verifier))` must equal the challenge
-//! sent to `/authorize`. A replayed code revokes what was issued from it.
+//! sent to `/authorize`. A replayed code revokes what was issued from it. Only a
+//! launch that let the app choose can have no challenge; then a verifier is refused
+//! too (a PKCE downgrade, RFC 9700 §2.1.1).
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -22,9 +24,15 @@ pub(super) fn exchange(
     caller: &CallingClient,
     code: &str,
     redirect_uri: &str,
-    verifier: PkceVerifier,
+    verifier: Option<PkceVerifier>,
 ) -> Result<Issued, OAuthRejection> {
-    check_verifier_syntax(&verifier)?;
+    let challenge = match &verifier {
+        Some(verifier) => {
+            check_verifier_syntax(verifier)?;
+            Some(s256(verifier))
+        }
+        None => None,
+    };
     let mut grants = state.grants();
     let Redeemed { grant, nonce } = grants
         .redeem_code(
@@ -32,7 +40,7 @@ pub(super) fn exchange(
             &Redemption {
                 client_id: &caller.client.client_id,
                 redirect_uri,
-                challenge: &s256(&verifier),
+                challenge: challenge.as_deref(),
             },
         )
         .map_err(|refused| {

@@ -14,7 +14,7 @@ use crate::fhir::compartment::visibility;
 use crate::fhir::definitions::R4;
 use crate::fhir::outcome::Outcome;
 use crate::fhir::store::{Inner, Version};
-use crate::state::AppState;
+use crate::state::{AppState, FhirBase};
 
 /// `_type`: only these types.
 struct Types(Option<Vec<String>>);
@@ -32,6 +32,7 @@ impl Types {
 pub(crate) fn everything(
     state: &AppState,
     access: &AccessContext,
+    base: &FhirBase,
     id: Option<&str>,
     query: &[(String, String)],
 ) -> Result<Vec<u8>, Outcome> {
@@ -88,7 +89,7 @@ pub(crate) fn everything(
         );
     }
     let total = found.len();
-    let base = &state.urls.fhir_base;
+    let base = base.as_str();
     let paging = window.paging(format!("{base}/{path}"), snapshot);
     let mut head = bundle_head("searchset", paging.links(total));
     head["total"] = serde_json::json!(total);

@@ -18,7 +18,7 @@ use crate::fhir::definitions::{ParamType, R4, is_element};
 use crate::fhir::outcome::Outcome;
 use crate::fhir::store::{Inner, Version};
 use crate::lint::Lint;
-use crate::state::AppState;
+use crate::state::{AppState, FhirBase};
 
 /// How many rounds of `:iterate` are followed.
 const ITERATE_DEPTH: usize = 4;
@@ -26,6 +26,7 @@ const ITERATE_DEPTH: usize = 4;
 pub(crate) fn search(
     state: &AppState,
     access: &AccessContext,
+    base: &FhirBase,
     kind: &str,
     query: &[(String, String)],
     lenient: bool,
@@ -70,7 +71,7 @@ pub(crate) fn search(
     }
 
     let total = matches.len();
-    let base = &state.urls.fhir_base;
+    let base = base.as_str();
     let paging = Paging {
         path: format!("{base}/{kind}"),
         echo: &request.echo,

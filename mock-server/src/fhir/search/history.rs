@@ -15,12 +15,13 @@ use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
 use crate::fhir::outcome::Outcome;
 use crate::fhir::store::Version;
-use crate::state::AppState;
+use crate::state::{AppState, FhirBase};
 
 /// The history Bundle of `kind/id`, of `kind`, or of everything.
 pub(crate) fn history(
     state: &AppState,
     access: &AccessContext,
+    base: &FhirBase,
     kind: Option<&str>,
     id: Option<&str>,
     query: &[(String, String)],
@@ -75,7 +76,7 @@ pub(crate) fn history(
         }
     };
     let total = versions.len();
-    let base = &state.urls.fhir_base;
+    let base = base.as_str();
     let paging = window.paging(format!("{base}/{path}"), snapshot);
     let entries: Vec<Value> = paging
         .page(versions)
