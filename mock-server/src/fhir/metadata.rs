@@ -42,7 +42,7 @@ pub(crate) async fn capability_statement(State(state): State<AppState>, base: Fh
                 "updateCreate": true,
                 "conditionalCreate": true,
                 "conditionalUpdate": true,
-                "conditionalDelete": "single",
+                "conditionalDelete": "multiple",
                 "searchInclude": search_include,
                 "searchRevInclude": rev_includes(kind),
                 "searchParam": R4

@@ -204,11 +204,25 @@ pub(crate) fn apply(tx: &mut Inner, access: &AccessContext, change: Change) -> R
             supported(&kind)?;
             let id = match target {
                 Target::Id(id) => id,
-                Target::Condition(query) => match only_match(tx, access, &kind, &query, "DELETE")? {
-                    Some(id) => id,
-                    // Nothing matched: nothing to delete, which is what was asked.
-                    None => return Ok(Reply::Deleted(None)),
-                },
+                Target::Condition(query) => {
+                    let found = execute::find(tx, access, &kind, &query)?;
+                    let mut ids: Vec<String> = found.iter().map(|v| v.key().1.to_owned()).collect();
+                    match ids.len() {
+                        // Nothing matched: nothing to delete, which is what was asked.
+                        0 => return Ok(Reply::Deleted(None)),
+                        1 => ids.remove(0),
+                        many if if_match.is_some() || many > MAX_MULTIPLE_DELETE => {
+                            return Err(too_many_to_delete(&kind, &query, many, if_match.is_some()));
+                        }
+                        // Every match, in this one store transaction (conditionalDelete = multiple).
+                        _ => {
+                            for id in &ids {
+                                delete(tx, access, &kind, id, None)?;
+                            }
+                            return Ok(Reply::Deleted(None));
+                        }
+                    }
+                }
             };
             delete(tx, access, &kind, &id, if_match).map(|v| Reply::Deleted(Some(v)))
         }
@@ -325,6 +339,25 @@ fn ambiguous(method: &str, kind: &str, query: &[(String, String)], matches: usiz
         StatusCode::PRECONDITION_FAILED,
         "multiple-matches",
         format!("conditional {method} {kind}?{query} matches {matches} resources; it must match at most one"),
+    )
+}
+
+/// Most resources one conditional delete removes; a broader one is refused (412),
+/// as HAPI FHIR refuses one past its own limit.
+const MAX_MULTIPLE_DELETE: usize = 1_000;
+
+/// A conditional delete that may not remove all it matches: `If-Match` names one
+/// version of one resource, and past [`MAX_MULTIPLE_DELETE`] it is likely a mistake.
+fn too_many_to_delete(kind: &str, query: &[(String, String)], matches: usize, if_match: bool) -> Outcome {
+    let query = serde_urlencoded::to_string(query).unwrap_or_default();
+    let why = match if_match {
+        true => "If-Match names one version of one resource".to_owned(),
+        false => format!("one conditional delete removes at most {MAX_MULTIPLE_DELETE}"),
+    };
+    Outcome::new(
+        StatusCode::PRECONDITION_FAILED,
+        "multiple-matches",
+        format!("conditional DELETE {kind}?{query} matches {matches} resources: {why}"),
     )
 }
 

@@ -704,7 +704,7 @@ async fn metadata_lists_what_is_served() {
             .contains(&json!("Observation:performer"))
     );
     assert_eq!(observation["conditionalCreate"], true);
-    assert_eq!(observation["conditionalDelete"], "single");
+    assert_eq!(observation["conditionalDelete"], "multiple");
     let interactions: Vec<&str> = rest["interaction"]
         .as_array()
         .unwrap()

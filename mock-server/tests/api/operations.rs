@@ -317,15 +317,26 @@ async fn conditional_update_and_delete_follow_the_match_count() {
     let (status, outcome) = put(&mock, &token, &condition, changed).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{outcome}");
     assert_eq!(outcome["issue"][0]["expression"][0], "Patient.id");
-    // Several matches: 412, for update and for delete alike.
+    // Several matches: an update is refused (412); a delete removes them all
+    // (conditionalDelete = multiple), unless If-Match names one version.
     create(&mock, &token, patient("twin")).await;
     create(&mock, &token, patient("twin")).await;
     let twins = format!("Patient?identifier={SYSTEM}|twin");
     let (status, _) = put(&mock, &token, &twins, patient("twin")).await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
-    let (status, _) = send(&mock, Method::DELETE, &twins, &token, "", None, &[]).await;
-    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    let if_match = [(IF_MATCH, "W/\"1\"")];
+    let (status, outcome) = send(&mock, Method::DELETE, &twins, &token, "", None, &if_match).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{outcome}");
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("If-Match")
+    );
     assert_eq!(total(&mock, &token, &twins).await, 2);
+    let (status, _) = send(&mock, Method::DELETE, &twins, &token, "", None, &[]).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(total(&mock, &token, &twins).await, 0);
     // No criteria at all is a mistake, not "every Patient".
     let (status, outcome) = send(&mock, Method::DELETE, "Patient", &token, "", None, &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{outcome}");
@@ -461,6 +472,14 @@ async fn history_of_a_type_and_of_the_server() {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let id = create(&mock, &token, patient("hist-1")).await;
+    let instant = || {
+        chrono::Utc::now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .replace('+', "%2B")
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let between = instant();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let mut changed = patient("hist-1");
     changed["id"] = json!(id);
     changed["gender"] = json!("female");
@@ -517,7 +536,20 @@ async fn history_of_a_type_and_of_the_server() {
     // A page link from the future is refused, as search refuses it.
     let (status, outcome) = mock.fhir_get("_history?_snapshot=999999999", &token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{outcome}");
-    let (status, outcome) = mock.fhir_get("Patient/_history?_at=2020", &token).await;
+    // `_at`: the versions current at some moment of it.
+    let at = |when: &str| format!("Patient/{id}/_history?_at={when}");
+    let (_, history) = mock.fhir_get(&at(&between), &token).await;
+    assert_eq!(keys(&history), [format!("Patient/{id}/_history/1")]);
+    let (_, history) = mock.fhir_get(&at(&instant()), &token).await;
+    assert_eq!(keys(&history), [format!("Patient/{id}/_history/2")]);
+    let (_, history) = mock.fhir_get(&at("2000"), &token).await;
+    assert_eq!(history["total"], 0, "not yet created in 2000");
+    let (_, history) = mock
+        .fhir_get(&format!("Patient/_history?_at={between}"), &token)
+        .await;
+    assert!(keys(&history).contains(&format!("Patient/{id}/_history/1")));
+    assert!(!keys(&history).contains(&format!("Patient/{id}/_history/2")));
+    let (status, outcome) = mock.fhir_get("Patient/_history?_at=soon", &token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(outcome["issue"][0]["expression"][0], "Patient/_history?_at");
 }
@@ -537,6 +569,7 @@ async fn everything_about_a_patient_and_only_what_the_token_may_read() {
     let me = format!("Patient/{id}");
     let mut measured = observation(&me);
     measured["performer"] = json!([{"reference": format!("Practitioner/{doctor}")}]);
+    measured["effectiveDateTime"] = json!("2021-03-04");
     let measured = create(&mock, &token, measured).await;
     // In the compartment through `performer`, not `subject`.
     let mut self_reported = observation("Group/nobody");
@@ -580,8 +613,22 @@ async fn everything_about_a_patient_and_only_what_the_token_may_read() {
         .fhir_get(&format!("{me}/$everything?_since=2999-01-01"), &token)
         .await;
     assert_eq!(later["total"], 0);
+    // start/end are care dates: the measured Observation is of 2021; what has no
+    // care date (the patient, the undated visit and observation) is always in.
+    let (_, later) = mock
+        .fhir_get(&format!("{me}/$everything?start=2022"), &token)
+        .await;
+    assert!(
+        !keys(&later).contains(&format!("Observation/{measured}")),
+        "{later}"
+    );
+    assert!(keys(&later).contains(&me) && keys(&later).contains(&format!("Encounter/{visit}")));
+    let (_, then) = mock
+        .fhir_get(&format!("{me}/$everything?start=2021-01-01&end=2021-03"), &token)
+        .await;
+    assert!(keys(&then).contains(&format!("Observation/{measured}")), "{then}");
     let (status, outcome) = mock
-        .fhir_get(&format!("{me}/$everything?start=2020"), &token)
+        .fhir_get(&format!("{me}/$everything?start=last-week"), &token)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(

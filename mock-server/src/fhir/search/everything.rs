@@ -1,17 +1,19 @@
 //! `Patient/{id}/$everything` and `Patient/$everything` (R4 Patient-everything
 //! operation): the patient, every resource in their compartment, and the
 //! resources those refer to (the Practitioner, the Medication…), each only when
-//! the token may read it. `_since`, `_type` and `_count` as the operation
-//! defines them; pages are stable like search pages.
+//! the token may read it. `start`, `end`, `_since`, `_type` and `_count` as the
+//! operation defines them; pages are stable like search pages.
 
 use smart_protocol::Interaction;
 
 use super::ResourceSet;
+use super::date::{self, Range};
 use super::execute::{Mode, bundle_head, write_bundle};
 use super::window::Window;
 use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::visibility;
 use crate::fhir::definitions::R4;
+use crate::fhir::index::IndexValue;
 use crate::fhir::outcome::Outcome;
 use crate::fhir::store::{Inner, Version};
 use crate::state::{AppState, FhirBase};
@@ -24,6 +26,31 @@ impl Types {
         self.0
             .as_ref()
             .is_none_or(|types| types.iter().any(|t| t == kind))
+    }
+}
+
+/// `start`/`end`: the care dates asked for. The operation leaves "care date" to the
+/// server; here it is the resource's `date` search parameter, which the definitions
+/// give the types whose resources are care events (R4's `clinical-date`:
+/// Observation.effective, Encounter.period, Procedure.performed, …). What has no
+/// care date (the Patient, a Medication, an undated resource) is always in.
+struct CareDates(Option<Range>);
+
+impl CareDates {
+    fn covers(&self, version: &Version) -> bool {
+        let Some(range) = self.0 else { return true };
+        let dates: Vec<Range> = version
+            .index
+            .values("date")
+            .filter_map(|value| match value {
+                IndexValue::Date(date) => Some(*date),
+                _ => None,
+            })
+            .collect();
+        dates.is_empty()
+            || dates
+                .iter()
+                .any(|date| date.start < range.end && date.end > range.start)
     }
 }
 
@@ -41,17 +68,28 @@ pub(crate) fn everything(
         None => "Patient/$everything".to_owned(),
     };
     let mut types = Types(None);
-    let window = Window::parse(query, &path, "_since, _type and _count", |name, value| {
-        if name != "_type" {
-            return Ok(false);
+    let (mut start, mut end) = (None, None);
+    let offered = "start, end, _since, _type and _count";
+    let window = Window::parse(query, &path, offered, |name, value| {
+        let date = || date::parse(value).ok_or_else(|| format!("{name} must be a date, not {value:?}"));
+        match name {
+            "_type" => {
+                let wanted: Vec<String> = value.split(',').map(|t| t.trim().to_owned()).collect();
+                if let Some(unknown) = wanted.iter().find(|t| !R4.is_type(t)) {
+                    return Err(format!("_type: {unknown} is not a FHIR R4 resource type"));
+                }
+                types.0 = Some(wanted);
+            }
+            "start" => start = Some(date()?.start),
+            "end" => end = Some(date()?.end),
+            _ => return Ok(false),
         }
-        let wanted: Vec<String> = value.split(',').map(|t| t.trim().to_owned()).collect();
-        if let Some(unknown) = wanted.iter().find(|t| !R4.is_type(t)) {
-            return Err(format!("_type: {unknown} is not a FHIR R4 resource type"));
-        }
-        types.0 = Some(wanted);
         Ok(true)
     })?;
+    let care = CareDates((start.is_some() || end.is_some()).then(|| Range {
+        start: start.unwrap_or(i64::MIN),
+        end: end.unwrap_or(i64::MAX),
+    }));
     let store = state.fhir.read_lock();
     let snapshot = window.snapshot(&store, &path)?;
     let patients: Vec<&Version> = match id {
@@ -81,7 +119,7 @@ pub(crate) fn everything(
         gather(
             &store,
             access,
-            (&window, &types),
+            (&window, &types, &care),
             patient,
             snapshot,
             &mut seen,
@@ -106,7 +144,7 @@ pub(crate) fn everything(
 fn gather<'a>(
     store: &'a Inner,
     access: &AccessContext,
-    (window, types): (&Window, &Types),
+    (window, types, care): (&Window, &Types, &CareDates),
     patient: &'a Version,
     snapshot: u64,
     seen: &mut ResourceSet,
@@ -114,7 +152,8 @@ fn gather<'a>(
 ) {
     let id = patient.key().1;
     let start = found.len();
-    if seen.insert("Patient", id) && types.wants("Patient") && window.changed(patient) {
+    if seen.insert("Patient", id) && types.wants("Patient") && window.changed(patient) && care.covers(patient)
+    {
         found.push(patient);
     }
     let compartment_types = R4
@@ -129,6 +168,7 @@ fn gather<'a>(
                 && version.index.patients().iter().any(|p| p == id)
                 && visible.allows(version)
                 && window.changed(version)
+                && care.covers(version)
                 && seen.insert(kind, other)
             {
                 found.push(version);
@@ -142,6 +182,7 @@ fn gather<'a>(
             if types.wants(kind)
                 && let Some(target) = store.at(kind, other, snapshot)
                 && window.changed(target)
+                && care.covers(target)
                 && visibility(access, Interaction::Read, kind, &[]).is_ok_and(|v| v.allows(target))
                 && seen.insert(kind, other)
             {

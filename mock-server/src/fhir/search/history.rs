@@ -1,6 +1,6 @@
 //! `_history` (R4 §3.1.0.5): the versions of one resource, of a type, or of the
-//! whole server, newest first, as a history Bundle. `_since` and `_count` work
-//! as the spec says, and later pages see what the first one saw (the same
+//! whole server, newest first, as a history Bundle. `_since`, `_at` and `_count`
+//! work as the spec says, and later pages see what the first one saw (the same
 //! snapshot as search pages). Each version is shown only when the token may see
 //! it; a type the token may not read is left out of the server's history.
 
@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 use smart_protocol::Interaction;
 
+use super::date::{self, Range};
 use super::execute::bundle_head;
 use super::window::Window;
 use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
 use crate::fhir::outcome::Outcome;
-use crate::fhir::store::Version;
+use crate::fhir::store::{Inner, Version};
 use crate::state::{AppState, FhirBase};
 
 /// The history Bundle of `kind/id`, of `kind`, or of everything.
@@ -31,7 +32,16 @@ pub(crate) fn history(
         (Some(kind), None) => format!("{kind}/_history"),
         (None, _) => "_history".to_owned(),
     };
-    let window = Window::parse(query, &path, "_since and _count", |_, _| Ok(false))?;
+    let mut at = None;
+    let window = Window::parse(query, &path, "_since, _at and _count", |name, value| {
+        if name != "_at" {
+            return Ok(false);
+        }
+        at = Some(
+            date::parse(value).ok_or_else(|| format!("_at must be a date or an instant, not {value:?}"))?,
+        );
+        Ok(true)
+    })?;
     let store = state.fhir.read_lock();
     let snapshot = window.snapshot(&store, &path)?;
     let versions: Vec<&Version> = match (kind, id) {
@@ -75,6 +85,13 @@ pub(crate) fn history(
                 .collect()
         }
     };
+    let versions = match at {
+        Some(at) => versions
+            .into_iter()
+            .filter(|v| current_during(&store, v, at, snapshot))
+            .collect(),
+        None => versions,
+    };
     let total = versions.len();
     let base = base.as_str();
     let paging = window.paging(format!("{base}/{path}"), snapshot);
@@ -87,6 +104,22 @@ pub(crate) fn history(
     bundle["total"] = json!(total);
     bundle["entry"] = Value::Array(entries);
     Ok(bundle.to_string().into_bytes())
+}
+
+/// `_at`: whether `version` was the current one at some moment of `at`, from its
+/// own `lastUpdated` until the next version's (a deletion is never current).
+fn current_during(store: &Inner, version: &Version, at: Range, snapshot: u64) -> bool {
+    if version.deleted {
+        return false;
+    }
+    let (kind, id) = version.key();
+    let from = version.last_updated.timestamp_millis();
+    let until = store
+        .versions(kind, id)
+        .iter()
+        .find(|later| later.version_id > version.version_id && later.seq <= snapshot)
+        .map_or(i64::MAX, |later| later.last_updated.timestamp_millis());
+    from < at.end && until > at.start
 }
 
 /// One version as a history entry: the resource (unless deleted) and what made it.
