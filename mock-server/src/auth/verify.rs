@@ -116,7 +116,10 @@ impl std::ops::Deref for AccessContext {
 /// and its scopes parsed once. Expiry and revocation are still checked every time.
 #[derive(Default)]
 pub(crate) struct TokenCache {
-    entries: RwLock<HashMap<String, Verified>>,
+    /// foldhash, not SipHash: every FHIR request hashes its ~800-byte token here,
+    /// and only tokens whose signature verified become keys, so nobody can choose
+    /// keys to collide.
+    entries: RwLock<HashMap<String, Verified, foldhash::fast::RandomState>>,
 }
 
 struct Verified {

@@ -72,10 +72,9 @@ fn render(base: &FhirBase, reply: Reply, headers: &HeaderMap) -> Response {
 fn resource(status: StatusCode, version: &Version) -> Response {
     let mut response = fhir_text(status, version.json.clone());
     insert(&mut response, header::ETAG, &version.etag());
-    let modified = version
-        .last_updated
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string();
+    // httpdate writes the IMF-fixdate directly; chrono's strftime parses its
+    // pattern on every call, a visible share of a read.
+    let modified = httpdate::fmt_http_date(version.last_updated.into());
     insert(&mut response, header::LAST_MODIFIED, &modified);
     response
 }
