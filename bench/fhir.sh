@@ -7,6 +7,20 @@ DATA=$(mktemp -d)
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$DATA" "$BENCH_LOGS"' EXIT
 python3 bench/generate_load.py "$DATA" 1000 100000 >/dev/null
 
+# another_mock NAME PORT [ccri-mock args...]: one more mock, stopped on exit.
+another_mock() {
+  local name=$1 port=$2; shift 2
+  "$SERVER_BIN/ccri-mock" --port "$port" "$@" >"$BENCH_LOGS/$name.log" 2>&1 &
+  PIDS+=($!)
+  wait_for "http://127.0.0.1:$port/ccri-fhir/R4/metadata" "${PIDS[-1]}" "$BENCH_LOGS/$name.log"
+}
+
+# token_of PORT: a client-credentials access token from the mock on PORT.
+token_of() {
+  curl -fs -u medication-access:medication-access-secret -d grant_type=client_credentials \
+    "http://127.0.0.1:$1/ccri-auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+
 # Cold start with the built-in data: process start to the first 200 from a FHIR read.
 cold_start() {
   local port=18081 start end
@@ -28,8 +42,7 @@ start=$(date +%s%N)
 start_servers --data "$DATA"
 echo "loaded 101,000 resources and answered in $(( ($(date +%s%N) - start) / 1000000 )) ms, RSS $(awk '/VmRSS/ {print $2 / 1024 " MiB"}' /proc/${PIDS[0]}/status)"
 
-TOKEN=$(curl -fs -u medication-access:medication-access-secret -d grant_type=client_credentials \
-  "http://127.0.0.1:$MOCK_PORT/ccri-auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+TOKEN=$(token_of "$MOCK_PORT")
 AUTH="Authorization: Bearer $TOKEN"
 echo "wrk -t2 -c32 -d$DURATION on $(nproc) cores, loopback"
 load "bare axum GET" "http://127.0.0.1:$BARE_PORT/bare"
@@ -49,24 +62,21 @@ done
 SMALL=$(mktemp -d)
 python3 bench/generate_load.py "$SMALL" 100 10000 >/dev/null
 SMALL_PORT=$((MOCK_PORT + 3))
-"$SERVER_BIN/ccri-mock" --port "$SMALL_PORT" --data "$SMALL" >"$BENCH_LOGS/small.log" 2>&1 &
-PIDS+=($!)
-wait_for "http://127.0.0.1:$SMALL_PORT/ccri-fhir/R4/metadata" "${PIDS[-1]}" "$BENCH_LOGS/small.log"
+another_mock small "$SMALL_PORT" --data "$SMALL"
 rm -rf "$SMALL"
-SMALL_TOKEN=$(curl -fs -u medication-access:medication-access-secret -d grant_type=client_credentials \
-  "http://127.0.0.1:$SMALL_PORT/ccri-auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+SMALL_TOKEN=$(token_of "$SMALL_PORT")
 THREADS=1 CONNECTIONS=1 load "Observation?patient=X, 10,000 loaded" "http://127.0.0.1:$SMALL_PORT/ccri-fhir/R4/Observation?patient=p50&_count=50" -H "Authorization: Bearer $SMALL_TOKEN"
 THREADS=1 CONNECTIONS=1 load "Observation?patient=X, 100,000 loaded" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Observation?patient=p500&_count=50" -H "$AUTH"
 
-# The inspector's cost: the same read on a second mock with the same data and the
-# inspector off, the two measured in turn three times (one pair is too noisy here).
-OFF_PORT=$((MOCK_PORT + 2))
-"$SERVER_BIN/ccri-mock" --port "$OFF_PORT" --data "$DATA" --no-inspector >"$BENCH_LOGS/off.log" 2>&1 &
-PIDS+=($!)
-wait_for "http://127.0.0.1:$OFF_PORT/ccri-fhir/R4/metadata" "${PIDS[-1]}" "$BENCH_LOGS/off.log"
-OFF_TOKEN=$(curl -fs -u medication-access:medication-access-secret -d grant_type=client_credentials \
-  "http://127.0.0.1:$OFF_PORT/ccri-auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+# The inspector's cost: the same read on two fresh mocks with the same data, the
+# inspector on and off, measured in turn three times (one pair is too noisy here).
+# Fresh, not the mock above: its searches leave a heap and an inspector that a
+# second mock would not share.
+ON_PORT=$((MOCK_PORT + 4)) OFF_PORT=$((MOCK_PORT + 2))
+another_mock on "$ON_PORT" --data "$DATA"
+another_mock off "$OFF_PORT" --data "$DATA" --no-inspector
+ON_TOKEN=$(token_of "$ON_PORT") OFF_TOKEN=$(token_of "$OFF_PORT")
 for round in 1 2 3; do
-  load "GET Patient/{id}, inspector on ($round)" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Patient/p500" -H "$AUTH"
+  load "GET Patient/{id}, inspector on ($round)" "http://127.0.0.1:$ON_PORT/ccri-fhir/R4/Patient/p500" -H "Authorization: Bearer $ON_TOKEN"
   load "GET Patient/{id}, inspector off ($round)" "http://127.0.0.1:$OFF_PORT/ccri-fhir/R4/Patient/p500" -H "Authorization: Bearer $OFF_TOKEN"
 done
