@@ -45,6 +45,7 @@ pub(crate) enum Lint {
     #[strum(serialize = "token-used-after-401")]
     TokenUsedAfter401,
     SearchRepeated,
+    OfflineAccessUnused,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -68,7 +69,8 @@ impl Lint {
             | Lint::ScopeVersionsMixed
             | Lint::CountAboveLimit
             | Lint::RefreshTooEarly
-            | Lint::SearchRepeated => Severity::Warning,
+            | Lint::SearchRepeated
+            | Lint::OfflineAccessUnused => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -139,6 +141,9 @@ impl Lint {
             Lint::SearchRepeated => {
                 "The same search was made again within a minute: follow the Bundle's next link for more results, and keep the pages you fetched instead of asking again."
             }
+            Lint::OfflineAccessUnused => {
+                "This public app launched again while it held a refresh token it never used, whose access token had expired: refresh instead, or stop asking offline_access, so no long-lived token sits in the browser for nothing."
+            }
         }
     }
 
@@ -168,6 +173,9 @@ impl Lint {
             Lint::RefreshTooEarly => "SMART App Launch 2.2 §Refresh access token, RFC 6749 §6",
             Lint::TokenUsedAfter401 => "RFC 6750 §3.1, SMART App Launch 2.2 §Refresh access token",
             Lint::SearchRepeated => "FHIR R4 §3.1.1.5 (Search: paging with the Bundle's links)",
+            Lint::OfflineAccessUnused => {
+                "SMART App Launch 2.2 §Scopes for requesting a refresh token, RFC 9700 §4.14.2"
+            }
         }
     }
 }

@@ -123,6 +123,9 @@ pub(crate) struct RefreshGrant {
     /// When this grant's latest access token was issued (a refresh soon after it
     /// is a storm the inspector points out).
     pub last_issued: u64,
+    /// Whether the app ever refreshed with it (one that never does asked
+    /// `offline_access` for nothing, which the inspector points out too).
+    pub refreshed: bool,
 }
 
 /// Which apps may continue a launch.
@@ -418,6 +421,7 @@ impl Grants {
             grant,
             expires_at: issued + self.refresh_ttl,
             last_issued: issued,
+            refreshed: false,
         };
         self.refresh_tokens.insert(token.clone(), refresh);
         token
@@ -427,7 +431,21 @@ impl Grants {
     pub(crate) fn note_refreshed(&mut self, token: &str, at: u64) {
         if let Some(refresh) = self.refresh_tokens.get_mut(token) {
             refresh.last_issued = at;
+            refresh.refreshed = true;
         }
+    }
+
+    /// Whether `client_id` holds a live refresh token it never used, although the
+    /// access token issued with it has expired.
+    pub(crate) fn holds_unused_refresh_token(&self, client_id: &str) -> bool {
+        let now = now();
+        self.refresh_tokens.values().any(|r| {
+            r.grant.client_id == client_id
+                && !r.refreshed
+                && r.last_issued + self.token_ttl <= now
+                && now < r.expires_at
+                && !self.revoked_grants.contains_key(&r.grant.id)
+        })
     }
 
     /// The grant behind a live refresh token.

@@ -185,6 +185,47 @@ async fn expired_access_token_then_refresh() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// A public app that asks offline_access, never refreshes and launches again once
+/// its access token has expired is told it asked for nothing; one that refreshes
+/// (or gave its refresh token back) is not.
+#[tokio::test]
+async fn a_public_app_that_never_refreshes_is_told_offline_access_was_for_nothing() {
+    let mock = start_with(|c| c.token_ttl_secs = 1).await;
+    let launch = async || {
+        let (code, verifier) = mock
+            .code_for("launch/patient offline_access patient/*.rs", "bernie", None)
+            .await;
+        let (status, body) = mock.exchange(&code, &verifier).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let records = mock.get_json(&mock.auth("inspector/requests")).await;
+        let exchange = records[0].clone();
+        assert!(
+            exchange["path"].as_str().unwrap().ends_with("/ccri-auth/token"),
+            "{exchange}"
+        );
+        let lints: Vec<String> = exchange["lints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_owned())
+            .collect();
+        (body["refresh_token"].as_str().unwrap().to_owned(), lints)
+    };
+    let (first, lints) = launch().await;
+    assert!(lints.is_empty(), "{lints:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (second, lints) = launch().await;
+    assert_eq!(lints, ["offline-access-unused"]);
+
+    // Refreshed, and the unused one given back: launching again is then no mistake.
+    assert_eq!(mock.refresh(&second, None).await.0, StatusCode::OK);
+    let form = [("token", first.as_str()), ("client_id", "demo-app")];
+    assert_eq!(mock.revoke(None, &form).await, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (_, lints) = launch().await;
+    assert!(lints.is_empty(), "{lints:?}");
+}
+
 #[tokio::test]
 async fn dynamic_registration_then_launch() {
     let mock = start().await;

@@ -68,9 +68,20 @@ pub(super) fn exchange(
         }
         None => {}
     }
+    // Asked before this launch's own refresh token joins them.
+    let unused = wants_refresh(&grant)
+        && !caller.client.is_confidential()
+        && grants.holds_unused_refresh_token(&caller.client.client_id);
     let refresh = wants_refresh(&grant).then(|| grants.issue_refresh_token(grant.clone()));
     drop(grants);
-    Ok(issue(state, &grant, state.config.token_ttl_secs, refresh, nonce))
+    let mut issued = issue(state, &grant, state.config.token_ttl_secs, refresh, nonce);
+    if unused {
+        issued.lint = Some((
+            Lint::OfflineAccessUnused,
+            "an earlier launch's refresh token was never used, and its access token has expired".into(),
+        ));
+    }
+    Ok(issued)
 }
 
 /// RFC 7636 §4.1: 43–128 characters of `[A-Za-z0-9-._~]`.
