@@ -1,5 +1,6 @@
-// Where a launch happens: in an EHR's frame, in a popup that hands back to the frame,
-// in a new tab, as a form POST, and two sessions in two tabs that share localStorage.
+// Where a launch happens: in an EHR's frame, out of it (_top, _parent), in another
+// frame of the EHR, in a popup that hands back to the frame, in a new tab, as a form
+// POST, and two sessions in two tabs that share localStorage.
 // The test app (pages/app.html) and the EHR page (pages/ehr.html) are served on two
 // origins, with the release build of the package.
 import assert from "node:assert/strict";
@@ -71,6 +72,50 @@ test("a popup from the frame: login in the popup, which hands the result back an
     await popup.waitForEvent("close");
     const shown = await result(frame);
     assert.deepEqual([shown.patient, shown.framed], ["1", true], JSON.stringify(shown));
+  }));
+
+for (const target of ["_top", "_parent"]) {
+  test(`${target} from the EHR's frame: the launch leaves the EHR and completes in the whole window`, () =>
+    withPage(`target${target}`, async (page) => {
+      const clientId = await register({ skip_login: "bernie", skip_auth: true });
+      const standalone = `${app}/app.html?client_id=${clientId}&server=${encodeURIComponent(fhir)}&target=${target}`;
+      await page.goto(`${ehr}/ehr.html?src=${encodeURIComponent(standalone)}`);
+      const frame = appFrame(page);
+      await frame.waitForSelector("#launch");
+      await frame.click("#launch");
+      const shown = await result(page);
+      assert.deepEqual([shown.patient, shown.framed], ["1", false], JSON.stringify(shown));
+      assert.ok(page.url().startsWith(`${app}/app.html`), page.url());
+    }));
+}
+
+test("a named frame of the EHR: the launch happens and completes there, the app's frame stays", () =>
+  withPage("target-named-frame", async (page) => {
+    const clientId = await register({ skip_login: "bernie", skip_auth: true });
+    const standalone = `${app}/app.html?client_id=${clientId}&server=${encodeURIComponent(fhir)}&target=side`;
+    // The EHR page on the app's origin: a frame of another origin's page may not be navigated.
+    await page.goto(`${app}/ehr.html?side&src=${encodeURIComponent(standalone)}`);
+    const frame = appFrame(page);
+    await frame.waitForSelector("#launch");
+    await frame.click("#launch");
+    const shown = await result(page.frame({ name: "side" }));
+    assert.deepEqual([shown.patient, shown.framed], ["1", true], JSON.stringify(shown));
+    assert.equal(await frame.locator("#out").textContent(), "", "the app's frame did not move");
+  }));
+
+test("a named frame of another origin's EHR page: the launch stays in the app's frame, with a warning", () =>
+  withPage("target-foreign-frame", async (page) => {
+    const clientId = await register({ skip_login: "bernie", skip_auth: true });
+    const warnings = [];
+    page.on("console", (message) => message.type() === "warning" && warnings.push(message.text()));
+    const standalone = `${app}/app.html?client_id=${clientId}&server=${encodeURIComponent(fhir)}&target=side`;
+    await page.goto(`${ehr}/ehr.html?side&src=${encodeURIComponent(standalone)}`);
+    const frame = appFrame(page);
+    await frame.waitForSelector("#launch");
+    await frame.click("#launch");
+    const shown = await result(appFrame(page));
+    assert.deepEqual([shown.patient, shown.framed], ["1", true], JSON.stringify(shown));
+    assert.ok(warnings.some((w) => w.includes("may not navigate")), JSON.stringify(warnings));
   }));
 
 test("a blocked popup: the launch continues in the app's own window, with a warning", () =>

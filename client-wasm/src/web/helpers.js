@@ -44,10 +44,20 @@ export function navigate(endpoint, params, post, { target = "_self", width = 500
   }
   if (!post) {
     const windows = { _self: window, _top: top, _parent: parent };
-    const chosen = typeof name === "object" ? name : windows[name];
-    // Only `location.href` may be set across origins (a frame in an EHR's page).
-    if (chosen) chosen.location.href = url;
-    else if (!open(url, name)) location.href = url;
+    const chosen = typeof name === "object" ? name : windows[name] ?? namedFrame(name);
+    if (!chosen) {
+      if (!open(url, name)) location.href = url;
+      return;
+    }
+    try {
+      // Only `location.href` may be set across origins (a frame in an EHR's page).
+      chosen.location.href = url;
+    } catch {
+      // The browser forbids it: a frame of another origin's page, or the top window
+      // from a frame without a user's click. As with a blocked popup, stay here.
+      console.warn(`smart-fhir-client: this window may not navigate the ${target} window, so the launch continues in this one`);
+      location.href = url;
+    }
     return;
   }
   // authorize-post: a form of the parameters, submitted into the target.
@@ -59,6 +69,19 @@ export function navigate(endpoint, params, post, { target = "_self", width = 500
   document.body.append(form);
   form.submit();
   form.remove();
+}
+
+// A frame named `name` of this window, its parent or the top window. Looked up by
+// hand: Chromium's window.open(url, name) does not find a frame of a cross-origin
+// EHR page and opens a new window named `name` instead, where navigating the frame
+// tells the app, with an error, that it may not.
+function namedFrame(name) {
+  for (const w of [window, parent, top]) {
+    try {
+      if (w.frames[name]) return w.frames[name];
+    } catch {}
+  }
+  return null;
 }
 
 // In a popup that navigate() marked: hands the callback URL to the page that opened it
