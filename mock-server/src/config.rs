@@ -80,6 +80,10 @@ pub struct ClientConfig {
     /// Present for confidential clients (Basic or form-post authentication).
     #[serde(default)]
     pub client_secret: Option<ClientSecret>,
+    /// …or the secret's SHA-256 in lowercase hex, so that what holds the client
+    /// (a config file, a launch link) need not hold its secret.
+    #[serde(default)]
+    pub client_secret_sha256: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
@@ -117,7 +121,7 @@ impl ClientConfig {
     /// A confidential client proves who it is at the token endpoint (a secret or a
     /// signed assertion); a public one only names itself.
     pub fn is_confidential(&self) -> bool {
-        self.client_secret.is_some() || self.keys().is_some()
+        self.client_secret.is_some() || self.client_secret_sha256.is_some() || self.keys().is_some()
     }
 
     /// What the pages call the client: its registered name, or its id.
@@ -204,6 +208,7 @@ impl Default for Config {
         let confidential = |id: &str, secret: &str, scope: &str| ClientConfig {
             client_id: id.to_owned(),
             client_secret: Some(ClientSecret::new(secret)),
+            client_secret_sha256: None,
             name: Some(id.to_owned()),
             redirect_uris: Vec::new(),
             scope: scope.parse().expect("built-in scopes are valid"),
@@ -269,6 +274,7 @@ impl Default for Config {
                 ClientConfig {
                     client_id: DEMO_CLIENT_ID.to_owned(),
                     client_secret: None,
+                    client_secret_sha256: None,
                     name: Some("SMART demo app".to_owned()),
                     // The demo app's pages (demo-web/), on either loopback name.
                     redirect_uris: ["127.0.0.1", "localhost"]

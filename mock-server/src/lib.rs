@@ -221,9 +221,11 @@ where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    // Outside the router: a launch link's FHIR base is rewritten before routing.
+    // Outside the router: a launch link's FHIR base is rewritten before routing;
+    // CORS outside that, so a browser app can read the error for a bad link too.
     let app = axum::middleware::from_fn_with_state(state.clone(), fhir::launch_link::rewrite)
         .layer(app(state.clone()));
+    let app = cors().layer(app);
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
     let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
     tokio::select! {
@@ -280,8 +282,7 @@ fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             inspector::record,
-        ))
-        .layer(cors());
+        ));
     // A span per request costs a quarter of a FHIR read's throughput (bench/fhir.sh),
     // so request logs are only collected when asked for: RUST_LOG=tower_http=debug.
     let router = if tracing::enabled!(target: "tower_http", tracing::Level::DEBUG) {

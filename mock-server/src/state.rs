@@ -148,9 +148,11 @@ impl Urls {
 pub(crate) const LINK_PATH: &str = "/launch/";
 
 /// The FHIR base a request was addressed to: this server's, or a standalone launch
-/// link's alias of it (`{fhir}/launch/<link>`, see `fhir::launch_link`). Every URL
-/// an answer carries stays under it, or an app would refuse to follow its own
-/// paging links (they would lead off the base its token was issued for).
+/// link's alias of it (`{fhir}/launch/<link>`, see `fhir::launch_link`). The URLs
+/// the FHIR API answers with (Bundle links, `fullUrl`, `Location`) stay under it,
+/// or an app would refuse to follow its own paging links as leaving its base.
+/// Tokens' `aud` and `fhirUser` name the server's own base, which is the same
+/// server.
 #[derive(Clone, Debug)]
 pub(crate) struct FhirBase(Arc<str>);
 

@@ -126,14 +126,22 @@ fn check_secret(
     method: AuthMethod,
 ) -> Result<CallingClient, OAuthRejection> {
     let client = known_client(state, client_id)?;
-    let matches = client
-        .client_secret
-        .as_ref()
-        .is_some_and(|expected| constant_time_eq(expected.secret().as_bytes(), secret.secret().as_bytes()));
+    let matches = match (&client.client_secret, &client.client_secret_sha256) {
+        (Some(expected), _) => constant_time_eq(expected.secret().as_bytes(), secret.secret().as_bytes()),
+        (None, Some(digest)) => constant_time_eq(digest.as_bytes(), sha256_hex(secret.secret()).as_bytes()),
+        (None, None) => false,
+    };
     if !matches {
         return Err(OAuthRejection::invalid_client("client authentication failed"));
     }
     Ok(CallingClient { client, method })
+}
+
+/// SHA-256 in lowercase hex: how a client secret is held where the secret itself
+/// should not be (`client_secret_sha256`).
+pub(crate) fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(text.as_bytes()))
 }
 
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

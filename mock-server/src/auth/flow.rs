@@ -148,7 +148,9 @@ pub(crate) struct Authorization {
     pub(crate) state: Option<String>,
     pub(crate) scopes: Scopes,
     pub(crate) code_challenge: Option<String>,
-    /// The EHR launch this request continues, if any.
+    /// The launch this request continues, if any: an EHR launch, or the standalone
+    /// one a launch link's base stands for. Its context is given as the launcher
+    /// chose it, whichever `launch/…` scopes the app asked.
     pub(crate) launch: Option<Launch>,
     /// Echoed in the id_token.
     pub(crate) nonce: Option<String>,

@@ -153,7 +153,7 @@ impl LaunchFor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum LinkClient {
     Public,
-    /// Confidential, with this secret (Basic or form-post).
+    /// Confidential, with a secret (Basic or form-post) of this SHA-256 (hex).
     Secret(String),
     /// Confidential, signing assertions with a key of the set at this URL.
     Keys(url::Url),
@@ -162,9 +162,8 @@ pub(crate) enum LinkClient {
 /// Whether an app must use PKCE with S256, as SMART 2 requires, or may choose: the
 /// launcher's setting for testing an app's own PKCE (sent or not, and checked when
 /// sent).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pkce {
-    #[default]
     Required,
     AppChooses,
 }

@@ -26,6 +26,7 @@ use smart_protocol::{FhirContextItem, LaunchContext};
 use url::Url;
 
 use super::authorize::render;
+use super::client_auth::sha256_hex;
 use super::form_lines;
 use super::grants::{Launch, LaunchFor, LinkClient, Pkce};
 use super::keys::TokenKind;
@@ -130,6 +131,9 @@ pub(crate) struct LaunchForm {
     client_type: String,
     #[serde(default)]
     client_secret: String,
+    /// What a link carries instead of `client_secret` ([`LaunchForm::sealed`]).
+    #[serde(default)]
+    client_secret_sha256: String,
     #[serde(default)]
     client_jwks_uri: String,
     /// `app`: the app may launch without PKCE (it is checked when sent); otherwise
@@ -156,6 +160,19 @@ pub(crate) struct LaunchForm {
     /// The EHR shows no patient banner: the app must (`need_patient_banner`).
     #[serde(default)]
     banner: Option<String>,
+}
+
+impl LaunchForm {
+    /// The form as a link carries it: a client secret only as its SHA-256. A link
+    /// travels in URLs (a standalone one is the app's `iss`, in every URL the app
+    /// sends), where a secret would be readable: a link is signed, not encrypted.
+    fn sealed(mut self) -> Self {
+        if !self.client_secret.is_empty() {
+            self.client_secret_sha256 = sha256_hex(&self.client_secret);
+            self.client_secret.clear();
+        }
+        self
+    }
 }
 
 /// The encounter choice that means the patient's latest (none if they have none).
@@ -186,10 +203,12 @@ pub(crate) async fn make_link(
 ) -> Response {
     match check(&state, &form) {
         Ok(_) => {
+            let launch_url = form.launch_url.clone();
+            let registered = !form.client_id.is_empty();
             // Signed: the choices cannot be changed on the way, and it is the one
             // form of link that an app with no registration can be opened with.
-            let signed = state.key().sign(TokenKind::LaunchLink, &form);
-            let link = match form.client_id.is_empty() {
+            let signed = state.key().sign(TokenKind::LaunchLink, &form.sealed());
+            let link = match !registered {
                 true => state.urls.auth(&format!("launch/{signed}")),
                 false => format!(
                     "{}?{}",
@@ -201,7 +220,7 @@ pub(crate) async fn make_link(
                 ehr: link,
                 standalone: state.urls.link_base(&signed),
             };
-            render_page(&state, &form.launch_url, None, Some(links))
+            render_page(&state, &launch_url, None, Some(links))
         }
         Err(message) => render_page(&state, &form.launch_url, Some(&message), None),
     }
@@ -273,10 +292,14 @@ fn check(state: &AppState, form: &LaunchForm) -> Result<Launch, String> {
     let app_origin = origin(&form.launch_url);
     let for_client = if form.client_id.is_empty() {
         // No registration: whatever client_id the app presents, on the app's origin.
-        let client = match (form.client_type.as_str(), form.client_secret.trim()) {
+        let secret = (form.client_secret.trim(), form.client_secret_sha256.as_str());
+        let client = match (form.client_type.as_str(), secret) {
             ("" | "public", _) => LinkClient::Public,
-            ("symmetric", "") => return Err("a confidential app needs the client secret it will send".into()),
-            ("symmetric", secret) => LinkClient::Secret(secret.to_owned()),
+            ("symmetric", ("", "")) => {
+                return Err("a confidential app needs the client secret it will send".into());
+            }
+            ("symmetric", ("", digest)) => LinkClient::Secret(digest.to_owned()),
+            ("symmetric", (secret, _)) => LinkClient::Secret(sha256_hex(secret)),
             ("asymmetric", _) => {
                 let uri = form.client_jwks_uri.trim();
                 let url = check_jwks_uri(uri).map_err(|why| format!("the app's JWKS URL {uri:?} {why}"))?;

@@ -150,6 +150,7 @@ pub(crate) async fn validated(
     let client = ClientConfig {
         client_id,
         client_secret,
+        client_secret_sha256: None,
         name: metadata.client_name.clone(),
         redirect_uris: metadata.redirect_uris.clone(),
         scope,

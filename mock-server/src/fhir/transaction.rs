@@ -51,7 +51,9 @@ pub(crate) fn process(
         _ => return Err(Outcome::invalid("entry must be an array").at("Bundle.entry")),
     };
     let parsed = entries.into_iter().enumerate().map(|(index, entry)| {
-        parse_entry(base.as_str(), entry)
+        // The base the Bundle came to, or the server's own (a launch link's base is
+        // an alias of it): an app may write either.
+        parse_entry(&[base.as_str(), &state.urls.fhir_base], entry)
             .map(|(full_url, call)| Entry {
                 index,
                 full_url,
@@ -306,8 +308,8 @@ fn resolve_references(
 }
 
 /// An entry's `request` as a call: the method, the URL relative to the base
-/// (an absolute one under it is made relative), and the entry's resource.
-fn parse_entry(base: &str, mut entry: Value) -> Result<(Option<String>, Call), Outcome> {
+/// (an absolute one under one of `bases` is made relative), and the entry's resource.
+fn parse_entry(bases: &[&str], mut entry: Value) -> Result<(Option<String>, Call), Outcome> {
     let body = entry
         .get_mut("resource")
         .map(Value::take)
@@ -319,7 +321,12 @@ fn parse_entry(base: &str, mut entry: Value) -> Result<(Option<String>, Call), O
     let url = request["url"]
         .as_str()
         .ok_or_else(|| Outcome::invalid("the entry has no request.url").at("request.url"))?;
-    let url = url.strip_prefix(base).unwrap_or(url).trim_start_matches('/');
+    let url = bases
+        .iter()
+        .filter_map(|base| url.strip_prefix(base))
+        .find(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+        .unwrap_or(url)
+        .trim_start_matches('/');
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let query: Query = serde_urlencoded::from_str(query)
         .map_err(|e| Outcome::invalid(format!("malformed query in request.url: {e}")).at("request.url"))?;

@@ -303,6 +303,7 @@ async fn a_jwks_uri_that_serves_no_key_set_is_refused_with_the_reason() {
         config.clients.push(ClientConfig {
             jwks_uri: Some(unreachable.parse().unwrap()),
             client_secret: None,
+            client_secret_sha256: None,
             ..confidential_app("exporter", "unused")
         });
     })

@@ -360,6 +360,7 @@ pub(crate) fn confidential_app(id: &str, secret: &str) -> ClientConfig {
     ClientConfig {
         client_id: id.into(),
         client_secret: Some(smart_protocol::ClientSecret::new(secret)),
+        client_secret_sha256: None,
         name: None,
         redirect_uris: vec![APP_REDIRECT.into()],
         scope: "openid fhirUser launch/patient offline_access patient/*.rs user/*.rs"

@@ -455,12 +455,23 @@ redirect_uris = ["http://localhost:3000/callback"]
 scope = "openid launch/patient patient/*.rs"
 skip_auth = true
 
+[[clients]]
+client_id = "hashed-backend"
+# SHA-256 of "hashed-secret": the file need not hold the secret.
+client_secret_sha256 = "{digest}"
+grant_types = ["client_credentials"]
+scope = "system/Patient.rs"
+
 [[users]]
 username = "kevin"
 password = "secret"
 name = "Kevin Jones"
 fhir_user = "Patient/3"
-"#
+"#,
+        digest = {
+            use sha2::Digest;
+            format!("{:x}", sha2::Sha256::digest(b"hashed-secret"))
+        }
     )
     .unwrap();
     let config = Config::from_file(&file.0).unwrap();
@@ -473,6 +484,13 @@ fhir_user = "Patient/3"
     );
     assert!(config.clients.iter().any(|c| c.client_id == "patient-access"));
     assert!(config.user("kevin").is_some() && config.user("bernie").is_some());
+    // A client whose secret the file holds only as a digest authenticates with the secret.
+    let mock = start_with(|c| c.clients.clone_from(&config.clients)).await;
+    let form = [("grant_type", "client_credentials")];
+    let (status, body) = mock.token(Some(("hashed-backend", "hashed-secret")), &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = mock.token(Some(("hashed-backend", "a guess")), &form).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     writeln!(file.1, "unknown_setting = 1").unwrap();
     let error = Config::from_file(&file.0).unwrap_err().to_string();
@@ -618,6 +636,20 @@ async fn a_signed_link_launches_an_app_with_no_registration() {
 
     // Confidential: the secret the link names, and only it.
     let confidential = link_for(&[("client_type", "symmetric"), ("client_secret", "s3cret")]).await;
+    // A link is signed, not encrypted, and travels in URLs: it holds a digest of the secret.
+    let payload = confidential
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let payload = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
+    let payload = String::from_utf8(payload).unwrap();
+    assert!(
+        !payload.contains("s3cret") && payload.contains("client_secret_sha256"),
+        "{payload}"
+    );
     let (done, verifier) = launch_with(&confidential, "a-confidential-app", callback).await;
     let code = done.redirect_param("code").unwrap();
     let exchange = [
@@ -762,6 +794,25 @@ async fn a_link_given_as_iss_reproduces_a_standalone_launch_for_any_app() {
     assert_eq!(created.status(), StatusCode::CREATED);
     let location = created.headers()["location"].to_str().unwrap();
     assert!(location.starts_with(&format!("{iss}/Observation/")), "{location}");
+    // A Bundle's entries may name the link's base or the server's own.
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": format!("{iss}/Patient/1")}},
+        {"request": {"method": "GET", "url": mock.fhir("Patient/1")}}]});
+    let answered: serde_json::Value = mock
+        .http
+        .post(&iss)
+        .bearer_auth(token)
+        .header("content-type", "application/fhir+json")
+        .body(batch.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for entry in 0..2 {
+        assert_eq!(answered["entry"][entry]["resource"]["id"], "1", "{answered}");
+    }
 
     // A verifier for an authorization that had no challenge is a PKCE downgrade.
     let (verifier, challenge) = pkce();
@@ -802,10 +853,52 @@ async fn a_link_given_as_iss_reproduces_a_standalone_launch_for_any_app() {
         refused.redirect_param("error").as_deref(),
         Some("invalid_request")
     );
-    let forged = format!("{}x", &strict[..strict.len() - 1]);
+    assert!(
+        refused
+            .redirect_param("error_description")
+            .is_some_and(|d| d.contains("code_challenge is required")),
+        "{:?}",
+        refused.location
+    );
+    // A link made for one registered client is not another's.
+    let (status, other) = mock
+        .register(json!({"client_name": "Other", "redirect_uris": [APP_REDIRECT],
+            "token_endpoint_auth_method": "none"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    let (_, challenge) = pkce();
+    let mut as_other = authorize_params(&mock, "launch/patient patient/*.rs", &challenge);
+    for (k, v) in as_other.iter_mut() {
+        match k.as_str() {
+            "aud" => *v = strict.clone(),
+            "client_id" => *v = other["client_id"].as_str().unwrap().to_owned(),
+            _ => {}
+        }
+    }
+    let refused = mock.authorize(&as_other).await;
+    assert!(
+        refused
+            .redirect_param("error_description")
+            .is_some_and(|d| d.contains("another client")),
+        "{:?}",
+        refused.location
+    );
+    // One character of the signature changed, not its last (whose low bits may not count).
+    let middle = strict.len() - 20;
+    let changed = if &strict[middle..=middle] == "A" { "B" } else { "A" };
+    let forged = format!("{}{changed}{}", &strict[..middle], &strict[middle + 1..]);
     let (status, outcome) = mock.fhir_get(&format!("{forged}/metadata"), token).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{outcome}");
     assert_eq!(outcome["resourceType"], "OperationOutcome");
+    // …which a browser app may read.
+    let refused = mock
+        .http
+        .get(format!("{forged}/metadata"))
+        .header("origin", "http://127.0.0.1:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers()["access-control-allow-origin"], "*");
     for (k, v) in params.iter_mut() {
         if k == "aud" {
             *v = forged.clone();

@@ -627,6 +627,12 @@ async fn everything_about_a_patient_and_only_what_the_token_may_read() {
         .fhir_get(&format!("{me}/$everything?start=2021-01-01&end=2021-03"), &token)
         .await;
     assert!(keys(&then).contains(&format!("Observation/{measured}")), "{then}");
+    let (_, earlier) = mock.fhir_get(&format!("{me}/$everything?end=2020"), &token).await;
+    assert!(
+        !keys(&earlier).contains(&format!("Observation/{measured}")),
+        "{earlier}"
+    );
+    assert!(keys(&earlier).contains(&me));
     let (status, outcome) = mock
         .fhir_get(&format!("{me}/$everything?start=last-week"), &token)
         .await;

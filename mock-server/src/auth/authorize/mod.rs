@@ -21,7 +21,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use smart_protocol::discovery::{CodeChallengeMethod, GrantType};
-use smart_protocol::{AuthorizeRequest, ClientSecret, OAuthErrorCode, Scope, Scopes};
+use smart_protocol::{AuthorizeRequest, OAuthErrorCode, Scope, Scopes};
 
 use super::claims::now;
 use super::flow::{self, Authorization, Browser, EncounterChoice, Prompt, Stage};
@@ -111,9 +111,13 @@ async fn authorize(
     // of the request is refused: a launch is one attempt. A link makes a fresh
     // launch for each request.
     let client_id = &pending.client.client_id;
-    let launch = match (request.launch.as_deref(), linked) {
+    let taken = request
+        .launch
+        .as_deref()
+        .map(|id| state.grants().take_launch(id, client_id));
+    let launch = match (taken, linked) {
         (_, Some(Err(description))) => Some(Err(description)),
-        (Some(id), _) => Some(state.grants().take_launch(id, client_id)),
+        (Some(taken), _) => Some(taken),
         (None, Some(Ok(launch))) if !launch.for_client.admits(client_id) => {
             Some(Err("this launch link was made for another client".to_owned()))
         }
@@ -183,8 +187,9 @@ fn adopt_link_app(state: &AppState, request: &AuthorizeRequest, for_client: Laun
     }
     let adopted = ClientConfig {
         client_id: request.client_id.clone(),
-        client_secret: match &client {
-            LinkClient::Secret(secret) => Some(ClientSecret::new(secret.clone())),
+        client_secret: None,
+        client_secret_sha256: match &client {
+            LinkClient::Secret(digest) => Some(digest.clone()),
             LinkClient::Public | LinkClient::Keys(_) => None,
         },
         name: Some("An app opened by a launch link".to_owned()),

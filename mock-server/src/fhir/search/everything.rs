@@ -39,18 +39,15 @@ struct CareDates(Option<Range>);
 impl CareDates {
     fn covers(&self, version: &Version) -> bool {
         let Some(range) = self.0 else { return true };
-        let dates: Vec<Range> = version
+        let mut dates = version
             .index
             .values("date")
             .filter_map(|value| match value {
                 IndexValue::Date(date) => Some(*date),
                 _ => None,
             })
-            .collect();
-        dates.is_empty()
-            || dates
-                .iter()
-                .any(|date| date.start < range.end && date.end > range.start)
+            .peekable();
+        dates.peek().is_none() || dates.any(|date| date.start < range.end && date.end > range.start)
     }
 }
 
