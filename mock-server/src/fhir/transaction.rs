@@ -94,7 +94,6 @@ fn transaction(
     entries: Vec<Entry>,
     minimal: bool,
 ) -> Result<Vec<Value>, Outcome> {
-    refuse_duplicates(&entries)?;
     let count = entries.len();
     let (changes, lookups): (Vec<_>, Vec<_>) = entries
         .into_iter()
@@ -138,6 +137,7 @@ fn apply_all(
             Call::Lookup(_) => None,
         })
         .collect();
+    refuse_overlaps(tx, access, &changes)?;
     changes.sort_by_key(|(index, _, change)| (order(change), *index));
     let mut replies = Vec::new();
     // Deletes first, so a create in the same transaction may take their place.
@@ -225,33 +225,37 @@ fn apply_all(
     Ok(replies)
 }
 
-/// Two entries of a transaction may not change the same resource (R4 §3.1.0.11.2).
-fn refuse_duplicates(entries: &[Entry]) -> Result<(), Outcome> {
-    let mut seen = HashSet::new();
-    for entry in entries {
-        if let Call::Change(
-            Change::Update {
-                kind,
-                target: Target::Id(id),
-                ..
+/// Two entries of a transaction may not change the same resource (R4 §3.1.0.11.2),
+/// counting the resources each conditional update, patch or delete resolves to,
+/// as they are before any change.
+fn refuse_overlaps(
+    tx: &Inner,
+    access: &AccessContext,
+    changes: &[(usize, Option<String>, Change)],
+) -> Result<(), Outcome> {
+    let mut seen: HashSet<(&str, String)> = HashSet::new();
+    for (index, _, change) in changes {
+        let (kind, target) = match change {
+            Change::Update { kind, target, .. }
+            | Change::Patch { kind, target, .. }
+            | Change::Delete { kind, target, .. } => (kind, target),
+            Change::Create { .. } => continue,
+        };
+        let ids = match target {
+            Target::Id(id) => vec![id.clone()],
+            Target::Condition(query) => execute::find(tx, access, kind, query)
+                .map_err(|e| e.in_entry(*index))?
+                .iter()
+                .map(|v| v.key().1.to_owned())
+                .collect(),
+        };
+        for id in ids {
+            if !seen.insert((kind, id.clone())) {
+                return Err(Outcome::invalid(format!(
+                    "{kind}/{id} is changed by more than one entry of this transaction"
+                ))
+                .in_entry(*index));
             }
-            | Change::Patch {
-                kind,
-                target: Target::Id(id),
-                ..
-            }
-            | Change::Delete {
-                kind,
-                target: Target::Id(id),
-                ..
-            },
-        ) = &entry.call
-            && !seen.insert((kind.clone(), id.clone()))
-        {
-            return Err(Outcome::invalid(format!(
-                "{kind}/{id} is changed by more than one entry of this transaction"
-            ))
-            .in_entry(entry.index));
         }
     }
     Ok(())

@@ -801,6 +801,13 @@ async fn a_transactions_conditions_and_mistakes() {
                    {"resource": observation("Patient?gender=male"), "request": {"method": "POST", "url": "Observation"}}]),
             StatusCode::PRECONDITION_FAILED,
         ),
+        // A conditional delete that resolves to the resource another entry updates.
+        (
+            json!([{"request": {"method": "DELETE", "url": format!("Patient?identifier={SYSTEM}|tx-existing")}},
+                   {"resource": {"resourceType": "Patient", "id": existing, "gender": "female"},
+                    "request": {"method": "PUT", "url": format!("Patient/{existing}")}}]),
+            StatusCode::BAD_REQUEST,
+        ),
         (
             json!([{"resource": patient("x"), "request": {"method": "POST", "url": "Patient"}},
                    {"resource": patient("dup"), "request": {"method": "POST", "url": "Patient", "ifNoneExist": "gender=male"}}]),
