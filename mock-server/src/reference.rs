@@ -36,6 +36,12 @@ impl FhirReference {
     pub(crate) fn is_practitioner(&self) -> bool {
         self.resource_type == "Practitioner"
     }
+
+    /// This reference as an absolute URL under the FHIR base `base` (the
+    /// `fhirUser` claim).
+    pub(crate) fn under(&self, base: &str) -> String {
+        format!("{base}/{self}")
+    }
 }
 
 /// `(type, id)` of a relative, absolute or versioned reference: `Patient/1`,

@@ -14,7 +14,6 @@ use crate::auth::verify::TokenCache;
 use crate::config::Config;
 use crate::fhir::store::Store;
 use crate::inspector::Inspector;
-use crate::reference::FhirReference;
 
 #[derive(Clone)]
 pub(crate) struct AppState(Arc<Shared>);
@@ -120,11 +119,6 @@ impl Urls {
             .map_or("/", |i| &self.auth_base[after_scheme + i..])
     }
 
-    /// `reference` as an absolute URL on this FHIR base (the `fhirUser` claim).
-    pub(crate) fn fhir(&self, reference: &FhirReference) -> String {
-        format!("{}/{reference}", self.fhir_base)
-    }
-
     pub fn auth(&self, endpoint: &str) -> String {
         format!("{}/{endpoint}", self.auth_base)
     }
@@ -151,8 +145,8 @@ pub(crate) const LINK_PATH: &str = "/launch/";
 /// link's alias of it (`{fhir}/launch/<link>`, see `fhir::launch_link`). The URLs
 /// the FHIR API answers with (Bundle links, `fullUrl`, `Location`) stay under it,
 /// or an app would refuse to follow its own paging links as leaving its base.
-/// Tokens' `aud` and `fhirUser` name the server's own base, which is the same
-/// server.
+/// For the same reason, a token asked for through a link has the link's base as
+/// its `aud` and names its `fhirUser` under it (see `Grant::fhir_base`).
 #[derive(Clone, Debug)]
 pub(crate) struct FhirBase(Arc<str>);
 

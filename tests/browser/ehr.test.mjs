@@ -111,16 +111,18 @@ test("a launch link given as iss: a standalone launch of an unregistered app, re
     const iss = made.match(/id="launch-iss" readonly value="([^"]+)"/)[1];
     assert.ok(iss.startsWith(`${fhir(MOCK)}/launch/`), iss);
     const query = new URLSearchParams({
-      client_id: "a-standalone-app-nobody-registered", server: iss, auto: "1", scope: "launch/patient launch/encounter openid fhirUser patient/*.rs",
+      client_id: "a-standalone-app-nobody-registered", server: iss, auto: "1",
+      scope: "launch/patient launch/encounter openid fhirUser patient/*.rs user/Practitioner.rs",
     });
     await page.goto(`${app}/app.html?${query}`);
     const shown = await result(page);
     assert.deepEqual([shown.patient, shown.encounter], ["1", "enc-1-2"], JSON.stringify(shown));
-    const next = await page.evaluate(async () => {
+    const [next, user] = await page.evaluate(async () => {
       const bundle = await window.client.request("Observation?_count=1");
-      return bundle.link.find((l) => l.relation === "next").url;
+      return [bundle.link.find((l) => l.relation === "next").url, (await window.client.user()).id];
     });
     assert.ok(next.startsWith(`${iss}/Observation?`), next);
+    assert.equal(user, "2", "fhirUser is under the link's base, so the client reads it");
   }));
 
 test("a standalone launch with launch/encounter: the consent page picks the encounter", () =>

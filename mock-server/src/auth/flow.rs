@@ -148,6 +148,8 @@ pub(crate) struct Authorization {
     pub(crate) state: Option<String>,
     pub(crate) scopes: Scopes,
     pub(crate) code_challenge: Option<String>,
+    /// The FHIR base the request's `aud` named (the server's, or a launch link's).
+    pub(crate) fhir_base: String,
     /// The launch this request continues, if any: an EHR launch, or the standalone
     /// one a launch link's base stands for. Its context is given as the launcher
     /// chose it, whichever `launch/…` scopes the app asked.
@@ -440,6 +442,7 @@ pub(crate) fn finish(state: &AppState, authorization: Authorization) -> Response
         auth_time: Some(login.auth_time),
         context,
         simulate: authorization.simulate(),
+        fhir_base: authorization.fhir_base.clone(),
     };
     let code = random_token();
     let Some(location) = authorization.location(&[("code", &code)]) else {

@@ -47,6 +47,10 @@ pub(crate) struct Grant {
     pub auth_time: Option<u64>,
     pub context: LaunchContext,
     pub simulate: Option<SimulatedError>,
+    /// The FHIR base the app asked for (`aud`): the server's, or a launch link's
+    /// alias of it. Its tokens' `aud` and `fhirUser` are under it, so an app can
+    /// read its user where it reads everything else.
+    pub fhir_base: String,
 }
 
 /// An authorization code waiting to be exchanged (RFC 6749 §4.1.2, RFC 7636 §4.4).
@@ -664,6 +668,7 @@ mod tests {
             auth_time: None,
             context: LaunchContext::default(),
             simulate: None,
+            fhir_base: "http://x/ccri-fhir/R4".into(),
         }
     }
 

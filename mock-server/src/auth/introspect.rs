@@ -83,7 +83,7 @@ fn describe(state: &AppState, token: &str) -> Value {
                 "sub": claims.sub,
                 "jti": claims.jti,
                 "auth_time": claims.auth_time,
-                "fhirUser": claims.fhir_user.as_ref().map(|f| state.urls.fhir(f)),
+                "fhirUser": claims.fhir_user.as_ref().map(|f| f.under(&claims.aud)),
             }),
             claims.context,
         ),
@@ -101,7 +101,7 @@ fn describe(state: &AppState, token: &str) -> Value {
                     "token_type": "refresh_token",
                     "exp": refresh.expires_at,
                     "auth_time": refresh.grant.auth_time,
-                    "fhirUser": refresh.grant.fhir_user.as_ref().map(|f| state.urls.fhir(f)),
+                    "fhirUser": refresh.grant.fhir_user.as_ref().map(|f| f.under(&refresh.grant.fhir_base)),
                 }),
                 refresh.grant.context.clone(),
             )

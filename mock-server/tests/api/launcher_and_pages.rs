@@ -731,7 +731,7 @@ async fn a_link_given_as_iss_reproduces_a_standalone_launch_for_any_app() {
             ("redirect_uri", callback),
             (
                 "scope",
-                "launch/patient launch/encounter patient/*.cruds openid fhirUser",
+                "launch/patient launch/encounter patient/*.cruds user/Practitioner.rs openid fhirUser",
             ),
             ("state", "s-1"),
             ("aud", iss.as_str()),
@@ -771,6 +771,14 @@ async fn a_link_given_as_iss_reproduces_a_standalone_launch_for_any_app() {
         "the link's choices, and a banner since no EHR shows one: {body}"
     );
     let token = body["access_token"].as_str().unwrap();
+    // The token is for the base the app asked for, and names its user under it.
+    assert_eq!(claims_of(token)["aud"], iss.as_str());
+    let id_token = claims_of(body["id_token"].as_str().unwrap());
+    assert_eq!(id_token["fhirUser"], format!("{iss}/Practitioner/2"));
+    let (status, user) = mock.fhir_get(id_token["fhirUser"].as_str().unwrap(), token).await;
+    assert_eq!((status, &user["id"]), (StatusCode::OK, &json!("2")), "{user}");
+    let userinfo = mock.get_with_token(&mock.auth("userinfo"), token).await.1;
+    assert_eq!(userinfo["fhirUser"], id_token["fhirUser"]);
 
     // The whole API answers under the link's base, and its URLs stay under it.
     let (status, patient) = mock.fhir_get(&format!("{iss}/Patient/1"), token).await;

@@ -97,6 +97,7 @@ async fn authorize(
         state: request.state.clone(),
         scopes: Scopes::default(),
         code_challenge: None,
+        fhir_base: state.urls.fhir_base.clone(),
         launch: None,
         nonce: request.nonce.clone(),
         prompt: Prompt::default(),
@@ -260,7 +261,10 @@ fn validate(
     match request.aud.as_deref().or(request.resource.as_deref()) {
         // A launch link's base was checked above.
         Some(aud)
-            if aud.trim_end_matches('/') == state.urls.fhir_base || state.urls.link_in(aud).is_some() => {}
+            if aud.trim_end_matches('/') == state.urls.fhir_base || state.urls.link_in(aud).is_some() =>
+        {
+            pending.fhir_base = aud.trim_end_matches('/').to_owned();
+        }
         Some(other) => {
             return Err((
                 InvalidRequest,

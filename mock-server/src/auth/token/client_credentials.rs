@@ -46,6 +46,7 @@ pub(super) fn exchange(
         auth_time: None,
         context: LaunchContext::default(),
         simulate: client.simulate_error,
+        fhir_base: state.urls.fhir_base.clone(),
     };
     let ttl = match caller.method {
         AuthMethod::PrivateKeyJwt => state.config.token_ttl_secs.min(BACKEND_SERVICE_MAX_TTL_SECS),

@@ -139,7 +139,7 @@ fn issue(
     let issued_at = now();
     let claims = AccessClaims {
         iss: state.urls.auth_base.clone(),
-        aud: state.urls.fhir_base.clone(),
+        aud: grant.fhir_base.clone(),
         sub: grant
             .fhir_user
             .as_ref()
@@ -174,7 +174,7 @@ fn issue(
                         fhir_user: grant
                             .scopes
                             .contains(&Scope::FhirUser)
-                            .then(|| state.urls.fhir(fhir_user)),
+                            .then(|| fhir_user.under(&grant.fhir_base)),
                         name,
                         nonce,
                     },
