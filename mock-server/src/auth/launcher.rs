@@ -208,13 +208,14 @@ pub(crate) async fn make_link(
             // Signed: the choices cannot be changed on the way, and it is the one
             // form of link that an app with no registration can be opened with.
             let signed = state.key().sign(TokenKind::LaunchLink, &form.sealed());
-            let link = match !registered {
-                true => state.urls.auth(&format!("launch/{signed}")),
-                false => format!(
+            let link = if registered {
+                format!(
                     "{}?{}",
                     state.urls.auth("launcher/open"),
                     query.unwrap_or_default()
-                ),
+                )
+            } else {
+                state.urls.auth(&format!("launch/{signed}"))
             };
             let links = Links {
                 ehr: link,

@@ -205,18 +205,25 @@ pub(crate) fn apply(tx: &mut Inner, access: &AccessContext, change: Change) -> R
             let id = match target {
                 Target::Id(id) => id,
                 Target::Condition(query) => {
-                    let found = execute::find(tx, access, &kind, &query)?;
-                    let mut ids: Vec<String> = found.iter().map(|v| v.key().1.to_owned()).collect();
-                    match ids.len() {
+                    let ids: Vec<String> = execute::find(tx, access, &kind, &query)?
+                        .iter()
+                        .map(|v| v.key().1.to_owned())
+                        .collect();
+                    match ids.as_slice() {
                         // Nothing matched: nothing to delete, which is what was asked.
-                        0 => return Ok(Reply::Deleted(None)),
-                        1 => ids.remove(0),
-                        many if if_match.is_some() || many > MAX_MULTIPLE_DELETE => {
-                            return Err(too_many_to_delete(&kind, &query, many, if_match.is_some()));
+                        [] => return Ok(Reply::Deleted(None)),
+                        [one] => one.clone(),
+                        many if if_match.is_some() => {
+                            let why = "If-Match names one version of one resource";
+                            return Err(ambiguous("DELETE", &kind, &query, many.len(), why));
+                        }
+                        many if many.len() > MAX_MULTIPLE_DELETE => {
+                            let why = format!("one conditional delete removes at most {MAX_MULTIPLE_DELETE}");
+                            return Err(ambiguous("DELETE", &kind, &query, many.len(), &why));
                         }
                         // Every match, in this one store transaction (conditionalDelete = multiple).
-                        _ => {
-                            for id in &ids {
+                        many => {
+                            for id in many {
                                 delete(tx, access, &kind, id, None)?;
                             }
                             return Ok(Reply::Deleted(None));
@@ -332,34 +339,23 @@ fn conflict(error: WriteError, kind: &str, id: &str) -> Outcome {
     }
 }
 
-/// More matches than a conditional interaction takes (R4 §3.1.0.4.3): 412.
-fn ambiguous(method: &str, kind: &str, query: &[(String, String)], matches: usize) -> Outcome {
+/// More matches than a conditional interaction takes (R4 §3.1.0.4.3): 412, with
+/// the rule it broke.
+fn ambiguous(method: &str, kind: &str, query: &[(String, String)], matches: usize, rule: &str) -> Outcome {
     let query = serde_urlencoded::to_string(query).unwrap_or_default();
     Outcome::new(
         StatusCode::PRECONDITION_FAILED,
         "multiple-matches",
-        format!("conditional {method} {kind}?{query} matches {matches} resources; it must match at most one"),
+        format!("conditional {method} {kind}?{query} matches {matches} resources: {rule}"),
     )
 }
+
+/// The rule of conditional create, update and patch.
+const AT_MOST_ONE: &str = "it must match at most one";
 
 /// Most resources one conditional delete removes; a broader one is refused (412),
 /// as HAPI FHIR refuses one past its own limit.
 const MAX_MULTIPLE_DELETE: usize = 1_000;
-
-/// A conditional delete that may not remove all it matches: `If-Match` names one
-/// version of one resource, and past [`MAX_MULTIPLE_DELETE`] it is likely a mistake.
-fn too_many_to_delete(kind: &str, query: &[(String, String)], matches: usize, if_match: bool) -> Outcome {
-    let query = serde_urlencoded::to_string(query).unwrap_or_default();
-    let why = match if_match {
-        true => "If-Match names one version of one resource".to_owned(),
-        false => format!("one conditional delete removes at most {MAX_MULTIPLE_DELETE}"),
-    };
-    Outcome::new(
-        StatusCode::PRECONDITION_FAILED,
-        "multiple-matches",
-        format!("conditional DELETE {kind}?{query} matches {matches} resources: {why}"),
-    )
-}
 
 /// The id of the one resource `query` finds; `None` when it finds none.
 fn only_match(
@@ -372,7 +368,7 @@ fn only_match(
     match execute::find(tx, access, kind, query)?.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one.key().1.to_owned())),
-        many => Err(ambiguous(method, kind, query, many.len())),
+        many => Err(ambiguous(method, kind, query, many.len(), AT_MOST_ONE)),
     }
 }
 
@@ -443,7 +439,9 @@ fn create(
                     created: false,
                 });
             }
-            many => return Err(ambiguous("create", kind, query, many.len()).at("If-None-Exist")),
+            many => {
+                return Err(ambiguous("create", kind, query, many.len(), AT_MOST_ONE).at("If-None-Exist"));
+            }
         }
     }
     Ok(Reply::Written {
