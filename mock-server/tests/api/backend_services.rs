@@ -367,23 +367,21 @@ async fn a_launch_link_adopts_an_app_that_signs_its_assertions() {
     let key = BackendKey::generate("app-key");
     let keys = KeyServer::start(key.set()).await;
     let mock = start().await;
-    let query = serde_urlencoded::to_string([
-        ("launch_url", "http://127.0.0.1:5173/app"),
-        ("client_id", ""),
-        ("client_type", "asymmetric"),
-        ("client_jwks_uri", &keys.url("jwks.json")),
-        ("patient", "1"),
-        ("practitioner", "Practitioner/2"),
-        ("skip_auth", "true"),
-    ])
-    .unwrap();
-    let shown = mock
-        .get_page(&format!("{}?{query}", mock.auth("launcher/link")))
-        .await;
-    let needle = "id=\"launch-link\" readonly value=\"";
-    let start = shown.html.find(needle).expect("a link") + needle.len();
-    let link = shown.html[start..].split('"').next().unwrap();
-    let opened = mock.get_page(link).await;
+    let jwks_uri = keys.url("jwks.json");
+    let (link, _) = launch_links(
+        &mock,
+        &[
+            ("launch_url", "http://127.0.0.1:5173/app"),
+            ("client_id", ""),
+            ("client_type", "asymmetric"),
+            ("client_jwks_uri", &jwks_uri),
+            ("patient", "1"),
+            ("practitioner", "Practitioner/2"),
+            ("skip_auth", "true"),
+        ],
+    )
+    .await;
+    let opened = mock.get_page(&link).await;
     let launch = opened
         .redirect_param("launch")
         .expect("the app opened with a launch");
@@ -391,13 +389,8 @@ async fn a_launch_link_adopts_an_app_that_signs_its_assertions() {
     let callback = "http://127.0.0.1:5173/app/callback";
     let (verifier, challenge) = pkce();
     let mut params = authorize_params(&mock, "launch patient/*.rs", &challenge);
-    for (name, value) in params.iter_mut() {
-        match name.as_str() {
-            "client_id" => *value = "signing-app".into(),
-            "redirect_uri" => *value = callback.into(),
-            _ => {}
-        }
-    }
+    set_param(&mut params, "client_id", "signing-app");
+    set_param(&mut params, "redirect_uri", callback);
     params.push(("launch".into(), launch));
     let done = mock.authorize(&params).await;
     let code = done.redirect_param("code").expect("a code");

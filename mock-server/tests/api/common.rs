@@ -161,6 +161,25 @@ pub(crate) fn header_of(token: &str) -> Value {
     .unwrap()
 }
 
+/// The launcher's "Make a link" for `choices`: the EHR launch link and the FHIR
+/// base a standalone launch is given as its `iss`.
+pub(crate) async fn launch_links(mock: &Mock, choices: &[(&str, &str)]) -> (String, String) {
+    let query = serde_urlencoded::to_string(choices).unwrap();
+    let shown = mock
+        .get_page(&format!("{}?{query}", mock.auth("launcher/link")))
+        .await;
+    let value_of = |id: &str| {
+        let needle = format!("id=\"{id}\" readonly value=\"");
+        let start = shown
+            .html
+            .find(&needle)
+            .unwrap_or_else(|| panic!("{id} in {}", shown.html))
+            + needle.len();
+        shown.html[start..].split('"').next().unwrap().to_owned()
+    };
+    (value_of("launch-link"), value_of("launch-iss"))
+}
+
 /// A PKCE verifier and its S256 challenge.
 pub(crate) fn pkce() -> (String, String) {
     let verifier = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand_bytes());
@@ -194,6 +213,14 @@ pub(crate) fn authorize_params(mock: &Mock, scope: &str, challenge: &str) -> Vec
     .collect()
 }
 
+/// Sets parameter `name` of `params` (an app's own client, redirect URI, `aud`…).
+pub(crate) fn set_param(params: &mut [(String, String)], name: &str, value: &str) {
+    match params.iter_mut().find(|(n, _)| n == name) {
+        Some((_, old)) => *old = value.to_owned(),
+        None => panic!("no parameter {name} to set"),
+    }
+}
+
 /// The value of parameter `name` in `params`.
 pub(crate) fn sent<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
@@ -225,6 +252,12 @@ impl Page {
         let location = self.location.as_deref().expect("a redirect");
         let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
         serde_urlencoded::from_str(query).unwrap()
+    }
+
+    /// The `error_description` of an error sent back to the app.
+    pub(crate) fn error_description(&self) -> String {
+        self.redirect_param("error_description")
+            .unwrap_or_else(|| panic!("no error sent back: {:?} {}", self.location, self.html))
     }
 
     pub(crate) fn redirect_param(&self, name: &str) -> Option<String> {

@@ -351,6 +351,42 @@ async fn conditional_update_and_delete_follow_the_match_count() {
 }
 
 #[tokio::test]
+async fn a_conditional_delete_removes_every_match_within_its_limit_and_transaction() {
+    let mock = start().await;
+    let token = mock.mint(ALL, None);
+    let posts = |mrn: &str, count: usize| {
+        let entry = json!({"resource": patient(mrn), "request": {"method": "POST", "url": "Patient"}});
+        Value::Array(vec![entry; count])
+    };
+    let (status, _) = post_bundle(&mock, &token, "batch", posts("bulk", 1_001)).await;
+    assert_eq!(status, StatusCode::OK);
+    let bulk = format!("Patient?identifier={SYSTEM}|bulk");
+    let (status, outcome) = send(&mock, Method::DELETE, &bulk, &token, "", None, &[]).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{outcome}");
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1000")
+    );
+    assert_eq!(total(&mock, &token, &bulk).await, 1_001);
+
+    // In a transaction, the matches go with the rest of it, or not at all.
+    post_bundle(&mock, &token, "batch", posts("pair", 2)).await;
+    let pair = format!("Patient?identifier={SYSTEM}|pair");
+    let delete = json!({"request": {"method": "DELETE", "url": pair}});
+    let broken = json!({"resource": {"resourceType": "Patient", "gender": "neither"},
+                        "request": {"method": "POST", "url": "Patient"}});
+    let (status, _) = post_bundle(&mock, &token, "transaction", json!([delete, broken])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(total(&mock, &token, &pair).await, 2, "rolled back");
+    let kept = json!({"resource": patient("after"), "request": {"method": "POST", "url": "Patient"}});
+    let (status, outcome) = post_bundle(&mock, &token, "transaction", json!([delete, kept])).await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    assert_eq!(total(&mock, &token, &pair).await, 0);
+}
+
+#[tokio::test]
 async fn json_patch_changes_a_resource_within_the_tokens_reach() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
