@@ -323,11 +323,11 @@ impl Inspector {
 pub(crate) struct ClientSlot(Arc<OnceLock<(String, String)>>);
 
 impl ClientSlot {
-    /// Notes the token's client and grant on the request `extensions` carry, if the
-    /// inspector asked.
-    pub(crate) fn note(extensions: &Extensions, client_id: &str, grant_id: &str) {
+    /// Notes the token's client and its grant's fingerprint (the launch) on the
+    /// request `extensions` carry, if the inspector asked.
+    pub(crate) fn note(extensions: &Extensions, client_id: &str, launch: &str) {
         if let Some(slot) = extensions.get::<ClientSlot>() {
-            let _ = slot.0.set((client_id.to_owned(), fingerprint(grant_id)));
+            let _ = slot.0.set((client_id.to_owned(), launch.to_owned()));
         }
     }
 }

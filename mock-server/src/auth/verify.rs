@@ -22,7 +22,7 @@ use super::claims::{AccessClaims, now};
 use super::keys::TokenKind;
 use super::simulate::SimulatedError;
 use crate::config::{Reach, UserConfig};
-use crate::inspector::{ClientSlot, Problem};
+use crate::inspector::{ClientSlot, Problem, fingerprint};
 use crate::state::AppState;
 
 /// Who is calling and what they may do: cheap to clone, one per verified token.
@@ -32,8 +32,9 @@ pub(crate) struct AccessContext(Arc<AccessInfo>);
 #[derive(Debug)]
 pub(crate) struct AccessInfo {
     pub client_id: String,
-    /// The grant the token came from (the inspector groups a launch's requests by it).
-    pub grant: String,
+    /// The fingerprint of the grant the token came from, by which the inspector
+    /// groups a launch's requests: made once per token, not on each request.
+    pub launch: String,
     pub scopes: Scopes,
     /// The patient in context; `patient/` scopes are limited to their compartment.
     pub patient: Option<String>,
@@ -99,7 +100,7 @@ impl AccessContext {
             .map_err(|e| TokenError::Invalid(format!("{e}")))?;
         Ok(AccessContext(Arc::new(AccessInfo {
             client_id: claims.client_id.clone(),
-            grant: claims.grant.clone(),
+            launch: fingerprint(&claims.grant),
             scopes,
             patient: claims.context.patient.clone(),
             fhir_user: claims.fhir_user.clone(),
@@ -271,7 +272,7 @@ impl FromRequestParts<AppState> for AccessContext {
             tracing::debug!(?error, "bearer token refused");
             BearerError::Refused(error)
         })?;
-        ClientSlot::note(&parts.extensions, &context.client_id, &context.grant);
+        ClientSlot::note(&parts.extensions, &context.client_id, &context.launch);
         Ok(context)
     }
 }
