@@ -69,7 +69,7 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     /// The FHIR resources to serve instead of the built-in data set (`--data`).
     #[serde(skip)]
-    pub data: Option<Vec<serde_json::Value>>,
+    pub data: Option<Vec<crate::Record>>,
 }
 
 /// A pre-registered OAuth client.

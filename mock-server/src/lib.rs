@@ -34,6 +34,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::grants::MAX_PENDING_PER_CLIENT;
 pub use auth::keys::{KeyError, SigningAlg, SigningKey, TokenKind};
 pub use config::{ClientConfig, Config, ConfigError, PATIENT_ACCESS_SECRET, UserConfig};
+pub use fhir::store::Record;
 pub use seed::{LoadError, Loaded, load_dir};
 use state::AppState;
 pub use state::Urls;
@@ -179,10 +180,7 @@ async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<Run
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let urls = Urls::new(&origin);
-    let store = fhir::store::Store::with_resources(match config.data.take() {
-        Some(resources) => resources,
-        None => seed::builtin(),
-    });
+    let store = fhir::store::Store::with_records(config.data.take().unwrap_or_else(seed::builtin));
     let certificate = tls.as_ref().map(|tls| tls.certificate_pem.clone());
     let fingerprint = tls.as_ref().map(|tls| tls.fingerprint.clone());
     let state = AppState::new(config, urls.clone(), key, store, certificate.clone());

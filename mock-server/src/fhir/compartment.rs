@@ -51,7 +51,7 @@ impl Visibility {
     fn allows_indexed(&self, kind: &str, id: &str, index: &Index) -> bool {
         self.patients
             .as_ref()
-            .is_none_or(|patients| index.patients().iter().any(|p| patients.contains(p)))
+            .is_none_or(|patients| index.patients().iter().any(|p| patients.contains(&**p)))
             && self.filters.as_ref().is_none_or(|sets| {
                 sets.iter()
                     .any(|set| set.iter().all(|c| c.matches(kind, id, index)))

@@ -5,8 +5,8 @@
 //! An [`Entry`] is a plain row — parameter name and a typed value — so a SQL table
 //! (type, parameter, value columns, id, version) could hold the same thing.
 
-use std::collections::{BTreeSet, HashSet};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
@@ -16,23 +16,99 @@ use super::fhirpath::Item;
 use super::search::date::{self, Range};
 use crate::reference;
 
-/// Index text. Most of an index is the same few systems, codes, names and
+/// Index text: most of an index is the same few systems, codes, names and
 /// reference types again and again, so each distinct text is stored once
-/// ([`intern`]) and shared by every row that holds it.
-pub(crate) type Text = Arc<str>;
+/// ([`Text::new`]) and every row holds a pointer to it — a thin one, 8 bytes, where
+/// an `Arc<str>` takes 16: the index is most of the store's memory.
+#[derive(Clone, Copy)]
+#[allow(clippy::borrowed_box, reason = "the point: a `&str` is a fat pointer, twice the size")]
+pub(crate) struct Text(&'static Box<str>);
 
-/// The shared copy of `text`. A set of our own, not a crate: the store never
-/// forgets a version (history keeps them all), so the set needs no eviction, and
-/// it is filled only while the store's write lock is held.
-fn intern(text: &str) -> Text {
-    static TEXTS: LazyLock<Mutex<HashSet<Text>>> = LazyLock::new(Mutex::default);
-    let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(shared) = texts.get(text) {
-        return shared.clone();
+impl Text {
+    /// The shared copy of `text`. A set of our own, not a crate: the store never
+    /// forgets a version (history keeps them all), so its texts live as long as
+    /// the process and are never freed.
+    pub(crate) fn new(text: &str) -> Text {
+        static TEXTS: LazyLock<Mutex<HashMap<&'static str, Text>>> = LazyLock::new(Mutex::default);
+        let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = texts.get(text) {
+            return *shared;
+        }
+        let shared = Text(Box::leak(Box::new(Box::from(text))));
+        texts.insert(shared.0, shared);
+        shared
     }
-    let shared = Text::from(text);
-    texts.insert(shared.clone());
-    shared
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.0
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Text {
+        Text::new(text)
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Text {
+        Text::new(&text)
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        // Interned: the same text is the same pointer.
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for Text {}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As a `str`, so a map keyed by texts can be asked with a `&str`.
+        (**self).hash(state)
+    }
+}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Text) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, other: &Text) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        **self == *other
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
 }
 
 /// One value of one parameter.
@@ -70,7 +146,9 @@ pub(crate) enum IndexValue {
     },
     Uri(Text),
     /// One value of a composite: each component's values, in component order.
-    Composite(Vec<Vec<IndexValue>>),
+    /// Boxed slices, not vectors: a composite's parts hold one or two values, and a
+    /// vector's spare capacity would be a third of the index.
+    Composite(Box<[Box<[IndexValue]>]>),
 }
 
 impl IndexValue {
@@ -89,7 +167,8 @@ impl IndexValue {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Entry {
-    pub param: &'static str,
+    /// The definition's name: a thin pointer, as [`Text`] is.
+    pub param: &'static String,
     pub value: IndexValue,
 }
 
@@ -98,7 +177,7 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     entries: Box<[Entry]>,
-    patients: Box<[String]>,
+    patients: Box<[Text]>,
 }
 
 impl Index {
@@ -139,16 +218,21 @@ impl Index {
     }
 
     /// The patients whose compartments the resource is in.
-    pub(crate) fn patients(&self) -> &[String] {
+    pub(crate) fn patients(&self) -> &[Text] {
         &self.patients
     }
 
     /// Every patient the resource refers to, through any reference parameter (a
     /// superset of [`Self::patients`], less the Patient itself).
-    pub(crate) fn referenced_patients(&self) -> impl Iterator<Item = &str> {
-        self.targets()
-            .filter(|(kind, _)| *kind == "Patient")
-            .map(|(_, id)| id)
+    pub(crate) fn referenced_patients(&self) -> impl Iterator<Item = &Text> {
+        self.entries.iter().filter_map(|e| match &e.value {
+            IndexValue::Reference {
+                kind: Some(kind),
+                id: Some(id),
+                ..
+            } if **kind == *"Patient" => Some(id),
+            _ => None,
+        })
     }
 
     /// The `(type, id)` of every literal reference the resource makes through a
@@ -160,17 +244,17 @@ impl Index {
     /// `(parameter, code)` of every token value with a code, but `_id`'s.
     pub(crate) fn codes(&self) -> impl Iterator<Item = (&'static str, &Text)> {
         self.entries.iter().filter_map(|e| match &e.value {
-            IndexValue::Token { code: Some(code), .. } if e.param != "_id" => Some((e.param, code)),
+            IndexValue::Token { code: Some(code), .. } if *e.param != "_id" => Some((e.param.as_str(), code)),
             _ => None,
         })
     }
 
     /// The values of `param`.
     pub(crate) fn values(&self, param: &str) -> impl Iterator<Item = &IndexValue> {
-        let start = self.entries.partition_point(|e| e.param < param);
+        let start = self.entries.partition_point(|e| e.param.as_str() < param);
         self.entries[start..]
             .iter()
-            .take_while(move |e| e.param == param)
+            .take_while(move |e| *e.param == param)
             .map(|e| &e.value)
     }
 
@@ -181,16 +265,22 @@ impl Index {
 
     /// By the CompartmentDefinition: an Observation's `subject` and `performer`, …
     /// A Patient is in its own.
-    fn compartments(&self, kind: &str, id: &str) -> BTreeSet<String> {
+    fn compartments(&self, kind: &str, id: &str) -> BTreeSet<Text> {
         if kind == "Patient" {
-            return BTreeSet::from([id.to_owned()]);
+            return BTreeSet::from([Text::new(id)]);
         }
         R4.compartment(kind)
             .unwrap_or_default()
             .iter()
-            .flat_map(|param| self.references(param))
-            .filter(|(kind, _)| *kind == "Patient")
-            .map(|(_, id)| id.to_owned())
+            .flat_map(|param| self.values(param))
+            .filter_map(|value| match value {
+                IndexValue::Reference {
+                    kind: Some(kind),
+                    id: Some(id),
+                    ..
+                } if **kind == *"Patient" => Some(*id),
+                _ => None,
+            })
             .collect()
     }
 }
@@ -219,7 +309,7 @@ const NAME_PARTS: &[&str] = &[
 ];
 
 fn text(value: &Value, key: &str) -> Option<Text> {
-    value.get(key).and_then(Value::as_str).map(intern)
+    value.get(key).and_then(Value::as_str).map(Text::new)
 }
 
 /// The index values one element gives a parameter of `param_type`.
@@ -235,8 +325,8 @@ fn extract(
         ParamType::String => {
             let mut string = |s: &str| {
                 push(IndexValue::String {
-                    folded: intern(&fold(s)),
-                    exact: intern(s),
+                    folded: Text::new(&fold(s)),
+                    exact: Text::new(s),
                 })
             };
             match value {
@@ -277,7 +367,7 @@ fn extract(
             if let Some(number) = value.get("value").and_then(Value::as_f64) {
                 // Money has a currency where a Quantity has a code.
                 let (system, code) = match text(value, "currency") {
-                    Some(currency) => (Some(intern("urn:iso:std:iso:4217")), Some(currency)),
+                    Some(currency) => (Some(Text::new("urn:iso:std:iso:4217")), Some(currency)),
                     None => (
                         text(value, "system"),
                         text(value, "code").or_else(|| text(value, "unit")),
@@ -310,7 +400,7 @@ fn extract(
         },
         ParamType::Uri => {
             if let Some(uri) = value.as_str() {
-                push(IndexValue::Uri(intern(uri)));
+                push(IndexValue::Uri(Text::new(uri)));
             }
         }
         ParamType::Composite => {
@@ -323,9 +413,9 @@ fn extract(
                             values.push(v)
                         });
                     }
-                    values
+                    values.into_boxed_slice()
                 })
-                .collect::<Vec<Vec<IndexValue>>>();
+                .collect::<Box<[_]>>();
             // A composite matches only when every part does: one with an empty
             // part (an Observation without a CodeableConcept value, for
             // code-value-concept) can never match, and is not kept.
@@ -340,9 +430,9 @@ fn extract(
 fn reference_value(url: &str) -> IndexValue {
     let parts = reference::parts(url);
     IndexValue::Reference {
-        kind: parts.map(|(kind, _)| intern(kind)),
-        id: parts.map(|(_, id)| intern(id)),
-        url: intern(url),
+        kind: parts.map(|(kind, _)| Text::new(kind)),
+        id: parts.map(|(_, id)| Text::new(id)),
+        url: Text::new(url),
     }
 }
 
@@ -350,7 +440,7 @@ fn reference_value(url: &str) -> IndexValue {
 fn token(value: &Value, push: &mut dyn FnMut(IndexValue)) {
     let code = |code: &str| IndexValue::Token {
         system: None,
-        code: Some(intern(code)),
+        code: Some(Text::new(code)),
         text: None,
     };
     match value {
@@ -364,7 +454,7 @@ fn token(value: &Value, push: &mut dyn FnMut(IndexValue)) {
                     push(IndexValue::Token {
                         system: None,
                         code: None,
-                        text: Some(intern(&fold(&t))),
+                        text: Some(Text::new(&fold(&t))),
                     });
                 }
                 return;
@@ -379,7 +469,7 @@ fn token(value: &Value, push: &mut dyn FnMut(IndexValue)) {
                 push(IndexValue::Token {
                     system: text(value, "system"),
                     code,
-                    text: label.map(|t| intern(&fold(t))),
+                    text: label.map(|t| Text::new(&fold(t))),
                 });
             }
         }
@@ -422,7 +512,7 @@ mod tests {
         let composite = index.values("component-code-value-quantity").next().unwrap();
         assert!(matches!(composite, IndexValue::Composite(parts) if parts.len() == 2 && parts[1].len() == 1));
         // The compartment comes from the CompartmentDefinition: subject and performer.
-        assert_eq!(index.patients(), ["1", "2"]);
+        assert_eq!(index.patients(), [Text::new("1"), Text::new("2")]);
     }
 
     #[test]
@@ -440,6 +530,6 @@ mod tests {
             .collect();
         assert_eq!(folded, ["kanfeld", "bernie", "zoe"]);
         assert_eq!(index.values("address-postalcode").count(), 1);
-        assert_eq!(index.patients(), ["p"]);
+        assert_eq!(index.patients(), [Text::new("p")]);
     }
 }

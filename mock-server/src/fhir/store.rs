@@ -26,8 +26,8 @@ pub(crate) struct Version {
     pub version_id: u64,
     pub deleted: bool,
     pub last_updated: DateTime<Utc>,
-    kind: Arc<str>,
-    id: Arc<str>,
+    kind: Text,
+    id: Text,
     /// The resource with `meta.versionId` and `meta.lastUpdated` filled in, serialised
     /// once, when written.
     pub json: Bytes,
@@ -52,19 +52,84 @@ impl Version {
     }
 }
 
+/// A resource made ready to store: `meta` filled in, indexed and serialised —
+/// the costly part of a write, done before the store's lock is taken. Loading
+/// `--data` prepares records on every core (`seed::load_dir`); the store only files them.
+pub struct Record {
+    kind: Text,
+    id: Text,
+    version_id: u64,
+    last_updated: DateTime<Utc>,
+    json: Bytes,
+    index: Index,
+}
+
+impl Record {
+    /// `resource` as version `version_id` of `kind/id`, written at `last_updated`.
+    pub(crate) fn new(
+        (kind, id): (&str, &str),
+        mut resource: Value,
+        version_id: u64,
+        last_updated: DateTime<Utc>,
+    ) -> Record {
+        resource["resourceType"] = json!(kind);
+        resource["id"] = json!(id);
+        let meta = resource
+            .as_object_mut()
+            .map(|r| r.entry("meta").or_insert_with(|| json!({})));
+        if let Some(meta @ Value::Object(_)) = meta {
+            meta["versionId"] = json!(version_id.to_string());
+            meta["lastUpdated"] = json!(super::instant(last_updated));
+        }
+        let index = Index::of(&resource);
+        Record {
+            kind: Text::new(kind),
+            id: Text::new(id),
+            version_id,
+            last_updated,
+            // Copied out at its length: the serialiser's buffer has grown by doubling.
+            json: Bytes::copy_from_slice(resource.to_string().as_bytes()),
+            index,
+        }
+    }
+
+    /// The resource's type.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The resource's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The resource as it will be served, `meta` included.
+    pub fn resource(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Record({}/{}/_history/{})",
+            self.kind, self.id, self.version_id
+        )
+    }
+}
+
 #[derive(Default)]
 struct TypeData {
-    /// The type's name, shared by all its versions.
-    kind: Option<Arc<str>>,
     /// id → versions, oldest first.
-    versions: BTreeMap<String, Vec<Version>>,
+    versions: BTreeMap<Text, Vec<Version>>,
     /// patient id → ids of resources that were ever in their compartment or
     /// referred to them: the candidates of a patient's search, checked exactly after.
-    by_patient: HashMap<String, BTreeSet<String>>,
+    by_patient: HashMap<Text, BTreeSet<Text>>,
     /// token parameter → code → ids of resources that ever had it: the candidates
     /// of a token search (`code=4548-4`), checked exactly after. Not `_id`: the
     /// versions map answers that.
-    by_code: HashMap<&'static str, HashMap<Text, Vec<Arc<str>>>>,
+    by_code: HashMap<&'static str, HashMap<Text, Vec<Text>>>,
 }
 
 #[derive(Default)]
@@ -98,21 +163,13 @@ pub(crate) enum Found {
 }
 
 impl Store {
-    pub(crate) fn with_resources(resources: impl IntoIterator<Item = Value>) -> Self {
+    /// A store holding `records`, prepared beforehand (see [`Record`]).
+    pub(crate) fn with_records(records: impl IntoIterator<Item = Record>) -> Self {
         let store = Store::default();
         {
             let mut inner = store.write();
-            for resource in resources {
-                let (Some(kind), Some(id)) = (
-                    resource
-                        .get("resourceType")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    resource.get("id").and_then(Value::as_str).map(str::to_owned),
-                ) else {
-                    continue;
-                };
-                inner.put(&kind, &id, resource, false);
+            for record in records {
+                inner.file(record, false);
             }
         }
         store
@@ -305,7 +362,7 @@ impl Inner {
         &'a self,
         kind: &str,
         patient: &str,
-    ) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+    ) -> Box<dyn Iterator<Item = &'a Text> + 'a> {
         match self.types.get(kind).and_then(|t| t.by_patient.get(patient)) {
             Some(ids) => Box::new(ids.iter()),
             None => Box::new(std::iter::empty()),
@@ -313,7 +370,7 @@ impl Inner {
     }
 
     /// Ids of `kind` whose `param` ever had the token `code`, in no order, perhaps repeated.
-    pub(crate) fn ids_with_code(&self, kind: &str, param: &str, code: &str) -> &[Arc<str>] {
+    pub(crate) fn ids_with_code(&self, kind: &str, param: &str, code: &str) -> &[Text] {
         self.types
             .get(kind)
             .and_then(|t| t.by_code.get(param))
@@ -322,37 +379,28 @@ impl Inner {
             .unwrap_or_default()
     }
 
-    fn put(&mut self, kind: &str, id: &str, mut resource: Value, deleted: bool) -> Version {
+    fn put(&mut self, kind: &str, id: &str, resource: Value, deleted: bool) -> Version {
+        let version_id = self.versions(kind, id).last().map_or(1, |v| v.version_id + 1);
+        self.file(Record::new((kind, id), resource, version_id, Utc::now()), deleted)
+    }
+
+    /// Stores `record` as the next version of its resource, and indexes it by
+    /// patient and code.
+    fn file(&mut self, record: Record, deleted: bool) -> Version {
+        let Record {
+            kind,
+            id,
+            version_id,
+            last_updated,
+            json,
+            index,
+        } = record;
         self.seq += 1;
-        let data = self.types.entry(kind.to_owned()).or_default();
-        let kind_name = data.kind.get_or_insert_with(|| Arc::from(kind)).clone();
-        let versions = data.versions.entry(id.to_owned()).or_default();
-        // The id's text, shared by all versions of the resource.
-        let id_name = versions.last().map_or_else(|| Arc::from(id), |v| v.id.clone());
-        let version_id = versions.last().map_or(1, |v| v.version_id + 1);
-        resource["resourceType"] = json!(kind);
-        resource["id"] = json!(id);
-        let meta = resource
-            .as_object_mut()
-            .map(|r| r.entry("meta").or_insert_with(|| json!({})));
-        let last_updated = Utc::now();
-        if let Some(meta @ Value::Object(_)) = meta {
-            meta["versionId"] = json!(version_id.to_string());
-            meta["lastUpdated"] = json!(super::instant(last_updated));
-        }
-        let index = Index::of(&resource);
-        let patients = index
-            .patients()
-            .iter()
-            .map(String::as_str)
-            .chain(index.referenced_patients());
+        let data = self.types.entry(kind.to_string()).or_default();
+        let versions = data.versions.entry(id).or_default();
+        let patients = index.patients().iter().chain(index.referenced_patients());
         for patient in patients {
-            if !data.by_patient.get(patient).is_some_and(|ids| ids.contains(id)) {
-                data.by_patient
-                    .entry(patient.to_owned())
-                    .or_default()
-                    .insert(id.to_owned());
-            }
+            data.by_patient.entry(*patient).or_default().insert(id);
         }
         // Each code once per resource: the previous version's codes are there already.
         let previous = versions.last().map(|v| v.index.clone());
@@ -362,19 +410,18 @@ impl Inner {
                 data.by_code
                     .entry(param)
                     .or_default()
-                    .entry(code.clone())
+                    .entry(*code)
                     .or_default()
-                    .push(id_name.clone());
+                    .push(id);
             }
         }
-        let json = Bytes::from(resource.to_string());
         let version = Version {
             seq: self.seq,
             version_id,
             deleted,
             last_updated,
-            kind: kind_name,
-            id: id_name,
+            kind,
+            id,
             json,
             index: Arc::new(index),
         };

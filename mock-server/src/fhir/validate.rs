@@ -245,7 +245,8 @@ mod tests {
 
     #[test]
     fn the_seed_data_is_valid() {
-        for resource in crate::seed::builtin() {
+        for record in crate::seed::builtin() {
+            let resource = record.resource();
             if let Err(invalid) = validate(&resource) {
                 panic!(
                     "{}/{}: {}",

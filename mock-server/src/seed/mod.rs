@@ -7,26 +7,38 @@
 //! `urn:uuid:` fullUrl carries, and references to such fullUrls are rewritten to
 //! `Type/id`, so Synthea output loads as it is. Resource types the mock does not
 //! serve are counted and skipped.
+//!
+//! A Bundle is read an entry at a time: a first pass reads only each entry's
+//! `fullUrl`, type and id (for the `urn:uuid:` references), a second parses,
+//! checks and stores one resource, then the next. So a file's resources are
+//! never all parsed at once, and the few kilobytes of JSON tree each one
+//! needs are freed for the next instead of fragmenting the heap the store lives in.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::fhir::definitions::R4;
+use crate::fhir::store::Record;
 use crate::fhir::validate::validate;
 
 /// The resources of the built-in data set.
-pub(crate) fn builtin() -> Vec<Value> {
-    let bundle: Value =
-        serde_json::from_str(include_str!("uk.json")).expect("the built-in seed is valid JSON");
+pub(crate) fn builtin() -> Vec<Record> {
     // Not validated here (a test does), so start-up compiles no schema.
-    entries(bundle, Path::new("uk.json"))
-        .expect("the built-in seed is a valid collection")
-        .0
-        .into_iter()
-        .map(|(_, resource)| resource)
-        .collect()
+    read(
+        include_str!("uk.json"),
+        Path::new("uk.json"),
+        Utc::now(),
+        Check::Trusted,
+    )
+    .expect("the built-in seed is a valid collection")
+    .0
 }
 
 /// A file that could not be loaded: which one, where in it, and why.
@@ -42,15 +54,20 @@ pub struct LoadError {
 /// What `--data` loaded.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    pub resources: Vec<Value>,
+    /// Each resource checked, indexed and ready to store.
+    pub resources: Vec<Record>,
     /// Resources of types the mock does not serve, by type.
     pub skipped: HashMap<String, usize>,
     /// Files refused (only with `lenient`; otherwise the first one is the error).
     pub errors: Vec<LoadError>,
 }
 
-/// Loads every `*.json` file of `dir`, in name order. Without `lenient` the first
-/// bad file stops the load; with it, bad files are reported and skipped.
+/// Loads every `*.json` file of `dir`. Without `lenient` the first bad file (in
+/// name order) stops the load; with it, bad files are reported and skipped.
+///
+/// Files are parsed, validated and indexed on every core at once; each worker
+/// holds one file's parsed JSON at a time and keeps only its records, so loading
+/// needs little more memory than the store it fills.
 pub fn load_dir(dir: &Path, lenient: bool) -> Result<Loaded, LoadError> {
     let io_error = |e: std::io::Error| LoadError {
         file: dir.to_owned(),
@@ -63,9 +80,16 @@ pub fn load_dir(dir: &Path, lenient: bool) -> Result<Loaded, LoadError> {
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
         .collect();
     files.sort();
+    let now = Utc::now();
+    // A pool of our own, not rayon's global one: its threads end with the load,
+    // and with them the allocator's per-thread caches of the parsed JSON.
+    let results: Vec<_> = match rayon::ThreadPoolBuilder::new().build() {
+        Ok(pool) => pool.install(|| files.par_iter().map(|file| load_file(file, now)).collect()),
+        Err(_) => files.iter().map(|file| load_file(file, now)).collect(),
+    };
     let mut loaded = Loaded::default();
-    for file in files {
-        match load_file(&file) {
+    for result in results {
+        match result {
             Ok((resources, skipped)) => {
                 loaded.resources.extend(resources);
                 for kind in skipped {
@@ -79,104 +103,246 @@ pub fn load_dir(dir: &Path, lenient: bool) -> Result<Loaded, LoadError> {
     Ok(loaded)
 }
 
-fn load_file(file: &Path) -> Result<(Vec<Value>, Vec<String>), LoadError> {
+fn load_file(file: &Path, now: DateTime<Utc>) -> Result<(Vec<Record>, Vec<String>), LoadError> {
     let text = std::fs::read_to_string(file).map_err(|e| LoadError {
         file: file.to_owned(),
         path: "$".into(),
         message: e.to_string(),
     })?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| LoadError {
+    read(&text, file, now, Check::Validate)
+}
+
+/// Whether a file's resources are checked against the R4 schema.
+#[derive(Clone, Copy, PartialEq)]
+enum Check {
+    Validate,
+    /// The built-in data set, checked by a test instead.
+    Trusted,
+}
+
+/// The records of one file's text, and the types it skipped.
+fn read(
+    text: &str,
+    file: &Path,
+    now: DateTime<Utc>,
+    check: Check,
+) -> Result<(Vec<Record>, Vec<String>), LoadError> {
+    let mut reader = Reader {
+        file,
+        now,
+        check,
+        urns: HashMap::new(),
+        records: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let syntax = |e: serde_json::Error| reader_error(file, e);
+    match serde_json::from_str::<Outline>(text) {
+        Ok(outline) if outline.resource_type.as_deref() == Some("Bundle") => {
+            reader.urns = outline.urns();
+            let mut failure = None;
+            let mut each = |index: usize, entry: Value| {
+                reader.entry(index, entry).map_err(|error| failure = Some(error))
+            };
+            let streamed =
+                (&mut serde_json::Deserializer::from_str(text)).deserialize_map(BundleEntries(&mut each));
+            if let Some(error) = failure {
+                return Err(error);
+            }
+            streamed.map_err(syntax)?;
+        }
+        _ => {
+            let mut value: Value = serde_json::from_str(text).map_err(syntax)?;
+            match value.get("resourceType").and_then(Value::as_str) {
+                None => {
+                    return Err(reader.error(
+                        "$.resourceType".into(),
+                        "missing: the file must be a FHIR resource or Bundle".into(),
+                    ));
+                }
+                // A Bundle whose entries are not all objects: found wanting entry by entry.
+                Some("Bundle") => {
+                    if let Some(Value::Array(entries)) = value.get_mut("entry").map(Value::take) {
+                        for (index, entry) in entries.into_iter().enumerate() {
+                            reader.entry(index, entry)?;
+                        }
+                    }
+                }
+                Some(_) => reader.resource("$".into(), value)?,
+            }
+        }
+    }
+    Ok((reader.records, reader.skipped))
+}
+
+fn reader_error(file: &Path, e: serde_json::Error) -> LoadError {
+    LoadError {
         file: file.to_owned(),
         path: format!("line {}, column {}", e.line(), e.column()),
         message: format!("invalid JSON: {e}"),
-    })?;
-    let (found, skipped) = entries(value, file)?;
-    let mut resources = Vec::with_capacity(found.len());
-    for (path, resource) in found {
-        if let Err(invalid) = validate(&resource) {
-            return Err(LoadError {
-                file: file.to_owned(),
-                path: invalid.path(&path),
-                message: invalid.summary(),
-            });
-        }
-        resources.push(resource);
     }
-    Ok((resources, skipped))
 }
 
-/// The resources in one parsed file, each with its JSON path, and the types skipped.
-type Entries = (Vec<(String, Value)>, Vec<String>);
+/// What the first pass over a Bundle reads: each entry's `fullUrl`, type and id.
+#[derive(Deserialize)]
+struct Outline {
+    #[serde(rename = "resourceType")]
+    resource_type: Option<String>,
+    #[serde(default)]
+    entry: Vec<OutlineEntry>,
+}
 
-fn entries(value: Value, file: &Path) -> Result<Entries, LoadError> {
-    let error = |path: String, message: String| LoadError {
-        file: file.to_owned(),
-        path,
-        message,
-    };
-    let kind = value.get("resourceType").and_then(Value::as_str).ok_or_else(|| {
-        error(
-            "$.resourceType".into(),
-            "missing: the file must be a FHIR resource or Bundle".into(),
-        )
-    })?;
-    let mut found: Vec<(String, Value)> = Vec::new();
-    if kind == "Bundle" {
-        let Some(Value::Array(items)) = value.get("entry") else {
-            return Ok((Vec::new(), Vec::new()));
-        };
-        let mut urns: HashMap<String, String> = HashMap::new();
-        for (index, item) in items.iter().enumerate() {
-            let path = format!("$.entry[{index}].resource");
-            let mut resource = item
-                .get("resource")
-                .cloned()
-                .ok_or_else(|| error(path.clone(), "missing".into()))?;
-            let kind = resource
-                .get("resourceType")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| error(format!("{path}.resourceType"), "missing".into()))?;
-            if let Some(uuid) = item
-                .get("fullUrl")
-                .and_then(Value::as_str)
-                .and_then(|u| u.strip_prefix("urn:uuid:"))
-            {
-                if resource.get("id").is_none() {
-                    resource["id"] = Value::String(uuid.to_owned());
-                }
-                let id = resource["id"].as_str().unwrap_or(uuid).to_owned();
-                urns.insert(format!("urn:uuid:{uuid}"), format!("{kind}/{id}"));
-            }
-            found.push((path, resource));
-        }
-        for (_, resource) in &mut found {
-            rewrite_references(resource, &urns);
-        }
-    } else {
-        found.push(("$".into(), value));
+#[derive(Deserialize)]
+struct OutlineEntry {
+    #[serde(rename = "fullUrl")]
+    full_url: Option<String>,
+    resource: Option<OutlineResource>,
+}
+
+#[derive(Deserialize)]
+struct OutlineResource {
+    #[serde(rename = "resourceType")]
+    resource_type: Option<String>,
+    id: Option<String>,
+}
+
+impl Outline {
+    /// `urn:uuid:…` → `Type/id`, for each entry that has both a uuid fullUrl and a type.
+    fn urns(&self) -> HashMap<String, String> {
+        self.entry
+            .iter()
+            .filter_map(|entry| {
+                let full_url = entry.full_url.as_deref()?;
+                let uuid = full_url.strip_prefix("urn:uuid:")?;
+                let resource = entry.resource.as_ref()?;
+                let kind = resource.resource_type.as_deref()?;
+                let id = resource.id.as_deref().unwrap_or(uuid);
+                Some((full_url.to_owned(), format!("{kind}/{id}")))
+            })
+            .collect()
     }
-    let mut resources = Vec::new();
-    let mut skipped = Vec::new();
-    for (path, resource) in found {
-        let kind = resource["resourceType"].as_str().unwrap_or_default().to_owned();
+}
+
+/// The second pass over a Bundle: hands each element of its `entry` array, parsed
+/// alone, to a function, and skips every other member.
+struct BundleEntries<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(usize, Value) -> Result<(), ()>> Visitor<'de> for BundleEntries<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Bundle")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "entry" {
+                map.next_value_seed(EachEntry(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct EachEntry<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(usize, Value) -> Result<(), ()>> DeserializeSeed<'de> for EachEntry<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(usize, Value) -> Result<(), ()>> Visitor<'de> for EachEntry<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut entries: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while let Some(entry) = entries.next_element::<Value>()? {
+            (self.0)(index, entry).map_err(|()| de::Error::custom("entry refused"))?;
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One file's resources as they are read.
+struct Reader<'a> {
+    file: &'a Path,
+    now: DateTime<Utc>,
+    check: Check,
+    urns: HashMap<String, String>,
+    records: Vec<Record>,
+    skipped: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn error(&self, path: String, message: String) -> LoadError {
+        LoadError {
+            file: self.file.to_owned(),
+            path,
+            message,
+        }
+    }
+
+    /// Entry `index` of a Bundle: its resource, given the id its `urn:uuid:`
+    /// fullUrl carries if it has none, with references to such fullUrls rewritten.
+    fn entry(&mut self, index: usize, mut entry: Value) -> Result<(), LoadError> {
+        let path = format!("$.entry[{index}].resource");
+        let mut resource = entry
+            .get_mut("resource")
+            .map(Value::take)
+            .ok_or_else(|| self.error(path.clone(), "missing".into()))?;
+        if resource.get("resourceType").and_then(Value::as_str).is_none() {
+            return Err(self.error(format!("{path}.resourceType"), "missing".into()));
+        }
+        if let Some(uuid) = entry
+            .get("fullUrl")
+            .and_then(Value::as_str)
+            .and_then(|u| u.strip_prefix("urn:uuid:"))
+            && resource.get("id").is_none()
+        {
+            resource["id"] = Value::String(uuid.to_owned());
+        }
+        if !self.urns.is_empty() {
+            rewrite_references(&mut resource, &self.urns);
+        }
+        self.resource(path, resource)
+    }
+
+    /// A resource at `path`: refused, skipped or stored.
+    fn resource(&mut self, path: String, resource: Value) -> Result<(), LoadError> {
+        let kind = resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.error(format!("{path}.resourceType"), "missing".into()))?;
         let id = resource
             .get("id")
             .and_then(Value::as_str)
-            .ok_or_else(|| error(format!("{path}.id"), "missing".into()))?;
+            .ok_or_else(|| self.error(format!("{path}.id"), "missing".into()))?;
         if !crate::fhir::is_valid_id(id) {
-            return Err(error(
-                format!("{path}.id"),
-                format!("{id:?} is not a valid FHIR id"),
-            ));
+            return Err(self.error(format!("{path}.id"), format!("{id:?} is not a valid FHIR id")));
         }
-        if R4.is_type(&kind) {
-            resources.push((path, resource));
-        } else {
-            skipped.push(kind);
+        if !R4.is_type(kind) {
+            self.skipped.push(kind.to_owned());
+            return Ok(());
         }
+        if self.check == Check::Validate
+            && let Err(invalid) = validate(&resource)
+        {
+            return Err(self.error(invalid.path(&path), invalid.summary()));
+        }
+        let (kind, id) = (kind.to_owned(), id.to_owned());
+        self.records
+            .push(Record::new((&kind, &id), resource, 1, self.now));
+        Ok(())
     }
-    Ok((resources, skipped))
 }
 
 fn rewrite_references(value: &mut Value, urns: &HashMap<String, String>) {

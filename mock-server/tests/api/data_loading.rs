@@ -58,8 +58,9 @@ async fn synthea_transaction_bundles_and_single_resources_load() {
     let observation = loaded
         .resources
         .iter()
-        .find(|r| r["resourceType"] == "Observation")
-        .unwrap();
+        .find(|r| r.kind() == "Observation")
+        .unwrap()
+        .resource();
     assert_eq!(observation["subject"]["reference"], "Patient/7f4a-patient");
 
     let mock = start_with(|config| config.data = Some(loaded.resources)).await;
@@ -83,6 +84,8 @@ fn bad_files_are_named_with_their_json_path() {
                                                       {"resource": {"id": "2"}}]}).to_string(), "$.entry[1].resource.resourceType"),
         (&json!({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "no spaces"}}]}).to_string(), "$.entry[0].resource.id"),
         (&json!({"resourceType": "Bundle", "entry": [{"request": {}}]}).to_string(), "$.entry[0].resource"),
+        // An entry that is not an object: the Bundle is read whole, and the entry still named.
+        (&json!({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "ok"}}, 3]}).to_string(), "$.entry[1].resource"),
         // Not valid R4: the JSON schema's verdict, at the element it is about.
         (&json!({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "p", "gender": "blue"}}]}).to_string(),
          "$.entry[0].resource.gender: \"blue\" is not one of"),
@@ -134,8 +137,8 @@ async fn synthea_output_loads_with_nothing_skipped() {
     let patients: Vec<_> = loaded
         .resources
         .iter()
-        .filter(|r| r["resourceType"] == "Patient")
-        .cloned()
+        .filter(|r| r.kind() == "Patient")
+        .map(ccri_mock::Record::resource)
         .collect();
     assert_eq!(patients.len(), 3);
     let id = patients[0]["id"].as_str().unwrap().to_owned();

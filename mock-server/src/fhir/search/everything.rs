@@ -162,7 +162,7 @@ fn gather<'a>(
         };
         for other in store.ids_for_patient(kind, id) {
             if let Some(version) = store.at(kind, other, snapshot)
-                && version.index.patients().iter().any(|p| p == id)
+                && version.index.patients().iter().any(|p| *p == *id)
                 && visible.allows(version)
                 && window.changed(version)
                 && care.covers(version)

@@ -241,7 +241,7 @@ fn candidates<'a>(
         Some(patients) => patients
             .iter()
             .flat_map(|patient| store.ids_for_patient(kind, patient))
-            .map(String::as_str)
+            .map(|id| &**id)
             .collect(),
         None => match criteria
             .iter()

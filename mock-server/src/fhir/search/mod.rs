@@ -687,9 +687,9 @@ pub(crate) fn sort_key(index: &Index, param: &Param) -> SortKey {
         .filter_map(|v| match v {
             IndexValue::Date(range) => Some(SortValue::Number(range.start as f64)),
             IndexValue::Number(n) | IndexValue::Quantity { value: n, .. } => Some(SortValue::Number(*n)),
-            IndexValue::String { folded, .. } => Some(SortValue::Text(folded.clone())),
-            IndexValue::Token { code: Some(code), .. } => Some(SortValue::Text(code.clone())),
-            IndexValue::Reference { url, .. } | IndexValue::Uri(url) => Some(SortValue::Text(url.clone())),
+            IndexValue::String { folded, .. } => Some(SortValue::Text(*folded)),
+            IndexValue::Token { code: Some(code), .. } => Some(SortValue::Text(*code)),
+            IndexValue::Reference { url, .. } | IndexValue::Uri(url) => Some(SortValue::Text(*url)),
             _ => None,
         })
         .min_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
