@@ -6,7 +6,7 @@
 //! (type, parameter, value columns, id, version) could hold the same thing.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
@@ -21,7 +21,10 @@ use crate::reference;
 /// ([`Text::new`]) and every row holds a pointer to it — a thin one, 8 bytes, where
 /// an `Arc<str>` takes 16: the index is most of the store's memory.
 #[derive(Clone, Copy)]
-#[allow(clippy::borrowed_box, reason = "the point: a `&str` is a fat pointer, twice the size")]
+#[allow(
+    clippy::borrowed_box,
+    reason = "the point: a `&str` is a fat pointer, twice the size"
+)]
 pub(crate) struct Text(&'static Box<str>);
 
 impl Text {
@@ -173,11 +176,12 @@ pub(crate) struct Entry {
 }
 
 /// The rows of one resource version, ordered by parameter, and the patients whose
-/// compartments it is in.
-#[derive(Debug, Default)]
+/// compartments it is in. Cloned with its version, so shared, not copied; kept in
+/// the version itself, so a search reaches the rows in one step from it.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Index {
-    entries: Box<[Entry]>,
-    patients: Box<[Text]>,
+    entries: Arc<[Entry]>,
+    patients: Arc<[Text]>,
 }
 
 impl Index {
@@ -209,8 +213,8 @@ impl Index {
         }
         entries.dedup();
         let mut index = Index {
-            entries: entries.into_boxed_slice(),
-            patients: Box::default(),
+            entries: entries.into(),
+            patients: Arc::default(),
         };
         let id = resource.get("id").and_then(Value::as_str).unwrap_or_default();
         index.patients = index.compartments(kind, id).into_iter().collect();
@@ -251,9 +255,12 @@ impl Index {
 
     /// The values of `param`.
     pub(crate) fn values(&self, param: &str) -> impl Iterator<Item = &IndexValue> {
-        let start = self.entries.partition_point(|e| e.param.as_str() < param);
-        self.entries[start..]
+        // A scan, not a binary search: a resource has a few dozen rows at most, and
+        // a search reads them from memory that is not in the cache; a scan's reads
+        // do not wait on each other, a binary search's each wait on the last.
+        self.entries
             .iter()
+            .skip_while(move |e| *e.param != param)
             .take_while(move |e| *e.param == param)
             .map(|e| &e.value)
     }

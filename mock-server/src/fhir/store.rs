@@ -4,14 +4,21 @@
 //! the sequence number it ran at (its snapshot) and its later pages read each
 //! resource as it was then, so paging is stable while others write. Resources are
 //! indexed by the patients whose compartments they are in, the one filter nearly every
-//! SMART request has, so a patient's search never scans the whole type.
+//! SMART request has, so a patient's search never scans the whole type, and by
+//! their token codes.
+//!
+//! Each resource of a type has a slot, its place in the order the type's resources
+//! were first created: the indexes hold slots, not ids, so a search turns its
+//! candidates into versions without looking an id up, and finds them in that
+//! order (as HAPI's, by creation). Slots are never reused by another id.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::{HashMap, HashSet};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use smallvec::SmallVec;
 
 use super::index::{Index, Text};
 
@@ -32,7 +39,7 @@ pub(crate) struct Version {
     /// once, when written.
     pub json: Bytes,
     /// Its search values, extracted once, when written.
-    pub index: Arc<Index>,
+    pub index: Index,
 }
 
 impl Version {
@@ -119,17 +126,51 @@ impl std::fmt::Debug for Record {
     }
 }
 
+/// A resource's place among those of its type (see the module's doc).
+type Slot = u32;
+
 #[derive(Default)]
 struct TypeData {
-    /// id → versions, oldest first.
-    versions: BTreeMap<Text, Vec<Version>>,
-    /// patient id → ids of resources that were ever in their compartment or
-    /// referred to them: the candidates of a patient's search, checked exactly after.
-    by_patient: HashMap<Text, BTreeSet<Text>>,
-    /// token parameter → code → ids of resources that ever had it: the candidates
-    /// of a token search (`code=4548-4`), checked exactly after. Not `_id`: the
-    /// versions map answers that.
-    by_code: HashMap<&'static str, HashMap<Text, Vec<Text>>>,
+    /// slot → versions, oldest first (none after a rolled-back create). Most
+    /// resources have one version, kept in the slot itself: a search walks its
+    /// candidates in slot order through memory read ahead of it.
+    resources: Vec<SmallVec<[Version; 1]>>,
+    /// id → slot.
+    slots: HashMap<Text, Slot>,
+    /// patient id → slots of resources that were ever in their compartment or
+    /// referred to them, ascending: the candidates of a patient's search, checked
+    /// exactly after.
+    by_patient: HashMap<Text, Vec<Slot>>,
+    /// token parameter → code → slots of resources that ever had it, in no order,
+    /// perhaps repeated: the candidates of a token search (`code=4548-4`), checked
+    /// exactly after. Not `_id`: the slots map answers that.
+    by_code: HashMap<&'static str, HashMap<Text, Vec<Slot>>>,
+}
+
+impl TypeData {
+    fn versions(&self, id: &str) -> &[Version] {
+        self.slots
+            .get(id)
+            .map(|&slot| self.resources[slot as usize].as_slice())
+            .unwrap_or_default()
+    }
+}
+
+/// Resources of one type that an index names — sorted by slot, each once — for a
+/// search to check: see [`Inner::resolve`].
+#[derive(Debug, Default)]
+pub(crate) struct Candidates(Vec<Slot>);
+
+impl Candidates {
+    fn of(mut slots: Vec<Slot>) -> Candidates {
+        slots.sort_unstable();
+        slots.dedup();
+        Candidates(slots)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 #[derive(Default)]
@@ -290,10 +331,9 @@ impl Inner {
     /// stay: it holds candidates, each checked against the store when read.
     fn roll_back(&mut self, seq: u64) {
         for data in self.types.values_mut() {
-            data.versions.retain(|_, versions| {
+            for versions in &mut data.resources {
                 versions.retain(|v| v.seq <= seq);
-                !versions.is_empty()
-            });
+            }
         }
         self.seq = seq;
     }
@@ -310,7 +350,7 @@ impl Inner {
             .types
             .iter()
             .filter(|(name, _)| kind.is_none_or(|k| k == name.as_str()))
-            .flat_map(|(_, data)| data.versions.values().flatten())
+            .flat_map(|(_, data)| data.resources.iter().flatten())
             .filter(|v| v.seq <= snapshot && since.is_none_or(|since| v.last_updated >= since))
             .collect();
         found.sort_unstable_by_key(|v| std::cmp::Reverse(v.seq));
@@ -319,11 +359,7 @@ impl Inner {
 
     /// Every version of `kind/id`, oldest first.
     pub(crate) fn versions(&self, kind: &str, id: &str) -> &[Version] {
-        self.types
-            .get(kind)
-            .and_then(|t| t.versions.get(id))
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        self.types.get(kind).map(|t| t.versions(id)).unwrap_or_default()
     }
 
     /// `kind/id` as it was at `snapshot` (now if `None`).
@@ -336,47 +372,93 @@ impl Inner {
         }
     }
 
-    /// Every resource of `kind` as it was at `snapshot`, in id order: a scan that
-    /// looks no id up twice.
+    /// Every resource of `kind` as it was at `snapshot`, in slot order.
     pub(crate) fn every<'a>(&'a self, kind: &str, snapshot: u64) -> impl Iterator<Item = &'a Version> + 'a {
         self.types
             .get(kind)
             .into_iter()
-            .flat_map(|data| data.versions.values())
-            .filter_map(move |versions| versions.iter().rev().find(|v| v.seq <= snapshot))
-            .filter(|v| !v.deleted)
+            .flat_map(|data| &data.resources)
+            .filter_map(move |versions| at(versions, snapshot))
     }
 
     /// `kind/id` at `snapshot`, unless it did not exist or was deleted then.
     pub(crate) fn at(&self, kind: &str, id: &str, snapshot: u64) -> Option<&Version> {
-        self.versions(kind, id)
-            .iter()
-            .rev()
-            .find(|v| v.seq <= snapshot)
-            .filter(|v| !v.deleted)
+        at(self.versions(kind, id), snapshot)
     }
 
-    /// Ids of `kind` that were ever in the compartment of `patient` or referred to
-    /// them, in id order.
-    pub(crate) fn ids_for_patient<'a>(
-        &'a self,
+    /// The resources of `kind` that were ever in the compartment of one of
+    /// `patients` or referred to them.
+    pub(crate) fn for_patients<'p>(
+        &self,
         kind: &str,
-        patient: &str,
-    ) -> Box<dyn Iterator<Item = &'a Text> + 'a> {
-        match self.types.get(kind).and_then(|t| t.by_patient.get(patient)) {
-            Some(ids) => Box::new(ids.iter()),
-            None => Box::new(std::iter::empty()),
+        patients: impl IntoIterator<Item = &'p str>,
+    ) -> Candidates {
+        let Some(data) = self.types.get(kind) else {
+            return Candidates::default();
+        };
+        let mut patients = patients
+            .into_iter()
+            .filter_map(|patient| data.by_patient.get(patient));
+        match (patients.next(), patients.next()) {
+            (None, _) => Candidates::default(),
+            // The common case, sorted already.
+            (Some(one), None) => Candidates(one.clone()),
+            (Some(one), Some(two)) => {
+                Candidates::of(one.iter().chain(two).chain(patients.flatten()).copied().collect())
+            }
         }
     }
 
-    /// Ids of `kind` whose `param` ever had the token `code`, in no order, perhaps repeated.
-    pub(crate) fn ids_with_code(&self, kind: &str, param: &str, code: &str) -> &[Text] {
-        self.types
+    /// The resources of `kind` whose `param` ever had one of the token `codes`.
+    pub(crate) fn with_codes<'c>(
+        &self,
+        kind: &str,
+        param: &str,
+        codes: impl IntoIterator<Item = &'c str>,
+    ) -> Candidates {
+        let Some(by_code) = self.types.get(kind).and_then(|t| t.by_code.get(param)) else {
+            return Candidates::default();
+        };
+        Candidates::of(
+            codes
+                .into_iter()
+                .filter_map(|code| by_code.get(code))
+                .flatten()
+                .copied()
+                .collect(),
+        )
+    }
+
+    /// The resources of `kind` with one of `ids`.
+    pub(crate) fn with_ids<'i>(&self, kind: &str, ids: impl IntoIterator<Item = &'i str>) -> Candidates {
+        let Some(data) = self.types.get(kind) else {
+            return Candidates::default();
+        };
+        Candidates::of(
+            ids.into_iter()
+                .filter_map(|id| data.slots.get(id))
+                .copied()
+                .collect(),
+        )
+    }
+
+    /// `candidates` of `kind` as they were at `snapshot`, in slot order, less those
+    /// that did not exist or were deleted then.
+    pub(crate) fn resolve<'a, 'c>(
+        &'a self,
+        kind: &str,
+        candidates: &'c Candidates,
+        snapshot: u64,
+    ) -> impl Iterator<Item = &'a Version> + use<'a, 'c> {
+        let resources = self
+            .types
             .get(kind)
-            .and_then(|t| t.by_code.get(param))
-            .and_then(|codes| codes.get(code))
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+            .map(|t| t.resources.as_slice())
+            .unwrap_or_default();
+        candidates
+            .0
+            .iter()
+            .filter_map(move |&slot| at(resources.get(slot as usize)?, snapshot))
     }
 
     fn put(&mut self, kind: &str, id: &str, resource: Value, deleted: bool) -> Version {
@@ -397,10 +479,19 @@ impl Inner {
         } = record;
         self.seq += 1;
         let data = self.types.entry(kind.to_string()).or_default();
-        let versions = data.versions.entry(id).or_default();
+        let next = Slot::try_from(data.resources.len()).unwrap_or(Slot::MAX);
+        let slot = *data.slots.entry(id).or_insert(next);
+        if slot == next {
+            data.resources.push(SmallVec::new());
+        }
+        let versions = &mut data.resources[slot as usize];
         let patients = index.patients().iter().chain(index.referenced_patients());
         for patient in patients {
-            data.by_patient.entry(*patient).or_default().insert(id);
+            let slots = data.by_patient.entry(*patient).or_default();
+            // Mostly the newest slot, at the end.
+            if let Err(at) = slots.binary_search(&slot) {
+                slots.insert(at, slot);
+            }
         }
         // Each code once per resource: the previous version's codes are there already.
         let previous = versions.last().map(|v| v.index.clone());
@@ -412,7 +503,7 @@ impl Inner {
                     .or_default()
                     .entry(*code)
                     .or_default()
-                    .push(id);
+                    .push(slot);
             }
         }
         let version = Version {
@@ -423,9 +514,85 @@ impl Inner {
             kind,
             id,
             json,
-            index: Arc::new(index),
+            index,
         };
         versions.push(version.clone());
         version
+    }
+}
+
+/// The version of `versions` at `snapshot`, unless the resource did not exist or
+/// was deleted then.
+fn at(versions: &[Version], snapshot: u64) -> Option<&Version> {
+    versions
+        .iter()
+        .rev()
+        .find(|v| v.seq <= snapshot)
+        .filter(|v| !v.deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observation(id: &str, patient: &str, code: &str) -> Value {
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+               "subject": {"reference": format!("Patient/{patient}")}})
+    }
+
+    fn ids<'a>(versions: impl Iterator<Item = &'a Version>) -> Vec<&'a str> {
+        versions.map(|v| v.key().1).collect()
+    }
+
+    #[test]
+    fn the_indexes_find_resources_in_the_order_they_were_created() {
+        let store = Store::default();
+        let mut inner = store.write();
+        inner.create("Observation", observation("b", "1", "x"));
+        inner.create("Observation", observation("a", "2", "x"));
+        inner.create("Observation", observation("c", "1", "y"));
+        // An update keeps its place, and a new patient's index finds it there.
+        inner
+            .update("Observation", "b", observation("b", "2", "x"), None)
+            .unwrap();
+        let now = inner.seq();
+        assert_eq!(ids(inner.every("Observation", now)), ["b", "a", "c"]);
+        let both = inner.for_patients("Observation", ["2", "1"]);
+        assert_eq!(ids(inner.resolve("Observation", &both, now)), ["b", "a", "c"]);
+        let x = inner.with_codes("Observation", "code", ["x", "x"]);
+        assert_eq!(ids(inner.resolve("Observation", &x, now)), ["b", "a"]);
+        let named = inner.with_ids("Observation", ["c", "b", "nope"]);
+        assert_eq!(ids(inner.resolve("Observation", &named, now)), ["b", "c"]);
+        // Candidates, checked after: before the update, b is found as it was then.
+        let before = inner.for_patients("Observation", ["2"]);
+        let versions: Vec<_> = inner
+            .resolve("Observation", &before, now - 1)
+            .map(|v| v.version_id)
+            .collect();
+        assert_eq!(versions, [1, 1]);
+    }
+
+    #[test]
+    fn a_rolled_back_create_leaves_nothing_and_the_id_can_be_created_again() {
+        let store = Store::default();
+        store
+            .transaction(|inner| {
+                inner.create("Observation", observation("a", "1", "x"));
+                Err::<(), ()>(())
+            })
+            .unwrap_err();
+        let seq = store.read_lock().seq();
+        assert!(matches!(store.find("Observation", "a"), Found::Missing));
+        assert_eq!(store.read_lock().every("Observation", seq).count(), 0);
+        let candidates = store.read_lock().for_patients("Observation", ["1"]);
+        assert_eq!(
+            store.read_lock().resolve("Observation", &candidates, seq).count(),
+            0
+        );
+        store.write().create("Observation", observation("a", "1", "x"));
+        let inner = store.read_lock();
+        assert_eq!(ids(inner.every("Observation", inner.seq())), ["a"]);
+        assert_eq!(inner.versions("Observation", "a").len(), 1);
     }
 }

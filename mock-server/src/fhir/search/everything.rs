@@ -160,13 +160,12 @@ fn gather<'a>(
         let Ok(visible) = visibility(access, Interaction::Search, kind, &[]) else {
             continue;
         };
-        for other in store.ids_for_patient(kind, id) {
-            if let Some(version) = store.at(kind, other, snapshot)
-                && version.index.patients().iter().any(|p| *p == *id)
+        for version in store.resolve(kind, &store.for_patients(kind, [id]), snapshot) {
+            if version.index.patients().iter().any(|p| *p == *id)
                 && visible.allows(version)
                 && window.changed(version)
                 && care.covers(version)
-                && seen.insert(kind, other)
+                && seen.insert(kind, version.key().1)
             {
                 found.push(version);
             }

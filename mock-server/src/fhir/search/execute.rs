@@ -16,7 +16,7 @@ use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
 use crate::fhir::definitions::{ParamType, R4, is_element};
 use crate::fhir::outcome::Outcome;
-use crate::fhir::store::{Inner, Version};
+use crate::fhir::store::{Candidates, Inner, Version};
 use crate::lint::Lint;
 use crate::state::{AppState, FhirBase};
 
@@ -41,7 +41,7 @@ pub(crate) fn search(
         );
     }
     let criteria = std::mem::take(&mut request.criteria);
-    let mut matches = filter(&store, access, kind, &visible, criteria, snapshot)?;
+    let mut matches: Vec<_> = filter(&store, access, kind, visible, criteria, snapshot)?.collect();
     if !request.sort.is_empty() {
         let mut keyed: Vec<_> = matches
             .into_iter()
@@ -91,8 +91,8 @@ pub(crate) fn search(
     }
     let entries = page
         .iter()
-        .map(|v| (v, Mode::Match, trimmed(&request, v)))
-        .chain(included.iter().map(|v| (v, Mode::Include, None)));
+        .map(|&v| (v, Mode::Match, trimmed(&request, v)))
+        .chain(included.iter().map(|&v| (v, Mode::Include, None)));
     Ok(write_bundle(&head, base, entries))
 }
 
@@ -182,15 +182,17 @@ fn prepare(
     Ok((request, visibility(access, Interaction::Search, kind, &params)?))
 }
 
-/// The resources of `kind` that meet every criterion and that `visible` allows.
-fn filter(
-    store: &Inner,
+/// The resources of `kind` that meet every criterion and that `visible` allows,
+/// found as they are read: a caller that looks further into each (`_has` does)
+/// finds its index rows still in the cache.
+fn filter<'a>(
+    store: &'a Inner,
     access: &AccessContext,
     kind: &str,
-    visible: &Visibility,
+    visible: Visibility,
     criteria: Vec<Criterion>,
     snapshot: u64,
-) -> Result<Vec<Version>, Outcome> {
+) -> Result<impl Iterator<Item = &'a Version> + use<'a>, Outcome> {
     let criteria = criteria
         .into_iter()
         .map(|c| resolve(c, store, access, snapshot))
@@ -199,14 +201,11 @@ fn filter(
         Some(patients) => Some(patients.iter().map(String::as_str).collect()),
         None => criteria.iter().find_map(Criterion::patients),
     };
-    Ok(candidates(store, kind, pinned.as_ref(), &criteria, snapshot)
-        .into_iter()
-        .filter(|v| {
-            let (kind, id) = v.key();
-            visible.allows(v) && criteria.iter().all(|c| c.matches(kind, id, &v.index))
-        })
-        .cloned()
-        .collect())
+    let candidates = candidates(store, kind, pinned.as_ref(), &criteria, snapshot);
+    Ok(candidates.into_iter().filter(move |v| {
+        let (kind, id) = v.key();
+        visible.allows(v) && criteria.iter().all(|c| c.matches(kind, id, &v.index))
+    }))
 }
 
 /// The current resources of `kind` that the search `query` (criteria only, no
@@ -224,7 +223,8 @@ pub(crate) fn find(
             "a conditional request needs search criteria, such as {kind}?identifier=…"
         )));
     }
-    filter(store, access, kind, &visible, request.criteria, store.seq())
+    let found = filter(store, access, kind, visible, request.criteria, store.seq())?;
+    Ok(found.cloned().collect())
 }
 
 /// The versions a search looks at, from the narrowest index its criteria allow:
@@ -237,41 +237,30 @@ fn candidates<'a>(
     criteria: &[Criterion],
     snapshot: u64,
 ) -> Vec<&'a Version> {
-    let ids: BTreeSet<&str> = match patients {
-        Some(patients) => patients
-            .iter()
-            .flat_map(|patient| store.ids_for_patient(kind, patient))
-            .map(|id| &**id)
-            .collect(),
+    let candidates = match patients {
+        Some(patients) => store.for_patients(kind, patients.iter().copied()),
         None => match criteria
             .iter()
             .filter_map(|c| indexed(store, kind, c))
-            .min_by_key(BTreeSet::len)
+            .min_by_key(Candidates::len)
         {
-            Some(ids) => ids,
+            Some(candidates) => candidates,
             None => return store.every(kind, snapshot).collect(),
         },
     };
-    ids.into_iter()
-        .filter_map(|id| store.at(kind, id, snapshot))
-        .collect()
+    store.resolve(kind, &candidates, snapshot).collect()
 }
 
-/// The ids a criterion can match, when an index says: a token criterion's
+/// The resources a criterion can match, when an index says: a token criterion's
 /// (`code=a,b`, `_id=x`) from the code index, a resolved `_has`'s from its set.
-fn indexed<'a>(store: &'a Inner, kind: &str, criterion: &'a Criterion) -> Option<BTreeSet<&'a str>> {
+fn indexed(store: &Inner, kind: &str, criterion: &Criterion) -> Option<Candidates> {
     if let Criterion::IsOneOf(set) = criterion {
-        return Some(set.ids(kind).collect());
+        return Some(store.with_ids(kind, set.ids(kind)));
     }
     let (param, codes) = criterion.codes()?;
-    Some(if param == "_id" {
-        codes.into_iter().collect()
-    } else {
-        codes
-            .into_iter()
-            .flat_map(|code| store.ids_with_code(kind, param, code))
-            .map(|id| &**id)
-            .collect()
+    Some(match param {
+        "_id" => store.with_ids(kind, codes),
+        _ => store.with_codes(kind, param, codes),
     })
 }
 
@@ -286,7 +275,7 @@ fn resolve(
 ) -> Result<Criterion, Outcome> {
     let matching = |kind: &str, inner: Criterion| {
         let visible = visibility(access, Interaction::Search, kind, &[])?;
-        filter(store, access, kind, &visible, vec![inner], snapshot)
+        filter(store, access, kind, visible, vec![inner], snapshot)
     };
     Ok(match criterion {
         Criterion::Chain { param, targets } => {
@@ -298,7 +287,7 @@ fn resolve(
                 match matching(kind, inner) {
                     Ok(versions) => {
                         searched = true;
-                        for version in &versions {
+                        for version in versions {
                             found.insert(version.key().0, version.key().1);
                         }
                     }
@@ -392,13 +381,13 @@ fn trimmed(request: &SearchRequest, version: &Version) -> Option<Value> {
 
 /// The resources `_include` and `_revinclude` add, each visible to the token:
 /// first from the page, then, for `:iterate`, from what was just added.
-fn includes(
-    store: &Inner,
+fn includes<'a>(
+    store: &'a Inner,
     access: &AccessContext,
     request: &SearchRequest,
-    page: &[Version],
+    page: &[&'a Version],
     snapshot: u64,
-) -> Vec<Version> {
+) -> Vec<&'a Version> {
     let mut seen = ResourceSet::default();
     for version in page {
         seen.insert(version.key().0, version.key().1);
@@ -413,7 +402,7 @@ fn includes(
             .is_some_and(|v| v.allows(version))
     };
     let mut found = Vec::new();
-    let mut frontier: Vec<Version> = page.to_vec();
+    let mut frontier: Vec<&Version> = page.to_vec();
     for round in 0..ITERATE_DEPTH {
         let mut added = Vec::new();
         let applies = |include: &&Include| round == 0 || include.iterate;
@@ -426,7 +415,7 @@ fn includes(
                         && allowed(Interaction::Read, target)
                         && seen.insert(kind, id)
                     {
-                        added.push(target.clone());
+                        added.push(target);
                     }
                 }
             }
@@ -453,14 +442,14 @@ fn includes(
                     && allowed(Interaction::Search, version)
                     && seen.insert(version.key().0, version.key().1)
                 {
-                    added.push(version.clone());
+                    added.push(version);
                 }
             }
         }
         if added.is_empty() {
             break;
         }
-        found.extend(added.iter().cloned());
+        found.extend(added.iter().copied());
         frontier = added;
     }
     found
