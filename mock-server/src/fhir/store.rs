@@ -210,6 +210,20 @@ impl Store {
         {
             let mut inner = store.write();
             for record in records {
+                let next = inner
+                    .versions(&record.kind, &record.id)
+                    .last()
+                    .map_or(1, |v| v.version_id + 1);
+                // The same resource twice in the data: the later is its next version.
+                let record = match next == record.version_id {
+                    true => record,
+                    false => Record::new(
+                        (&record.kind, &record.id),
+                        record.resource(),
+                        next,
+                        record.last_updated,
+                    ),
+                };
                 inner.file(record, false);
             }
         }
@@ -479,7 +493,9 @@ impl Inner {
         } = record;
         self.seq += 1;
         let data = self.types.entry(kind.to_string()).or_default();
-        let next = Slot::try_from(data.resources.len()).unwrap_or(Slot::MAX);
+        // A slot is 4 bytes in every index entry; 2^32 resources of one type would
+        // need hundreds of gigabytes before this could fail.
+        let next = Slot::try_from(data.resources.len()).expect("fewer than 2^32 resources of a type");
         let slot = *data.slots.entry(id).or_insert(next);
         if slot == next {
             data.resources.push(SmallVec::new());
@@ -571,6 +587,19 @@ mod tests {
             .map(|v| v.version_id)
             .collect();
         assert_eq!(versions, [1, 1]);
+    }
+
+    #[test]
+    fn the_same_resource_twice_in_the_data_is_two_versions() {
+        let now = Utc::now();
+        let records = [observation("a", "1", "x"), observation("a", "2", "y")]
+            .map(|resource| Record::new(("Observation", "a"), resource, 1, now));
+        let store = Store::with_records(records);
+        let inner = store.read_lock();
+        let versions = inner.versions("Observation", "a");
+        assert_eq!(versions.iter().map(|v| v.version_id).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(versions[1].resource()["meta"]["versionId"], "2");
+        assert_eq!(versions[1].resource()["subject"]["reference"], "Patient/2");
     }
 
     #[test]

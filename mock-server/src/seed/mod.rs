@@ -136,8 +136,13 @@ fn read(
         skipped: Vec::new(),
     };
     let syntax = |e: serde_json::Error| reader_error(file, e);
-    match serde_json::from_str::<Outline>(text) {
-        Ok(outline) if outline.resource_type.as_deref() == Some("Bundle") => {
+    // The outline reads arrays as structs too: only an object can be a Bundle.
+    let outline = match text.trim_start().starts_with('{') {
+        true => serde_json::from_str::<Outline>(text).ok(),
+        false => None,
+    };
+    match outline {
+        Some(outline) if outline.resource_type.as_deref() == Some("Bundle") => {
             reader.urns = outline.urns();
             let mut failure = None;
             let mut each = |index: usize, entry: Value| {
@@ -159,9 +164,21 @@ fn read(
                         "missing: the file must be a FHIR resource or Bundle".into(),
                     ));
                 }
-                // A Bundle whose entries are not all objects: found wanting entry by entry.
+                // A Bundle the outline could not read (an entry that is not an
+                // object, a fullUrl that is not text, a repeated key): read whole.
                 Some("Bundle") => {
                     if let Some(Value::Array(entries)) = value.get_mut("entry").map(Value::take) {
+                        reader.urns = entries
+                            .iter()
+                            .filter_map(|entry| {
+                                let text = |pointer| entry.pointer(pointer).and_then(Value::as_str);
+                                urn(
+                                    text("/fullUrl"),
+                                    text("/resource/resourceType"),
+                                    text("/resource/id"),
+                                )
+                            })
+                            .collect();
                         for (index, entry) in entries.into_iter().enumerate() {
                             reader.entry(index, entry)?;
                         }
@@ -211,15 +228,23 @@ impl Outline {
         self.entry
             .iter()
             .filter_map(|entry| {
-                let full_url = entry.full_url.as_deref()?;
-                let uuid = full_url.strip_prefix("urn:uuid:")?;
                 let resource = entry.resource.as_ref()?;
-                let kind = resource.resource_type.as_deref()?;
-                let id = resource.id.as_deref().unwrap_or(uuid);
-                Some((full_url.to_owned(), format!("{kind}/{id}")))
+                urn(
+                    entry.full_url.as_deref(),
+                    resource.resource_type.as_deref(),
+                    resource.id.as_deref(),
+                )
             })
             .collect()
     }
+}
+
+/// `urn:uuid:…` → `Type/id` for an entry with a uuid `fullUrl` and a type: the id the
+/// resource has, else the uuid.
+fn urn(full_url: Option<&str>, kind: Option<&str>, id: Option<&str>) -> Option<(String, String)> {
+    let full_url = full_url?;
+    let uuid = full_url.strip_prefix("urn:uuid:")?;
+    Some((full_url.to_owned(), format!("{}/{}", kind?, id.unwrap_or(uuid))))
 }
 
 /// The second pass over a Bundle: hands each element of its `entry` array, parsed

@@ -75,6 +75,31 @@ async fn synthea_transaction_bundles_and_single_resources_load() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A Bundle the quick first pass cannot read (a `fullUrl` that is not text) is
+/// read whole, and its `urn:uuid:` references are still rewritten.
+#[test]
+fn a_bundle_read_whole_still_has_its_urn_references_rewritten() {
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:5f1c", "resource": {"resourceType": "Patient"}},
+        {"fullUrl": 7, "resource": {"resourceType": "Observation", "id": "o", "status": "final",
+                                    "code": {"text": "x"}, "subject": {"reference": "urn:uuid:5f1c"}}}]});
+    let dir = data_dir("whole", &[("a.json", bundle.to_string())]);
+    let loaded = load_dir(&dir, false).unwrap();
+    let observation = loaded
+        .resources
+        .iter()
+        .find(|r| r.kind() == "Observation")
+        .unwrap();
+    assert_eq!(observation.resource()["subject"]["reference"], "Patient/5f1c");
+    assert!(
+        loaded
+            .resources
+            .iter()
+            .any(|r| r.kind() == "Patient" && r.id() == "5f1c")
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn bad_files_are_named_with_their_json_path() {
     let cases = [
