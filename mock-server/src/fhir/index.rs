@@ -62,12 +62,6 @@ impl From<&str> for Text {
     }
 }
 
-impl From<String> for Text {
-    fn from(text: String) -> Text {
-        Text::new(&text)
-    }
-}
-
 impl PartialEq for Text {
     fn eq(&self, other: &Text) -> bool {
         // Interned: the same text is the same pointer.
@@ -166,6 +160,18 @@ impl IndexValue {
             _ => None,
         }
     }
+
+    /// The id of the Patient a literal reference names.
+    fn patient(&self) -> Option<Text> {
+        match self {
+            IndexValue::Reference {
+                kind: Some(kind),
+                id: Some(id),
+                ..
+            } if **kind == *"Patient" => Some(*id),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -228,15 +234,8 @@ impl Index {
 
     /// Every patient the resource refers to, through any reference parameter (a
     /// superset of [`Self::patients`], less the Patient itself).
-    pub(crate) fn referenced_patients(&self) -> impl Iterator<Item = &Text> {
-        self.entries.iter().filter_map(|e| match &e.value {
-            IndexValue::Reference {
-                kind: Some(kind),
-                id: Some(id),
-                ..
-            } if **kind == *"Patient" => Some(id),
-            _ => None,
-        })
+    pub(crate) fn referenced_patients(&self) -> impl Iterator<Item = Text> {
+        self.entries.iter().filter_map(|e| e.value.patient())
     }
 
     /// The `(type, id)` of every literal reference the resource makes through a
@@ -280,14 +279,7 @@ impl Index {
             .unwrap_or_default()
             .iter()
             .flat_map(|param| self.values(param))
-            .filter_map(|value| match value {
-                IndexValue::Reference {
-                    kind: Some(kind),
-                    id: Some(id),
-                    ..
-                } if **kind == *"Patient" => Some(*id),
-                _ => None,
-            })
+            .filter_map(IndexValue::patient)
             .collect()
     }
 }

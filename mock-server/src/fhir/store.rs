@@ -210,10 +210,7 @@ impl Store {
         {
             let mut inner = store.write();
             for record in records {
-                let next = inner
-                    .versions(&record.kind, &record.id)
-                    .last()
-                    .map_or(1, |v| v.version_id + 1);
+                let next = inner.next_version(&record.kind, &record.id);
                 // The same resource twice in the data: the later is its next version.
                 let record = match next == record.version_id {
                     true => record,
@@ -376,6 +373,11 @@ impl Inner {
         self.types.get(kind).map(|t| t.versions(id)).unwrap_or_default()
     }
 
+    /// The number the next version of `kind/id` gets.
+    fn next_version(&self, kind: &str, id: &str) -> u64 {
+        self.versions(kind, id).last().map_or(1, |v| v.version_id + 1)
+    }
+
     /// `kind/id` as it was at `snapshot` (now if `None`).
     pub(crate) fn find(&self, kind: &str, id: &str, snapshot: Option<u64>) -> Found {
         let limit = snapshot.unwrap_or(u64::MAX);
@@ -476,7 +478,7 @@ impl Inner {
     }
 
     fn put(&mut self, kind: &str, id: &str, resource: Value, deleted: bool) -> Version {
-        let version_id = self.versions(kind, id).last().map_or(1, |v| v.version_id + 1);
+        let version_id = self.next_version(kind, id);
         self.file(Record::new((kind, id), resource, version_id, Utc::now()), deleted)
     }
 
@@ -501,9 +503,13 @@ impl Inner {
             data.resources.push(SmallVec::new());
         }
         let versions = &mut data.resources[slot as usize];
-        let patients = index.patients().iter().chain(index.referenced_patients());
+        let patients = index
+            .patients()
+            .iter()
+            .copied()
+            .chain(index.referenced_patients());
         for patient in patients {
-            let slots = data.by_patient.entry(*patient).or_default();
+            let slots = data.by_patient.entry(patient).or_default();
             // Mostly the newest slot, at the end.
             if let Err(at) = slots.binary_search(&slot) {
                 slots.insert(at, slot);

@@ -135,7 +135,11 @@ fn read(
         records: Vec::new(),
         skipped: Vec::new(),
     };
-    let syntax = |e: serde_json::Error| reader_error(file, e);
+    let syntax = |e: serde_json::Error| LoadError {
+        file: file.to_owned(),
+        path: format!("line {}, column {}", e.line(), e.column()),
+        message: format!("invalid JSON: {e}"),
+    };
     // The outline reads arrays as structs too: only an object can be a Bundle.
     let outline = match text.trim_start().starts_with('{') {
         true => serde_json::from_str::<Outline>(text).ok(),
@@ -189,14 +193,6 @@ fn read(
         }
     }
     Ok((reader.records, reader.skipped))
-}
-
-fn reader_error(file: &Path, e: serde_json::Error) -> LoadError {
-    LoadError {
-        file: file.to_owned(),
-        path: format!("line {}, column {}", e.line(), e.column()),
-        message: format!("invalid JSON: {e}"),
-    }
 }
 
 /// What the first pass over a Bundle reads: each entry's `fullUrl`, type and id.

@@ -105,6 +105,8 @@ fn bad_files_are_named_with_their_json_path() {
     let cases = [
         ("{\"resourceType\": \"Patient\",\n \"id\": }", "line 2, column"),
         ("{\"id\": \"1\"}", "$.resourceType"),
+        // An array is no Bundle, even one whose first element says so.
+        ("[\"Bundle\", {\"entry\": []}]", "$.resourceType"),
         (&json!({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "ok"}},
                                                       {"resource": {"id": "2"}}]}).to_string(), "$.entry[1].resource.resourceType"),
         (&json!({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "no spaces"}}]}).to_string(), "$.entry[0].resource.id"),

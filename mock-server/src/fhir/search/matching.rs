@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn strings_fold_case_and_accents() {
         let indexed = |s: &str| IndexValue::String {
-            folded: fold(s).into(),
+            folded: fold(s).as_str().into(),
             exact: s.into(),
         };
         let s = |t: &str| SearchValue::String(fold(t));
