@@ -43,8 +43,12 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p smart-fhir-client --target wasm32-unknown-unknown --all-targets -- -D warnings
 
+# The mock's API tests run twice: on the memory store, then with each server on a
+# SQLite file of its own (in a directory removed afterwards, pass or fail).
 native-test:
 	cargo nextest run --workspace --no-fail-fast
+	dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	  CCRI_MOCK_TEST_STORE=$$dir cargo nextest run -p ccri-mock --test api --no-fail-fast
 
 wasm-test:
 	scripts/with-mock.sh $(WASM_MOCK_PORT) -- \

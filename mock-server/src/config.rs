@@ -67,9 +67,52 @@ pub struct Config {
     pub key_file: Option<PathBuf>,
     pub clients: Vec<ClientConfig>,
     pub users: Vec<UserConfig>,
+    /// Where resources are kept: in memory (the default) or a SQLite file.
+    pub store: Storage,
+    /// Empty the store at start, so it begins again from the seed (`--reset`).
+    #[serde(skip)]
+    pub reset: bool,
     /// The FHIR resources to serve instead of the built-in data set (`--data`).
     #[serde(skip)]
     pub data: Option<Vec<crate::Record>>,
+}
+
+/// Where the mock keeps what it knows (`--store`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Storage {
+    /// Gone when the process ends: every start begins from the seed.
+    #[default]
+    Memory,
+    /// One SQLite file, kept across restarts.
+    Sqlite(PathBuf),
+}
+
+impl std::str::FromStr for Storage {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Storage, String> {
+        match text.split_once(':') {
+            _ if text == "memory" => Ok(Storage::Memory),
+            Some(("sqlite", path)) if !path.is_empty() => Ok(Storage::Sqlite(path.into())),
+            _ => Err(format!("{text:?} is not a store: give memory or sqlite:PATH")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Storage {
+    fn deserialize<D: serde::Deserializer<'de>>(text: D) -> Result<Storage, D::Error> {
+        String::deserialize(text)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Memory => f.write_str("memory"),
+            Storage::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+        }
+    }
 }
 
 /// A pre-registered OAuth client.
@@ -257,6 +300,8 @@ impl Default for Config {
             tls_key: None,
             signing_alg: SigningAlg::default(),
             key_file: None,
+            store: Storage::Memory,
+            reset: false,
             data: None,
             clients: vec![
                 confidential(

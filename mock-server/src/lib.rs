@@ -33,7 +33,7 @@ use tower_http::trace::TraceLayer;
 // What the binary, the tests and the client's tests use; everything else is the crate's own.
 pub use auth::grants::MAX_PENDING_PER_CLIENT;
 pub use auth::keys::{KeyError, SigningAlg, SigningKey, TokenKind};
-pub use config::{ClientConfig, Config, ConfigError, PATIENT_ACCESS_SECRET, UserConfig};
+pub use config::{ClientConfig, Config, ConfigError, PATIENT_ACCESS_SECRET, Storage, UserConfig};
 pub use fhir::store::Record;
 pub use seed::{LoadError, Loaded, load_dir};
 use state::AppState;
@@ -112,6 +112,8 @@ pub enum StartError {
     Bind { addr: String, source: std::io::Error },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("{0}")]
+    Store(String),
     #[error("--tls-cert and --tls-key go together")]
     TlsFiles,
 }
@@ -180,7 +182,15 @@ async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<Run
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let urls = Urls::new(&origin);
-    let store = fhir::store::Store::with_records(config.data.take().unwrap_or_else(seed::builtin));
+    let data = config.data.take();
+    let (storage, reset) = (config.store.clone(), config.reset);
+    // Opening a file and filling it from the seed blocks; the runtime's threads stay free.
+    let store = tokio::task::spawn_blocking(move || {
+        fhir::store::Store::open(&storage, reset, || data.unwrap_or_else(seed::builtin))
+    })
+    .await
+    .map_err(|e| StartError::Store(e.to_string()))?
+    .map_err(|e| StartError::Store(e.to_string()))?;
     let certificate = tls.as_ref().map(|tls| tls.certificate_pem.clone());
     let fingerprint = tls.as_ref().map(|tls| tls.fingerprint.clone());
     let state = AppState::new(config, urls.clone(), key, store, certificate.clone());

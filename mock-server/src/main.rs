@@ -54,6 +54,13 @@ struct Cli {
     /// How tokens are signed (default RS256, as CCRI).
     #[arg(long, env = "CCRI_MOCK_SIGNING_ALG", value_enum)]
     signing_alg: Option<ccri_mock::SigningAlg>,
+    /// Where to keep resources: memory (the default; every start begins afresh) or
+    /// sqlite:PATH (one file, kept across restarts).
+    #[arg(long, env = "CCRI_MOCK_STORE")]
+    store: Option<ccri_mock::Storage>,
+    /// Empty the store at start, so it begins again from the built-in data or --data.
+    #[arg(long)]
+    reset: bool,
     /// With --data: skip files that fail to load (and list them) instead of stopping.
     #[arg(long, requires = "data")]
     lenient: bool,
@@ -87,6 +94,8 @@ async fn main() -> std::process::ExitCode {
         true => 0,
         false => cli.inspector_size.unwrap_or(config.inspector_size),
     };
+    config.store = cli.store.unwrap_or(config.store);
+    config.reset = cli.reset;
     config.tls |= cli.tls || cli.tls_cert.is_some();
     config.tls_cert = cli.tls_cert.or(config.tls_cert);
     config.tls_key = cli.tls_key.or(config.tls_key);
@@ -181,9 +190,10 @@ fn banner(config: &Config) -> impl Fn(&ccri_mock::Urls) -> String + use<> {
             )
         })
         .collect();
+    let store = config.store.to_string();
     move |urls| {
         format!(
-            "ccri-mock is running\n  FHIR base  {}\n  auth base  {}\n  discovery  {}/.well-known/smart-configuration\n  inspector  {}/inspector (every request your app makes)\n\nclients (secrets: see --help / config)\n{}\n\nusers (username, password)\n{}\n",
+            "ccri-mock is running\n  FHIR base  {}\n  auth base  {}\n  discovery  {}/.well-known/smart-configuration\n  inspector  {}/inspector (every request your app makes)\n  store      {store}\n\nclients (secrets: see --help / config)\n{}\n\nusers (username, password)\n{}\n",
             urls.fhir_base,
             urls.auth_base,
             urls.fhir_base,

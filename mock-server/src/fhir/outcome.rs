@@ -23,6 +23,14 @@ pub(crate) struct Outcome {
     lint: Option<Lint>,
 }
 
+/// The store failed (its file, its database): 503, which a client may retry.
+impl From<super::store::StoreError> for Outcome {
+    fn from(error: super::store::StoreError) -> Outcome {
+        tracing::error!(%error, "store failure");
+        Outcome::new(StatusCode::SERVICE_UNAVAILABLE, "transient", error.to_string())
+    }
+}
+
 impl Outcome {
     pub(crate) fn new(status: StatusCode, code: &'static str, diagnostics: impl Into<String>) -> Self {
         Outcome {

@@ -4,8 +4,8 @@
 //! that each renders its own way. So a Bundle entry is checked, scoped and
 //! stored exactly like the same request sent alone.
 //!
-//! Reads lock the store themselves; changes run inside a store transaction
-//! ([`Inner`]), so a transaction Bundle can run several and roll all back.
+//! Reads take a snapshot of the store themselves; changes run inside a store
+//! transaction ([`Writer`]), so a transaction Bundle can run several and roll all back.
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -15,7 +15,7 @@ use super::compartment::visibility;
 use super::definitions::R4;
 use super::outcome::Outcome;
 use super::search::{everything, execute, history};
-use super::store::{Found, Inner, Version, WriteError};
+use super::store::{Found, Snapshot, Version, WriteError, Writer};
 use super::validate::validate;
 use crate::auth::verify::AccessContext;
 use crate::state::{AppState, FhirBase};
@@ -156,7 +156,7 @@ pub(crate) fn look_up(
 }
 
 /// Performs a change inside the transaction `tx`.
-pub(crate) fn apply(tx: &mut Inner, access: &AccessContext, change: Change) -> Result<Reply, Outcome> {
+pub(crate) fn apply(tx: &mut dyn Writer, access: &AccessContext, change: Change) -> Result<Reply, Outcome> {
     match change {
         Change::Create {
             kind,
@@ -270,7 +270,7 @@ fn gone(kind: &str, id: &str) -> Outcome {
 fn read(state: &AppState, access: &AccessContext, kind: &str, id: &str) -> Result<Version, Outcome> {
     supported(kind)?;
     let visible = visibility(access, Interaction::Read, kind, &[])?;
-    match state.fhir.find(kind, id) {
+    match state.fhir.find(kind, id)? {
         Found::Missing => Err(Outcome::not_found(format!("{kind}/{id} is not known"))),
         Found::Current(v) | Found::Deleted(v) if !visible.allows(&v) => {
             Err(Outcome::forbidden(outside(kind, id, access)))
@@ -294,7 +294,7 @@ fn vread(
         .map_err(|_| Outcome::invalid(format!("{version:?} is not a version id")))?;
     let found = state
         .fhir
-        .vread(kind, id, number)
+        .vread(kind, id, number)?
         .ok_or_else(|| Outcome::not_found(format!("{kind}/{id}/_history/{version} is not known")))?;
     if !visible.allows(&found) {
         return Err(Outcome::forbidden(outside(kind, id, access)));
@@ -359,7 +359,7 @@ const MAX_MULTIPLE_DELETE: usize = 1_000;
 
 /// The id of the one resource `query` finds; `None` when it finds none.
 fn only_match(
-    tx: &Inner,
+    tx: &dyn Snapshot,
     access: &AccessContext,
     kind: &str,
     query: &Query,
@@ -376,7 +376,7 @@ fn only_match(
 /// body may repeat but not contradict), the body's own id when nothing matches
 /// (update as create), or `None` to create with a new id.
 fn update_target(
-    tx: &Inner,
+    tx: &dyn Snapshot,
     access: &AccessContext,
     kind: &str,
     query: &Query,
@@ -395,7 +395,7 @@ fn update_target(
 /// The id of the existing resource a patch is about: exactly one match for a
 /// conditional patch.
 fn existing_target(
-    tx: &Inner,
+    tx: &dyn Snapshot,
     access: &AccessContext,
     kind: &str,
     target: Target,
@@ -410,7 +410,7 @@ fn existing_target(
 }
 
 fn create(
-    tx: &mut Inner,
+    tx: &mut dyn Writer,
     access: &AccessContext,
     kind: &str,
     id: String,
@@ -451,7 +451,7 @@ fn create(
 }
 
 fn update(
-    tx: &mut Inner,
+    tx: &mut dyn Writer,
     access: &AccessContext,
     kind: &str,
     id: &str,
@@ -490,7 +490,13 @@ fn update(
 }
 
 /// The current `kind/id` with the JSON Patch applied: what the update will store.
-fn patched(tx: &Inner, access: &AccessContext, kind: &str, id: &str, patch: Value) -> Result<Value, Outcome> {
+fn patched(
+    tx: &dyn Snapshot,
+    access: &AccessContext,
+    kind: &str,
+    id: &str,
+    patch: Value,
+) -> Result<Value, Outcome> {
     let visible = visibility(access, Interaction::Update, kind, &[])?;
     let current = match tx.find(kind, id, None) {
         Found::Missing => return Err(Outcome::not_found(format!("{kind}/{id} is not known"))),
@@ -525,7 +531,7 @@ fn patched(tx: &Inner, access: &AccessContext, kind: &str, id: &str, patch: Valu
 }
 
 fn delete(
-    tx: &mut Inner,
+    tx: &mut dyn Writer,
     access: &AccessContext,
     kind: &str,
     id: &str,

@@ -3,16 +3,23 @@
 use serde_json::Value;
 
 use super::NHS_NUMBER_SYSTEM;
-use super::store::{Found, Store};
+use super::store::{Found, Store, StoreError};
 use crate::auth::patients::{EncounterRow, PatientDirectory, PatientRow};
 
 impl PatientDirectory for Store {
     fn patients(&self) -> Vec<PatientRow> {
-        self.all("Patient").iter().map(patient_row).collect()
+        self.all("Patient")
+            .unwrap_or_else(unavailable)
+            .iter()
+            .map(patient_row)
+            .collect()
     }
 
     fn patient(&self, id: &str) -> Option<PatientRow> {
-        self.read("Patient", id).map(|p| patient_row(&p))
+        match self.find("Patient", id).unwrap_or_else(unavailable) {
+            Found::Current(patient) => Some(patient_row(&patient.resource())),
+            _ => None,
+        }
     }
 
     fn encounters(&self, patient: Option<&str>) -> Vec<EncounterRow> {
@@ -25,6 +32,7 @@ impl PatientDirectory for Store {
         };
         let mut rows: Vec<EncounterRow> = self
             .all("Encounter")
+            .unwrap_or_else(unavailable)
             .iter()
             .map(|encounter| EncounterRow {
                 id: text(encounter, "/id"),
@@ -43,8 +51,18 @@ impl PatientDirectory for Store {
     }
 
     fn exists(&self, resource_type: &str, id: &str) -> bool {
-        matches!(self.find(resource_type, id), Found::Current(_))
+        matches!(
+            self.find(resource_type, id).unwrap_or_else(unavailable),
+            Found::Current(_)
+        )
     }
+}
+
+/// What the pages show when the store fails: nothing (the failure is logged). The
+/// pages' own forms then refuse the patient they cannot find.
+fn unavailable<T: Default>(error: StoreError) -> T {
+    tracing::error!(%error, "the patient pages could not read the store");
+    T::default()
 }
 
 fn patient_row(patient: &Value) -> PatientRow {

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::outcome::Outcome;
 use super::rest::{self, Call, Change, Lookup, Query, Reply, Target};
 use super::search::execute;
-use super::store::Inner;
+use super::store::{Snapshot, Writer};
 use crate::auth::verify::AccessContext;
 use crate::state::{AppState, FhirBase};
 
@@ -126,7 +126,7 @@ fn order(change: &Change) -> u8 {
 
 /// Applies a transaction's changes inside `tx`, returning each entry's reply.
 fn apply_all(
-    tx: &mut Inner,
+    tx: &mut dyn Writer,
     access: &AccessContext,
     entries: Vec<Entry>,
 ) -> Result<Vec<(usize, Reply)>, Outcome> {
@@ -229,7 +229,7 @@ fn apply_all(
 /// counting the resources each conditional update, patch or delete resolves to,
 /// as they are before any change.
 fn refuse_overlaps(
-    tx: &Inner,
+    tx: &dyn Snapshot,
     access: &AccessContext,
     changes: &[(usize, Option<String>, Change)],
 ) -> Result<(), Outcome> {
@@ -264,7 +264,7 @@ fn refuse_overlaps(
 /// Rewrites, in `resource`, each reference to a new entry's `urn:uuid:` to the id
 /// it was given, and each conditional reference to the one resource it finds.
 fn resolve_references(
-    tx: &Inner,
+    tx: &dyn Snapshot,
     access: &AccessContext,
     resource: &mut Value,
     ids: &HashMap<String, String>,

@@ -15,7 +15,7 @@ use crate::fhir::compartment::visibility;
 use crate::fhir::definitions::R4;
 use crate::fhir::index::IndexValue;
 use crate::fhir::outcome::Outcome;
-use crate::fhir::store::{Inner, Version};
+use crate::fhir::store::{Snapshot, Version};
 use crate::state::{AppState, FhirBase};
 
 /// `_type`: only these types.
@@ -87,59 +87,60 @@ pub(crate) fn everything(
         start: start.unwrap_or(i64::MIN),
         end: end.unwrap_or(i64::MAX),
     }));
-    let store = state.fhir.read_lock();
-    let snapshot = window.snapshot(&store, &path)?;
-    let patients: Vec<&Version> = match id {
-        Some(id) => {
-            let visible = visibility(access, Interaction::Read, "Patient", &[])?;
-            let patient = store
-                .at("Patient", id, snapshot)
-                .ok_or_else(|| Outcome::not_found(format!("Patient/{id} is not known")))?;
-            if !visible.allows(patient) {
-                return Err(Outcome::forbidden(format!(
-                    "Patient/{id} is outside what this token may see"
-                )));
+    state.fhir.read(|store| {
+        let snapshot = window.snapshot(store, &path)?;
+        let patients: Vec<&Version> = match id {
+            Some(id) => {
+                let visible = visibility(access, Interaction::Read, "Patient", &[])?;
+                let patient = store
+                    .at("Patient", id, snapshot)
+                    .ok_or_else(|| Outcome::not_found(format!("Patient/{id} is not known")))?;
+                if !visible.allows(patient) {
+                    return Err(Outcome::forbidden(format!(
+                        "Patient/{id} is outside what this token may see"
+                    )));
+                }
+                vec![patient]
             }
-            vec![patient]
+            None => {
+                let visible = visibility(access, Interaction::Search, "Patient", &[])?;
+                store
+                    .every("Patient", snapshot)
+                    .filter(|p| visible.allows(p))
+                    .collect()
+            }
+        };
+        let mut seen = ResourceSet::default();
+        let mut found = Vec::new();
+        for patient in patients {
+            gather(
+                store,
+                access,
+                (&window, &types, &care),
+                patient,
+                snapshot,
+                &mut seen,
+                &mut found,
+            );
         }
-        None => {
-            let visible = visibility(access, Interaction::Search, "Patient", &[])?;
-            store
-                .every("Patient", snapshot)
-                .filter(|p| visible.allows(p))
-                .collect()
-        }
-    };
-    let mut seen = ResourceSet::default();
-    let mut found = Vec::new();
-    for patient in patients {
-        gather(
-            &store,
-            access,
-            (&window, &types, &care),
-            patient,
-            snapshot,
-            &mut seen,
-            &mut found,
-        );
-    }
-    let total = found.len();
-    let base = base.as_str();
-    let paging = window.paging(format!("{base}/{path}"), snapshot);
-    let mut head = bundle_head("searchset", paging.links(total));
-    head["total"] = serde_json::json!(total);
-    let page = paging.page(found);
-    Ok(write_bundle(
-        &head,
-        base,
-        page.into_iter().map(|v| (v, Mode::Match, None)),
-    ))
+        let total = found.len();
+        let base = base.as_str();
+        let paging = window.paging(format!("{base}/{path}"), snapshot);
+        let mut head = bundle_head("searchset", paging.links(total));
+        head["total"] = serde_json::json!(total);
+        let page = paging.page(found);
+        Ok(write_bundle(
+            &head,
+            base,
+            page.into_iter().map(|v| (v, Mode::Match, None)),
+        ))
+    })
 }
 
 /// Adds to `found` the patient, their compartment, and what those refer to, in
 /// that order, each once and only when the token may read it.
 fn gather<'a>(
-    store: &'a Inner,
+    store: &'a dyn Snapshot,
     access: &AccessContext,
     (window, types, care): (&Window, &Types, &CareDates),
     patient: &'a Version,
@@ -160,7 +161,7 @@ fn gather<'a>(
         let Ok(visible) = visibility(access, Interaction::Search, kind, &[]) else {
             continue;
         };
-        for version in store.resolve(kind, &store.for_patients(kind, [id]), snapshot) {
+        for version in store.resolve(kind, store.for_patients(kind, &[id]), snapshot) {
             if version.index.patients().iter().any(|p| *p == *id)
                 && visible.allows(version)
                 && window.changed(version)

@@ -16,7 +16,7 @@ use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
 use crate::fhir::definitions::{ParamType, R4, is_element};
 use crate::fhir::outcome::Outcome;
-use crate::fhir::store::{Candidates, Inner, Version};
+use crate::fhir::store::{Candidates, Snapshot, Version};
 use crate::lint::Lint;
 use crate::state::{AppState, FhirBase};
 
@@ -32,68 +32,69 @@ pub(crate) fn search(
     lenient: bool,
 ) -> Result<Vec<u8>, Outcome> {
     let (mut request, visible) = prepare(access, kind, query, lenient)?;
-    let store = state.fhir.read_lock();
-    let snapshot = request.snapshot.unwrap_or_else(|| store.seq());
-    if snapshot > store.seq() {
-        return Err(
-            Outcome::invalid(format!("{SNAPSHOT}={snapshot} is in the future"))
-                .at(format!("{kind}?{SNAPSHOT}")),
-        );
-    }
-    let criteria = std::mem::take(&mut request.criteria);
-    let mut matches: Vec<_> = filter(&store, access, kind, visible, criteria, snapshot)?.collect();
-    if !request.sort.is_empty() {
-        let mut keyed: Vec<_> = matches
-            .into_iter()
-            .map(|v| {
-                (
-                    request
-                        .sort
-                        .iter()
-                        .map(|s| sort_key(&v.index, s.param))
-                        .collect::<Vec<_>>(),
-                    v,
-                )
-            })
-            .collect();
-        keyed.sort_by(|(a, _), (b, _)| {
-            a.iter()
-                .zip(b)
-                .zip(&request.sort)
-                .map(|((x, y), sort)| {
-                    let order = x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal);
-                    if sort.descending { order.reverse() } else { order }
+    state.fhir.read(|store| {
+        let snapshot = request.snapshot.unwrap_or_else(|| store.seq());
+        if snapshot > store.seq() {
+            return Err(
+                Outcome::invalid(format!("{SNAPSHOT}={snapshot} is in the future"))
+                    .at(format!("{kind}?{SNAPSHOT}")),
+            );
+        }
+        let criteria = std::mem::take(&mut request.criteria);
+        let mut matches: Vec<_> = filter(store, access, kind, visible, criteria, snapshot)?.collect();
+        if !request.sort.is_empty() {
+            let mut keyed: Vec<_> = matches
+                .into_iter()
+                .map(|v| {
+                    (
+                        request
+                            .sort
+                            .iter()
+                            .map(|s| sort_key(&v.index, s.param))
+                            .collect::<Vec<_>>(),
+                        v,
+                    )
                 })
-                .find(|order| order.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        matches = keyed.into_iter().map(|(_, v)| v).collect();
-    }
+                .collect();
+            keyed.sort_by(|(a, _), (b, _)| {
+                a.iter()
+                    .zip(b)
+                    .zip(&request.sort)
+                    .map(|((x, y), sort)| {
+                        let order = x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal);
+                        if sort.descending { order.reverse() } else { order }
+                    })
+                    .find(|order| order.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            matches = keyed.into_iter().map(|(_, v)| v).collect();
+        }
 
-    let total = matches.len();
-    let base = base.as_str();
-    let paging = Paging {
-        path: format!("{base}/{kind}"),
-        echo: &request.echo,
-        snapshot,
-        offset: request.offset,
-        count: request.count,
-    };
-    let mut page = Vec::new();
-    let mut included = Vec::new();
-    if request.summary != Summary::Count {
-        page = paging.page(matches);
-        included = includes(&store, access, &request, &page, snapshot);
-    }
-    let mut head = bundle_head("searchset", paging.links(total));
-    if request.total || request.summary == Summary::Count {
-        head["total"] = json!(total);
-    }
-    let entries = page
-        .iter()
-        .map(|&v| (v, Mode::Match, trimmed(&request, v)))
-        .chain(included.iter().map(|&v| (v, Mode::Include, None)));
-    Ok(write_bundle(&head, base, entries))
+        let total = matches.len();
+        let base = base.as_str();
+        let paging = Paging {
+            path: format!("{base}/{kind}"),
+            echo: &request.echo,
+            snapshot,
+            offset: request.offset,
+            count: request.count,
+        };
+        let mut page = Vec::new();
+        let mut included = Vec::new();
+        if request.summary != Summary::Count {
+            page = paging.page(matches);
+            included = includes(store, access, &request, &page, snapshot);
+        }
+        let mut head = bundle_head("searchset", paging.links(total));
+        if request.total || request.summary == Summary::Count {
+            head["total"] = json!(total);
+        }
+        let entries = page
+            .iter()
+            .map(|&v| (v, Mode::Match, trimmed(&request, v)))
+            .chain(included.iter().map(|&v| (v, Mode::Include, None)));
+        Ok(write_bundle(&head, base, entries))
+    })
 }
 
 /// Where a page of results starts, and how the links to the pages around it look.
@@ -186,7 +187,7 @@ fn prepare(
 /// found as they are read: a caller that looks further into each (`_has` does)
 /// finds its index rows still in the cache.
 fn filter<'a>(
-    store: &'a Inner,
+    store: &'a dyn Snapshot,
     access: &AccessContext,
     kind: &str,
     visible: Visibility,
@@ -212,7 +213,7 @@ fn filter<'a>(
 /// result parameters) finds among those the token may search: conditional
 /// interactions use it.
 pub(crate) fn find(
-    store: &Inner,
+    store: &dyn Snapshot,
     access: &AccessContext,
     kind: &str,
     query: &[(String, String)],
@@ -231,14 +232,14 @@ pub(crate) fn find(
 /// the given patients' compartments, else the resources with a searched token
 /// code (or `_id`, or found by `_has`), else every resource of the type.
 fn candidates<'a>(
-    store: &'a Inner,
+    store: &'a dyn Snapshot,
     kind: &str,
     patients: Option<&BTreeSet<&str>>,
     criteria: &[Criterion],
     snapshot: u64,
 ) -> Vec<&'a Version> {
     let candidates = match patients {
-        Some(patients) => store.for_patients(kind, patients.iter().copied()),
+        Some(patients) => store.for_patients(kind, &patients.iter().copied().collect::<Vec<_>>()),
         None => match criteria
             .iter()
             .filter_map(|c| indexed(store, kind, c))
@@ -248,19 +249,19 @@ fn candidates<'a>(
             None => return store.every(kind, snapshot).collect(),
         },
     };
-    store.resolve(kind, &candidates, snapshot).collect()
+    store.resolve(kind, candidates, snapshot).collect()
 }
 
 /// The resources a criterion can match, when an index says: a token criterion's
 /// (`code=a,b`, `_id=x`) from the code index, a resolved `_has`'s from its set.
-fn indexed(store: &Inner, kind: &str, criterion: &Criterion) -> Option<Candidates> {
+fn indexed(store: &dyn Snapshot, kind: &str, criterion: &Criterion) -> Option<Candidates> {
     if let Criterion::IsOneOf(set) = criterion {
-        return Some(store.with_ids(kind, set.ids(kind)));
+        return Some(store.with_ids(kind, &set.ids(kind).collect::<Vec<_>>()));
     }
     let (param, codes) = criterion.codes()?;
     Some(match param {
-        "_id" => store.with_ids(kind, codes),
-        _ => store.with_codes(kind, param, codes),
+        "_id" => store.with_ids(kind, &codes),
+        _ => store.with_codes(kind, param, &codes),
     })
 }
 
@@ -269,7 +270,7 @@ fn indexed(store: &Inner, kind: &str, criterion: &Criterion) -> Option<Candidate
 /// resource the token could not read itself.
 fn resolve(
     criterion: Criterion,
-    store: &Inner,
+    store: &dyn Snapshot,
     access: &AccessContext,
     snapshot: u64,
 ) -> Result<Criterion, Outcome> {
@@ -382,7 +383,7 @@ fn trimmed(request: &SearchRequest, version: &Version) -> Option<Value> {
 /// The resources `_include` and `_revinclude` add, each visible to the token:
 /// first from the page, then, for `:iterate`, from what was just added.
 fn includes<'a>(
-    store: &'a Inner,
+    store: &'a dyn Snapshot,
     access: &AccessContext,
     request: &SearchRequest,
     page: &[&'a Version],

@@ -15,7 +15,7 @@ use super::window::Window;
 use crate::auth::verify::AccessContext;
 use crate::fhir::compartment::{Visibility, visibility};
 use crate::fhir::outcome::Outcome;
-use crate::fhir::store::{Inner, Version};
+use crate::fhir::store::{Snapshot, Version};
 use crate::state::{AppState, FhirBase};
 
 /// The history Bundle of `kind/id`, of `kind`, or of everything.
@@ -42,73 +42,74 @@ pub(crate) fn history(
         );
         Ok(true)
     })?;
-    let store = state.fhir.read_lock();
-    let snapshot = window.snapshot(&store, &path)?;
-    let versions: Vec<&Version> = match (kind, id) {
-        (Some(kind), Some(id)) => {
-            let visible = visibility(access, Interaction::History, kind, &[])?;
-            let all = store.versions(kind, id);
-            if all.is_empty() {
-                return Err(Outcome::not_found(format!("{kind}/{id} is not known")));
+    state.fhir.read(|store| {
+        let snapshot = window.snapshot(store, &path)?;
+        let versions: Vec<&Version> = match (kind, id) {
+            (Some(kind), Some(id)) => {
+                let visible = visibility(access, Interaction::History, kind, &[])?;
+                let all = store.versions(kind, id);
+                if all.is_empty() {
+                    return Err(Outcome::not_found(format!("{kind}/{id} is not known")));
+                }
+                if !all.iter().all(|v| visible.allows(v)) {
+                    return Err(Outcome::forbidden(format!(
+                        "{kind}/{id} is outside what this token may see"
+                    )));
+                }
+                all.into_iter()
+                    .rev()
+                    .filter(|v| v.seq <= snapshot && window.changed(v))
+                    .collect()
             }
-            if !all.iter().all(|v| visible.allows(v)) {
-                return Err(Outcome::forbidden(format!(
-                    "{kind}/{id} is outside what this token may see"
-                )));
+            (Some(kind), None) => {
+                let visible = visibility(access, Interaction::History, kind, &[])?;
+                store
+                    .changes(Some(kind), window.since, snapshot)
+                    .into_iter()
+                    .filter(|v| visible.allows(v))
+                    .collect()
             }
-            all.iter()
-                .rev()
-                .filter(|v| v.seq <= snapshot && window.changed(v))
-                .collect()
-        }
-        (Some(kind), None) => {
-            let visible = visibility(access, Interaction::History, kind, &[])?;
-            store
-                .changes(Some(kind), window.since, snapshot)
+            (None, _) => {
+                // One scope decision per type, not per version.
+                let mut visibilities: HashMap<&str, Option<Visibility>> = HashMap::new();
+                store
+                    .changes(None, window.since, snapshot)
+                    .into_iter()
+                    .filter(|v| {
+                        visibilities
+                            .entry(v.key().0)
+                            .or_insert_with(|| visibility(access, Interaction::History, v.key().0, &[]).ok())
+                            .as_ref()
+                            .is_some_and(|visible| visible.allows(v))
+                    })
+                    .collect()
+            }
+        };
+        let versions = match at {
+            Some(at) => versions
                 .into_iter()
-                .filter(|v| visible.allows(v))
-                .collect()
-        }
-        (None, _) => {
-            // One scope decision per type, not per version.
-            let mut visibilities: HashMap<&str, Option<Visibility>> = HashMap::new();
-            store
-                .changes(None, window.since, snapshot)
-                .into_iter()
-                .filter(|v| {
-                    visibilities
-                        .entry(v.key().0)
-                        .or_insert_with(|| visibility(access, Interaction::History, v.key().0, &[]).ok())
-                        .as_ref()
-                        .is_some_and(|visible| visible.allows(v))
-                })
-                .collect()
-        }
-    };
-    let versions = match at {
-        Some(at) => versions
+                .filter(|v| current_during(store, v, at, snapshot))
+                .collect(),
+            None => versions,
+        };
+        let total = versions.len();
+        let base = base.as_str();
+        let paging = window.paging(format!("{base}/{path}"), snapshot);
+        let entries: Vec<Value> = paging
+            .page(versions)
             .into_iter()
-            .filter(|v| current_during(&store, v, at, snapshot))
-            .collect(),
-        None => versions,
-    };
-    let total = versions.len();
-    let base = base.as_str();
-    let paging = window.paging(format!("{base}/{path}"), snapshot);
-    let entries: Vec<Value> = paging
-        .page(versions)
-        .into_iter()
-        .map(|v| entry(base, v))
-        .collect();
-    let mut bundle = bundle_head("history", paging.links(total));
-    bundle["total"] = json!(total);
-    bundle["entry"] = Value::Array(entries);
-    Ok(bundle.to_string().into_bytes())
+            .map(|v| entry(base, v))
+            .collect();
+        let mut bundle = bundle_head("history", paging.links(total));
+        bundle["total"] = json!(total);
+        bundle["entry"] = Value::Array(entries);
+        Ok(bundle.to_string().into_bytes())
+    })
 }
 
 /// `_at`: whether `version` was the current one at some moment of `at`, from its
 /// own `lastUpdated` until the next version's (a deletion is never current).
-fn current_during(store: &Inner, version: &Version, at: Range, snapshot: u64) -> bool {
+fn current_during(store: &dyn Snapshot, version: &Version, at: Range, snapshot: u64) -> bool {
     if version.deleted {
         return false;
     }

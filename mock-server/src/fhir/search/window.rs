@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::execute::Paging;
 use super::{DEFAULT_COUNT, MAX_COUNT, OFFSET, SNAPSHOT, date};
 use crate::fhir::outcome::Outcome;
-use crate::fhir::store::{Inner, Version};
+use crate::fhir::store::{Snapshot, Version};
 
 pub(super) struct Window {
     /// `_since`: only what changed at or after this instant.
@@ -79,7 +79,7 @@ impl Window {
 
     /// The store sequence number the results are read at: the first page's, or
     /// now. One in the future is refused, as search refuses it.
-    pub(super) fn snapshot(&self, store: &Inner, path: &str) -> Result<u64, Outcome> {
+    pub(super) fn snapshot(&self, store: &dyn Snapshot, path: &str) -> Result<u64, Outcome> {
         match self.snapshot {
             Some(snapshot) if snapshot > store.seq() => Err(Outcome::invalid(format!(
                 "{SNAPSHOT}={snapshot} is in the future"
