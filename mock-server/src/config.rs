@@ -26,7 +26,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use jsonwebtoken::jwk::JwkSet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::auth::keys::SigningAlg;
@@ -116,7 +116,7 @@ impl std::fmt::Display for Storage {
 }
 
 /// A pre-registered OAuth client.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     pub client_id: String,

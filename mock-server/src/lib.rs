@@ -7,11 +7,13 @@
 
 mod auth;
 mod config;
+mod durable;
 mod fhir;
 mod inspector;
 mod lint;
 mod reference;
 mod seed;
+mod sqlite;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -29,6 +31,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use durable::{Durable, Kept};
 
 // What the binary, the tests and the client's tests use; everything else is the crate's own.
 pub use auth::grants::MAX_PENDING_PER_CLIENT;
@@ -119,18 +125,30 @@ pub enum StartError {
 }
 
 /// Binds and starts serving in the background. The signing key is read from
-/// `key_file`, or generated on a thread of its own so the server answers at once;
-/// the few requests that sign or verify in the first moments wait for it.
+/// `key_file`, or the one the store kept, or generated on a thread of its own so
+/// the server answers at once (the few requests that sign or verify in the first
+/// moments wait for it) and kept.
 pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
+    let durable = Durable::open(&config.store, config.reset).map_err(StartError::Store)?;
     let slot = Arc::new(OnceLock::new());
-    match &config.key_file {
-        Some(path) => {
-            let _ = slot.set(SigningKey::from_pem_file(path, config.signing_alg)?);
+    let alg = config.signing_alg;
+    let kept = durable.one::<String>(Kept::SigningKey, alg.name());
+    match (&config.key_file, kept) {
+        (Some(path), _) => {
+            let _ = slot.set(SigningKey::from_pem_file(path, alg)?);
         }
-        None => {
-            let (slot, alg) = (slot.clone(), config.signing_alg);
+        (None, Some(kept)) => {
+            let der = URL_SAFE_NO_PAD.decode(kept).unwrap_or_default();
+            let _ = slot.set(SigningKey::from_pkcs8(alg, &der)?);
+        }
+        (None, None) => {
+            let (slot, durable) = (slot.clone(), durable.clone());
             std::thread::spawn(move || match SigningKey::generate(alg) {
                 Ok(key) => {
+                    if let Some(der) = key.to_pkcs8() {
+                        let der = URL_SAFE_NO_PAD.encode(der);
+                        durable.keep(Kept::SigningKey, alg.name(), &der, u64::MAX);
+                    }
                     let _ = slot.set(key);
                 }
                 Err(error) => {
@@ -141,7 +159,7 @@ pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
             });
         }
     }
-    start(config, slot).await
+    start(config, slot, durable).await
 }
 
 fn check_configured_client(client: &ClientConfig) -> Result<(), String> {
@@ -158,7 +176,11 @@ fn check_configured_client(client: &ClientConfig) -> Result<(), String> {
     Ok(())
 }
 
-async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<RunningServer, StartError> {
+async fn start(
+    mut config: Config,
+    key: Arc<OnceLock<SigningKey>>,
+    durable: Durable,
+) -> Result<RunningServer, StartError> {
     // Configured clients pass the same rules as registered ones.
     for client in &config.clients {
         check_configured_client(client).map_err(|why| StartError::Client {
@@ -193,7 +215,7 @@ async fn start(mut config: Config, key: Arc<OnceLock<SigningKey>>) -> Result<Run
     .map_err(|e| StartError::Store(e.to_string()))?;
     let certificate = tls.as_ref().map(|tls| tls.certificate_pem.clone());
     let fingerprint = tls.as_ref().map(|tls| tls.fingerprint.clone());
-    let state = AppState::new(config, urls.clone(), key, store, certificate.clone());
+    let state = AppState::new(config, urls.clone(), key, store, durable, certificate.clone());
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let stopping = state.clone();
     let stopped = async move {

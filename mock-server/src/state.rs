@@ -12,6 +12,7 @@ use crate::auth::keys::SigningKey;
 use crate::auth::patients::PatientDirectory;
 use crate::auth::verify::TokenCache;
 use crate::config::Config;
+use crate::durable::Durable;
 use crate::fhir::store::Store;
 use crate::inspector::Inspector;
 
@@ -39,9 +40,10 @@ impl AppState {
         urls: Urls,
         key: Arc<OnceLock<SigningKey>>,
         fhir: Store,
+        durable: Durable,
         tls_certificate: Option<String>,
     ) -> Self {
-        let grants = Mutex::new(Grants::new(&config));
+        let grants = Mutex::new(Grants::new(&config, durable));
         let inspector = Inspector::new(config.inspector_size);
         AppState(Arc::new(Shared {
             config,

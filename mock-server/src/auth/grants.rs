@@ -17,12 +17,15 @@ use crate::reference::FhirReference;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use smart_protocol::{ClientMetadata, LaunchContext, Scopes};
 
 use super::claims::now;
 use super::flow::{Authorization, Browser};
 use super::simulate::SimulatedError;
 use crate::config::{ClientConfig, Config};
+use crate::durable::{Durable, Kept};
 
 /// Authorizations one client may have waiting for a person; past it the oldest goes.
 pub const MAX_PENDING_PER_CLIENT: usize = 100;
@@ -36,7 +39,7 @@ const SESSION_TTL: Duration = Duration::from_secs(8 * 60 * 60);
 const MAX_SESSIONS: usize = 10_000;
 
 /// A decision to give `client_id` some scopes, for `user` in `context`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Grant {
     pub id: String,
     pub client_id: String,
@@ -45,6 +48,7 @@ pub(crate) struct Grant {
     pub fhir_user: Option<FhirReference>,
     /// When the user logged in; absent for client credentials.
     pub auth_time: Option<u64>,
+    #[serde(with = "launch_context")]
     pub context: LaunchContext,
     pub simulate: Option<SimulatedError>,
     /// The FHIR base the app asked for (`aud`): the server's, or a launch link's
@@ -120,7 +124,7 @@ pub(crate) struct Redemption<'a> {
     pub(crate) challenge: Option<&'a str>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct RefreshGrant {
     pub grant: Grant,
     pub expires_at: u64,
@@ -201,7 +205,7 @@ enum CodeState {
 }
 
 /// A dynamically registered client's management credentials and metadata.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Registration {
     /// RFC 7592's registration access token. Kept as issued: a read or an update
     /// answers with it again.
@@ -220,9 +224,10 @@ pub(crate) struct Grants {
     /// What RFC 7592 management needs of each registered client.
     registrations: HashMap<String, Registration>,
     codes: HashMap<String, Expiring<CodeState>>,
-    refresh_tokens: HashMap<String, RefreshGrant>,
+    /// By the token's SHA-256 (see [`TokenKey`]).
+    refresh_tokens: HashMap<TokenKey, RefreshGrant>,
     /// Refresh tokens replaced by rotation: token → (grant id, when it would have expired).
-    replaced_refresh_tokens: HashMap<String, (String, u64)>,
+    replaced_refresh_tokens: HashMap<TokenKey, (String, u64)>,
     revoked_grants: HashMap<String, u64>,
     revoked_tokens: HashMap<String, u64>,
     /// Authorizations waiting for a person (login, picker, consent), by `txn`,
@@ -236,11 +241,47 @@ pub(crate) struct Grants {
     code_ttl: u64,
     refresh_ttl: u64,
     token_ttl: u64,
+    /// Where clients, refresh tokens and revocations outlive the process.
+    durable: Durable,
+}
+
+/// A refresh token as the grant store knows it: its SHA-256, in hex. The store's
+/// file then holds nothing a thief could present.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct TokenKey(String);
+
+impl TokenKey {
+    fn of(token: &str) -> TokenKey {
+        TokenKey(format!("{:x}", Sha256::digest(token.as_bytes())))
+    }
+}
+
+/// A registered or adopted client as kept: with when it came, for the clients
+/// page's order.
+#[derive(Serialize, Deserialize)]
+struct KeptClient {
+    client: ClientConfig,
+    since: u64,
+}
+
+/// `LaunchContext` is written as a token response carries it, and read back so.
+mod launch_context {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use smart_protocol::LaunchContext;
+
+    pub(super) fn serialize<S: Serializer>(context: &LaunchContext, to: S) -> Result<S::Ok, S::Error> {
+        context.serialize(to)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<LaunchContext, D::Error> {
+        LaunchContext::from_json(&serde_json::Value::deserialize(from)?).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Grants {
-    pub(crate) fn new(config: &Config) -> Self {
-        Grants {
+    /// The grant store of `config`, with what `durable` kept from before.
+    pub(crate) fn new(config: &Config, durable: Durable) -> Self {
+        let mut grants = Grants {
             clients: config
                 .clients
                 .iter()
@@ -267,7 +308,62 @@ impl Grants {
             code_ttl: config.code_ttl_secs,
             refresh_ttl: config.refresh_ttl_secs,
             token_ttl: config.token_ttl_secs,
+            durable,
+        };
+        grants.read_kept();
+        grants
+    }
+
+    /// Takes in what was kept before a restart. A configured client keeps its
+    /// configuration: a kept client of the same id is not read.
+    fn read_kept(&mut self) {
+        let now = now();
+        let mut clients: Vec<KeptClient> = self
+            .durable
+            .all(Kept::Client, now)
+            .into_iter()
+            .map(|(_, kept)| kept)
+            .filter(|kept: &KeptClient| !self.clients.contains_key(&kept.client.client_id))
+            .collect();
+        clients.sort_by(|a, b| (a.since, &a.client.client_id).cmp(&(b.since, &b.client.client_id)));
+        for KeptClient { client, .. } in clients {
+            self.registered.push(client.client_id.clone());
+            self.clients.insert(client.client_id.clone(), client);
         }
+        for (client_id, registration) in self.durable.all(Kept::Registration, now) {
+            if self.registered.contains(&client_id) {
+                self.registrations.insert(client_id, registration);
+            }
+        }
+        let durable = &self.durable;
+        self.refresh_tokens.extend(
+            durable
+                .all(Kept::RefreshToken, now)
+                .into_iter()
+                .map(|(k, v)| (TokenKey(k), v)),
+        );
+        self.replaced_refresh_tokens.extend(
+            durable
+                .all(Kept::ReplacedRefreshToken, now)
+                .into_iter()
+                .map(|(k, v)| (TokenKey(k), v)),
+        );
+        self.revoked_grants.extend(durable.all(Kept::RevokedGrant, now));
+        self.revoked_tokens.extend(durable.all(Kept::RevokedToken, now));
+    }
+
+    fn keep_client(&self, client: &ClientConfig) {
+        let kept = KeptClient {
+            client: client.clone(),
+            since: now(),
+        };
+        self.durable
+            .keep(Kept::Client, &client.client_id, &kept, u64::MAX);
+    }
+
+    fn keep_refresh_token(&self, key: &TokenKey, refresh: &RefreshGrant) {
+        self.durable
+            .keep(Kept::RefreshToken, &key.0, refresh, refresh.expires_at);
     }
 
     pub(crate) fn client(&self, client_id: &str) -> Option<&ClientConfig> {
@@ -295,6 +391,9 @@ impl Grants {
         if self.registered.len() >= MAX_REGISTERED_CLIENTS {
             return Err("this mock holds at most 10,000 registered clients: restart it to start afresh");
         }
+        self.keep_client(&client);
+        self.durable
+            .keep(Kept::Registration, &client.client_id, &registration, u64::MAX);
         self.registered.push(client.client_id.clone());
         self.registrations.insert(client.client_id.clone(), registration);
         self.clients.insert(client.client_id.clone(), client);
@@ -324,6 +423,9 @@ impl Grants {
     pub(crate) fn update_registration(&mut self, client: ClientConfig, metadata: ClientMetadata) {
         if let Some(registration) = self.registrations.get_mut(&client.client_id) {
             registration.metadata = metadata;
+            self.durable
+                .keep(Kept::Registration, &client.client_id, &*registration, u64::MAX);
+            self.keep_client(&client);
             self.clients.insert(client.client_id.clone(), client);
         }
     }
@@ -332,10 +434,19 @@ impl Grants {
     /// tokens fail [`Grants::is_revoked`], refresh tokens name an unknown client.
     pub(crate) fn unregister(&mut self, client_id: &str) {
         if self.registrations.remove(client_id).is_some() {
+            self.durable.forget(Kept::Registration, client_id);
+            self.durable.forget(Kept::Client, client_id);
             self.clients.remove(client_id);
             self.registered.retain(|id| id != client_id);
             self.pending.retain(|_, (_, a)| a.client.client_id != client_id);
-            self.refresh_tokens.retain(|_, r| r.grant.client_id != client_id);
+            let durable = &self.durable;
+            self.refresh_tokens.retain(|key, r| {
+                let keep = r.grant.client_id != client_id;
+                if !keep {
+                    durable.forget(Kept::RefreshToken, &key.0);
+                }
+                keep
+            });
         }
     }
 
@@ -426,15 +537,20 @@ impl Grants {
             last_issued: issued,
             refreshed: false,
         };
-        self.refresh_tokens.insert(token.clone(), refresh);
+        let key = TokenKey::of(&token);
+        self.keep_refresh_token(&key, &refresh);
+        self.refresh_tokens.insert(key, refresh);
         token
     }
 
     /// Notes that an access token was issued from refresh token `token` at `at`.
     pub(crate) fn note_refreshed(&mut self, token: &str, at: u64) {
-        if let Some(refresh) = self.refresh_tokens.get_mut(token) {
+        let key = TokenKey::of(token);
+        if let Some(refresh) = self.refresh_tokens.get_mut(&key) {
             refresh.last_issued = at;
             refresh.refreshed = true;
+            self.durable
+                .keep(Kept::RefreshToken, &key.0, &*refresh, refresh.expires_at);
         }
     }
 
@@ -454,26 +570,34 @@ impl Grants {
     /// The grant behind a live refresh token.
     pub(crate) fn refresh_grant(&self, token: &str) -> Option<&RefreshGrant> {
         self.refresh_tokens
-            .get(token)
+            .get(&TokenKey::of(token))
             .filter(|r| now() < r.expires_at && !self.revoked_grants.contains_key(&r.grant.id))
     }
 
     /// Replaces the refresh token `old` with a new one for the same grant, which
     /// expires when `old` would have (rotation bounds nothing, it only detects theft).
     pub(crate) fn rotate_refresh_token(&mut self, old: &str) -> Option<String> {
-        let refresh = self.refresh_tokens.remove(old)?;
-        self.replaced_refresh_tokens
-            .insert(old.to_owned(), (refresh.grant.id.clone(), refresh.expires_at));
+        let old = TokenKey::of(old);
+        let refresh = self.refresh_tokens.remove(&old)?;
+        let replaced = (refresh.grant.id.clone(), refresh.expires_at);
+        self.durable.forget(Kept::RefreshToken, &old.0);
+        self.durable
+            .keep(Kept::ReplacedRefreshToken, &old.0, &replaced, refresh.expires_at);
+        self.replaced_refresh_tokens.insert(old, replaced);
         let token = random_token();
-        self.refresh_tokens.insert(token.clone(), refresh);
+        let key = TokenKey::of(&token);
+        self.keep_refresh_token(&key, &refresh);
+        self.refresh_tokens.insert(key, refresh);
         Some(token)
     }
 
     /// RFC 9700 §4.14.2: a refresh token that rotation replaced, used again, means
     /// two parties hold it; the whole grant is revoked. True if `token` was one.
     pub(crate) fn revoke_if_replaced(&mut self, token: &str) -> bool {
-        match self.replaced_refresh_tokens.remove(token) {
+        let key = TokenKey::of(token);
+        match self.replaced_refresh_tokens.remove(&key) {
             Some((grant_id, _)) => {
+                self.durable.forget(Kept::ReplacedRefreshToken, &key.0);
                 self.revoke_grant(&grant_id);
                 true
             }
@@ -484,8 +608,10 @@ impl Grants {
     /// RFC 7009: revoking a refresh token ends its whole grant; revoking an access
     /// token ends that token.
     pub(crate) fn revoke_refresh_token(&mut self, token: &str) -> bool {
-        match self.refresh_tokens.remove(token) {
+        let key = TokenKey::of(token);
+        match self.refresh_tokens.remove(&key) {
             Some(refresh) => {
+                self.durable.forget(Kept::RefreshToken, &key.0);
                 self.revoke_grant(&refresh.grant.id);
                 true
             }
@@ -495,15 +621,25 @@ impl Grants {
 
     /// Revokes the access token `jti`, which expires at `exp` anyway.
     pub(crate) fn revoke_access_token(&mut self, jti: &str, exp: u64) {
+        self.durable
+            .keep(Kept::RevokedToken, jti, &exp, exp.saturating_add(1));
         self.revoked_tokens.insert(jti.to_owned(), exp);
     }
 
     /// Ends a grant. Its access tokens live at most a token lifetime from now.
     pub(crate) fn revoke_grant(&mut self, grant_id: &str) {
-        self.revoked_grants
-            .insert(grant_id.to_owned(), now() + self.token_ttl);
-        self.refresh_tokens
-            .retain(|_, refresh| refresh.grant.id != grant_id);
+        let until = now() + self.token_ttl;
+        self.durable
+            .keep(Kept::RevokedGrant, grant_id, &until, until.saturating_add(1));
+        self.revoked_grants.insert(grant_id.to_owned(), until);
+        let durable = &self.durable;
+        self.refresh_tokens.retain(|key, refresh| {
+            let keep = refresh.grant.id != grant_id;
+            if !keep {
+                durable.forget(Kept::RefreshToken, &key.0);
+            }
+            keep
+        });
     }
 
     /// Whether a token is dead: revoked itself, its grant revoked, or its client deleted.
@@ -550,6 +686,7 @@ impl Grants {
         if self.registered.len() >= MAX_REGISTERED_CLIENTS {
             return Err("this mock holds at most 10,000 registered clients: restart it to start afresh");
         }
+        self.keep_client(&client);
         self.registered.push(client.client_id.clone());
         self.clients.insert(client.client_id.clone(), client);
         Ok(())
@@ -631,6 +768,7 @@ impl Grants {
         self.launches.retain(|_, l| l.expires_at > now);
         self.assertion_ids.retain(|_, exp| *exp >= now);
         self.sessions.retain(|_, s| s.expires_at > now);
+        self.durable.prune(now);
     }
 
     /// Entries held, all kinds together.
@@ -685,7 +823,7 @@ mod tests {
 
     #[test]
     fn prune_drops_only_what_has_expired() {
-        let mut grants = Grants::new(&Config::default());
+        let mut grants = Grants::new(&Config::default(), Durable::default());
         let code = |challenge: &str| Code {
             grant: grant(),
             redirect_uri: "r".into(),
@@ -714,7 +852,7 @@ mod tests {
 
     #[test]
     fn a_session_remembers_consent_for_its_user_only() {
-        let mut grants = Grants::new(&Config::default());
+        let mut grants = Grants::new(&Config::default(), Durable::default());
         let scopes: Scopes = "patient/*.rs".parse().unwrap();
         let granted = Grant {
             scopes: scopes.clone(),
@@ -737,7 +875,7 @@ mod tests {
 
     #[test]
     fn a_launch_is_used_once_by_its_own_client() {
-        let mut grants = Grants::new(&Config::default());
+        let mut grants = Grants::new(&Config::default(), Durable::default());
         let id = grants.create_launch(launch());
         assert!(grants.take_launch(&id, "other").is_err());
         assert!(grants.take_launch(&id, "app").is_ok());

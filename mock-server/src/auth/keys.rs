@@ -155,6 +155,33 @@ impl SigningKey {
         Self::from_pair(alg, pair)
     }
 
+    /// The private key as PKCS#8 DER, for the store to keep (`durable`).
+    pub(crate) fn to_pkcs8(&self) -> Option<Vec<u8>> {
+        use aws_lc_rs::encoding::AsDer;
+        match &self.pair {
+            Pair::Rsa(pair) => pair.as_der().ok().map(|der| der.as_ref().to_vec()),
+            Pair::Ec(pair) => pair.to_pkcs8v1().ok().map(|der| der.as_ref().to_vec()),
+        }
+    }
+
+    /// A key [`Self::to_pkcs8`] wrote.
+    pub(crate) fn from_pkcs8(alg: SigningAlg, der: &[u8]) -> Result<Self, KeyError> {
+        let refuse = |e: aws_lc_rs::error::KeyRejected| KeyError::Pem {
+            path: "the store".into(),
+            alg: alg.name(),
+            reason: e.to_string(),
+        };
+        let pair = match alg {
+            SigningAlg::RS256 | SigningAlg::PS256 => {
+                Pair::Rsa(Arc::new(RsaKeyPair::from_pkcs8(der).map_err(refuse)?))
+            }
+            SigningAlg::ES256 => Pair::Ec(Arc::new(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(refuse)?,
+            )),
+        };
+        Self::from_pair(alg, pair)
+    }
+
     fn from_pair(alg: SigningAlg, pair: Pair) -> Result<Self, KeyError> {
         let (parameters, decoding) = match &pair {
             Pair::Rsa(pair) => {

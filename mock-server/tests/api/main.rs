@@ -12,6 +12,7 @@ mod fhir_api;
 mod launcher_and_pages;
 mod oauth2_client;
 mod operations;
+mod restart;
 mod search;
 mod security;
 mod startup;

@@ -20,12 +20,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
-use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use typed_arena::Arena;
 
 use super::{Candidates, Found, Record, Snapshot, StoreError, Version, Versions, Writer};
 use crate::fhir::index::{Index, Text};
+use crate::sqlite::{connect, int};
 
 /// What `PRAGMA user_version` says of a store this code made.
 const SCHEMA_VERSION: i64 = 1;
@@ -142,7 +142,7 @@ impl Sqlite {
     ) -> Result<T, E> {
         let connection = match self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop() {
             Some(connection) => connection,
-            None => connect(Path::new(&self.path)).map_err(failed)?,
+            None => connect(Path::new(&self.path)).map_err(StoreError::Failed)?,
         };
         // One read transaction: every question sees the same moment, and the
         // file's locks are taken once, not once a statement.
@@ -201,32 +201,8 @@ impl Sqlite {
     }
 }
 
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    // WAL: readers never wait for the writer. NORMAL: a commit survives the
-    // process being killed (not the machine losing power), at a fraction of FULL's cost.
-    connection.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
-    )?;
-    // Without it, a statement whose parameters feed the query planner (most of
-    // ours, with the bundled build's STAT4) is prepared again on every run: that
-    // was two thirds of a patient search's time.
-    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-    connection.set_prepared_statement_cache_capacity(32);
-    Ok(connection)
-}
-
 fn failed(e: rusqlite::Error) -> StoreError {
     StoreError::Failed(e.to_string())
-}
-
-/// SQLite keeps signed 64-bit integers; sequence numbers never reach the sign bit,
-/// but "no limit" (`u64::MAX`) would.
-fn int(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// One connection's view of the tables, for one request. Versions read are
