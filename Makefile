@@ -32,7 +32,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	@bash scripts/demo.sh
+	@RESET=$(RESET) bash scripts/demo.sh
 
 # nextest runs last: its summary closes the log.
 test: setup lint wasm-test browser-test native-test

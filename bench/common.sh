@@ -24,6 +24,47 @@ start_servers() {
   wait_for "http://127.0.0.1:$BARE_PORT/bare" "${PIDS[-1]}" "$BENCH_LOGS/bare.log"
 }
 
+# another_mock NAME PORT [ccri-mock args...]: one more mock, stopped on exit.
+another_mock() {
+  local name=$1 port=$2; shift 2
+  "$SERVER_BIN/ccri-mock" --port "$port" "$@" >"$BENCH_LOGS/$name.log" 2>&1 &
+  PIDS+=($!)
+  wait_for "http://127.0.0.1:$port/ccri-fhir/R4/metadata" "${PIDS[-1]}" "$BENCH_LOGS/$name.log"
+}
+
+# timed_start NAME PORT [ccri-mock args...]: one more mock; prints the time from
+# its start to its first 200 (polled every 2 ms: wait_for would round it to 100 ms)
+# and its RSS then.
+timed_start() {
+  local name=$1 port=$2 start; shift 2
+  start=$(date +%s%N)
+  "$SERVER_BIN/ccri-mock" --port "$port" "$@" >"$BENCH_LOGS/$port.log" 2>&1 &
+  PIDS+=($!)
+  until curl -fs -o /dev/null "http://127.0.0.1:$port/ccri-fhir/R4/metadata"; do
+    kill -0 "${PIDS[-1]}" 2>/dev/null || { tail -n 20 "$BENCH_LOGS/$port.log" >&2; exit 1; }
+    sleep 0.002
+  done
+  printf '%s: %d ms, RSS %s\n' "$name" $(( ($(date +%s%N) - start) / 1000000 )) "$(rss "${PIDS[-1]}")"
+}
+
+# rss PID: its resident memory now, and at its peak.
+rss() {
+  awk '/VmRSS/ {now = $2} /VmHWM/ {peak = $2} END {printf "%.0f MiB (peak %.0f MiB)", now / 1024, peak / 1024}' "/proc/$1/status"
+}
+
+# stop_last: stops the mock started last (SIGTERM) and waits for it.
+stop_last() {
+  kill "${PIDS[-1]}"
+  wait "${PIDS[-1]}" 2>/dev/null || true
+  unset 'PIDS[-1]'
+}
+
+# token_of PORT: a client-credentials access token from the mock on PORT.
+token_of() {
+  curl -fs -u medication-access:medication-access-secret -d grant_type=client_credentials \
+    "http://127.0.0.1:$1/ccri-auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+
 # load NAME URL [wrk args...]: prints "NAME  requests/s  p50  p99"
 # (CONNECTIONS=1 THREADS=1 for one client's latency, without queueing)
 load() {

@@ -7,36 +7,11 @@ DATA=$(mktemp -d)
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$DATA" "$BENCH_LOGS"' EXIT
 python3 bench/generate_load.py "$DATA" 1000 100000 >/dev/null
 
-# another_mock NAME PORT [ccri-mock args...]: one more mock, stopped on exit.
-another_mock() {
-  local name=$1 port=$2; shift 2
-  "$SERVER_BIN/ccri-mock" --port "$port" "$@" >"$BENCH_LOGS/$name.log" 2>&1 &
-  PIDS+=($!)
-  wait_for "http://127.0.0.1:$port/ccri-fhir/R4/metadata" "${PIDS[-1]}" "$BENCH_LOGS/$name.log"
-}
-
-# token_of PORT: a client-credentials access token from the mock on PORT.
-token_of() {
-  curl -fs -u medication-access:medication-access-secret -d grant_type=client_credentials \
-    "http://127.0.0.1:$1/ccri-auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
-}
-
 # Cold start with the built-in data: process start to the first 200 from a FHIR read.
-cold_start() {
-  local port=18081 start end
-  start=$(date +%s%N)
-  "$SERVER_BIN/ccri-mock" --port $port >"$BENCH_LOGS/cold.log" 2>&1 &
-  local pid=$!
-  # Polled every 2 ms for the timing; wait_for would round it to 100 ms.
-  until curl -fs -o /dev/null "http://127.0.0.1:$port/ccri-fhir/R4/metadata"; do
-    kill -0 $pid 2>/dev/null || { tail -n 20 "$BENCH_LOGS/cold.log" >&2; exit 1; }
-    sleep 0.002
-  done
-  end=$(date +%s%N)
-  echo "cold start to first 200 (built-in data): $(( (end - start) / 1000000 )) ms, RSS $(awk '/VmRSS/ {print $2 / 1024 " MiB"}' /proc/$pid/status)"
-  kill $pid; wait $pid 2>/dev/null || true
-}
-for _ in 1 2 3; do cold_start; done
+for _ in 1 2 3; do
+  timed_start "cold start to first 200 (built-in data)" 18081
+  stop_last
+done
 
 start=$(date +%s%N)
 start_servers --data "$DATA"

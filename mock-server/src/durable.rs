@@ -61,6 +61,11 @@ impl Durable {
         Ok(Durable(Some(Arc::new(Mutex::new(connection)))))
     }
 
+    /// Whether anything is kept (not with the memory store).
+    pub(crate) fn keeps(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Keeps `value` under `key` until `expires_at` (seconds since the epoch).
     pub(crate) fn keep(&self, kind: Kept, key: &str, value: &impl Serialize, expires_at: u64) {
         let Ok(json) = serde_json::to_string(value) else {

@@ -125,9 +125,10 @@ pub enum StartError {
 }
 
 /// Binds and starts serving in the background. The signing key is read from
-/// `key_file`, or the one the store kept, or generated on a thread of its own so
-/// the server answers at once (the few requests that sign or verify in the first
-/// moments wait for it) and kept.
+/// `key_file`, or the one the store kept, or generated: for a store that keeps it,
+/// before anything else writes to the store (loading `--data` holds the file for
+/// its whole length); in memory, on a thread of its own so the server answers at
+/// once (the few requests that sign or verify in the first moments wait for it).
 pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
     let durable = Durable::open(&config.store, config.reset).map_err(StartError::Store)?;
     let slot = Arc::new(OnceLock::new());
@@ -141,14 +142,22 @@ pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
             let der = URL_SAFE_NO_PAD.decode(kept).unwrap_or_default();
             let _ = slot.set(SigningKey::from_pkcs8(alg, &der)?);
         }
+        (None, None) if durable.keeps() => {
+            let key = SigningKey::generate(alg)?;
+            if let Some(der) = key.to_pkcs8() {
+                durable.keep(
+                    Kept::SigningKey,
+                    alg.name(),
+                    &URL_SAFE_NO_PAD.encode(der),
+                    u64::MAX,
+                );
+            }
+            let _ = slot.set(key);
+        }
         (None, None) => {
-            let (slot, durable) = (slot.clone(), durable.clone());
+            let slot = slot.clone();
             std::thread::spawn(move || match SigningKey::generate(alg) {
                 Ok(key) => {
-                    if let Some(der) = key.to_pkcs8() {
-                        let der = URL_SAFE_NO_PAD.encode(der);
-                        durable.keep(Kept::SigningKey, alg.name(), &der, u64::MAX);
-                    }
                     let _ = slot.set(key);
                 }
                 Err(error) => {
