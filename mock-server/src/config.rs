@@ -74,7 +74,7 @@ pub struct Config {
     pub reset: bool,
     /// The FHIR resources to serve instead of the built-in data set (`--data`).
     #[serde(skip)]
-    pub data: Option<Vec<crate::Record>>,
+    pub data: Option<crate::DataDir>,
 }
 
 /// Where the mock keeps what it knows (`--store`).

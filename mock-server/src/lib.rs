@@ -41,7 +41,7 @@ pub use auth::grants::MAX_PENDING_PER_CLIENT;
 pub use auth::keys::{KeyError, SigningAlg, SigningKey, TokenKind};
 pub use config::{ClientConfig, Config, ConfigError, PATIENT_ACCESS_SECRET, Storage, UserConfig};
 pub use fhir::store::Record;
-pub use seed::{LoadError, Loaded, load_dir};
+pub use seed::{DataDir, LoadError, Loaded, load_dir};
 use state::AppState;
 pub use state::Urls;
 
@@ -57,6 +57,8 @@ pub struct RunningServer {
     pub tls_certificate: Option<String>,
     /// …and its SHA-256 fingerprint, as browsers show it.
     pub tls_fingerprint: Option<String>,
+    /// What the store started with.
+    pub seeded: Seeded,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -93,6 +95,17 @@ impl RunningServer {
     }
 }
 
+/// What a server's store started with.
+#[derive(Debug)]
+pub enum Seeded {
+    /// The built-in UK data set.
+    BuiltIn,
+    /// `--data`, and what loading it said.
+    Data(Loaded),
+    /// What the store's file held from before (`--data` not loaded: `--reset` would).
+    Kept,
+}
+
 /// How long a stopping server waits for requests in flight.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often expired grants, codes and authorizations are dropped.
@@ -120,6 +133,9 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error("{0}")]
     Store(String),
+    /// A bad file in `--data` (without `lenient`): nothing of it was kept.
+    #[error(transparent)]
+    Data(LoadError),
     #[error("--tls-cert and --tls-key go together")]
     TlsFiles,
 }
@@ -216,12 +232,21 @@ async fn start(
     let data = config.data.take();
     let (storage, reset) = (config.store.clone(), config.reset);
     // Opening a file and filling it from the seed blocks; the runtime's threads stay free.
-    let store = tokio::task::spawn_blocking(move || {
-        fhir::store::Store::open(&storage, reset, || data.unwrap_or_else(seed::builtin))
+    let (store, seeded) = tokio::task::spawn_blocking(move || {
+        fhir::store::Store::open(&storage, reset, |take| match &data {
+            Some(data) => seed::stream_dir(data, take).map(Seeded::Data),
+            None => {
+                take(seed::builtin());
+                Ok(Seeded::BuiltIn)
+            }
+        })
     })
     .await
     .map_err(|e| StartError::Store(e.to_string()))?
-    .map_err(|e| StartError::Store(e.to_string()))?;
+    .map_err(|e| match e {
+        fhir::store::StoreError::Data(bad) => StartError::Data(bad),
+        other => StartError::Store(other.to_string()),
+    })?;
     let certificate = tls.as_ref().map(|tls| tls.certificate_pem.clone());
     let fingerprint = tls.as_ref().map(|tls| tls.fingerprint.clone());
     let state = AppState::new(config, urls.clone(), key, store, durable, certificate.clone());
@@ -242,6 +267,7 @@ async fn start(
     Ok(RunningServer {
         addr,
         urls,
+        seeded: seeded.unwrap_or(Seeded::Kept),
         tls_certificate: certificate,
         tls_fingerprint: fingerprint,
         shutdown,

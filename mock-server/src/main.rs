@@ -4,7 +4,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use ccri_mock::Config;
+use ccri_mock::{Config, Seeded};
 use clap::Parser;
 
 // Most of a FHIR read is small allocations (bench/fhir.sh): mimalloc serves them faster.
@@ -99,37 +99,41 @@ async fn main() -> std::process::ExitCode {
     config.tls |= cli.tls || cli.tls_cert.is_some();
     config.tls_cert = cli.tls_cert.or(config.tls_cert);
     config.tls_key = cli.tls_key.or(config.tls_key);
-    if let Some(dir) = &cli.data {
-        match ccri_mock::load_dir(dir, cli.lenient) {
-            Ok(loaded) => {
-                for error in &loaded.errors {
-                    eprintln!("ccri-mock: skipped {error}");
-                }
-                for (kind, count) in &loaded.skipped {
-                    eprintln!("ccri-mock: skipped {count} {kind} (not served by the mock)");
-                }
-                eprintln!(
-                    "ccri-mock: loaded {} resources from {}",
-                    loaded.resources.len(),
-                    dir.display()
-                );
-                config.data = Some(loaded.resources);
-            }
-            Err(e) => {
-                eprintln!("ccri-mock: {e}");
-                eprintln!("ccri-mock: (--lenient skips bad files)");
-                return std::process::ExitCode::FAILURE;
-            }
-        }
-    }
+    config.data = cli.data.clone().map(|dir| ccri_mock::DataDir {
+        dir,
+        lenient: cli.lenient,
+    });
     let banner = banner(&config);
     let server = match ccri_mock::spawn(config).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("ccri-mock: {e}");
+            if matches!(e, ccri_mock::StartError::Data(_)) {
+                eprintln!("ccri-mock: (--lenient skips bad files)");
+            }
             return std::process::ExitCode::FAILURE;
         }
     };
+    match (&server.seeded, &cli.data) {
+        (Seeded::Data(loaded), Some(dir)) => {
+            for error in &loaded.errors {
+                eprintln!("ccri-mock: skipped {error}");
+            }
+            for (kind, count) in &loaded.skipped {
+                eprintln!("ccri-mock: skipped {count} {kind} (not served by the mock)");
+            }
+            eprintln!(
+                "ccri-mock: loaded {} resources from {}",
+                loaded.count,
+                dir.display()
+            );
+        }
+        (Seeded::Kept, Some(dir)) => eprintln!(
+            "ccri-mock: the store holds resources from before: {} not loaded (--reset loads it afresh)",
+            dir.display()
+        ),
+        _ => {}
+    }
     // The banner is for a person: when stdout is gone (`ccri-mock | head`), the
     // server keeps serving rather than panicking in println!.
     let mut out = std::io::stdout();

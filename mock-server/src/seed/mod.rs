@@ -51,30 +51,46 @@ pub struct LoadError {
     pub message: String,
 }
 
+/// `--data`: a directory of FHIR JSON files (`*.json`), read when the store takes
+/// them in — not at all when the store already holds resources. Without
+/// `lenient` the first bad file (in name order) stops the load and nothing of it
+/// is kept; with it, bad files are reported and skipped.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    pub dir: PathBuf,
+    pub lenient: bool,
+}
+
 /// What `--data` loaded.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    /// Each resource checked, indexed and ready to store.
-    pub resources: Vec<Record>,
+    /// Resources stored.
+    pub count: usize,
     /// Resources of types the mock does not serve, by type.
     pub skipped: HashMap<String, usize>,
     /// Files refused (only with `lenient`; otherwise the first one is the error).
     pub errors: Vec<LoadError>,
 }
 
-/// Loads every `*.json` file of `dir`. Without `lenient` the first bad file (in
-/// name order) stops the load; with it, bad files are reported and skipped.
-///
-/// Files are parsed, validated and indexed on every core at once; each worker
-/// holds one file's parsed JSON at a time and keeps only its records, so loading
-/// needs little more memory than the store it fills.
-pub fn load_dir(dir: &Path, lenient: bool) -> Result<Loaded, LoadError> {
+/// Every record of `data`, at once, and what loading them said: to look at
+/// before serving them.
+pub fn load_dir(data: &DataDir) -> Result<(Vec<Record>, Loaded), LoadError> {
+    let mut records = Vec::new();
+    let loaded = stream_dir(data, &mut |batch| records.extend(batch))?;
+    Ok((records, loaded))
+}
+
+/// Hands the records of `data`'s files, in file-name order, to `take`: a few
+/// files at a time are parsed, validated and indexed on every core while `take`
+/// stores the few before. So loading overlaps storing, and holds only a few
+/// files' records at once, whatever the size of the directory.
+pub(crate) fn stream_dir(data: &DataDir, take: &mut dyn FnMut(Vec<Record>)) -> Result<Loaded, LoadError> {
     let io_error = |e: std::io::Error| LoadError {
-        file: dir.to_owned(),
+        file: data.dir.clone(),
         path: "$".into(),
         message: e.to_string(),
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&data.dir)
         .map_err(io_error)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
@@ -83,24 +99,43 @@ pub fn load_dir(dir: &Path, lenient: bool) -> Result<Loaded, LoadError> {
     let now = Utc::now();
     // A pool of our own, not rayon's global one: its threads end with the load,
     // and with them the allocator's per-thread caches of the parsed JSON.
-    let results: Vec<_> = match rayon::ThreadPoolBuilder::new().build() {
-        Ok(pool) => pool.install(|| files.par_iter().map(|file| load_file(file, now)).collect()),
-        Err(_) => files.iter().map(|file| load_file(file, now)).collect(),
-    };
+    let pool = rayon::ThreadPoolBuilder::new().build().ok();
+    let group = pool.as_ref().map_or(1, |pool| 2 * pool.current_num_threads());
     let mut loaded = Loaded::default();
-    for result in results {
-        match result {
-            Ok((resources, skipped)) => {
-                loaded.resources.extend(resources);
-                for kind in skipped {
-                    *loaded.skipped.entry(kind).or_default() += 1;
+    std::thread::scope(|scope| {
+        // One group waits while the next is read: enough to keep both sides busy.
+        let (send, receive) = std::sync::mpsc::sync_channel(1);
+        let files = &files;
+        scope.spawn(move || {
+            for group in files.chunks(group) {
+                let read = |file: &PathBuf| load_file(file, now);
+                let results: Vec<_> = match &pool {
+                    Some(pool) => pool.install(|| group.par_iter().map(read).collect()),
+                    None => group.iter().map(read).collect(),
+                };
+                // Gone when a bad file stopped the load.
+                if send.send(results).is_err() {
+                    return;
                 }
             }
-            Err(error) if lenient => loaded.errors.push(error),
-            Err(error) => return Err(error),
+        });
+        for results in receive {
+            for result in results {
+                match result {
+                    Ok((records, skipped)) => {
+                        loaded.count += records.len();
+                        take(records);
+                        for kind in skipped {
+                            *loaded.skipped.entry(kind).or_default() += 1;
+                        }
+                    }
+                    Err(error) if data.lenient => loaded.errors.push(error),
+                    Err(error) => return Err(error),
+                }
+            }
         }
-    }
-    Ok(loaded)
+        Ok(loaded)
+    })
 }
 
 fn load_file(file: &Path, now: DateTime<Utc>) -> Result<(Vec<Record>, Vec<String>), LoadError> {

@@ -1,10 +1,10 @@
 //! `--data DIR`: loading FHIR JSON files, Synthea's transaction Bundles included,
 //! with errors that name the file and the JSON path.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::common::*;
-use ccri_mock::load_dir;
+use ccri_mock::{Config, DataDir, Seeded, StartError, Storage, load_dir};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -16,6 +16,13 @@ fn data_dir(name: &str, files: &[(&str, String)]) -> PathBuf {
         std::fs::write(dir.join(file), text).unwrap();
     }
     dir
+}
+
+fn data(dir: &Path, lenient: bool) -> DataDir {
+    DataDir {
+        dir: dir.to_owned(),
+        lenient,
+    }
 }
 
 fn synthea_bundle() -> String {
@@ -51,19 +58,18 @@ async fn synthea_transaction_bundles_and_single_resources_load() {
             ("notes.txt", "not JSON, not loaded".into()),
         ],
     );
-    let loaded = load_dir(&dir, false).unwrap();
+    let (records, loaded) = load_dir(&data(&dir, false)).unwrap();
     // Every R4 type loads, Claim included.
-    assert_eq!(loaded.resources.len(), 4);
+    assert_eq!((records.len(), loaded.count), (4, 4));
     assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
-    let observation = loaded
-        .resources
+    let observation = records
         .iter()
         .find(|r| r.kind() == "Observation")
         .unwrap()
         .resource();
     assert_eq!(observation["subject"]["reference"], "Patient/7f4a-patient");
 
-    let mock = start_with(|config| config.data = Some(loaded.resources)).await;
+    let mock = start_with(|config| config.data = Some(data(&dir, false))).await;
     let token = mock.mint("user/*.rs", None);
     let (status, bundle) = mock.fhir_get("Observation?patient=7f4a-patient", &token).await;
     assert_eq!((status, &bundle["total"]), (StatusCode::OK, &json!(1)));
@@ -84,19 +90,10 @@ fn a_bundle_read_whole_still_has_its_urn_references_rewritten() {
         {"fullUrl": 7, "resource": {"resourceType": "Observation", "id": "o", "status": "final",
                                     "code": {"text": "x"}, "subject": {"reference": "urn:uuid:5f1c"}}}]});
     let dir = data_dir("whole", &[("a.json", bundle.to_string())]);
-    let loaded = load_dir(&dir, false).unwrap();
-    let observation = loaded
-        .resources
-        .iter()
-        .find(|r| r.kind() == "Observation")
-        .unwrap();
+    let (records, _) = load_dir(&data(&dir, false)).unwrap();
+    let observation = records.iter().find(|r| r.kind() == "Observation").unwrap();
     assert_eq!(observation.resource()["subject"]["reference"], "Patient/5f1c");
-    assert!(
-        loaded
-            .resources
-            .iter()
-            .any(|r| r.kind() == "Patient" && r.id() == "5f1c")
-    );
+    assert!(records.iter().any(|r| r.kind() == "Patient" && r.id() == "5f1c"));
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -123,15 +120,15 @@ fn bad_files_are_named_with_their_json_path() {
             &format!("bad{index}"),
             &[("good.json", synthea_bundle()), ("z-bad.json", text.to_string())],
         );
-        let error = load_dir(&dir, false).unwrap_err();
+        let error = load_dir(&data(&dir, false)).unwrap_err();
         assert!(error.file.ends_with("z-bad.json"), "{error}");
         assert!(error.to_string().contains(path), "{error} should name {path}");
         // --lenient: the good file loads and the bad one is reported.
-        let loaded = load_dir(&dir, true).unwrap();
-        assert_eq!((loaded.resources.len(), loaded.errors.len()), (3, 1));
+        let (_, loaded) = load_dir(&data(&dir, true)).unwrap();
+        assert_eq!((loaded.count, loaded.errors.len()), (3, 1));
         std::fs::remove_dir_all(dir).unwrap();
     }
-    let missing = load_dir(std::path::Path::new("/no/such/dir"), false).unwrap_err();
+    let missing = load_dir(&data(Path::new("/no/such/dir"), false)).unwrap_err();
     assert!(missing.to_string().contains("/no/such/dir"));
 }
 
@@ -140,7 +137,7 @@ fn bad_files_are_named_with_their_json_path() {
 /// searches a patient app makes work on it.
 #[tokio::test]
 async fn synthea_output_loads_with_nothing_skipped() {
-    let synthea = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/synthea/bin/synthea");
+    let synthea = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/synthea/bin/synthea");
     assert!(
         synthea.exists(),
         "{} is missing: run scripts/setup.sh (make test does)",
@@ -154,15 +151,10 @@ async fn synthea_output_loads_with_nothing_skipped() {
         .status()
         .unwrap();
     assert!(generated.success());
-    let loaded = load_dir(&dir.join("fhir"), false).unwrap();
+    let (records, loaded) = load_dir(&data(&dir.join("fhir"), false)).unwrap();
     assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
-    assert!(
-        loaded.resources.len() > 1000,
-        "{} resources",
-        loaded.resources.len()
-    );
-    let patients: Vec<_> = loaded
-        .resources
+    assert!(loaded.count > 1000, "{} resources", loaded.count);
+    let patients: Vec<_> = records
         .iter()
         .filter(|r| r.kind() == "Patient")
         .map(ccri_mock::Record::resource)
@@ -171,7 +163,7 @@ async fn synthea_output_loads_with_nothing_skipped() {
     let id = patients[0]["id"].as_str().unwrap().to_owned();
     let family = patients[0]["name"][0]["family"].as_str().unwrap().to_owned();
 
-    let mock = start_with(|config| config.data = Some(loaded.resources)).await;
+    let mock = start_with(|config| config.data = Some(data(&dir.join("fhir"), false))).await;
     let token = mock.mint("user/*.rs", None);
     let get = |query: String| {
         let (mock, token) = (&mock, &token);
@@ -232,5 +224,39 @@ async fn synthea_output_loads_with_nothing_skipped() {
         "{} < {at_least}",
         everything["total"]
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A SQLite store is filled from `--data` once, all or nothing: a bad file leaves
+/// it empty, and a store that holds resources does not read `--data` again.
+#[tokio::test]
+async fn a_sqlite_store_loads_data_once_and_never_half() {
+    let dir = data_dir(
+        "sqlite",
+        &[("a.json", synthea_bundle()), ("b.json", "{\"id\": 1}".into())],
+    );
+    let storage = Storage::Sqlite(dir.join("store").join("mock.db"));
+    let spawn = |lenient: bool| {
+        ccri_mock::spawn(Config {
+            port: 0,
+            store: storage.clone(),
+            data: Some(data(&dir, lenient)),
+            ..Config::default()
+        })
+    };
+    match spawn(false).await {
+        Err(StartError::Data(error)) => assert!(error.file.ends_with("b.json"), "{error}"),
+        other => panic!("the bad file stops the start: {other:?}"),
+    }
+    // Nothing of a.json was kept: the next start loads again, leniently this time.
+    let server = spawn(true).await.unwrap();
+    match &server.seeded {
+        Seeded::Data(loaded) => assert_eq!((loaded.count, loaded.errors.len()), (3, 1)),
+        other => panic!("{other:?}"),
+    }
+    server.shutdown().await;
+    let server = spawn(true).await.unwrap();
+    assert!(matches!(server.seeded, Seeded::Kept), "{:?}", server.seeded);
+    server.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();
 }

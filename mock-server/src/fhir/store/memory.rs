@@ -12,6 +12,7 @@ use smallvec::SmallVec;
 
 use super::{Candidates, Found, Record, Snapshot, StoreError, Version, Versions, Writer};
 use crate::fhir::index::Text;
+use crate::seed::LoadError;
 
 /// A resource's place among those of its type (see the module's doc).
 type Slot = u32;
@@ -55,10 +56,18 @@ pub(super) struct Memory {
 }
 
 impl Memory {
-    pub(super) fn with_records(records: Vec<Record>) -> Memory {
-        let memory = Memory::default();
-        memory.write().file_all(records);
-        memory
+    /// A store filled by `seed`.
+    pub(super) fn seeded<R>(
+        seed: impl FnOnce(&mut dyn FnMut(Vec<Record>)) -> Result<R, LoadError>,
+    ) -> Result<(Memory, R), LoadError> {
+        let mut inner = Inner::default();
+        let seeded = seed(&mut |records| inner.file_all(records))?;
+        Ok((
+            Memory {
+                inner: RwLock::new(inner),
+            },
+            seeded,
+        ))
     }
 
     fn read_lock(&self) -> RwLockReadGuard<'_, Inner> {

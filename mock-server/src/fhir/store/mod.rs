@@ -84,7 +84,7 @@ impl Version {
 
 /// A resource made ready to store: `meta` filled in, indexed and serialised —
 /// the costly part of a write, done before the store's lock is taken. Loading
-/// `--data` prepares records on every core (`seed::load_dir`); the store only files them.
+/// `--data` prepares records on every core (`seed::stream_dir`); the store only files them.
 pub struct Record {
     kind: Text,
     id: Text,
@@ -318,6 +318,9 @@ pub(crate) enum StoreError {
     Open { storage: String, why: String },
     #[error("the store failed: {0}")]
     Failed(String),
+    /// The data a new store was being filled with is bad.
+    #[error(transparent)]
+    Data(#[from] crate::seed::LoadError),
 }
 
 pub(crate) struct Store(Backend);
@@ -328,17 +331,25 @@ enum Backend {
 }
 
 impl Store {
-    /// The store `storage` names. A new or emptied (`reset`) store is filled with
-    /// `seed`; one that holds resources already keeps them.
-    pub(crate) fn open(
+    /// The store `storage` names. A new or emptied (`reset`) store is filled by
+    /// `seed`, which hands it records as they are ready and says what it did; one
+    /// that holds resources already keeps them, and `seed` is not run (`None`).
+    /// If `seed` fails, nothing of it is kept.
+    pub(crate) fn open<R>(
         storage: &Storage,
         reset: bool,
-        seed: impl FnOnce() -> Vec<Record>,
-    ) -> Result<Store, StoreError> {
-        Ok(Store(match storage {
-            Storage::Memory => Backend::Memory(memory::Memory::with_records(seed())),
-            Storage::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::open(path, reset, seed)?),
-        }))
+        seed: impl FnOnce(&mut dyn FnMut(Vec<Record>)) -> Result<R, crate::seed::LoadError>,
+    ) -> Result<(Store, Option<R>), StoreError> {
+        Ok(match storage {
+            Storage::Memory => {
+                let (memory, seeded) = memory::Memory::seeded(seed)?;
+                (Store(Backend::Memory(memory)), Some(seeded))
+            }
+            Storage::Sqlite(path) => {
+                let (sqlite, seeded) = sqlite::Sqlite::open(path, reset, seed)?;
+                (Store(Backend::Sqlite(sqlite)), seeded)
+            }
+        })
     }
 
     /// Runs `reads` over one snapshot of the store. A failure of the store while
@@ -424,11 +435,20 @@ mod tests {
         }
     }
 
+    /// A store filled with `records`, if new.
+    fn open(storage: &Storage, reset: bool, records: Vec<Record>) -> Result<Store, StoreError> {
+        Store::open(storage, reset, |take| {
+            take(records);
+            Ok(())
+        })
+        .map(|(store, _)| store)
+    }
+
     /// Each test runs on every backend.
     fn each_backend(test: impl Fn(&Store)) {
-        test(&Store::open(&Storage::Memory, false, Vec::new).unwrap());
+        test(&open(&Storage::Memory, false, Vec::new()).unwrap());
         let file = TempFile::new();
-        test(&Store::open(&Storage::Sqlite(file.0.clone()), false, Vec::new).unwrap());
+        test(&open(&Storage::Sqlite(file.0.clone()), false, Vec::new()).unwrap());
     }
 
     fn write(store: &Store, writes: impl FnOnce(&mut dyn Writer)) {
@@ -534,7 +554,7 @@ mod tests {
         };
         let file = TempFile::new();
         for storage in [Storage::Memory, Storage::Sqlite(file.0.clone())] {
-            let store = Store::open(&storage, false, records).unwrap();
+            let store = open(&storage, false, records()).unwrap();
             read(&store, |s| {
                 let versions = s.versions("Observation", "a");
                 assert_eq!(versions.iter().map(|v| v.version_id).collect::<Vec<_>>(), [1, 2]);
@@ -582,18 +602,21 @@ mod tests {
                 Utc::now(),
             )]
         };
-        let store = Store::open(&storage, false, seed).unwrap();
+        let store = open(&storage, false, seed()).unwrap();
         write(&store, |w| {
             w.create("Observation", observation("mine", "1", "x"));
         });
         drop(store);
-        let reopened =
-            Store::open(&storage, false, || panic!("a store with resources is not seeded")).unwrap();
+        let (reopened, seeded) = Store::open(&storage, false, |_| -> Result<(), _> {
+            panic!("a store with resources is not seeded")
+        })
+        .unwrap();
+        assert!(seeded.is_none());
         read(&reopened, |s| {
             assert_eq!(ids(s.every("Observation", s.seq())), ["seed", "mine"])
         });
         drop(reopened);
-        let reset = Store::open(&storage, true, seed).unwrap();
+        let reset = open(&storage, true, seed()).unwrap();
         read(&reset, |s| {
             assert_eq!(ids(s.every("Observation", s.seq())), ["seed"])
         });
@@ -601,10 +624,14 @@ mod tests {
 
     #[test]
     fn a_store_that_cannot_be_opened_says_which_and_why() {
-        let error = Store::open(&Storage::Sqlite("/proc/no/such/dir/x.db".into()), false, Vec::new)
-            .err()
-            .unwrap()
-            .to_string();
+        let error = open(
+            &Storage::Sqlite("/proc/no/such/dir/x.db".into()),
+            false,
+            Vec::new(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(
             error.starts_with("cannot open the store sqlite:/proc/no/such/dir/x.db: "),
             "{error}"

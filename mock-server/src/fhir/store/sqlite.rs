@@ -25,6 +25,7 @@ use typed_arena::Arena;
 
 use super::{Candidates, Found, Record, Snapshot, StoreError, Version, Versions, Writer};
 use crate::fhir::index::{Index, Text};
+use crate::seed::LoadError;
 use crate::sqlite::{connect, int};
 
 /// What `PRAGMA user_version` says of a store this code made.
@@ -79,22 +80,18 @@ pub(super) struct Sqlite {
 
 impl Sqlite {
     /// Opens (creating, or emptying if `reset`) the store at `path`, and fills it
-    /// with `seed` if it holds no resources.
-    pub(super) fn open(
+    /// with `seed`, in one transaction, if it holds no resources.
+    pub(super) fn open<R>(
         path: &Path,
         reset: bool,
-        seed: impl FnOnce() -> Vec<Record>,
-    ) -> Result<Sqlite, StoreError> {
+        seed: impl FnOnce(&mut dyn FnMut(Vec<Record>)) -> Result<R, LoadError>,
+    ) -> Result<(Sqlite, Option<R>), StoreError> {
         let shown = path.display().to_string();
         let refuse = |why: String| StoreError::Open {
             storage: format!("sqlite:{shown}"),
             why,
         };
-        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| refuse(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let writer = connect(path).map_err(|e| refuse(e.to_string()))?;
+        let writer = connect(path).map_err(refuse)?;
         let made_by: i64 = writer
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(|e| refuse(e.to_string()))?;
@@ -124,16 +121,12 @@ impl Sqlite {
         let empty = sqlite
             .read(|s| Ok::<_, StoreError>(s.seq() == 0))
             .map_err(|e| refuse(e.to_string()))?;
-        if empty {
-            let records = seed();
-            sqlite
-                .transaction(|w| {
-                    w.file_all(records);
-                    Ok::<_, StoreError>(())
-                })
-                .map_err(|e| refuse(e.to_string()))?;
+        if !empty {
+            return Ok((sqlite, None));
         }
-        Ok(sqlite)
+        let seeded =
+            sqlite.transaction(|w| seed(&mut |records| w.file_all(records)).map_err(StoreError::Data))?;
+        Ok((sqlite, Some(seeded)))
     }
 
     pub(super) fn read<T, E: From<StoreError>>(
