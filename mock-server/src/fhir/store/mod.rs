@@ -623,6 +623,45 @@ mod tests {
     }
 
     #[test]
+    fn a_sqlite_store_of_the_first_schema_is_migrated_and_still_read() {
+        let file = TempFile::new();
+        let storage = Storage::Sqlite(file.0.clone());
+        let store = open(
+            &storage,
+            false,
+            vec![Record::new(
+                ("Observation", "a"),
+                observation("a", "1", "x"),
+                1,
+                Utc::now(),
+            )],
+        )
+        .unwrap();
+        drop(store);
+        // What schema 1 made: no index rows beside the resources.
+        let connection = rusqlite::Connection::open(&file.0).unwrap();
+        connection
+            .execute_batch("ALTER TABLE versions DROP COLUMN idx; PRAGMA user_version = 1;")
+            .unwrap();
+        drop(connection);
+        let store = open(&storage, false, Vec::new()).unwrap();
+        read(&store, |s| {
+            let found = s.resolve(
+                "Observation",
+                s.with_codes("Observation", "code", &["x"]),
+                s.seq(),
+            );
+            assert_eq!(ids(found), ["a"]);
+        });
+        write(&store, |w| {
+            w.create("Observation", observation("b", "1", "x"));
+        });
+        read(&store, |s| {
+            assert_eq!(ids(s.every("Observation", s.seq())), ["a", "b"])
+        });
+    }
+
+    #[test]
     fn a_store_that_cannot_be_opened_says_which_and_why() {
         let error = open(
             &Storage::Sqlite("/proc/no/such/dir/x.db".into()),

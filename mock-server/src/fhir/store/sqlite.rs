@@ -4,10 +4,11 @@
 //! write order — `seq` is the store-wide sequence), `resources` (id → slot, the
 //! creation order), and the two candidate indexes `by_patient` and `by_code`. A
 //! search asks SQL for candidates through those indexes and reads their versions;
-//! it checks every criterion over the version's index rows, which are extracted
-//! again from the JSON when a version is first read and kept in a bounded cache
-//! by `seq` (a version never changes, and `AUTOINCREMENT` never reuses a number,
-//! not even a rolled-back one, so a cached version is never stale).
+//! it checks every criterion over the version's index rows, kept beside its JSON
+//! (as bytes: reading them back is several times faster than extracting them
+//! again), and a bounded cache keeps versions read by `seq` (a version never
+//! changes, and `AUTOINCREMENT` never reuses a number, not even a rolled-back
+//! one, so a cached version is never stale).
 //!
 //! rusqlite, not an async driver: the search engine is synchronous (it walks
 //! candidates lazily under one snapshot), SQLite's calls are function calls into
@@ -28,8 +29,8 @@ use crate::fhir::index::{Index, Text};
 use crate::seed::LoadError;
 use crate::sqlite::{connect, int};
 
-/// What `PRAGMA user_version` says of a store this code made.
-const SCHEMA_VERSION: i64 = 1;
+/// What `PRAGMA user_version` says of a store this code made. 2: `versions.idx`.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS resources (
@@ -46,7 +47,9 @@ CREATE TABLE IF NOT EXISTS versions (
     version_id INTEGER NOT NULL,
     deleted INTEGER NOT NULL,
     last_updated INTEGER NOT NULL,
-    json BLOB NOT NULL
+    json BLOB NOT NULL,
+    -- The index rows (Index::to_bytes); NULL in a store made before them.
+    idx BLOB
 );
 CREATE UNIQUE INDEX IF NOT EXISTS versions_of_resource ON versions (type, id, version_id);
 CREATE INDEX IF NOT EXISTS versions_in_slot ON versions (type, slot);
@@ -108,8 +111,15 @@ impl Sqlite {
                 )
                 .map_err(|e| refuse(e.to_string()))?;
         }
+        // A store of schema 1 gains the index column; its versions are indexed
+        // again as they are read.
+        let migrate = match made_by {
+            1 if !reset => "ALTER TABLE versions ADD COLUMN idx BLOB;",
+            _ => "",
+        };
         writer
             .execute_batch(SCHEMA)
+            .and_then(|()| writer.execute_batch(migrate))
             .and_then(|()| writer.pragma_update(None, "user_version", SCHEMA_VERSION))
             .map_err(|e| refuse(e.to_string()))?;
         let sqlite = Sqlite {
@@ -266,20 +276,24 @@ impl<'c> Tables<'c> {
 
     fn read_version(&self, seq: u64) -> rusqlite::Result<Option<Version>> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT type, id, version_id, deleted, last_updated, json FROM versions WHERE seq = ?1",
+            "SELECT type, id, version_id, deleted, last_updated, json, idx FROM versions WHERE seq = ?1",
         )?;
         statement
             .query_row([int(seq)], |row| {
+                let kind = row.get_ref(0)?.as_str()?;
                 let json: Vec<u8> = row.get(5)?;
-                let resource = serde_json::from_slice(&json).unwrap_or_default();
+                let kept = row.get_ref(6)?.as_blob_or_null()?;
+                let index = kept
+                    .and_then(|bytes| Index::from_bytes(kind, bytes))
+                    .unwrap_or_else(|| Index::of(&serde_json::from_slice(&json).unwrap_or_default()));
                 Ok(Version {
                     seq,
-                    kind: Text::new(&row.get::<_, String>(0)?),
-                    id: Text::new(&row.get::<_, String>(1)?),
+                    kind: Text::new(kind),
+                    id: Text::new(row.get_ref(1)?.as_str()?),
                     version_id: row.get::<_, i64>(2)?.unsigned_abs(),
                     deleted: row.get(3)?,
                     last_updated: DateTime::from_timestamp_nanos(row.get(4)?),
-                    index: Index::of(&resource),
+                    index,
                     json: Bytes::from(json),
                 })
             })
@@ -430,8 +444,8 @@ impl Writer for Tables<'_> {
                 .prepare_cached("SELECT slot FROM resources WHERE type = ?1 AND id = ?2")?
                 .query_row(params![kind, id], |row| row.get(0))?;
             c.prepare_cached(
-                "INSERT INTO versions (type, id, slot, version_id, deleted, last_updated, json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO versions (type, id, slot, version_id, deleted, last_updated, json, idx)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 kind,
@@ -441,6 +455,7 @@ impl Writer for Tables<'_> {
                 deleted,
                 record.last_updated.timestamp_nanos_opt().unwrap_or(i64::MAX),
                 &record.json[..],
+                record.index.to_bytes(),
             ])?;
             let seq = c.last_insert_rowid().unsigned_abs();
             let index = &record.index;
