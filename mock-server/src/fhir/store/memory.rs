@@ -5,6 +5,7 @@
 //! memory in address order. Slots are never reused by another id.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
@@ -85,19 +86,26 @@ impl Memory {
         reads(&*self.read_lock())
     }
 
-    /// Runs `writes` under the write lock; if it fails, every version it stored is
-    /// removed again.
+    /// Runs `writes` under the write lock; if it fails (or panics), every version
+    /// it stored is removed again.
     pub(super) fn transaction<T, E: From<StoreError>>(
         &self,
         writes: impl FnOnce(&mut dyn Writer) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut inner = self.write();
         let start = inner.seq;
-        let result = writes(&mut *inner);
-        if result.is_err() {
-            inner.roll_back(start);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| writes(&mut *inner))) {
+            Ok(result) => {
+                if result.is_err() {
+                    inner.roll_back(start);
+                }
+                result
+            }
+            Err(panic) => {
+                inner.roll_back(start);
+                std::panic::resume_unwind(panic);
+            }
         }
-        result
     }
 }
 

@@ -590,6 +590,60 @@ mod tests {
         });
     }
 
+    /// A transaction that reads what it wrote, then fails: the numbers it took are
+    /// given again, and what it read must not answer for what is written next.
+    #[test]
+    fn a_rolled_back_version_never_answers_for_the_next_one() {
+        each_backend(|store| {
+            store
+                .transaction(|w| {
+                    w.create("Observation", observation("a", "1", "x"));
+                    assert!(matches!(w.find("Observation", "a", None), Found::Current(_)));
+                    Err::<(), _>(StoreError::Failed("on purpose".into()))
+                })
+                .unwrap_err();
+            write(store, |w| {
+                w.create("Observation", observation("b", "2", "y"));
+            });
+            read(store, |s| {
+                assert!(matches!(s.find("Observation", "a", None), Found::Missing));
+                let b = s.at("Observation", "b", s.seq()).expect("b is there");
+                assert_eq!(b.key(), ("Observation", "b"));
+                assert_eq!(b.resource()["subject"]["reference"], "Patient/2");
+            });
+        });
+    }
+
+    #[test]
+    fn a_write_that_panics_leaves_nothing_and_the_store_writable() {
+        each_backend(|store| {
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                write(store, |w| {
+                    w.create("Observation", observation("a", "1", "x"));
+                    panic!("on purpose");
+                })
+            }));
+            assert!(panicked.is_err());
+            write(store, |w| {
+                w.create("Observation", observation("b", "1", "x"));
+            });
+            read(store, |s| assert_eq!(ids(s.every("Observation", s.seq())), ["b"]));
+        });
+    }
+
+    #[test]
+    fn history_since_a_date_past_2262_is_empty() {
+        each_backend(|store| {
+            write(store, |w| {
+                w.create("Observation", observation("a", "1", "x"));
+            });
+            let far = "2300-01-01T00:00:00Z".parse().unwrap();
+            read(store, |s| {
+                assert_eq!(s.changes(None, Some(far), s.seq()).len(), 0)
+            });
+        });
+    }
+
     #[test]
     fn a_sqlite_store_keeps_its_resources_and_is_seeded_only_when_empty() {
         let file = TempFile::new();

@@ -6,9 +6,11 @@
 //! search asks SQL for candidates through those indexes and reads their versions;
 //! it checks every criterion over the version's index rows, kept beside its JSON
 //! (as bytes: reading them back is several times faster than extracting them
-//! again), and a bounded cache keeps versions read by `seq` (a version never
-//! changes, and `AUTOINCREMENT` never reuses a number, not even a rolled-back
-//! one, so a cached version is never stale).
+//! again), and a bounded cache keeps versions read by `seq`. A committed version
+//! never changes and its number is never given again, so only reads fill the
+//! cache: they see committed versions alone. A transaction may read its own, whose
+//! numbers a rollback gives back (the `AUTOINCREMENT` counter is a table row, and
+//! rolls back with the rest).
 //!
 //! rusqlite, not an async driver: the search engine is synchronous (it walks
 //! candidates lazily under one snapshot), SQLite's calls are function calls into
@@ -16,6 +18,7 @@
 //! to a thread of its own and back.
 
 use std::cell::{Cell, RefCell};
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -152,7 +155,7 @@ impl Sqlite {
         let begun = connection
             .prepare_cached("BEGIN")
             .and_then(|mut begin| begin.execute([]));
-        let snapshot = Tables::new(&connection, &self.versions);
+        let snapshot = Tables::new(&connection, &self.versions, Caching::ReadAndKeep);
         let result = reads(&snapshot);
         let ended = connection
             .prepare_cached("COMMIT")
@@ -173,15 +176,22 @@ impl Sqlite {
     }
 
     /// Runs `writes` in one SQL transaction: committed if it succeeds, else
-    /// rolled back.
+    /// rolled back — also when it panics, so the next transaction finds the
+    /// connection free.
     pub(super) fn transaction<T, E: From<StoreError>>(
         &self,
         writes: impl FnOnce(&mut dyn Writer) -> Result<T, E>,
     ) -> Result<T, E> {
         let connection = self.writer();
         connection.execute_batch("BEGIN IMMEDIATE").map_err(failed)?;
-        let mut tables = Tables::new(&connection, &self.versions);
-        let result = writes(&mut tables);
+        let mut tables = Tables::new(&connection, &self.versions, Caching::ReadOnly);
+        let result = match std::panic::catch_unwind(AssertUnwindSafe(|| writes(&mut tables))) {
+            Ok(result) => result,
+            Err(panic) => {
+                let _ = connection.execute_batch("ROLLBACK");
+                std::panic::resume_unwind(panic);
+            }
+        };
         let failure = tables.failure.take();
         drop(tables);
         let ending = match (&result, failure) {
@@ -208,6 +218,14 @@ fn failed(e: rusqlite::Error) -> StoreError {
     StoreError::Failed(e.to_string())
 }
 
+/// Whether the versions a [`Tables`] reads go into the shared cache (see the
+/// module's doc).
+#[derive(Clone, Copy, PartialEq)]
+enum Caching {
+    ReadAndKeep,
+    ReadOnly,
+}
+
 /// One connection's view of the tables, for one request. Versions read are
 /// kept in an arena for the request's length, so they can be lent out as the
 /// memory store lends its own. The first SQL failure is kept, answered for
@@ -216,16 +234,22 @@ fn failed(e: rusqlite::Error) -> StoreError {
 struct Tables<'c> {
     connection: &'c Connection,
     cache: &'c quick_cache::sync::Cache<u64, Version>,
+    caching: Caching,
     arena: Arena<Version>,
     failure: RefCell<Option<rusqlite::Error>>,
     seq: Cell<Option<u64>>,
 }
 
 impl<'c> Tables<'c> {
-    fn new(connection: &'c Connection, cache: &'c quick_cache::sync::Cache<u64, Version>) -> Self {
+    fn new(
+        connection: &'c Connection,
+        cache: &'c quick_cache::sync::Cache<u64, Version>,
+        caching: Caching,
+    ) -> Self {
         Tables {
             connection,
             cache,
+            caching,
             arena: Arena::new(),
             failure: RefCell::default(),
             seq: Cell::default(),
@@ -267,7 +291,9 @@ impl<'c> Tables<'c> {
             Some(version) => version,
             None => {
                 let version = self.ok(self.read_version(seq))??;
-                self.cache.insert(seq, version.clone());
+                if self.caching == Caching::ReadAndKeep {
+                    self.cache.insert(seq, version.clone());
+                }
                 version
             }
         };
@@ -421,7 +447,13 @@ impl Snapshot for Tables<'_> {
     }
 
     fn changes(&self, kind: Option<&str>, since: Option<DateTime<Utc>>, snapshot: u64) -> Vec<&Version> {
-        let since = since.map_or(i64::MIN, |since| since.timestamp_nanos_opt().unwrap_or(i64::MIN));
+        // Past what nanoseconds since 1970 can count (the years 1677 to 2262): before
+        // or after every version.
+        let since = since.map_or(i64::MIN, |since| {
+            since
+                .timestamp_nanos_opt()
+                .unwrap_or(if since.timestamp() < 0 { i64::MIN } else { i64::MAX })
+        });
         self.numbers(
             "SELECT seq FROM versions WHERE (?1 IS NULL OR type = ?1) AND seq <= ?2 AND last_updated >= ?3
              ORDER BY seq DESC",
