@@ -1,6 +1,7 @@
 //! What the authorisation server keeps across a restart, with `--store sqlite:PATH`:
 //! the signing key (so tokens issued before a restart still verify), registered
-//! clients, refresh tokens, and revocations (so a revoked token stays revoked).
+//! clients, refresh tokens, revocations (so a revoked token stays revoked) and
+//! the ids of client assertions used (so none can be replayed after a restart).
 //!
 //! The grant store stays the authority while the process runs and writes each
 //! change of these through to a table of the store's file, `kept`: one row per
@@ -35,6 +36,8 @@ pub(crate) enum Kept {
     ReplacedRefreshToken,
     RevokedGrant,
     RevokedToken,
+    /// `client:jti` of a client assertion already used, until its `exp`.
+    AssertionId,
 }
 
 /// Entries kept in the store's file; with the memory store, nothing is.

@@ -246,7 +246,9 @@ pub(crate) struct Grants {
 }
 
 /// A refresh token as the grant store knows it: its SHA-256, in hex. The store's
-/// file then holds nothing a thief could present.
+/// file then holds no refresh token a thief could present. (Registration access
+/// tokens and registered clients' secrets are kept as issued: RFC 7592 reads
+/// answer with them again.)
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct TokenKey(String);
 
@@ -350,6 +352,7 @@ impl Grants {
         );
         self.revoked_grants.extend(durable.all(Kept::RevokedGrant, now));
         self.revoked_tokens.extend(durable.all(Kept::RevokedToken, now));
+        self.assertion_ids.extend(durable.all(Kept::AssertionId, now));
     }
 
     fn keep_client(&self, client: &ClientConfig) {
@@ -699,6 +702,8 @@ impl Grants {
         if self.assertion_ids.contains_key(&key) {
             return false;
         }
+        self.durable
+            .keep(Kept::AssertionId, &key, &exp, exp.saturating_add(1));
         self.assertion_ids.insert(key, exp);
         true
     }
@@ -871,6 +876,55 @@ mod tests {
         assert!(!grants.session(&browser()).unwrap().has_consented("app", &scopes));
         grants.prune(now() + SESSION_TTL.as_secs());
         assert!(grants.session(&browser()).is_none(), "expired");
+    }
+
+    /// What a SQLite store keeps is known again by the grant store of the next
+    /// process; what expired or was revoked stays so.
+    #[test]
+    fn a_store_file_keeps_clients_tokens_revocations_and_assertion_ids() {
+        let file = std::env::temp_dir().join(format!("ccri-mock-grants-{}.db", std::process::id()));
+        let storage = crate::config::Storage::Sqlite(file.clone());
+        let config = Config::default();
+        let mut client = config.clients[0].clone();
+        client.client_id = "registered".into();
+        let registration = Registration {
+            access_token: "rat".into(),
+            metadata: ClientMetadata::default(),
+            issued_at: now(),
+        };
+        let (refresh, revoked_refresh) = {
+            let mut grants = Grants::new(&config, Durable::open(&storage, false).unwrap());
+            grants.register(client, registration).unwrap();
+            let refresh = grants.issue_refresh_token(grant());
+            let rotated = grants.rotate_refresh_token(&refresh).unwrap();
+            let revoked = grants.issue_refresh_token(Grant {
+                id: "other".into(),
+                ..grant()
+            });
+            assert!(grants.revoke_refresh_token(&revoked));
+            grants.revoke_access_token("jti", now() + 60);
+            assert!(grants.first_use_of_assertion("app", "a", now() + 60));
+            (rotated, revoked)
+        };
+        let mut grants = Grants::new(&config, Durable::open(&storage, false).unwrap());
+        assert!(grants.registration_of("registered").is_some());
+        assert!(grants.managed("registered", "rat").is_some());
+        assert!(grants.refresh_grant(&refresh).is_some());
+        assert!(grants.refresh_grant(&revoked_refresh).is_none());
+        let known = &config.clients[1].client_id;
+        assert!(!grants.is_revoked("x", "g", known));
+        assert!(grants.is_revoked("jti", "g", known));
+        assert!(
+            grants.is_revoked("x", "other", known),
+            "the grant of a revoked refresh token"
+        );
+        assert!(!grants.first_use_of_assertion("app", "a", now() + 60));
+        drop(grants);
+        let afresh = Grants::new(&config, Durable::open(&storage, true).unwrap());
+        assert!(afresh.registration_of("registered").is_none(), "--reset forgets");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
     }
 
     #[test]
