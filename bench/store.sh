@@ -29,6 +29,9 @@ for store in memory sqlite; do
   for query in "Observation?patient=p500&_count=50" "Observation?subject:Patient.family=Family500&_count=50"; do
     THREADS=1 CONNECTIONS=1 load "$store, one client: ${query%%&*}" "$base/$query" -H "$auth"
   done
+  # A random patient each time: what was read before rarely helps.
+  PATIENTS=1000 load "$store: random patients" "http://127.0.0.1:$port" -s bench/random_patient.lua -H "$auth"
+  PATIENTS=1000 THREADS=1 CONNECTIONS=1 load "$store, one client: random patients" "http://127.0.0.1:$port" -s bench/random_patient.lua -H "$auth"
 done
 echo "RSS after the loads: memory $(rss "${PIDS[0]}"), sqlite $(rss "${PIDS[-1]}")"
 
@@ -46,4 +49,6 @@ base="http://127.0.0.1:$SQLITE_PORT/ccri-fhir/R4"
 load "sqlite 1M: GET Patient/{id}" "$base/Patient/p5000" -H "$auth"
 load "sqlite 1M: GET Observation?patient=X&_count=50" "$base/Observation?patient=p5000&_count=50" -H "$auth"
 THREADS=1 CONNECTIONS=1 load "sqlite 1M, one client: Observation?patient=X" "$base/Observation?patient=p5000&_count=50" -H "$auth"
+PATIENTS=10000 load "sqlite 1M: random patients" "http://127.0.0.1:$SQLITE_PORT" -s bench/random_patient.lua -H "$auth"
+PATIENTS=10000 THREADS=1 CONNECTIONS=1 load "sqlite 1M, one client: random patients" "http://127.0.0.1:$SQLITE_PORT" -s bench/random_patient.lua -H "$auth"
 echo "RSS after the loads: $(rss "${PIDS[-1]}")"
