@@ -6,6 +6,7 @@
 //! (type, parameter, value columns, id, version) could hold the same thing.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -32,9 +33,17 @@ impl Text {
     /// The shared copy of `text`. A set of our own, not a crate: the store never
     /// forgets a version (history keeps them all), so its texts live as long as
     /// the process and are never freed.
+    ///
+    /// Every core loading `--data`, and every SQLite read, asks here: the set is
+    /// split in shards, each under its own lock, so they rarely wait for each
+    /// other (one lock was a fifth of a SQLite search's time), and hashed with
+    /// foldhash, not SipHash.
     pub(crate) fn new(text: &str) -> Text {
-        static TEXTS: LazyLock<Mutex<HashMap<&'static str, Text>>> = LazyLock::new(Mutex::default);
-        let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+        type Shard = Mutex<HashMap<&'static str, Text, foldhash::fast::FixedState>>;
+        static TEXTS: LazyLock<[Shard; 64]> = LazyLock::new(|| std::array::from_fn(|_| Shard::default()));
+        // A hash of its own seed: the maps' own would give a shard's keys equal bits.
+        let shard = &TEXTS[(foldhash::fast::FixedState::with_seed(64).hash_one(text) % 64) as usize];
+        let mut texts = shard.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(shared) = texts.get(text) {
             return *shared;
         }
