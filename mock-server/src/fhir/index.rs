@@ -260,7 +260,8 @@ impl Index {
     }
 
     /// The rows as bytes, for a store to keep beside the resource: reading them
-    /// back is several times faster than extracting them again.
+    /// back is several times faster than extracting them again. The first byte is
+    /// [`BYTES_FORMAT`].
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
         #[derive(Serialize)]
         struct Kept<'a> {
@@ -275,12 +276,18 @@ impl Index {
                 .collect(),
             patients: &self.patients,
         };
-        postcard::to_allocvec(&kept).unwrap_or_default()
+        let mut bytes = vec![BYTES_FORMAT];
+        match postcard::to_extend(&kept, bytes) {
+            Ok(written) => written,
+            Err(_) => Vec::new(),
+        }
     }
 
-    /// The index [`Self::to_bytes`] wrote for a `kind`; `None` if a parameter it
-    /// names is no longer one of `kind`'s (written by a mock of other definitions).
+    /// The index [`Self::to_bytes`] wrote for a `kind`; `None` if it was written in
+    /// another format, or names a parameter that is no longer one of `kind`'s
+    /// (written by a mock of other definitions): the caller indexes the resource again.
     pub(crate) fn from_bytes(kind: &str, bytes: &[u8]) -> Option<Index> {
+        let bytes = bytes.strip_prefix(&[BYTES_FORMAT])?;
         #[derive(Deserialize)]
         struct Kept<'a> {
             #[serde(borrow)]
@@ -360,6 +367,11 @@ impl Index {
             .collect()
     }
 }
+
+/// The form of [`Index::to_bytes`]. Raise it whenever [`IndexValue`] changes, or
+/// what a parameter's values are (extraction, folding): rows kept in another form
+/// are then extracted again from the resource instead of read wrongly.
+const BYTES_FORMAT: u8 = 1;
 
 /// Case- and accent-insensitive form of a string: NFD, combining marks dropped, lower case.
 pub(crate) fn fold(text: &str) -> String {
@@ -594,8 +606,12 @@ mod tests {
         let kept = Index::from_bytes("Observation", &index.to_bytes()).unwrap();
         assert_eq!(kept.entries, index.entries);
         assert_eq!(kept.patients, index.patients);
-        // Rows of parameters another type does not have are refused, not misread.
+        // Rows of parameters another type does not have are refused, not misread;
+        // so are rows of another format.
         assert!(Index::from_bytes("Patient", &index.to_bytes()).is_none());
+        let mut other = index.to_bytes();
+        other[0] = BYTES_FORMAT + 1;
+        assert!(Index::from_bytes("Observation", &other).is_none());
     }
 
     #[test]

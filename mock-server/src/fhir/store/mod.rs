@@ -713,6 +713,16 @@ mod tests {
         read(&store, |s| {
             assert_eq!(ids(s.every("Observation", s.seq())), ["a", "b"])
         });
+        drop(store);
+        // A file that has the column but still says schema 1 (a start that stopped
+        // between the two, before they were one transaction) opens too.
+        let connection = rusqlite::Connection::open(&file.0).unwrap();
+        connection.execute_batch("PRAGMA user_version = 1;").unwrap();
+        drop(connection);
+        let store = open(&storage, false, Vec::new()).unwrap();
+        read(&store, |s| {
+            assert_eq!(ids(s.every("Observation", s.seq())), ["a", "b"])
+        });
     }
 
     #[test]

@@ -106,25 +106,34 @@ impl Sqlite {
                 "it was made by a newer ccri-mock (schema {made_by}; this one knows {SCHEMA_VERSION})"
             )));
         }
-        if reset {
-            writer
-                .execute_batch(
+        // One transaction (SQLite's schema changes are transactional): a start
+        // killed half-way leaves the file as it was, never half migrated.
+        let prepare = || -> rusqlite::Result<()> {
+            writer.execute_batch("BEGIN IMMEDIATE")?;
+            if reset {
+                writer.execute_batch(
                     "DROP TABLE IF EXISTS by_code; DROP TABLE IF EXISTS by_patient;
                      DROP TABLE IF EXISTS versions; DROP TABLE IF EXISTS resources;",
-                )
-                .map_err(|e| refuse(e.to_string()))?;
-        }
-        // A store of schema 1 gains the index column; its versions are indexed
-        // again as they are read.
-        let migrate = match made_by {
-            1 if !reset => "ALTER TABLE versions ADD COLUMN idx BLOB;",
-            _ => "",
+                )?;
+            }
+            writer.execute_batch(SCHEMA)?;
+            // A store of schema 1 gains the index column; its versions are indexed
+            // again as they are read. Asked of the table, not of user_version.
+            let indexed: i64 = writer.query_row(
+                "SELECT count(*) FROM pragma_table_info('versions') WHERE name = 'idx'",
+                [],
+                |row| row.get(0),
+            )?;
+            if indexed == 0 {
+                writer.execute_batch("ALTER TABLE versions ADD COLUMN idx BLOB")?;
+            }
+            writer.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            writer.execute_batch("COMMIT")
         };
-        writer
-            .execute_batch(SCHEMA)
-            .and_then(|()| writer.execute_batch(migrate))
-            .and_then(|()| writer.pragma_update(None, "user_version", SCHEMA_VERSION))
-            .map_err(|e| refuse(e.to_string()))?;
+        prepare().map_err(|e| {
+            let _ = writer.execute_batch("ROLLBACK");
+            refuse(e.to_string())
+        })?;
         let sqlite = Sqlite {
             path: shown.clone(),
             writer: Mutex::new(writer),
