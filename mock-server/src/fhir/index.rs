@@ -276,11 +276,7 @@ impl Index {
                 .collect(),
             patients: &self.patients,
         };
-        let mut bytes = vec![BYTES_FORMAT];
-        match postcard::to_extend(&kept, bytes) {
-            Ok(written) => written,
-            Err(_) => Vec::new(),
-        }
+        postcard::to_extend(&kept, vec![BYTES_FORMAT]).unwrap_or_default()
     }
 
     /// The index [`Self::to_bytes`] wrote for a `kind`; `None` if it was written in
