@@ -45,9 +45,8 @@ pub(crate) enum Kept {
 pub(crate) struct Durable(Option<Arc<Mutex<Connection>>>);
 
 impl Durable {
-    /// The table in `storage`'s file; emptied if `reset` (the key and every
-    /// client and token go).
-    pub(crate) fn open(storage: &Storage, reset: bool) -> Result<Durable, String> {
+    /// The table in `storage`'s file.
+    pub(crate) fn open(storage: &Storage) -> Result<Durable, String> {
         let path = match storage {
             Storage::Memory => return Ok(Durable(None)),
             Storage::Sqlite(path) => path,
@@ -56,12 +55,16 @@ impl Durable {
         let connection = connect(path).map_err(refuse)?;
         connection
             .execute_batch(SCHEMA)
-            .and_then(|()| match reset {
-                true => connection.execute("DELETE FROM kept", []).map(drop),
-                false => Ok(()),
-            })
             .map_err(|e| refuse(e.to_string()))?;
         Ok(Durable(Some(Arc::new(Mutex::new(connection)))))
+    }
+
+    /// Forgets everything kept (`--reset`): the key and every client and token.
+    pub(crate) fn forget_everything(&self) -> Result<(), String> {
+        match self.with(|c| c.execute("DELETE FROM kept", []).map(drop)) {
+            Some(Err(e)) => Err(format!("cannot empty the store: {e}")),
+            _ => Ok(()),
+        }
     }
 
     /// Whether anything is kept (not with the memory store).

@@ -146,10 +146,15 @@ pub enum StartError {
 /// its whole length); in memory, on a thread of its own so the server answers at
 /// once (the few requests that sign or verify in the first moments wait for it).
 pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
-    let durable = Durable::open(&config.store, config.reset).map_err(StartError::Store)?;
+    let durable = Durable::open(&config.store).map_err(StartError::Store)?;
     let slot = Arc::new(OnceLock::new());
     let alg = config.signing_alg;
-    let kept = durable.one::<String>(Kept::SigningKey, alg.name());
+    // With --reset the kept key does not count; a new one is kept once the store
+    // has been filled afresh (see `start`).
+    let kept = match config.reset {
+        true => None,
+        false => durable.one::<String>(Kept::SigningKey, alg.name()),
+    };
     match (&config.key_file, kept) {
         (Some(path), _) => {
             let _ = slot.set(SigningKey::from_pem_file(path, alg)?);
@@ -160,13 +165,8 @@ pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
         }
         (None, None) if durable.keeps() => {
             let key = SigningKey::generate(alg)?;
-            if let Some(der) = key.to_pkcs8() {
-                durable.keep(
-                    Kept::SigningKey,
-                    alg.name(),
-                    &URL_SAFE_NO_PAD.encode(der),
-                    u64::MAX,
-                );
+            if !config.reset {
+                keep_key(&durable, &key);
             }
             let _ = slot.set(key);
         }
@@ -185,6 +185,14 @@ pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
         }
     }
     start(config, slot, durable).await
+}
+
+/// Keeps `key` in the store, so that the tokens it signs verify after a restart.
+fn keep_key(durable: &Durable, key: &SigningKey) {
+    if let Some(der) = key.to_pkcs8() {
+        let der = URL_SAFE_NO_PAD.encode(der);
+        durable.keep(Kept::SigningKey, key.alg().name(), &der, u64::MAX);
+    }
 }
 
 fn check_configured_client(client: &ClientConfig) -> Result<(), String> {
@@ -247,6 +255,15 @@ async fn start(
         fhir::store::StoreError::Data(bad) => StartError::Data(bad),
         other => StartError::Store(other.to_string()),
     })?;
+    // The store was filled afresh: only now is what the file kept forgotten.
+    if config.reset {
+        durable.forget_everything().map_err(StartError::Store)?;
+        if config.key_file.is_none()
+            && let Some(key) = key.get()
+        {
+            keep_key(&durable, key);
+        }
+    }
     let certificate = tls.as_ref().map(|tls| tls.certificate_pem.clone());
     let fingerprint = tls.as_ref().map(|tls| tls.fingerprint.clone());
     let state = AppState::new(config, urls.clone(), key, store, durable, certificate.clone());

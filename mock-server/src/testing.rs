@@ -37,7 +37,7 @@ pub async fn start(adjust: impl FnOnce(&mut Config)) -> RunningServer {
         SigningAlg::RS256 => KEY.clone(),
         other => SigningKey::generate(other).expect("a key can be generated"),
     };
-    let durable = crate::durable::Durable::open(&config.store, false).expect("the test store opens");
+    let durable = crate::durable::Durable::open(&config.store).expect("the test store opens");
     crate::start(config, Arc::new(OnceLock::from(key)), durable)
         .await
         .expect("the test server starts")

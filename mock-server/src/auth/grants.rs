@@ -893,7 +893,7 @@ mod tests {
             issued_at: now(),
         };
         let (refresh, revoked_refresh) = {
-            let mut grants = Grants::new(&config, Durable::open(&storage, false).unwrap());
+            let mut grants = Grants::new(&config, Durable::open(&storage).unwrap());
             grants.register(client, registration).unwrap();
             let refresh = grants.issue_refresh_token(grant());
             let rotated = grants.rotate_refresh_token(&refresh).unwrap();
@@ -906,7 +906,7 @@ mod tests {
             assert!(grants.first_use_of_assertion("app", "a", now() + 60));
             (rotated, revoked)
         };
-        let mut grants = Grants::new(&config, Durable::open(&storage, false).unwrap());
+        let mut grants = Grants::new(&config, Durable::open(&storage).unwrap());
         assert!(grants.registration_of("registered").is_some());
         assert!(grants.managed("registered", "rat").is_some());
         assert!(grants.refresh_grant(&refresh).is_some());
@@ -920,7 +920,9 @@ mod tests {
         );
         assert!(!grants.first_use_of_assertion("app", "a", now() + 60));
         drop(grants);
-        let afresh = Grants::new(&config, Durable::open(&storage, true).unwrap());
+        let durable = Durable::open(&storage).unwrap();
+        durable.forget_everything().unwrap();
+        let afresh = Grants::new(&config, durable);
         assert!(afresh.registration_of("registered").is_none(), "--reset forgets");
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));

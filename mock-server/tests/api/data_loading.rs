@@ -258,5 +258,23 @@ async fn a_sqlite_store_loads_data_once_and_never_half() {
     let server = spawn(true).await.unwrap();
     assert!(matches!(server.seeded, Seeded::Kept), "{:?}", server.seeded);
     server.shutdown().await;
+    // --reset with the bad file: refused, and what the store held is still there.
+    let reset = ccri_mock::spawn(Config {
+        port: 0,
+        store: storage.clone(),
+        reset: true,
+        data: Some(data(&dir, false)),
+        ..Config::default()
+    });
+    assert!(matches!(reset.await, Err(StartError::Data(_))));
+    let server = ccri_mock::spawn(Config {
+        port: 0,
+        store: storage.clone(),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    assert!(matches!(server.seeded, Seeded::Kept), "{:?}", server.seeded);
+    server.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -110,12 +110,6 @@ impl Sqlite {
         // killed half-way leaves the file as it was, never half migrated.
         let prepare = || -> rusqlite::Result<()> {
             writer.execute_batch("BEGIN IMMEDIATE")?;
-            if reset {
-                writer.execute_batch(
-                    "DROP TABLE IF EXISTS by_code; DROP TABLE IF EXISTS by_patient;
-                     DROP TABLE IF EXISTS versions; DROP TABLE IF EXISTS resources;",
-                )?;
-            }
             writer.execute_batch(SCHEMA)?;
             // A store of schema 1 gains the index column; its versions are indexed
             // again as they are read. Asked of the table, not of user_version.
@@ -143,11 +137,21 @@ impl Sqlite {
         let empty = sqlite
             .read(|s| Ok::<_, StoreError>(s.seq() == 0))
             .map_err(|e| refuse(e.to_string()))?;
-        if !empty {
+        if !empty && !reset {
             return Ok((sqlite, None));
         }
-        let seeded =
-            sqlite.transaction(|w| seed(&mut |records| w.file_all(records)).map_err(StoreError::Data))?;
+        // Emptied in the transaction that fills it again: a reset whose data is bad
+        // leaves the store as it was.
+        let before = match reset {
+            true => {
+                "DELETE FROM by_code; DELETE FROM by_patient; DELETE FROM versions;
+                 DELETE FROM resources; DELETE FROM sqlite_sequence;"
+            }
+            false => "",
+        };
+        let seeded = sqlite.within(before, |w| {
+            seed(&mut |records| w.file_all(records)).map_err(StoreError::Data)
+        })?;
         Ok((sqlite, Some(seeded)))
     }
 
@@ -191,8 +195,21 @@ impl Sqlite {
         &self,
         writes: impl FnOnce(&mut dyn Writer) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.within("", writes)
+    }
+
+    /// [`Self::transaction`], running the SQL `before` first, inside it.
+    fn within<T, E: From<StoreError>>(
+        &self,
+        before: &str,
+        writes: impl FnOnce(&mut dyn Writer) -> Result<T, E>,
+    ) -> Result<T, E> {
         let connection = self.writer();
         connection.execute_batch("BEGIN IMMEDIATE").map_err(failed)?;
+        if let Err(e) = connection.execute_batch(before) {
+            let _ = connection.execute_batch("ROLLBACK");
+            return Err(failed(e).into());
+        }
         let mut tables = Tables::new(&connection, &self.versions, Caching::ReadOnly);
         let result = match std::panic::catch_unwind(AssertUnwindSafe(|| writes(&mut tables))) {
             Ok(result) => result,
