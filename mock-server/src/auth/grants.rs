@@ -442,14 +442,7 @@ impl Grants {
             self.clients.remove(client_id);
             self.registered.retain(|id| id != client_id);
             self.pending.retain(|_, (_, a)| a.client.client_id != client_id);
-            let durable = &self.durable;
-            self.refresh_tokens.retain(|key, r| {
-                let keep = r.grant.client_id != client_id;
-                if !keep {
-                    durable.forget(Kept::RefreshToken, &key.0);
-                }
-                keep
-            });
+            self.drop_refresh_tokens(|r| r.grant.client_id == client_id);
         }
     }
 
@@ -635,13 +628,18 @@ impl Grants {
         self.durable
             .keep(Kept::RevokedGrant, grant_id, &until, until.saturating_add(1));
         self.revoked_grants.insert(grant_id.to_owned(), until);
+        self.drop_refresh_tokens(|refresh| refresh.grant.id == grant_id);
+    }
+
+    /// Drops the refresh tokens `doomed` picks, here and in the store's file.
+    fn drop_refresh_tokens(&mut self, doomed: impl Fn(&RefreshGrant) -> bool) {
         let durable = &self.durable;
         self.refresh_tokens.retain(|key, refresh| {
-            let keep = refresh.grant.id != grant_id;
-            if !keep {
+            let dropped = doomed(refresh);
+            if dropped {
                 durable.forget(Kept::RefreshToken, &key.0);
             }
-            keep
+            !dropped
         });
     }
 

@@ -157,6 +157,10 @@ async fn refresh(mock: &Binary, refresh_token: &Value) -> StatusCode {
         .status()
 }
 
+async fn json_at(url: &str) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
 async fn read(url: &str, token: &Value) -> StatusCode {
     reqwest::Client::new()
         .get(url)
@@ -212,26 +216,11 @@ async fn a_sqlite_store_keeps_clients_resources_and_tokens_through_a_sigkill() {
         .await
         .unwrap();
     assert_eq!(revocation.status(), StatusCode::OK);
-    let jwks: Value = http
-        .get(before.auth("jwk"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = json_at(&before.auth("jwk")).await;
     before.kill();
 
     let after = Binary::start(&dir.0, port).await;
-    let jwks_after: Value = http
-        .get(after.auth("jwk"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(jwks_after, jwks, "the same signing key");
+    assert_eq!(json_at(&after.auth("jwk")).await, jwks, "the same signing key");
     // The access token issued before still verifies, and reads what was written.
     assert_eq!(read(&observation, &kept["access_token"]).await, StatusCode::OK);
     assert_eq!(refresh(&after, &kept["refresh_token"]).await, StatusCode::OK);

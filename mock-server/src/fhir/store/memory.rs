@@ -51,7 +51,6 @@ pub(super) struct Inner {
     types: HashMap<String, TypeData>,
 }
 
-#[derive(Default)]
 pub(super) struct Memory {
     inner: RwLock<Inner>,
 }

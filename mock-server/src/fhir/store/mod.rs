@@ -725,6 +725,38 @@ mod tests {
         });
     }
 
+    /// The file failing under a running store (here: a table gone): the request's
+    /// answer is the failure — a 503 — never an empty result, and a failed write
+    /// leaves nothing behind.
+    #[test]
+    fn a_failing_sqlite_store_answers_503_and_keeps_nothing_half_written() {
+        let file = TempFile::new();
+        let store = open(&Storage::Sqlite(file.0.clone()), false, Vec::new()).unwrap();
+        write(&store, |w| {
+            w.create("Observation", observation("a", "1", "x"));
+        });
+        let other = rusqlite::Connection::open(&file.0).unwrap();
+        other.execute_batch("DROP TABLE by_code").unwrap();
+        let written = store.transaction(|w| {
+            w.create("Observation", observation("b", "1", "y"));
+            Ok::<_, StoreError>(())
+        });
+        assert!(matches!(written, Err(StoreError::Failed(_))), "{written:?}");
+        other.execute_batch("DROP TABLE by_patient").unwrap();
+        let searched = store.read(|s| {
+            let candidates = s.for_patients("Observation", &["1"]);
+            Ok::<_, StoreError>(s.resolve("Observation", candidates, s.seq()).count())
+        });
+        let outcome = crate::fhir::outcome::Outcome::from(searched.unwrap_err());
+        assert_eq!(outcome.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        // Reads that do not need the lost tables still work, and b was never stored.
+        assert!(matches!(
+            store.find("Observation", "a").unwrap(),
+            Found::Current(_)
+        ));
+        assert!(matches!(store.find("Observation", "b").unwrap(), Found::Missing));
+    }
+
     #[test]
     fn a_store_that_cannot_be_opened_says_which_and_why() {
         let error = open(
