@@ -85,6 +85,38 @@ pub enum Storage {
     Memory,
     /// One SQLite file, kept across restarts.
     Sqlite(PathBuf),
+    /// A PostgreSQL database, which several mocks may share.
+    Postgres(DatabaseUrl),
+}
+
+/// A `postgres://` URL. It may hold a password: it prints with the password
+/// `[redacted]`, and only [`DatabaseUrl::expose`] gives it whole, to connect.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(Url);
+
+impl DatabaseUrl {
+    pub(crate) fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.password() {
+            Some(password) => f.write_str(&self.0.as_str().replacen(
+                &format!(":{password}@"),
+                ":[redacted]@",
+                1,
+            )),
+            None => f.write_str(self.0.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
 }
 
 impl std::str::FromStr for Storage {
@@ -93,7 +125,17 @@ impl std::str::FromStr for Storage {
         match text.split_once(':') {
             _ if text == "memory" => Ok(Storage::Memory),
             Some(("sqlite", path)) if !path.is_empty() => Ok(Storage::Sqlite(path.into())),
-            _ => Err(format!("{text:?} is not a store: give memory or sqlite:PATH")),
+            Some(("postgres" | "postgresql", _)) => match Url::parse(text) {
+                Ok(url) if url.has_host() => Ok(Storage::Postgres(DatabaseUrl(url))),
+                // The text may hold a password: the error does not repeat it.
+                _ => Err(
+                    "the postgres:// store is not a URL: give postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+                        .into(),
+                ),
+            },
+            _ => Err(format!(
+                "{text:?} is not a store: give memory, sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+            )),
         }
     }
 }
@@ -111,6 +153,7 @@ impl std::fmt::Display for Storage {
         match self {
             Storage::Memory => f.write_str("memory"),
             Storage::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Storage::Postgres(url) => url.fmt(f),
         }
     }
 }
@@ -186,7 +229,7 @@ fn default_grant_types() -> Vec<GrantType> {
 }
 
 /// A person who can log in on the mock's login page.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     pub username: String,

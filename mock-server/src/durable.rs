@@ -1,28 +1,32 @@
-//! What the authorisation server keeps across a restart, with `--store sqlite:PATH`:
-//! the signing key (so tokens issued before a restart still verify), registered
-//! clients, refresh tokens, revocations (so a revoked token stays revoked) and
-//! the ids of client assertions used (so none can be replayed after a restart).
+//! What the authorisation server keeps in the store (`--store sqlite:PATH` or
+//! `postgres://…`): the signing key, clients, codes, authorizations waiting for a
+//! person, browser logins, launches, refresh tokens, revocations and used
+//! assertion ids — one row each in a table `kept`, its value as JSON, with its
+//! expiry, so expired rows are pruned as the grant store prunes its own.
 //!
-//! The grant store stays the authority while the process runs and writes each
-//! change of these through to a table of the store's file, `kept`: one row per
-//! entry, its value as JSON, with the entry's expiry so expired rows are pruned
-//! as the grant store prunes its own. At start, the grant store reads them back.
-//! Short-lived entries (codes, authorizations waiting for a person, launch ids,
-//! browser logins) live a few minutes and are not kept: a restart in the middle
-//! of a launch means launching again.
+//! The grant store keeps working from its maps and writes each change through.
+//! Every row carries `changed`, the number of the last write to it (writers take
+//! turns, so numbers are committed in order), and a forgotten entry stays a row
+//! without a value for a while. That lets a grant store catch up with what others
+//! wrote: at start, from nothing (a restart); and on PostgreSQL, where other mocks
+//! write too, before each use (see `state.rs`) — a revocation made by one mock is
+//! seen by the next request any other one answers. What must happen once across
+//! mocks (a code redeemed, a launch or an authorization taken, an assertion id
+//! used, the first signing key) is decided by one conditional statement here.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::Storage;
-use crate::sqlite::{connect, int};
+use crate::postgres::Postgres;
+use crate::sql::{Connection, Param, Pool, int};
+use crate::sqlite::Sqlite;
 
 /// The kinds of entry kept. Their names are the table's `kind` column: renaming
 /// one forgets what was kept under it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 #[strum(serialize_all = "snake_case")]
 pub(crate) enum Kept {
     /// The signing key, as PKCS#8, by algorithm.
@@ -31,6 +35,16 @@ pub(crate) enum Kept {
     Client,
     /// A registered client's RFC 7592 registration, by client id.
     Registration,
+    /// An authorization code not yet redeemed.
+    Code,
+    /// A redeemed code: presented again, it revokes its grant.
+    UsedCode,
+    /// An authorization waiting for a person, by `txn`.
+    Pending,
+    /// A browser's login, by its cookie.
+    Session,
+    /// A launch made on the launcher page, by launch id.
+    Launch,
     RefreshToken,
     /// A refresh token rotation replaced: using it again revokes its grant.
     ReplacedRefreshToken,
@@ -40,31 +54,80 @@ pub(crate) enum Kept {
     AssertionId,
 }
 
-/// Entries kept in the store's file; with the memory store, nothing is.
+/// One write to the table, as another grant store catches up with it.
+pub(crate) struct Change {
+    pub(crate) kind: Kept,
+    pub(crate) key: String,
+    /// The entry's JSON; `None` once forgotten.
+    pub(crate) value: Option<String>,
+    pub(crate) expires_at: u64,
+    pub(crate) changed: u64,
+}
+
+/// The store's table could not be read or written (→ 503, `temporarily_unavailable`).
+#[derive(Debug, thiserror::Error)]
+#[error("the store failed: {0}")]
+pub(crate) struct Unavailable(String);
+
+/// How long a forgotten entry stays a row, at most, for other mocks to see it go.
+const FORGOTTEN_FOR_SECS: u64 = 7 * 24 * 60 * 60;
+
+/// Entries kept in the store; with the memory store, nothing is.
 #[derive(Clone, Default)]
-pub(crate) struct Durable(Option<Arc<Mutex<Connection>>>);
+pub(crate) struct Durable(Option<Arc<Table>>);
+
+enum Table {
+    Sqlite(Pool<Sqlite>),
+    Postgres(Pool<Postgres>),
+}
+
+impl Table {
+    /// One transaction that writes, as the only writer of the table.
+    fn write<T>(&self, work: impl FnOnce(&dyn Connection) -> Result<T, String>) -> Result<T, String> {
+        match self {
+            Table::Sqlite(pool) => pool.write(|c| work(c)),
+            Table::Postgres(pool) => pool.write(|c| work(c)),
+        }
+    }
+
+    fn read<T>(&self, work: impl FnOnce(&dyn Connection) -> Result<T, String>) -> Result<T, String> {
+        match self {
+            Table::Sqlite(pool) => pool.with(|c| work(c)),
+            Table::Postgres(pool) => pool.with(|c| work(c)),
+        }
+    }
+}
+
+/// The next value of `changed`, inside a transaction that writes.
+const NEXT_CHANGE: &str = "(SELECT coalesce(max(changed), 0) + 1 FROM kept)";
 
 impl Durable {
-    /// The table in `storage`'s file.
+    /// The table in `storage`.
     pub(crate) fn open(storage: &Storage) -> Result<Durable, String> {
-        let path = match storage {
+        let table = match storage {
             Storage::Memory => return Ok(Durable(None)),
-            Storage::Sqlite(path) => path,
+            Storage::Sqlite(path) => Table::Sqlite(Pool::new(Sqlite { path: path.clone() })),
+            Storage::Postgres(url) => Table::Postgres(Pool::new(Postgres { url: url.clone() })),
         };
-        let refuse = |why: String| format!("cannot open the store {storage}: {why}");
-        let connection = connect(path).map_err(refuse)?;
-        connection
-            .execute_batch(SCHEMA)
-            .map_err(|e| refuse(e.to_string()))?;
-        Ok(Durable(Some(Arc::new(Mutex::new(connection)))))
+        let sqlite = matches!(table, Table::Sqlite(_));
+        table
+            .write(|c| {
+                if sqlite {
+                    migrate_sqlite(c)?;
+                }
+                match sqlite {
+                    true => c.batch(&(SCHEMA.replace("BIGINT", "INTEGER") + " WITHOUT ROWID;" + INDEX)),
+                    false => c.batch(&(SCHEMA.to_owned() + ";" + INDEX)),
+                }
+            })
+            .map_err(|why| format!("cannot open the store {storage}: {why}"))?;
+        Ok(Durable(Some(Arc::new(table))))
     }
 
     /// Forgets everything kept (`--reset`): the key and every client and token.
     pub(crate) fn forget_everything(&self) -> Result<(), String> {
-        match self.with(|c| c.execute("DELETE FROM kept", []).map(drop)) {
-            Some(Err(e)) => Err(format!("cannot empty the store: {e}")),
-            _ => Ok(()),
-        }
+        self.write(|c| c.execute("DELETE FROM kept", &[]).map(drop))
+            .map_err(|e| format!("cannot empty the store: {}", e.0))
     }
 
     /// Whether anything is kept (not with the memory store).
@@ -73,89 +136,158 @@ impl Durable {
     }
 
     /// Keeps `value` under `key` until `expires_at` (seconds since the epoch).
-    pub(crate) fn keep(&self, kind: Kept, key: &str, value: &impl Serialize, expires_at: u64) {
-        let Ok(json) = serde_json::to_string(value) else {
-            return;
-        };
-        self.report(kind, self.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO kept (kind, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-            )?
-            .execute(params![<&str>::from(kind), key, json, int(expires_at)])
+    pub(crate) fn keep(
+        &self,
+        kind: Kept,
+        key: &str,
+        value: &impl Serialize,
+        expires_at: u64,
+    ) -> Result<(), Unavailable> {
+        let json = serde_json::to_string(value).map_err(|e| Unavailable(e.to_string()))?;
+        self.write(|c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO kept (kind, key, value, expires_at, changed) VALUES ($1, $2, $3, $4, {NEXT_CHANGE})
+                     ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value,
+                         expires_at = excluded.expires_at, changed = excluded.changed"
+                ),
+                &[Param::Text(kind.into()), Param::Text(key), Param::Text(&json), Param::Int(int(expires_at))],
+            )
             .map(drop)
-        }));
+        })
     }
 
-    pub(crate) fn forget(&self, kind: Kept, key: &str) {
-        self.report(
-            kind,
-            self.with(|c| {
-                c.prepare_cached("DELETE FROM kept WHERE kind = ?1 AND key = ?2")?
-                    .execute(params![<&str>::from(kind), key])
-                    .map(drop)
-            }),
-        );
+    /// Keeps `value` under `key` unless a live entry is there already; true if
+    /// this kept it. Of two mocks asking at once, one is told true.
+    pub(crate) fn keep_first(
+        &self,
+        kind: Kept,
+        key: &str,
+        value: &impl Serialize,
+        expires_at: u64,
+    ) -> Result<bool, Unavailable> {
+        let json = serde_json::to_string(value).map_err(|e| Unavailable(e.to_string()))?;
+        self.write(|c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO kept (kind, key, value, expires_at, changed) VALUES ($1, $2, $3, $4, {NEXT_CHANGE})
+                     ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value,
+                         expires_at = excluded.expires_at, changed = excluded.changed
+                     WHERE kept.value IS NULL"
+                ),
+                &[Param::Text(kind.into()), Param::Text(key), Param::Text(&json), Param::Int(int(expires_at))],
+            )
+            .map(|kept| kept == 1)
+        })
+        .map(|kept| kept || self.0.is_none())
     }
 
-    /// Every live entry of `kind`, as kept. One that no longer reads as a `T` (kept
-    /// by another version of the mock) is skipped, and said.
-    pub(crate) fn all<T: DeserializeOwned>(&self, kind: Kept, now: u64) -> Vec<(String, T)> {
-        let rows = self.with(|c| {
-            c.prepare_cached("SELECT key, value FROM kept WHERE kind = ?1 AND expires_at > ?2")?
-                .query_map(params![<&str>::from(kind), int(now)], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        });
-        let rows = self.report(kind, rows).unwrap_or_default();
-        rows.into_iter()
-            .filter_map(|(key, json)| match serde_json::from_str(&json) {
-                Ok(value) => Some((key, value)),
-                Err(error) => {
-                    tracing::warn!(?kind, key, %error, "a kept entry no longer reads; skipped");
-                    None
-                }
-            })
-            .collect()
+    /// Forgets the entry; true if it was live. Of two mocks taking one entry at
+    /// once, one is told true. With the memory store, always true: the grant
+    /// store's own maps decide.
+    pub(crate) fn take(&self, kind: Kept, key: &str, now: u64) -> Result<bool, Unavailable> {
+        if self.0.is_none() {
+            return Ok(true);
+        }
+        self.write(|c| {
+            c.execute(
+                &format!(
+                    "UPDATE kept SET value = NULL, changed = {NEXT_CHANGE},
+                         expires_at = CASE WHEN expires_at > $3 THEN $3 ELSE expires_at END
+                     WHERE kind = $1 AND key = $2 AND value IS NOT NULL"
+                ),
+                &[
+                    Param::Text(kind.into()),
+                    Param::Text(key),
+                    Param::Int(int(now + FORGOTTEN_FOR_SECS)),
+                ],
+            )
+            .map(|taken| taken == 1)
+        })
     }
 
     /// One entry, if kept and live.
-    pub(crate) fn one<T: DeserializeOwned>(&self, kind: Kept, key: &str) -> Option<T> {
-        let json = self.with(|c| {
-            c.prepare_cached("SELECT value FROM kept WHERE kind = ?1 AND key = ?2")?
-                .query_row(params![<&str>::from(kind), key], |row| row.get::<_, String>(0))
-                .optional()
-        });
-        serde_json::from_str(&self.report(kind, json)??).ok()
+    pub(crate) fn one<T: DeserializeOwned>(&self, kind: Kept, key: &str) -> Result<Option<T>, Unavailable> {
+        let Some(table) = &self.0 else {
+            return Ok(None);
+        };
+        let rows = table
+            .read(|c| {
+                c.query(
+                    "SELECT value FROM kept WHERE kind = $1 AND key = $2 AND value IS NOT NULL",
+                    &[Param::Text(kind.into()), Param::Text(key)],
+                )
+            })
+            .map_err(Unavailable)?;
+        Ok(rows
+            .first()
+            .and_then(|row| row.first()?.text())
+            .and_then(|json| serde_json::from_str(json).ok()))
+    }
+
+    /// The number of the latest write, when other processes write too (else
+    /// `None`: this process's maps are the truth).
+    pub(crate) fn latest_change(&self) -> Result<Option<u64>, Unavailable> {
+        let Some(table @ Table::Postgres(_)) = self.0.as_deref() else {
+            return Ok(None);
+        };
+        table
+            .read(|c| c.number("SELECT max(changed) FROM kept", &[]))
+            .map(|n| Some(n.unwrap_or(0).unsigned_abs()))
+            .map_err(Unavailable)
+    }
+
+    /// Every write after number `seen`, in order, of entries not yet expired at `now`.
+    pub(crate) fn changes_since(&self, seen: u64, now: u64) -> Result<Vec<Change>, Unavailable> {
+        let Some(table) = &self.0 else {
+            return Ok(Vec::new());
+        };
+        let rows = table
+            .read(|c| {
+                c.query(
+                    "SELECT kind, key, value, expires_at, changed FROM kept
+                     WHERE changed > $1 AND expires_at > $2 ORDER BY changed",
+                    &[Param::Int(int(seen)), Param::Int(int(now))],
+                )
+            })
+            .map_err(Unavailable)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let [kind, key, value, expires_at, changed] = <[_; 5]>::try_from(row).ok()?;
+                let kind = kind.text()?.parse().ok();
+                if kind.is_none() {
+                    tracing::warn!("an entry of a kind this mock does not know was skipped");
+                }
+                Some(Change {
+                    kind: kind?,
+                    key: key.text()?.to_owned(),
+                    value: value.text().map(str::to_owned),
+                    expires_at: expires_at.int()?.unsigned_abs(),
+                    changed: changed.int()?.unsigned_abs(),
+                })
+            })
+            .collect())
     }
 
     /// Drops the entries that expired before `now`.
     pub(crate) fn prune(&self, now: u64) {
-        let pruned = self.with(|c| {
-            c.prepare_cached("DELETE FROM kept WHERE expires_at <= ?1")?
-                .execute([int(now)])
+        let pruned = self.write(|c| {
+            c.execute("DELETE FROM kept WHERE expires_at <= $1", &[Param::Int(int(now))])
                 .map(drop)
         });
-        if let Some(Err(error)) = pruned {
+        if let Err(error) = pruned {
             tracing::error!(%error, "cannot prune the kept authorisation state");
         }
     }
 
-    fn with<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<rusqlite::Result<T>> {
-        let connection = self.0.as_ref()?;
-        Some(work(&connection.lock().unwrap_or_else(PoisonError::into_inner)))
-    }
-
-    /// A failed write leaves the running server as it is; only a restart would
-    /// miss the entry. It is logged, not turned into a failed request.
-    fn report<T>(&self, kind: Kept, result: Option<rusqlite::Result<T>>) -> Option<T> {
-        match result? {
-            Ok(value) => Some(value),
-            Err(error) => {
-                tracing::error!(?kind, %error, "cannot keep the authorisation state in the store");
-                None
-            }
+    fn write<T: Default>(
+        &self,
+        work: impl FnOnce(&dyn Connection) -> Result<T, String>,
+    ) -> Result<T, Unavailable> {
+        match &self.0 {
+            Some(table) => table.write(work).map_err(Unavailable),
+            None => Ok(T::default()),
         }
     }
 }
@@ -164,8 +296,33 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kept (
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
+    -- NULL once forgotten.
+    value TEXT,
+    expires_at BIGINT NOT NULL,
+    changed BIGINT NOT NULL,
     PRIMARY KEY (kind, key)
-) WITHOUT ROWID;
-";
+)";
+
+const INDEX: &str = "CREATE INDEX IF NOT EXISTS kept_by_change ON kept (changed);";
+
+/// A SQLite file made before entries could be forgotten in place (no `changed`,
+/// `value` required) has its table made again, entries numbered in the order
+/// clients were registered.
+fn migrate_sqlite(c: &dyn Connection) -> Result<(), String> {
+    let old = c.number(
+        "SELECT count(*) FROM pragma_table_info('kept') WHERE name = 'kind'
+         AND NOT EXISTS (SELECT 1 FROM pragma_table_info('kept') WHERE name = 'changed')",
+        &[],
+    )?;
+    if old != Some(1) {
+        return Ok(());
+    }
+    c.batch(&format!(
+        "ALTER TABLE kept RENAME TO kept_before;
+         {} WITHOUT ROWID;
+         INSERT INTO kept (kind, key, value, expires_at, changed)
+             SELECT kind, key, value, expires_at, row_number() OVER (ORDER BY json_extract(value, '$.since'), kind, key) FROM kept_before;
+         DROP TABLE kept_before;",
+        SCHEMA.replace("BIGINT", "INTEGER")
+    ))
+}

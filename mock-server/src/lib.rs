@@ -11,8 +11,10 @@ mod durable;
 mod fhir;
 mod inspector;
 mod lint;
+mod postgres;
 mod reference;
 mod seed;
+mod sql;
 mod sqlite;
 mod state;
 #[cfg(feature = "testing")]
@@ -153,7 +155,9 @@ pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
     // has been filled afresh (see `start`).
     let kept = match config.reset {
         true => None,
-        false => durable.one::<String>(Kept::SigningKey, alg.name()),
+        false => durable
+            .one::<String>(Kept::SigningKey, alg.name())
+            .map_err(|e| StartError::Store(e.to_string()))?,
     };
     match (&config.key_file, kept) {
         (Some(path), _) => {
@@ -165,9 +169,10 @@ pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
         }
         (None, None) if durable.keeps() => {
             let key = SigningKey::generate(alg)?;
-            if !config.reset {
-                keep_key(&durable, &key);
-            }
+            let key = match config.reset {
+                true => key,
+                false => keep_key(&durable, key)?,
+            };
             let _ = slot.set(key);
         }
         (None, None) => {
@@ -187,12 +192,28 @@ pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
     start(config, slot, durable).await
 }
 
-/// Keeps `key` in the store, so that the tokens it signs verify after a restart.
-fn keep_key(durable: &Durable, key: &SigningKey) {
-    if let Some(der) = key.to_pkcs8() {
-        let der = URL_SAFE_NO_PAD.encode(der);
-        durable.keep(Kept::SigningKey, key.alg().name(), &der, u64::MAX);
+/// Keeps `key` in the store, so that the tokens it signs verify after a restart,
+/// unless another mock on the database kept one a moment before: then that one
+/// is the key, so every mock signs and verifies alike.
+fn keep_key(durable: &Durable, key: SigningKey) -> Result<SigningKey, StartError> {
+    let unavailable = |e: durable::Unavailable| StartError::Store(e.to_string());
+    let alg = key.alg();
+    let Some(der) = key.to_pkcs8() else {
+        return Ok(key);
+    };
+    let der = URL_SAFE_NO_PAD.encode(der);
+    if durable
+        .keep_first(Kept::SigningKey, alg.name(), &der, u64::MAX)
+        .map_err(unavailable)?
+    {
+        return Ok(key);
     }
+    let kept = durable
+        .one::<String>(Kept::SigningKey, alg.name())
+        .map_err(unavailable)?
+        .unwrap_or_default();
+    let der = URL_SAFE_NO_PAD.decode(kept).unwrap_or_default();
+    Ok(SigningKey::from_pkcs8(alg, &der)?)
 }
 
 fn check_configured_client(client: &ClientConfig) -> Result<(), String> {
@@ -259,9 +280,16 @@ async fn start(
     if config.reset {
         durable.forget_everything().map_err(StartError::Store)?;
         if config.key_file.is_none()
-            && let Some(key) = key.get()
+            && let Some(made) = key.get()
         {
-            keep_key(&durable, key);
+            // Kept afresh; none was kept a moment ago but by a mock started
+            // meanwhile, which would serve another key until restarted.
+            let der = made.to_pkcs8().map(|der| URL_SAFE_NO_PAD.encode(der));
+            if let Some(der) = der {
+                durable
+                    .keep(Kept::SigningKey, made.alg().name(), &der, u64::MAX)
+                    .map_err(|e| StartError::Store(e.to_string()))?;
+            }
         }
     }
     let certificate = tls.as_ref().map(|tls| tls.certificate_pem.clone());

@@ -1,25 +1,55 @@
-//! What every user of a SQLite store file shares: how a connection is opened.
+//! SQLite as a [`Database`]: one file (`--store sqlite:PATH`), in this process.
 
-use std::path::Path;
+use std::borrow::Cow;
+use std::path::PathBuf;
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::types::ValueRef;
+use rusqlite::{OpenFlags, ToSql};
 
-/// A connection to the store file at `path`, made (with its directory) if missing.
-pub(crate) fn connect(path: &Path) -> Result<Connection, String> {
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let connection = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| e.to_string())?;
-    configure(&connection).map_err(|e| e.to_string())?;
-    Ok(connection)
+use crate::sql::{Cell, Connection, Database, Dialect, Param, Row};
+
+/// The store file at `path`.
+pub(crate) struct Sqlite {
+    pub(crate) path: PathBuf,
 }
 
-fn configure(connection: &Connection) -> rusqlite::Result<()> {
+impl Database for Sqlite {
+    type Connection = rusqlite::Connection;
+    const DIALECT: Dialect = Dialect::Sqlite;
+    // One read transaction: every question sees the same moment, and the
+    // file's locks are taken once, not once a statement.
+    const BEGIN_READ: &'static str = "BEGIN";
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
+    /// A connection to the file, made (with its directory) if missing.
+    fn connect(&self) -> Result<rusqlite::Connection, String> {
+        let path = &self.path;
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let connection = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| e.to_string())?;
+        configure(&connection).map_err(|e| e.to_string())?;
+        Ok(connection)
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    /// SQLite's calls are function calls of microseconds: they run where they are.
+    fn wait<T>(&self, work: impl FnOnce() -> T) -> T {
+        work()
+    }
+}
+
+fn configure(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
     // WAL: readers never wait for the writer. NORMAL: a commit survives the
     // process being killed (not the machine losing power), at a fraction of FULL's cost.
     connection.execute_batch(
@@ -33,7 +63,71 @@ fn configure(connection: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// SQLite keeps signed 64-bit integers; "no limit" (`u64::MAX`) would not fit.
-pub(crate) fn int(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+impl Connection for rusqlite::Connection {
+    fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, String> {
+        let run = || -> rusqlite::Result<Vec<Row>> {
+            let mut statement = self.prepare_cached(&numbered(sql))?;
+            let columns = statement.column_count();
+            let mut rows = statement.query(rusqlite::params_from_iter(params.iter().map(bound)))?;
+            let mut read = Vec::new();
+            while let Some(row) = rows.next()? {
+                read.push(
+                    (0..columns)
+                        .map(|i| row.get_ref(i).map(cell))
+                        .collect::<rusqlite::Result<Row>>()?,
+                );
+            }
+            Ok(read)
+        };
+        run().map_err(|e| e.to_string())
+    }
+
+    fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, String> {
+        self.prepare_cached(&numbered(sql))
+            .and_then(|mut statement| statement.execute(rusqlite::params_from_iter(params.iter().map(bound))))
+            .map(|changed| changed as u64)
+            .map_err(|e| e.to_string())
+    }
+
+    fn batch(&self, sql: &str) -> Result<(), String> {
+        // The transaction statements run on every request: prepared once.
+        if matches!(sql, "BEGIN" | "COMMIT" | "ROLLBACK") {
+            return Connection::execute(self, sql, &[]).map(drop);
+        }
+        self.execute_batch(sql).map_err(|e| e.to_string())
+    }
+}
+
+/// The statement with PostgreSQL's `$1` written as SQLite's `?1`. SQLite reads
+/// `$1` too, but as a name, numbered in the order names first appear.
+fn numbered(sql: &str) -> Cow<'_, str> {
+    let bytes = sql.as_bytes();
+    let numbers = |i: usize| bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+    match (0..bytes.len()).any(|i| bytes[i] == b'$' && numbers(i)) {
+        false => Cow::Borrowed(sql),
+        true => Cow::Owned(
+            sql.char_indices()
+                .map(|(i, c)| if c == '$' && numbers(i) { '?' } else { c })
+                .collect(),
+        ),
+    }
+}
+
+fn bound<'a>(param: &'a Param<'a>) -> &'a dyn ToSql {
+    match param {
+        Param::Text(text) => text,
+        Param::Int(n) => n,
+        Param::Bytes(bytes) => bytes,
+    }
+}
+
+fn cell(value: ValueRef<'_>) -> Cell {
+    match value {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(n) => Cell::Int(n),
+        // Never stored; read as text so that a mistake shows.
+        ValueRef::Real(x) => Cell::Text(x.to_string()),
+        ValueRef::Text(text) => Cell::Text(String::from_utf8_lossy(text).into_owned()),
+        ValueRef::Blob(bytes) => Cell::Bytes(bytes.to_vec()),
+    }
 }

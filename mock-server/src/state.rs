@@ -12,7 +12,7 @@ use crate::auth::keys::SigningKey;
 use crate::auth::patients::PatientDirectory;
 use crate::auth::verify::TokenCache;
 use crate::config::Config;
-use crate::durable::Durable;
+use crate::durable::{Durable, Unavailable};
 use crate::fhir::store::Store;
 use crate::inspector::Inspector;
 
@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     /// Filled at start, or shortly after by the thread generating it (see `lib.rs`).
     key: Arc<OnceLock<SigningKey>>,
     grants: Mutex<Grants>,
+    /// The grants' table, asked without their lock whether others wrote to it.
+    durable: Durable,
     pub fhir: Store,
     pub token_cache: TokenCache,
     /// Clients' `jwks_uri` key sets.
@@ -43,13 +45,14 @@ impl AppState {
         durable: Durable,
         tls_certificate: Option<String>,
     ) -> Self {
-        let grants = Mutex::new(Grants::new(&config, durable));
+        let grants = Mutex::new(Grants::new(&config, durable.clone()));
         let inspector = Inspector::new(config.inspector_size);
         AppState(Arc::new(Shared {
             config,
             urls,
             key,
             grants,
+            durable,
             fhir,
             token_cache: TokenCache::default(),
             client_keys: KeySetCache::new(),
@@ -70,8 +73,30 @@ impl Shared {
         &self.fhir
     }
 
-    /// The authorisation state. Never held across an `.await`.
+    /// The authorisation state. Never held across an `.await`. If the store it
+    /// shares with other mocks cannot be asked, it is as this mock last saw it
+    /// (and said); what must happen once still asks the store (see `durable.rs`).
     pub(crate) fn grants(&self) -> MutexGuard<'_, Grants> {
+        self.current_grants().unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot catch up with the shared authorisation state");
+            self.locked_grants()
+        })
+    }
+
+    /// The authorisation state, with every write other mocks on the database made
+    /// before this call: a token revoked on one is refused by the next request any
+    /// other answers. One question to the database when nothing changed, asked
+    /// outside the lock.
+    pub(crate) fn current_grants(&self) -> Result<MutexGuard<'_, Grants>, Unavailable> {
+        let latest = self.durable.latest_change()?;
+        let mut grants = self.locked_grants();
+        if latest.is_some_and(|latest| latest > grants.seen()) {
+            grants.catch_up()?;
+        }
+        Ok(grants)
+    }
+
+    fn locked_grants(&self) -> MutexGuard<'_, Grants> {
         // A panic while holding the lock leaves plain maps behind, still consistent enough
         // for a mock; keep serving rather than failing every later request.
         self.grants

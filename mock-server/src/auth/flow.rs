@@ -21,6 +21,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use serde::{Deserialize, Serialize};
 use smart_protocol::{LaunchContext, OAuthErrorCode, Scope, Scopes};
 
 use super::authorize::{consent, error_page, expired_page, login, picker};
@@ -34,7 +35,7 @@ use crate::state::AppState;
 const BROWSER_COOKIE: &str = "ccri-mock-browser";
 
 /// The browser an authorization was begun in: a random id in a cookie.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) struct Browser(String);
 
 impl Browser {
@@ -48,6 +49,16 @@ impl Browser {
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             })
             .map(|v| Browser(v.to_owned()))
+    }
+
+    /// The browser's id, as the store keeps its login.
+    pub(crate) fn id(&self) -> &str {
+        &self.0
+    }
+
+    /// The browser of an id the store kept.
+    pub(crate) fn kept(id: String) -> Browser {
+        Browser(id)
     }
 
     /// The browser's id, or a new one and the cookie that gives it to the browser.
@@ -66,7 +77,7 @@ impl Browser {
 }
 
 /// What `prompt` asked for (OpenID Connect Core §3.1.2.1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Prompt {
     /// Answer without showing any page, or fail.
     pub(crate) none: bool,
@@ -99,14 +110,14 @@ impl Prompt {
 }
 
 /// Who logged in, and when (seconds since the epoch): the id_token's `auth_time`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct LoggedIn {
     pub(crate) user: UserConfig,
     pub(crate) auth_time: u64,
 }
 
 /// Where an authorization is: what it waits for next.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum Stage {
     /// The login form.
     Login,
@@ -138,7 +149,9 @@ impl Stage {
 }
 
 /// An authorization request that passed validation and waits for a person.
-#[derive(Clone, Debug)]
+/// Kept in the store while it waits, so another mock on the same database can
+/// finish it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Authorization {
     /// Names this authorization from `/authorize` on; its grant and tokens keep it,
     /// so the inspector can show a launch as one group.
@@ -169,7 +182,7 @@ pub(crate) struct Authorization {
 }
 
 /// Which encounter a standalone launch puts in context when `launch/encounter` is asked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum EncounterChoice {
     /// The patient's latest (also when no page asked: `skip_auth`, `prompt=none`).
     Latest,

@@ -17,6 +17,7 @@ use crate::reference::FhirReference;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use smart_protocol::{ClientMetadata, LaunchContext, Scopes};
@@ -25,7 +26,7 @@ use super::claims::now;
 use super::flow::{Authorization, Browser};
 use super::simulate::SimulatedError;
 use crate::config::{ClientConfig, Config};
-use crate::durable::{Durable, Kept};
+use crate::durable::{Change, Durable, Kept, Unavailable};
 
 /// Authorizations one client may have waiting for a person; past it the oldest goes.
 pub const MAX_PENDING_PER_CLIENT: usize = 100;
@@ -58,7 +59,7 @@ pub(crate) struct Grant {
 }
 
 /// An authorization code waiting to be exchanged (RFC 6749 §4.1.2, RFC 7636 §4.4).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Code {
     pub(crate) grant: Grant,
     pub(crate) redirect_uri: String,
@@ -76,7 +77,7 @@ pub(crate) struct Redeemed {
 }
 
 /// A browser's login, with the consents given in it (for `prompt=none`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Session {
     pub(crate) username: String,
     pub(crate) auth_time: u64,
@@ -137,7 +138,7 @@ pub(crate) struct RefreshGrant {
 }
 
 /// Which apps may continue a launch.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum LaunchFor {
     /// One registered client.
     Client(String),
@@ -158,7 +159,7 @@ impl LaunchFor {
 }
 
 /// How an app with no registration authenticates, as its launch link chose.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum LinkClient {
     Public,
     /// Confidential, with a secret (Basic or form-post) of this SHA-256 (hex).
@@ -170,7 +171,7 @@ pub(crate) enum LinkClient {
 /// Whether an app must use PKCE with S256, as SMART 2 requires, or may choose: the
 /// launcher's setting for testing an app's own PKCE (sent or not, and checked when
 /// sent).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Pkce {
     Required,
     AppChooses,
@@ -178,10 +179,11 @@ pub(crate) enum Pkce {
 
 /// A launch a developer set up on the launcher page: an EHR launch, or the
 /// standalone launch a launch link's FHIR base reproduces.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Launch {
     /// The apps whose `/authorize` may continue it.
     pub for_client: LaunchFor,
+    #[serde(with = "launch_context")]
     pub context: LaunchContext,
     /// The practitioner the EHR has logged in: no login page in an EHR launch.
     pub fhir_user: Option<FhirReference>,
@@ -241,8 +243,11 @@ pub(crate) struct Grants {
     code_ttl: u64,
     refresh_ttl: u64,
     token_ttl: u64,
-    /// Where clients, refresh tokens and revocations outlive the process.
+    /// Where every entry outlives the process, and other mocks on one database
+    /// share them.
     durable: Durable,
+    /// The number of the store's last write this grant store has taken in.
+    seen: u64,
 }
 
 /// A refresh token as the grant store knows it: its SHA-256, in hex. The store's
@@ -311,48 +316,117 @@ impl Grants {
             refresh_ttl: config.refresh_ttl_secs,
             token_ttl: config.token_ttl_secs,
             durable,
+            seen: 0,
         };
-        grants.read_kept();
+        if let Err(error) = grants.catch_up() {
+            tracing::error!(%error, "cannot read the kept authorisation state");
+        }
         grants
     }
 
-    /// Takes in what was kept before a restart. A configured client keeps its
+    /// Takes in what the store's other writers did since this grant store last
+    /// looked (at start: everything kept before a restart). See `durable.rs`.
+    pub(crate) fn catch_up(&mut self) -> Result<(), Unavailable> {
+        for change in self.durable.changes_since(self.seen, now())? {
+            self.seen = change.changed;
+            self.apply(change);
+        }
+        Ok(())
+    }
+
+    /// The number of the store's last write taken in.
+    pub(crate) fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// One write of the store, into the maps. A configured client keeps its
     /// configuration: a kept client of the same id is not read.
-    fn read_kept(&mut self) {
-        let now = now();
-        let mut clients: Vec<KeptClient> = self
-            .durable
-            .all(Kept::Client, now)
-            .into_iter()
-            .map(|(_, kept)| kept)
-            .filter(|kept: &KeptClient| !self.clients.contains_key(&kept.client.client_id))
-            .collect();
-        clients.sort_by(|a, b| (a.since, &a.client.client_id).cmp(&(b.since, &b.client.client_id)));
-        for KeptClient { client, .. } in clients {
-            self.registered.push(client.client_id.clone());
-            self.clients.insert(client.client_id.clone(), client);
+    fn apply(
+        &mut self,
+        Change {
+            kind,
+            key,
+            value,
+            expires_at,
+            ..
+        }: Change,
+    ) {
+        fn read<T: DeserializeOwned>(value: Option<&str>) -> Option<T> {
+            value.and_then(|json| serde_json::from_str(json).ok())
         }
-        for (client_id, registration) in self.durable.all(Kept::Registration, now) {
-            if self.registered.contains(&client_id) {
-                self.registrations.insert(client_id, registration);
+        let value = value.as_deref();
+        let expiring = |value| Expiring { value, expires_at };
+        match kind {
+            Kept::SigningKey => {}
+            Kept::Client if self.configured.binary_search(&key).is_ok() => {}
+            Kept::Client => match read::<KeptClient>(value) {
+                Some(kept) => {
+                    if !self.clients.contains_key(&key) {
+                        self.registered.push(key.clone());
+                    }
+                    self.clients.insert(key, kept.client);
+                }
+                None => {
+                    self.registered.retain(|id| *id != key);
+                    self.clients.remove(&key);
+                }
+            },
+            Kept::Registration => set(&mut self.registrations, key, read(value)),
+            Kept::Code => set(
+                &mut self.codes,
+                key,
+                read(value).map(|code| expiring(CodeState::Unused(Box::new(code)))),
+            ),
+            Kept::UsedCode => set(
+                &mut self.codes,
+                key,
+                read(value).map(|grant_id| expiring(CodeState::Used { grant_id })),
+            ),
+            Kept::Pending => {
+                self.holds += 1;
+                let held = read(value).map(|authorization| (self.holds, authorization));
+                set(&mut self.pending, key, held);
             }
+            Kept::Session => set(
+                &mut self.sessions,
+                Browser::kept(key),
+                read(value).map(|session| Expiring {
+                    value: session,
+                    expires_at,
+                }),
+            ),
+            Kept::Launch => set(
+                &mut self.launches,
+                key,
+                read(value).map(|launch| Expiring {
+                    value: launch,
+                    expires_at,
+                }),
+            ),
+            Kept::RefreshToken => set(&mut self.refresh_tokens, TokenKey(key), read(value)),
+            Kept::ReplacedRefreshToken => set(&mut self.replaced_refresh_tokens, TokenKey(key), read(value)),
+            Kept::RevokedGrant => set(&mut self.revoked_grants, key, read(value)),
+            Kept::RevokedToken => set(&mut self.revoked_tokens, key, read(value)),
+            Kept::AssertionId => set(&mut self.assertion_ids, key, read(value)),
         }
-        let durable = &self.durable;
-        self.refresh_tokens.extend(
-            durable
-                .all(Kept::RefreshToken, now)
-                .into_iter()
-                .map(|(k, v)| (TokenKey(k), v)),
-        );
-        self.replaced_refresh_tokens.extend(
-            durable
-                .all(Kept::ReplacedRefreshToken, now)
-                .into_iter()
-                .map(|(k, v)| (TokenKey(k), v)),
-        );
-        self.revoked_grants.extend(durable.all(Kept::RevokedGrant, now));
-        self.revoked_tokens.extend(durable.all(Kept::RevokedToken, now));
-        self.assertion_ids.extend(durable.all(Kept::AssertionId, now));
+    }
+
+    /// Writes an entry through to the store. A failed write leaves the running
+    /// server as it is (its maps have the entry); it is logged.
+    fn keep(&self, kind: Kept, key: &str, value: &impl Serialize, expires_at: u64) {
+        if let Err(error) = self.durable.keep(kind, key, value, expires_at) {
+            tracing::error!(?kind, %error, "cannot keep the authorisation state in the store");
+        }
+    }
+
+    /// Forgets an entry in the store; whether this took it (see [`Durable::take`]).
+    /// A store that cannot answer counts as no: what may happen once does not
+    /// happen twice.
+    fn take_kept(&self, kind: Kept, key: &str) -> bool {
+        self.durable.take(kind, key, now()).unwrap_or_else(|error| {
+            tracing::error!(?kind, %error, "cannot forget the authorisation state in the store");
+            false
+        })
     }
 
     fn keep_client(&self, client: &ClientConfig) {
@@ -360,13 +434,11 @@ impl Grants {
             client: client.clone(),
             since: now(),
         };
-        self.durable
-            .keep(Kept::Client, &client.client_id, &kept, u64::MAX);
+        self.keep(Kept::Client, &client.client_id, &kept, u64::MAX);
     }
 
     fn keep_refresh_token(&self, key: &TokenKey, refresh: &RefreshGrant) {
-        self.durable
-            .keep(Kept::RefreshToken, &key.0, refresh, refresh.expires_at);
+        self.keep(Kept::RefreshToken, &key.0, refresh, refresh.expires_at);
     }
 
     pub(crate) fn client(&self, client_id: &str) -> Option<&ClientConfig> {
@@ -395,8 +467,7 @@ impl Grants {
             return Err("this mock holds at most 10,000 registered clients: restart it to start afresh");
         }
         self.keep_client(&client);
-        self.durable
-            .keep(Kept::Registration, &client.client_id, &registration, u64::MAX);
+        self.keep(Kept::Registration, &client.client_id, &registration, u64::MAX);
         self.registered.push(client.client_id.clone());
         self.registrations.insert(client.client_id.clone(), registration);
         self.clients.insert(client.client_id.clone(), client);
@@ -426,8 +497,13 @@ impl Grants {
     pub(crate) fn update_registration(&mut self, client: ClientConfig, metadata: ClientMetadata) {
         if let Some(registration) = self.registrations.get_mut(&client.client_id) {
             registration.metadata = metadata;
-            self.durable
-                .keep(Kept::Registration, &client.client_id, &*registration, u64::MAX);
+            let registration = &*registration;
+            if let Err(error) =
+                self.durable
+                    .keep(Kept::Registration, &client.client_id, registration, u64::MAX)
+            {
+                tracing::error!(%error, "cannot keep the registration in the store");
+            }
             self.keep_client(&client);
             self.clients.insert(client.client_id.clone(), client);
         }
@@ -437,11 +513,20 @@ impl Grants {
     /// tokens fail [`Grants::is_revoked`], refresh tokens name an unknown client.
     pub(crate) fn unregister(&mut self, client_id: &str) {
         if self.registrations.remove(client_id).is_some() {
-            self.durable.forget(Kept::Registration, client_id);
-            self.durable.forget(Kept::Client, client_id);
+            self.take_kept(Kept::Registration, client_id);
+            self.take_kept(Kept::Client, client_id);
             self.clients.remove(client_id);
             self.registered.retain(|id| id != client_id);
-            self.pending.retain(|_, (_, a)| a.client.client_id != client_id);
+            let waiting: Vec<String> = self
+                .pending
+                .iter()
+                .filter(|(_, (_, a))| a.client.client_id == client_id)
+                .map(|(txn, _)| txn.clone())
+                .collect();
+            for txn in waiting {
+                self.pending.remove(&txn);
+                self.take_kept(Kept::Pending, &txn);
+            }
             self.drop_refresh_tokens(|r| r.grant.client_id == client_id);
         }
     }
@@ -459,22 +544,24 @@ impl Grants {
             && let Some(oldest) = mine().min_by_key(|(_, (held, _))| *held).map(|(k, _)| k.clone())
         {
             self.pending.remove(&oldest);
+            self.take_kept(Kept::Pending, &oldest);
         }
+        self.keep(Kept::Pending, &txn, &authorization, authorization.expires_at);
         self.holds += 1;
         self.pending.insert(txn, (self.holds, authorization));
     }
 
-    /// Removes and returns a live authorization.
+    /// Removes and returns a live authorization, once (also across mocks on one
+    /// database).
     pub(crate) fn take(&mut self, txn: &str) -> Option<Authorization> {
-        self.pending
-            .remove(txn)
-            .map(|(_, a)| a)
-            .filter(|a| now() < a.expires_at)
+        let (_, authorization) = self.pending.remove(txn)?;
+        Some(authorization).filter(|a| self.take_kept(Kept::Pending, txn) && now() < a.expires_at)
     }
 
     /// Stores `code` (made by the caller, who needed it for the redirect first).
     pub(crate) fn store_code(&mut self, code: String, entry: Code) {
         let expires_at = now() + self.code_ttl;
+        self.keep(Kept::Code, &code, &entry, expires_at);
         self.codes.insert(
             code,
             Expiring {
@@ -488,12 +575,13 @@ impl Grants {
     /// the same redirect_uri and the right PKCE verifier, uses the code up; a code
     /// presented again after that revokes its grant (RFC 6749 §4.1.2).
     pub(crate) fn redeem_code(&mut self, code: &str, by: &Redemption<'_>) -> Result<Redeemed, CodeRefused> {
-        let Some(entry) = self.codes.get_mut(code) else {
+        let Some(entry) = self.codes.get(code) else {
             return Err(CodeRefused::Unknown);
         };
         if now() >= entry.expires_at {
             return Err(CodeRefused::Expired);
         }
+        let expires_at = entry.expires_at;
         let issued = match &entry.value {
             CodeState::Used { grant_id } => {
                 let grant_id = grant_id.clone();
@@ -515,12 +603,28 @@ impl Grants {
             _ => {}
         }
         let grant_id = issued.grant.id.clone();
-        match std::mem::replace(&mut entry.value, CodeState::Used { grant_id }) {
-            CodeState::Unused(issued) => Ok(Redeemed {
+        // Another mock on the database may have redeemed it a moment ago: then
+        // this is the second use.
+        let first = self.take_kept(Kept::Code, code);
+        self.keep(Kept::UsedCode, code, &grant_id, expires_at);
+        let used = Expiring {
+            value: CodeState::Used {
+                grant_id: grant_id.clone(),
+            },
+            expires_at,
+        };
+        match self.codes.insert(code.to_owned(), used) {
+            Some(Expiring {
+                value: CodeState::Unused(issued),
+                ..
+            }) if first => Ok(Redeemed {
                 grant: issued.grant,
                 nonce: issued.nonce,
             }),
-            CodeState::Used { .. } => unreachable!("checked above"),
+            _ => {
+                self.revoke_grant(&grant_id);
+                Err(CodeRefused::Reused)
+            }
         }
     }
 
@@ -545,8 +649,13 @@ impl Grants {
         if let Some(refresh) = self.refresh_tokens.get_mut(&key) {
             refresh.last_issued = at;
             refresh.refreshed = true;
-            self.durable
-                .keep(Kept::RefreshToken, &key.0, &*refresh, refresh.expires_at);
+            let refresh = &*refresh;
+            if let Err(error) = self
+                .durable
+                .keep(Kept::RefreshToken, &key.0, refresh, refresh.expires_at)
+            {
+                tracing::error!(%error, "cannot keep the refresh token in the store");
+            }
         }
     }
 
@@ -575,10 +684,12 @@ impl Grants {
     pub(crate) fn rotate_refresh_token(&mut self, old: &str) -> Option<String> {
         let old = TokenKey::of(old);
         let refresh = self.refresh_tokens.remove(&old)?;
+        // Of two mocks rotating one token at once, one does.
+        if !self.take_kept(Kept::RefreshToken, &old.0) {
+            return None;
+        }
         let replaced = (refresh.grant.id.clone(), refresh.expires_at);
-        self.durable.forget(Kept::RefreshToken, &old.0);
-        self.durable
-            .keep(Kept::ReplacedRefreshToken, &old.0, &replaced, refresh.expires_at);
+        self.keep(Kept::ReplacedRefreshToken, &old.0, &replaced, refresh.expires_at);
         self.replaced_refresh_tokens.insert(old, replaced);
         let token = random_token();
         let key = TokenKey::of(&token);
@@ -593,7 +704,7 @@ impl Grants {
         let key = TokenKey::of(token);
         match self.replaced_refresh_tokens.remove(&key) {
             Some((grant_id, _)) => {
-                self.durable.forget(Kept::ReplacedRefreshToken, &key.0);
+                self.take_kept(Kept::ReplacedRefreshToken, &key.0);
                 self.revoke_grant(&grant_id);
                 true
             }
@@ -607,7 +718,7 @@ impl Grants {
         let key = TokenKey::of(token);
         match self.refresh_tokens.remove(&key) {
             Some(refresh) => {
-                self.durable.forget(Kept::RefreshToken, &key.0);
+                self.take_kept(Kept::RefreshToken, &key.0);
                 self.revoke_grant(&refresh.grant.id);
                 true
             }
@@ -617,30 +728,30 @@ impl Grants {
 
     /// Revokes the access token `jti`, which expires at `exp` anyway.
     pub(crate) fn revoke_access_token(&mut self, jti: &str, exp: u64) {
-        self.durable
-            .keep(Kept::RevokedToken, jti, &exp, exp.saturating_add(1));
+        self.keep(Kept::RevokedToken, jti, &exp, exp.saturating_add(1));
         self.revoked_tokens.insert(jti.to_owned(), exp);
     }
 
     /// Ends a grant. Its access tokens live at most a token lifetime from now.
     pub(crate) fn revoke_grant(&mut self, grant_id: &str) {
         let until = now() + self.token_ttl;
-        self.durable
-            .keep(Kept::RevokedGrant, grant_id, &until, until.saturating_add(1));
+        self.keep(Kept::RevokedGrant, grant_id, &until, until.saturating_add(1));
         self.revoked_grants.insert(grant_id.to_owned(), until);
         self.drop_refresh_tokens(|refresh| refresh.grant.id == grant_id);
     }
 
     /// Drops the refresh tokens `doomed` picks, here and in the store's file.
     fn drop_refresh_tokens(&mut self, doomed: impl Fn(&RefreshGrant) -> bool) {
-        let durable = &self.durable;
-        self.refresh_tokens.retain(|key, refresh| {
-            let dropped = doomed(refresh);
-            if dropped {
-                durable.forget(Kept::RefreshToken, &key.0);
-            }
-            !dropped
-        });
+        let dropped: Vec<TokenKey> = self
+            .refresh_tokens
+            .iter()
+            .filter(|(_, refresh)| doomed(refresh))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in dropped {
+            self.refresh_tokens.remove(&key);
+            self.take_kept(Kept::RefreshToken, &key.0);
+        }
     }
 
     /// Whether a token is dead: revoked itself, its grant revoked, or its client deleted.
@@ -654,6 +765,7 @@ impl Grants {
     pub(crate) fn create_launch(&mut self, launch: Launch) -> String {
         let id = random_token();
         let expires_at = now() + LAUNCH_TTL.as_secs();
+        self.keep(Kept::Launch, &id, &launch, expires_at);
         self.launches.insert(
             id.clone(),
             Expiring {
@@ -678,7 +790,11 @@ impl Grants {
         if !self.launch_for(id).ok_or_else(unknown)?.admits(client_id) {
             return Err(format!("launch {id} was made for another client"));
         }
-        self.launches.remove(id).map(|l| l.value).ok_or_else(unknown)
+        let launch = self.launches.remove(id).map(|l| l.value).ok_or_else(unknown)?;
+        match self.take_kept(Kept::Launch, id) {
+            true => Ok(launch),
+            false => Err(unknown()),
+        }
     }
 
     /// Takes in an app that a launch link opened with no registration, under the
@@ -700,20 +816,29 @@ impl Grants {
         if self.assertion_ids.contains_key(&key) {
             return false;
         }
-        self.durable
-            .keep(Kept::AssertionId, &key, &exp, exp.saturating_add(1));
+        // Used first here, or a moment ago by another mock on the database; a
+        // store that cannot say refuses the assertion.
+        let first = self
+            .durable
+            .keep_first(Kept::AssertionId, &key, &exp, exp.saturating_add(1))
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "cannot keep an assertion id in the store");
+                false
+            });
         self.assertion_ids.insert(key, exp);
-        true
+        first
     }
 
     /// Remembers that `username` logged in in `browser` at `auth_time`; a different
     /// user's session there (and its consents) is replaced.
     pub(crate) fn log_in_browser(&mut self, browser: &Browser, username: &str, auth_time: u64) {
+        let expires_at = auth_time + SESSION_TTL.as_secs();
         if let Some(session) = self.sessions.get_mut(browser)
             && session.value.username == username
         {
             session.value.auth_time = auth_time;
-            session.expires_at = auth_time + SESSION_TTL.as_secs();
+            session.expires_at = expires_at;
+            self.keep_session(browser);
             return;
         }
         if self.sessions.len() >= MAX_SESSIONS
@@ -724,19 +849,25 @@ impl Grants {
                 .map(|(b, _)| b.clone())
         {
             self.sessions.remove(&oldest);
+            self.take_kept(Kept::Session, oldest.id());
         }
         let session = Session {
             username: username.to_owned(),
             auth_time,
             consents: HashMap::new(),
         };
-        self.sessions.insert(
-            browser.clone(),
-            Expiring {
-                value: session,
-                expires_at: auth_time + SESSION_TTL.as_secs(),
-            },
-        );
+        let session = Expiring {
+            value: session,
+            expires_at,
+        };
+        self.sessions.insert(browser.clone(), session);
+        self.keep_session(browser);
+    }
+
+    fn keep_session(&self, browser: &Browser) {
+        if let Some(session) = self.sessions.get(browser) {
+            self.keep(Kept::Session, browser.id(), &session.value, session.expires_at);
+        }
     }
 
     /// The live login of `browser`, if any.
@@ -757,6 +888,7 @@ impl Grants {
                 .value
                 .consents
                 .insert(grant.client_id.clone(), grant.scopes.clone());
+            self.keep_session(browser);
         }
     }
 
@@ -786,6 +918,14 @@ impl Grants {
             + self.assertion_ids.len()
             + self.sessions.len()
     }
+}
+
+/// Puts `value` under `key`, or takes the key out when there is none.
+fn set<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, value: Option<V>) {
+    match value {
+        Some(value) => map.insert(key, value),
+        None => map.remove(&key),
+    };
 }
 
 /// 256 random bits, base64url: codes, refresh tokens, token ids, client secrets.

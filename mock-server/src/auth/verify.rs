@@ -19,6 +19,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::claims::{AccessClaims, now};
+use super::grants::Grants;
 use super::keys::TokenKind;
 use super::simulate::SimulatedError;
 use crate::config::{Reach, UserConfig};
@@ -55,6 +56,9 @@ pub(crate) enum TokenError {
     Expired,
     #[error("token revoked")]
     Revoked,
+    /// Whether it was revoked cannot be asked of the store just now.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Verifies an access token issued by this server and returns its claims.
@@ -79,10 +83,7 @@ pub(crate) fn verify_access_token(state: &AppState, token: &str) -> Result<Acces
             claims.aud
         )));
     }
-    if state
-        .grants()
-        .is_revoked(&claims.jti, &claims.grant, &claims.client_id)
-    {
+    if current_grants(state)?.is_revoked(&claims.jti, &claims.grant, &claims.client_id) {
         return Err(TokenError::Revoked);
     }
     match claims.simulate {
@@ -148,15 +149,15 @@ impl TokenCache {
     fn get(&self, state: &AppState, token: &str) -> Option<Result<AccessContext, TokenError>> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let hit = entries.get(token)?;
-        Some(if hit.exp <= now() {
-            Err(TokenError::Expired)
-        } else if state
-            .grants()
-            .is_revoked(&hit.jti, &hit.grant, &hit.context.client_id)
-        {
-            Err(TokenError::Revoked)
-        } else {
-            Ok(hit.context.clone())
+        if hit.exp <= now() {
+            return Some(Err(TokenError::Expired));
+        }
+        Some(match current_grants(state) {
+            Err(unavailable) => Err(unavailable),
+            Ok(grants) if grants.is_revoked(&hit.jti, &hit.grant, &hit.context.client_id) => {
+                Err(TokenError::Revoked)
+            }
+            Ok(_) => Ok(hit.context.clone()),
         })
     }
 
@@ -173,6 +174,13 @@ impl TokenCache {
         };
         entries.insert(token.to_owned(), verified);
     }
+}
+
+/// The grants, with every revocation made by any mock on the store's database.
+fn current_grants(state: &AppState) -> Result<std::sync::MutexGuard<'_, Grants>, TokenError> {
+    state
+        .current_grants()
+        .map_err(|e| TokenError::Unavailable(e.to_string()))
 }
 
 /// The access context of a bearer token, from the cache or by full verification.

@@ -22,6 +22,9 @@ impl FromRequestParts<AppState> for Authorized {
             .await
             .map(Authorized)
             .map_err(|refused| {
+                if let BearerError::Refused(TokenError::Unavailable(why)) = &refused {
+                    return Outcome::new(StatusCode::SERVICE_UNAVAILABLE, "transient", why).into_response();
+                }
                 let mut response =
                     Outcome::new(StatusCode::UNAUTHORIZED, "login", refused.description()).into_response();
                 response

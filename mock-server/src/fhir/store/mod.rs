@@ -1,6 +1,6 @@
 //! The resources the FHIR API serves, with every version, behind one interface and
-//! two backends: in memory (the default) and SQLite (`--store sqlite:PATH`), which
-//! survives a restart. Nothing outside this module knows which one runs.
+//! backends: in memory (the default); SQLite (`--store sqlite:PATH`), which
+//! survives a restart; PostgreSQL (`--store postgres://…`), which several mocks share. Nothing outside this module knows which one runs.
 //!
 //! Each write takes the next number of one store-wide sequence. A search remembers
 //! the sequence number it ran at (its snapshot) and its later pages read each
@@ -15,7 +15,7 @@
 //! checks every criterion itself, over each version's index rows.
 
 mod memory;
-mod sqlite;
+mod sql;
 
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
@@ -327,7 +327,8 @@ pub(crate) struct Store(Backend);
 
 enum Backend {
     Memory(memory::Memory),
-    Sqlite(sqlite::Sqlite),
+    Sqlite(sql::Sql<crate::sqlite::Sqlite>),
+    Postgres(Box<sql::Sql<crate::postgres::Postgres>>),
 }
 
 impl Store {
@@ -346,8 +347,14 @@ impl Store {
                 (Store(Backend::Memory(memory)), Some(seeded))
             }
             Storage::Sqlite(path) => {
-                let (sqlite, seeded) = sqlite::Sqlite::open(path, reset, seed)?;
+                let sqlite = crate::sqlite::Sqlite { path: path.clone() };
+                let (sqlite, seeded) = sql::Sql::open(sqlite, reset, seed)?;
                 (Store(Backend::Sqlite(sqlite)), seeded)
+            }
+            Storage::Postgres(url) => {
+                let postgres = crate::postgres::Postgres { url: url.clone() };
+                let (postgres, seeded) = sql::Sql::open(postgres, reset, seed)?;
+                (Store(Backend::Postgres(Box::new(postgres))), seeded)
             }
         })
     }
@@ -361,6 +368,7 @@ impl Store {
         match &self.0 {
             Backend::Memory(memory) => memory.read(reads),
             Backend::Sqlite(sqlite) => sqlite.read(reads),
+            Backend::Postgres(postgres) => postgres.read(reads),
         }
     }
 
@@ -374,6 +382,7 @@ impl Store {
         match &self.0 {
             Backend::Memory(memory) => memory.transaction(writes),
             Backend::Sqlite(sqlite) => sqlite.transaction(writes),
+            Backend::Postgres(postgres) => postgres.transaction(writes),
         }
     }
 

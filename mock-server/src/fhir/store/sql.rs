@@ -1,0 +1,623 @@
+//! The store in SQL: one SQLite file (`--store sqlite:PATH`), kept across
+//! restarts, or a PostgreSQL database (`--store postgres://…`) that several mocks
+//! share. The same statements run on both (see `crate::sql`).
+//!
+//! Tables mirror the memory store: `versions` (every version, its JSON text, in
+//! write order — `seq` is the store-wide sequence), `resources` (id → slot, the
+//! creation order), and the two candidate indexes `by_patient` and `by_code`. A
+//! search asks SQL for candidates through those indexes and reads their versions;
+//! it checks every criterion over the version's index rows, kept beside its JSON
+//! (as bytes: reading them back is several times faster than extracting them
+//! again), and a bounded cache keeps versions read by `seq`.
+//!
+//! Writers take turns (`Database::BEGIN_WRITE`: SQLite's one writer, a lock of
+//! PostgreSQL's that every process takes), so versions are committed in `seq`
+//! order and a snapshot (every `seq` up to a number) is a moment of the store. A
+//! committed version never changes and its number is never given again, so only
+//! reads fill the cache: they see committed versions alone. A transaction may read
+//! its own, whose numbers a rollback gives back (SQLite's `AUTOINCREMENT` counter
+//! is a table row, and rolls back with the rest).
+
+use std::cell::{Cell, RefCell};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use axum::body::Bytes;
+use chrono::{DateTime, Utc};
+use typed_arena::Arena;
+
+use super::{Candidates, Found, Record, Snapshot, StoreError, Version, Versions, Writer};
+use crate::fhir::index::{Index, Text};
+use crate::seed::LoadError;
+use crate::sql::{self, Connection, Database, Dialect, Param, Pool, int};
+
+/// The schema this code makes and reads. 2: `versions.idx`.
+const SCHEMA_VERSION: i64 = 2;
+
+const SQLITE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS resources (
+    slot INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    UNIQUE (type, id)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    version_id INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    json BLOB NOT NULL,
+    -- The index rows (Index::to_bytes); NULL in a store made before them.
+    idx BLOB
+);
+CREATE UNIQUE INDEX IF NOT EXISTS versions_of_resource ON versions (type, id, version_id);
+CREATE INDEX IF NOT EXISTS versions_in_slot ON versions (type, slot);
+CREATE TABLE IF NOT EXISTS by_patient (
+    type TEXT NOT NULL,
+    patient TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    PRIMARY KEY (type, patient, slot)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS by_code (
+    type TEXT NOT NULL,
+    param TEXT NOT NULL,
+    code TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    PRIMARY KEY (type, param, code, slot)
+) WITHOUT ROWID;
+";
+
+/// The same tables in PostgreSQL's words; `schema` holds the version, which
+/// SQLite keeps in `PRAGMA user_version`.
+const POSTGRES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS schema (version BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS resources (
+    slot BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    UNIQUE (type, id)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    slot BIGINT NOT NULL,
+    version_id BIGINT NOT NULL,
+    deleted BIGINT NOT NULL,
+    last_updated BIGINT NOT NULL,
+    json BYTEA NOT NULL,
+    idx BYTEA
+);
+CREATE UNIQUE INDEX IF NOT EXISTS versions_of_resource ON versions (type, id, version_id);
+CREATE INDEX IF NOT EXISTS versions_in_slot ON versions (type, slot);
+CREATE TABLE IF NOT EXISTS by_patient (
+    type TEXT NOT NULL,
+    patient TEXT NOT NULL,
+    slot BIGINT NOT NULL,
+    PRIMARY KEY (type, patient, slot)
+);
+CREATE TABLE IF NOT EXISTS by_code (
+    type TEXT NOT NULL,
+    param TEXT NOT NULL,
+    code TEXT NOT NULL,
+    slot BIGINT NOT NULL,
+    PRIMARY KEY (type, param, code, slot)
+);
+";
+
+/// How many versions stay parsed and indexed between requests.
+const CACHED_VERSIONS: usize = 20_000;
+
+pub(super) struct Sql<D: Database> {
+    /// Writes queue here rather than on the database's lock.
+    writer: Mutex<Option<D::Connection>>,
+    readers: Pool<D>,
+    versions: quick_cache::sync::Cache<u64, Version>,
+}
+
+impl<D: Database> Sql<D> {
+    /// Opens (creating, or emptying if `reset`) the store in `database`, and fills
+    /// it with `seed`, in one transaction, if it holds no resources.
+    pub(super) fn open<R>(
+        database: D,
+        reset: bool,
+        seed: impl FnOnce(&mut dyn FnMut(Vec<Record>)) -> Result<R, LoadError>,
+    ) -> Result<(Self, Option<R>), StoreError> {
+        let storage = database.describe();
+        let refuse = |why: String| StoreError::Open {
+            storage: storage.clone(),
+            why,
+        };
+        let writer = database.wait(|| {
+            let writer = database.connect()?;
+            prepare::<D>(&writer)?;
+            Ok(writer)
+        });
+        let store = Sql {
+            writer: Mutex::new(Some(writer.map_err(refuse)?)),
+            readers: Pool::new(database),
+            versions: quick_cache::sync::Cache::new(CACHED_VERSIONS),
+        };
+        // Emptied in the transaction that fills it again: a reset whose data is bad
+        // leaves the store as it was. Asked inside it, so that of two mocks starting
+        // on one empty database, one fills it.
+        let before = match reset {
+            true => {
+                "DELETE FROM by_code; DELETE FROM by_patient; DELETE FROM versions; DELETE FROM resources;"
+            }
+            false => "",
+        };
+        let seeded = store.within(before, |w| match reset || w.seq() == 0 {
+            true => seed(&mut |records| w.file_all(records))
+                .map(Some)
+                .map_err(StoreError::Data),
+            false => Ok(None),
+        })?;
+        Ok((store, seeded))
+    }
+
+    pub(super) fn read<T, E: From<StoreError>>(
+        &self,
+        reads: impl FnOnce(&dyn Snapshot) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.readers
+            .with(|connection| {
+                connection.batch(D::BEGIN_READ)?;
+                let snapshot = Tables::new(connection, &self.versions, Caching::ReadAndKeep);
+                let result = reads(&snapshot);
+                let failure = snapshot.failure.take();
+                drop(snapshot);
+                let ended = connection.batch("COMMIT");
+                failure.map_or(ended, Err)?;
+                Ok(result)
+            })
+            .unwrap_or_else(|e: String| Err(StoreError::Failed(e).into()))
+    }
+
+    /// Runs `writes` in one SQL transaction: committed if it succeeds, else
+    /// rolled back — also when it panics, so the next transaction finds the
+    /// connection free.
+    pub(super) fn transaction<T, E: From<StoreError>>(
+        &self,
+        writes: impl FnOnce(&mut dyn Writer) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.within("", writes)
+    }
+
+    /// [`Self::transaction`], running the SQL `before` first, inside it.
+    fn within<T, E: From<StoreError>>(
+        &self,
+        before: &str,
+        writes: impl FnOnce(&mut dyn Writer) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let database = &self.readers.database;
+        let mut writer = self.writer();
+        database.wait(|| {
+            // A connection that failed is made again (the database may be back).
+            let connection = match writer.take() {
+                Some(connection) => connection,
+                None => database.connect().map_err(StoreError::Failed)?,
+            };
+            let result = self.write_on(&connection, before, writes);
+            if !matches!(&result, Err(Written::Failed(_))) {
+                *writer = Some(connection);
+            }
+            result.map_err(|failed| match failed {
+                Written::Failed(e) => StoreError::Failed(e).into(),
+                Written::Refused(e) => e,
+            })
+        })
+    }
+
+    fn write_on<T, E>(
+        &self,
+        connection: &D::Connection,
+        before: &str,
+        writes: impl FnOnce(&mut dyn Writer) -> Result<T, E>,
+    ) -> Result<T, Written<E>> {
+        connection.batch(D::BEGIN_WRITE).map_err(Written::Failed)?;
+        let rollback = |e: String| {
+            let _ = connection.batch("ROLLBACK");
+            Written::Failed(e)
+        };
+        if !before.is_empty() {
+            connection.batch(before).map_err(rollback)?;
+        }
+        let mut tables = Tables::new(connection, &self.versions, Caching::ReadOnly);
+        let result = match std::panic::catch_unwind(AssertUnwindSafe(|| writes(&mut tables))) {
+            Ok(result) => result,
+            Err(panic) => {
+                let _ = connection.batch("ROLLBACK");
+                std::panic::resume_unwind(panic);
+            }
+        };
+        if let Some(failure) = tables.failure.take() {
+            return Err(rollback(failure));
+        }
+        drop(tables);
+        match result {
+            Ok(done) => connection.batch("COMMIT").map(|()| done).map_err(rollback),
+            Err(refused) => {
+                connection.batch("ROLLBACK").map_err(Written::Failed)?;
+                Err(Written::Refused(refused))
+            }
+        }
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Option<D::Connection>> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Why a write transaction did not commit: the store failed, or the writes
+/// themselves said no.
+enum Written<E> {
+    Failed(String),
+    Refused(E),
+}
+
+/// Makes the tables if missing and brings an older schema up to this one, in one
+/// transaction (a start killed half-way leaves the store as it was), as the
+/// only writer (two mocks starting on one database take turns).
+fn prepare<D: Database>(c: &D::Connection) -> Result<(), String> {
+    c.batch(D::BEGIN_WRITE)?;
+    let prepared = (|| {
+        let made_by = match D::DIALECT {
+            Dialect::Sqlite => c.number("PRAGMA user_version", &[])?,
+            Dialect::Postgres => {
+                c.batch(POSTGRES_SCHEMA)?;
+                c.number("SELECT max(version) FROM schema", &[])?
+            }
+        }
+        .unwrap_or(0);
+        if made_by > SCHEMA_VERSION {
+            return Err(format!(
+                "it was made by a newer ccri-mock (schema {made_by}; this one knows {SCHEMA_VERSION})"
+            ));
+        }
+        match D::DIALECT {
+            Dialect::Sqlite => {
+                c.batch(SQLITE_SCHEMA)?;
+                // A store of schema 1 gains the index column; its versions are
+                // indexed again as they are read. Asked of the table, not of
+                // user_version.
+                let indexed = c.number(
+                    "SELECT count(*) FROM pragma_table_info('versions') WHERE name = 'idx'",
+                    &[],
+                )?;
+                if indexed == Some(0) {
+                    c.batch("ALTER TABLE versions ADD COLUMN idx BLOB")?;
+                }
+                c.batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+            }
+            Dialect::Postgres => {
+                c.execute("DELETE FROM schema", &[])?;
+                c.execute(
+                    "INSERT INTO schema (version) VALUES ($1)",
+                    &[Param::Int(SCHEMA_VERSION)],
+                )
+                .map(drop)
+            }
+        }
+    })();
+    match prepared.and_then(|()| c.batch("COMMIT")) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = c.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Whether the versions a [`Tables`] reads go into the shared cache (see the
+/// module's doc).
+#[derive(Clone, Copy, PartialEq)]
+enum Caching {
+    ReadAndKeep,
+    ReadOnly,
+}
+
+/// One connection's view of the tables, for one request. Versions read are
+/// kept in an arena for the request's length, so they can be lent out as the
+/// memory store lends its own. The first SQL failure is kept, answered for
+/// by the caller of [`Sql::read`] or [`Sql::transaction`]; after it, every
+/// question has an empty answer.
+struct Tables<'c, C: Connection> {
+    connection: &'c C,
+    cache: &'c quick_cache::sync::Cache<u64, Version>,
+    caching: Caching,
+    arena: Arena<Version>,
+    failure: RefCell<Option<String>>,
+    seq: Cell<Option<u64>>,
+}
+
+impl<'c, C: Connection> Tables<'c, C> {
+    fn new(connection: &'c C, cache: &'c quick_cache::sync::Cache<u64, Version>, caching: Caching) -> Self {
+        Tables {
+            connection,
+            cache,
+            caching,
+            arena: Arena::new(),
+            failure: RefCell::default(),
+            seq: Cell::default(),
+        }
+    }
+
+    /// `result`'s value, or `None` after keeping its error.
+    fn ok<T>(&self, result: Result<T, String>) -> Option<T> {
+        if self.failure.borrow().is_some() {
+            return None;
+        }
+        result.map_err(|e| *self.failure.borrow_mut() = Some(e)).ok()
+    }
+
+    /// The integers `sql` answers with.
+    fn numbers(&self, sql: &str, params: &[Param<'_>]) -> Vec<u64> {
+        let rows = self.ok(self.connection.query(sql, params)).unwrap_or_default();
+        rows.iter()
+            .filter_map(|row| row.first()?.int())
+            .map(i64::unsigned_abs)
+            .collect()
+    }
+
+    /// The one integer `sql` answers with, if any.
+    fn number(&self, sql: &str, params: &[Param<'_>]) -> Option<u64> {
+        self.ok(self.connection.number(sql, params))
+            .flatten()
+            .map(i64::unsigned_abs)
+    }
+
+    /// Version `seq`, from the cache or the table.
+    fn load(&self, seq: u64) -> Option<&Version> {
+        let version = match self.cache.get(&seq) {
+            Some(version) => version,
+            None => {
+                let version = self.ok(self.read_version(seq))??;
+                if self.caching == Caching::ReadAndKeep {
+                    self.cache.insert(seq, version.clone());
+                }
+                version
+            }
+        };
+        Some(self.arena.alloc(version))
+    }
+
+    fn read_version(&self, seq: u64) -> Result<Option<Version>, String> {
+        let rows = self.connection.query(
+            "SELECT type, id, version_id, deleted, last_updated, json, idx FROM versions WHERE seq = $1",
+            &[Param::Int(int(seq))],
+        )?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let [kind, id, version_id, deleted, last_updated, json, kept] =
+            <[sql::Cell; 7]>::try_from(row).map_err(|_| "a version row of another shape".to_owned())?;
+        let (Some(kind), Some(id), Some(json)) = (kind.text(), id.text(), json.into_bytes()) else {
+            return Err(format!("version {seq} is damaged"));
+        };
+        let index = kept
+            .into_bytes()
+            .and_then(|bytes| Index::from_bytes(kind, &bytes))
+            .unwrap_or_else(|| Index::of(&serde_json::from_slice(&json).unwrap_or_default()));
+        Ok(Some(Version {
+            seq,
+            kind: Text::new(kind),
+            id: Text::new(id),
+            version_id: version_id.int().unwrap_or_default().unsigned_abs(),
+            deleted: deleted.int().unwrap_or_default() != 0,
+            last_updated: DateTime::from_timestamp_nanos(last_updated.int().unwrap_or_default()),
+            index,
+            json: Bytes::from(json),
+        }))
+    }
+
+    /// The seq of `kind/id`'s newest version at `snapshot`.
+    fn newest(&self, kind: &str, id: &str, snapshot: u64) -> Option<u64> {
+        self.number(
+            "SELECT seq FROM versions WHERE type = $1 AND id = $2 AND seq <= $3
+             ORDER BY version_id DESC LIMIT 1",
+            &[Param::Text(kind), Param::Text(id), Param::Int(int(snapshot))],
+        )
+    }
+}
+
+impl<C: Connection> Snapshot for Tables<'_, C> {
+    fn seq(&self) -> u64 {
+        if let Some(seq) = self.seq.get() {
+            return seq;
+        }
+        let seq = self.number("SELECT max(seq) FROM versions", &[]).unwrap_or(0);
+        self.seq.set(Some(seq));
+        seq
+    }
+
+    fn find(&self, kind: &str, id: &str, snapshot: Option<u64>) -> Found {
+        match self
+            .newest(kind, id, snapshot.unwrap_or(u64::MAX))
+            .and_then(|seq| self.load(seq))
+        {
+            Some(v) if v.deleted => Found::Deleted(v.clone()),
+            Some(v) => Found::Current(v.clone()),
+            None => Found::Missing,
+        }
+    }
+
+    fn versions(&self, kind: &str, id: &str) -> Vec<&Version> {
+        self.numbers(
+            "SELECT seq FROM versions WHERE type = $1 AND id = $2 ORDER BY version_id",
+            &[Param::Text(kind), Param::Text(id)],
+        )
+        .into_iter()
+        .filter_map(|seq| self.load(seq))
+        .collect()
+    }
+
+    fn every<'a>(&'a self, kind: &str, snapshot: u64) -> Versions<'a> {
+        let newest = self.numbers(
+            "SELECT max(seq) FROM versions WHERE type = $1 AND seq <= $2 GROUP BY slot ORDER BY slot",
+            &[Param::Text(kind), Param::Int(int(snapshot))],
+        );
+        Box::new(
+            newest
+                .into_iter()
+                .filter_map(|seq| self.load(seq))
+                .filter(|v| !v.deleted),
+        )
+    }
+
+    fn at(&self, kind: &str, id: &str, snapshot: u64) -> Option<&Version> {
+        self.newest(kind, id, snapshot)
+            .and_then(|seq| self.load(seq))
+            .filter(|v| !v.deleted)
+    }
+
+    fn for_patients(&self, kind: &str, patients: &[&str]) -> Candidates {
+        Candidates::of(
+            patients
+                .iter()
+                .flat_map(|patient| {
+                    self.numbers(
+                        "SELECT slot FROM by_patient WHERE type = $1 AND patient = $2",
+                        &[Param::Text(kind), Param::Text(patient)],
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn with_codes(&self, kind: &str, param: &str, codes: &[&str]) -> Candidates {
+        Candidates::of(
+            codes
+                .iter()
+                .flat_map(|code| {
+                    self.numbers(
+                        "SELECT slot FROM by_code WHERE type = $1 AND param = $2 AND code = $3",
+                        &[Param::Text(kind), Param::Text(param), Param::Text(code)],
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn with_ids(&self, kind: &str, ids: &[&str]) -> Candidates {
+        Candidates::of(
+            ids.iter()
+                .filter_map(|id| {
+                    self.number(
+                        "SELECT slot FROM resources WHERE type = $1 AND id = $2",
+                        &[Param::Text(kind), Param::Text(id)],
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn resolve<'a>(&'a self, kind: &str, candidates: Candidates, snapshot: u64) -> Versions<'a> {
+        let kind = kind.to_owned();
+        Box::new(
+            candidates
+                .0
+                .into_iter()
+                .filter_map(move |slot| {
+                    self.number(
+                        "SELECT max(seq) FROM versions WHERE type = $1 AND slot = $2 AND seq <= $3",
+                        &[
+                            Param::Text(&kind),
+                            Param::Int(int(slot)),
+                            Param::Int(int(snapshot)),
+                        ],
+                    )
+                })
+                .filter_map(|seq| self.load(seq))
+                .filter(|v| !v.deleted),
+        )
+    }
+
+    fn changes(&self, kind: Option<&str>, since: Option<DateTime<Utc>>, snapshot: u64) -> Vec<&Version> {
+        // Past what nanoseconds since 1970 can count (the years 1677 to 2262): before
+        // or after every version.
+        let since = since.map_or(i64::MIN, |since| {
+            since
+                .timestamp_nanos_opt()
+                .unwrap_or(if since.timestamp() < 0 { i64::MIN } else { i64::MAX })
+        });
+        let (snapshot, since) = (Param::Int(int(snapshot)), Param::Int(since));
+        match kind {
+            Some(kind) => self.numbers(
+                "SELECT seq FROM versions WHERE seq <= $1 AND last_updated >= $2 AND type = $3
+                 ORDER BY seq DESC",
+                &[snapshot, since, Param::Text(kind)],
+            ),
+            None => self.numbers(
+                "SELECT seq FROM versions WHERE seq <= $1 AND last_updated >= $2 ORDER BY seq DESC",
+                &[snapshot, since],
+            ),
+        }
+        .into_iter()
+        .filter_map(|seq| self.load(seq))
+        .collect()
+    }
+}
+
+impl<C: Connection> Writer for Tables<'_, C> {
+    fn file(&mut self, record: Record, deleted: bool) -> Version {
+        let written = (|| {
+            let c = self.connection;
+            let (kind, id) = (Param::Text(&record.kind), Param::Text(&record.id));
+            c.execute(
+                "INSERT INTO resources (type, id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[kind, id],
+            )?;
+            let slot = c
+                .number(
+                    "SELECT slot FROM resources WHERE type = $1 AND id = $2",
+                    &[kind, id],
+                )?
+                .ok_or("a resource's slot vanished")?;
+            let index = record.index.to_bytes();
+            let seq = c
+                .number(
+                    "INSERT INTO versions (type, id, slot, version_id, deleted, last_updated, json, idx)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+                    &[
+                        kind,
+                        id,
+                        Param::Int(slot),
+                        Param::Int(int(record.version_id)),
+                        Param::Int(deleted.into()),
+                        Param::Int(record.last_updated.timestamp_nanos_opt().unwrap_or(i64::MAX)),
+                        Param::Bytes(&record.json),
+                        Param::Bytes(&index),
+                    ],
+                )?
+                .ok_or("no sequence number for a version")?;
+            let index = &record.index;
+            for patient in index
+                .patients()
+                .iter()
+                .copied()
+                .chain(index.referenced_patients())
+            {
+                c.execute(
+                    "INSERT INTO by_patient (type, patient, slot) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[kind, Param::Text(&patient), Param::Int(slot)],
+                )?;
+            }
+            for (param, code) in index.codes() {
+                c.execute(
+                    "INSERT INTO by_code (type, param, code, slot) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[kind, Param::Text(param), Param::Text(code), Param::Int(slot)],
+                )?;
+            }
+            Ok(seq.unsigned_abs())
+        })();
+        // After a failure the transaction is rolled back whatever happens next;
+        // the version returned meanwhile is never stored.
+        let seq = self.ok(written).unwrap_or_default();
+        self.seq.set(Some(seq));
+        Version::of(record, seq, deleted)
+    }
+}
