@@ -326,3 +326,43 @@ fn migrate_sqlite(c: &dyn Connection) -> Result<(), String> {
         SCHEMA.replace("BIGINT", "INTEGER")
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file whose `kept` table was made before entries were numbered (and
+    /// before a value could be forgotten in place) is read as before, and works.
+    #[test]
+    fn a_file_of_the_first_kept_table_is_migrated() {
+        let file = std::env::temp_dir().join(format!("ccri-mock-kept-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&file);
+        let old = rusqlite::Connection::open(&file).unwrap();
+        old.execute_batch(
+            "CREATE TABLE kept (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                 expires_at INTEGER NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
+             INSERT INTO kept VALUES ('client', 'b', '{\"since\": 2}', 9223372036854775807);
+             INSERT INTO kept VALUES ('client', 'a', '{\"since\": 1}', 9223372036854775807);
+             INSERT INTO kept VALUES ('revoked_token', 'jti', '99', 9223372036854775807);",
+        )
+        .unwrap();
+        drop(old);
+        let durable = Durable::open(&Storage::Sqlite(file.clone())).unwrap();
+        let changes = durable.changes_since(0, 0).unwrap();
+        let read: Vec<(Kept, &str, u64)> = changes
+            .iter()
+            .map(|c| (c.kind, c.key.as_str(), c.changed))
+            .collect();
+        // Clients in the order they came, so the clients page keeps its order.
+        assert_eq!(
+            read,
+            [(Kept::RevokedToken, "jti", 1), (Kept::Client, "a", 2), (Kept::Client, "b", 3)]
+        );
+        assert!(durable.take(Kept::RevokedToken, "jti", 0).unwrap());
+        assert!(!durable.take(Kept::RevokedToken, "jti", 0).unwrap(), "taken once");
+        let last = durable.changes_since(3, 0).unwrap();
+        assert_eq!((last.len(), last[0].value.as_deref()), (1, None), "forgotten in place");
+        drop(durable);
+        std::fs::remove_file(&file).unwrap();
+    }
+}
