@@ -10,6 +10,8 @@ export CARGO_TERM_COLOR ?= never
 # next two) and stops afterwards.
 WASM_TEST_CRATES := smart-protocol client-wasm
 WASM_MOCK_PORT ?= 18090
+# The PostgreSQL server the API tests' third run starts.
+POSTGRES_PORT ?= 15433
 
 .PHONY: demo test setup lint native-test wasm-test browser-test screenshots web definitions
 
@@ -43,12 +45,17 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p smart-fhir-client --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-# The mock's API tests run twice: on the memory store, then with each server on a
-# SQLite file of its own (in a directory removed afterwards, pass or fail).
+# The mock's API tests run three times: on the memory store; with each server on a
+# SQLite file of its own (in a directory removed afterwards, pass or fail); with
+# each server on a database of its own on a PostgreSQL server started for the run
+# and stopped after it. The tests of restarts and replicas start their own stores.
+STORE_PASS := cargo nextest run -p ccri-mock --test api --no-fail-fast -E "not test(/^(replicas|restart)::/)"
 native-test:
 	cargo nextest run --workspace --no-fail-fast
 	dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
-	  CCRI_MOCK_TEST_STORE=$$dir cargo nextest run -p ccri-mock --test api --no-fail-fast
+	  CCRI_MOCK_TEST_STORE=$$dir $(STORE_PASS)
+	scripts/with-postgres.sh $(POSTGRES_PORT) -- \
+	  bash -c 'CCRI_MOCK_TEST_STORE=$$CCRI_MOCK_POSTGRES $(STORE_PASS)'
 
 wasm-test:
 	scripts/with-mock.sh $(WASM_MOCK_PORT) -- \

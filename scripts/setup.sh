@@ -61,6 +61,15 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# The PostgreSQL store's tests (and bench/postgres.sh) run servers of their own from
+# these binaries, in temporary directories; the package's own cluster goes unused.
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  say "installing Debian postgresql (its server binaries, for the PostgreSQL store's tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql >/dev/null
+fi
+
 if ! wasm-opt --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
   say "installing wasm-opt from npm binaryen@$BINARYEN_VERSION (not Debian's 108)"
   npm install -g --no-fund --no-audit "binaryen@$BINARYEN_VERSION" >/dev/null

@@ -98,6 +98,14 @@ impl DatabaseUrl {
     pub(crate) fn expose(&self) -> &str {
         self.0.as_str()
     }
+
+    /// The same server, another database.
+    #[cfg(feature = "testing")]
+    pub(crate) fn of_database(&self, name: &str) -> DatabaseUrl {
+        let mut url = self.0.clone();
+        url.set_path(name);
+        DatabaseUrl(url)
+    }
 }
 
 impl std::fmt::Display for DatabaseUrl {

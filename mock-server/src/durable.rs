@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::Storage;
 use crate::postgres::Postgres;
-use crate::sql::{Connection, Param, Pool, int};
+use crate::sql::{Connection, Param, Pool, Row, int};
 use crate::sqlite::Sqlite;
 
 /// The kinds of entry kept. Their names are the table's `kind` column: renaming
@@ -90,11 +90,12 @@ impl Table {
         }
     }
 
-    fn read<T>(&self, work: impl FnOnce(&dyn Connection) -> Result<T, String>) -> Result<T, String> {
+    fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, Unavailable> {
         match self {
-            Table::Sqlite(pool) => pool.with(|c| work(c)),
-            Table::Postgres(pool) => pool.with(|c| work(c)),
+            Table::Sqlite(pool) => pool.query(sql, params),
+            Table::Postgres(pool) => pool.query(sql, params),
         }
+        .map_err(Unavailable)
     }
 }
 
@@ -211,14 +212,10 @@ impl Durable {
         let Some(table) = &self.0 else {
             return Ok(None);
         };
-        let rows = table
-            .read(|c| {
-                c.query(
-                    "SELECT value FROM kept WHERE kind = $1 AND key = $2 AND value IS NOT NULL",
-                    &[Param::Text(kind.into()), Param::Text(key)],
-                )
-            })
-            .map_err(Unavailable)?;
+        let rows = table.query(
+            "SELECT value FROM kept WHERE kind = $1 AND key = $2 AND value IS NOT NULL",
+            &[Param::Text(kind.into()), Param::Text(key)],
+        )?;
         Ok(rows
             .first()
             .and_then(|row| row.first()?.text())
@@ -231,10 +228,9 @@ impl Durable {
         let Some(table @ Table::Postgres(_)) = self.0.as_deref() else {
             return Ok(None);
         };
-        table
-            .read(|c| c.number("SELECT max(changed) FROM kept", &[]))
-            .map(|n| Some(n.unwrap_or(0).unsigned_abs()))
-            .map_err(Unavailable)
+        let rows = table.query("SELECT max(changed) FROM kept", &[])?;
+        let latest = rows.first().and_then(|row| row.first()?.int()).unwrap_or(0);
+        Ok(Some(latest.unsigned_abs()))
     }
 
     /// Every write after number `seen`, in order, of entries not yet expired at `now`.
@@ -242,15 +238,11 @@ impl Durable {
         let Some(table) = &self.0 else {
             return Ok(Vec::new());
         };
-        let rows = table
-            .read(|c| {
-                c.query(
-                    "SELECT kind, key, value, expires_at, changed FROM kept
-                     WHERE changed > $1 AND expires_at > $2 ORDER BY changed",
-                    &[Param::Int(int(seen)), Param::Int(int(now))],
-                )
-            })
-            .map_err(Unavailable)?;
+        let rows = table.query(
+            "SELECT kind, key, value, expires_at, changed FROM kept
+             WHERE changed > $1 AND expires_at > $2 ORDER BY changed",
+            &[Param::Int(int(seen)), Param::Int(int(now))],
+        )?;
         Ok(rows
             .into_iter()
             .filter_map(|row| {
@@ -356,12 +348,20 @@ mod tests {
         // Clients in the order they came, so the clients page keeps its order.
         assert_eq!(
             read,
-            [(Kept::RevokedToken, "jti", 1), (Kept::Client, "a", 2), (Kept::Client, "b", 3)]
+            [
+                (Kept::RevokedToken, "jti", 1),
+                (Kept::Client, "a", 2),
+                (Kept::Client, "b", 3)
+            ]
         );
         assert!(durable.take(Kept::RevokedToken, "jti", 0).unwrap());
         assert!(!durable.take(Kept::RevokedToken, "jti", 0).unwrap(), "taken once");
         let last = durable.changes_since(3, 0).unwrap();
-        assert_eq!((last.len(), last[0].value.as_deref()), (1, None), "forgotten in place");
+        assert_eq!(
+            (last.len(), last[0].value.as_deref()),
+            (1, None),
+            "forgotten in place"
+        );
         drop(durable);
         std::fs::remove_file(&file).unwrap();
     }

@@ -64,6 +64,23 @@ impl Database for Postgres {
             _ => work(),
         }
     }
+
+    /// A connection closes by blocking on its own runtime, which panics on a
+    /// thread that drives a runtime already (a store dropped as the server
+    /// stops): they close on a thread of their own.
+    fn close(connections: Vec<PgConnection>) {
+        if !connections.is_empty() {
+            std::thread::spawn(move || drop(connections));
+        }
+    }
+}
+
+/// A new, empty database `name` on the server of `url`, for one test's server.
+#[cfg(feature = "testing")]
+pub(crate) fn new_database(url: &DatabaseUrl, name: &str) -> Result<DatabaseUrl, String> {
+    let server = Postgres { url: url.clone() };
+    server.wait(|| server.connect()?.batch(&format!("CREATE DATABASE {name}")))?;
+    Ok(url.of_database(name))
 }
 
 impl PgConnection {

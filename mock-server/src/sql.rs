@@ -83,7 +83,7 @@ pub(crate) enum Dialect {
 
 /// A database the stores can live in.
 pub(crate) trait Database: Send + Sync + 'static {
-    type Connection: Connection + Send;
+    type Connection: Connection + Send + 'static;
     const DIALECT: Dialect;
     /// Begins a transaction whose reads all see one moment.
     const BEGIN_READ: &'static str;
@@ -98,6 +98,11 @@ pub(crate) trait Database: Send + Sync + 'static {
 
     /// Runs `work`, which waits for the database, where a thread may wait.
     fn wait<T>(&self, work: impl FnOnce() -> T) -> T;
+
+    /// Closes connections no longer wanted, wherever the store is dropped.
+    fn close(connections: Vec<Self::Connection>) {
+        drop(connections);
+    }
 }
 
 /// Connections not in use, one per request that used the database at the same
@@ -116,23 +121,35 @@ impl<D: Database> Pool<D> {
         }
     }
 
-    /// Runs `work` on an idle connection, or a new one. One whose work failed
-    /// may be broken (the database restarted, say): it is not kept, nor are the
-    /// idle ones, which would be broken alike, so the next request connects afresh.
-    pub(crate) fn with<T, E: From<String>>(
+    /// Runs `first`, then `work` with its answer, on an idle connection or a new
+    /// one. A connection left idle while the database restarted fails at its
+    /// first statement: then the idle ones, broken alike, are dropped and `first`
+    /// runs once more on a new connection, so the request that finds them does
+    /// not fail. A connection whose work failed is not kept either.
+    pub(crate) fn with<F, T, E: From<String>>(
         &self,
-        work: impl FnOnce(&D::Connection) -> Result<T, E>,
+        first: impl Fn(&D::Connection) -> Result<F, String>,
+        work: impl FnOnce(&D::Connection, F) -> Result<T, E>,
     ) -> Result<T, E> {
         self.database.wait(|| {
-            let connection = match self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop() {
-                Some(connection) => connection,
-                None => self.database.connect()?,
+            let idle = || self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            let pooled = idle().pop();
+            let (connection, begun) = match pooled.map(|c| {
+                let begun = first(&c);
+                (c, begun)
+            }) {
+                Some((connection, Ok(begun))) => (connection, begun),
+                _ => {
+                    idle().clear();
+                    let connection = self.database.connect()?;
+                    let begun = first(&connection)?;
+                    (connection, begun)
+                }
             };
-            let result = work(&connection);
-            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            let result = work(&connection, begun);
             match result.is_ok() {
-                true => idle.push(connection),
-                false => idle.clear(),
+                true => idle().push(connection),
+                false => idle().clear(),
             }
             result
         })
@@ -144,16 +161,29 @@ impl<D: Database> Pool<D> {
         &self,
         work: impl FnOnce(&D::Connection) -> Result<T, String>,
     ) -> Result<T, String> {
-        self.with(|c| {
-            c.batch(D::BEGIN_WRITE)?;
-            match work(c).and_then(|done| c.batch("COMMIT").map(|()| done)) {
+        self.with(
+            |c| c.batch(D::BEGIN_WRITE),
+            |c, ()| match work(c).and_then(|done| c.batch("COMMIT").map(|()| done)) {
                 Ok(done) => Ok(done),
                 Err(e) => {
                     let _ = c.batch("ROLLBACK");
                     Err(e)
                 }
-            }
-        })
+            },
+        )
+    }
+
+    /// The rows `sql` answers with, outside a transaction.
+    pub(crate) fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, String> {
+        self.with(|c| c.query(sql, params), |_, rows| Ok(rows))
+    }
+}
+
+impl<D: Database> Drop for Pool<D> {
+    fn drop(&mut self) {
+        D::close(std::mem::take(
+            self.idle.get_mut().unwrap_or_else(PoisonError::into_inner),
+        ));
     }
 }
 

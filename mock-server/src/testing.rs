@@ -15,17 +15,23 @@ pub static KEY: LazyLock<SigningKey> =
 /// A mock on `127.0.0.1` and a free port, with `adjust` applied to the default config.
 ///
 /// With `CCRI_MOCK_TEST_STORE=DIR` in the environment, each server keeps its
-/// resources in a SQLite file of its own in `DIR` (`make test` runs the FHIR tests
-/// so too, and removes `DIR` after).
+/// resources in a SQLite file of its own in `DIR`; with `CCRI_MOCK_TEST_STORE=
+/// postgres://…`, in a database of its own on that server, which must run on a
+/// multi-threaded runtime (`make test` runs the API tests so too, and removes
+/// both after).
 pub async fn start(adjust: impl FnOnce(&mut Config)) -> RunningServer {
     static SERVERS: AtomicUsize = AtomicUsize::new(0);
-    let store = match std::env::var_os("CCRI_MOCK_TEST_STORE") {
-        Some(dir) => {
-            let n = SERVERS.fetch_add(1, Ordering::Relaxed);
-            let file = Path::new(&dir).join(format!("{}-{n}.db", std::process::id()));
-            Storage::Sqlite(file)
-        }
-        None => Storage::Memory,
+    let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+    let store = match std::env::var("CCRI_MOCK_TEST_STORE") {
+        Ok(url) if url.starts_with("postgres://") => match url.parse() {
+            Ok(Storage::Postgres(server)) => {
+                let name = format!("test_{}_{n}", std::process::id());
+                Storage::Postgres(crate::postgres::new_database(&server, &name).expect("a test database"))
+            }
+            _ => panic!("CCRI_MOCK_TEST_STORE is not a postgres:// URL"),
+        },
+        Ok(dir) => Storage::Sqlite(Path::new(&dir).join(format!("{}-{n}.db", std::process::id()))),
+        Err(_) => Storage::Memory,
     };
     let mut config = Config {
         port: 0,

@@ -11,7 +11,7 @@ fn with(mut params: Vec<(String, String)>, name: &str, value: Option<&str>) -> V
     params
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_client_or_redirect_uri_gets_an_error_page_never_a_redirect() {
     let mock = start().await;
     let (_, challenge) = pkce();
@@ -33,7 +33,7 @@ async fn unknown_client_or_redirect_uri_gets_an_error_page_never_a_redirect() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_go_back_to_the_app_with_error_and_state() {
     let mock = start().await;
     let (_, challenge) = pkce();
@@ -88,7 +88,7 @@ async fn bad_requests_go_back_to_the_app_with_error_and_state() {
     assert_eq!(page.redirect_param("error").as_deref(), Some("invalid_request"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resource_is_a_synonym_for_aud() {
     let mock = start().await;
     let (_, challenge) = pkce();
@@ -100,7 +100,7 @@ async fn resource_is_a_synonym_for_aud() {
     assert!(page.html.contains("Log in"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_page_lists_the_test_users_and_refuses_a_wrong_password() {
     let mock = start().await;
     let (_, challenge) = pkce();
@@ -124,7 +124,7 @@ async fn login_page_lists_the_test_users_and_refuses_a_wrong_password() {
     assert_eq!(again.txn(), txn);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consent_denied_redirects_with_access_denied() {
     let mock = start().await;
     let (_, challenge) = pkce();
@@ -137,7 +137,7 @@ async fn consent_denied_redirects_with_access_denied() {
     assert!(done.redirect_param("code").is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn practitioner_picks_a_patient() {
     let mock = start().await;
     let (code, verifier) = mock
@@ -161,7 +161,7 @@ async fn practitioner_picks_a_patient() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorize_post_works_like_get() {
     let mock = start().await;
     let (_, challenge) = pkce();
@@ -178,7 +178,7 @@ async fn authorize_post_works_like_get() {
     assert!(login.html.contains("Log in"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_transaction_cannot_be_replayed() {
     let mock = start().await;
     let (_, challenge) = pkce();
@@ -198,7 +198,7 @@ async fn a_finished_transaction_cannot_be_replayed() {
     assert!(replay.location.is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_login_and_skip_auth_complete_without_pages() {
     let mock = start_without_pages().await;
     let (verifier, challenge) = pkce();
@@ -215,7 +215,7 @@ async fn skip_login_and_skip_auth_complete_without_pages() {
     assert_eq!((status, body["patient"].as_str()), (StatusCode::OK, Some("1")));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_user_may_grant_less_than_the_app_asks_for() {
     let mock = start().await;
     let scope = "openid fhirUser launch/patient patient/Patient.rs patient/Observation.rs";
@@ -292,7 +292,7 @@ async fn the_user_may_grant_less_than_the_app_asks_for() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standalone_launch_can_pick_an_encounter() {
     let mock = start().await;
     let scope = "launch/patient launch/encounter patient/*.rs";

@@ -86,7 +86,7 @@ impl Mock {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_key_jwt_with_registered_jwks_and_jti_replay() {
     let key = BackendKey::generate("backend-1");
     let mock = start().await;
@@ -206,7 +206,7 @@ impl KeyServer {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_key_jwt_with_a_jwks_uri_fetched_cached_and_refetched_on_rotation() {
     let first = BackendKey::generate("backend-1");
     let second = BackendKey::generate("backend-2");
@@ -256,7 +256,7 @@ async fn private_key_jwt_with_a_jwks_uri_fetched_cached_and_refetched_on_rotatio
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jwks_uri_that_serves_no_key_set_is_refused_with_the_reason() {
     let keys = KeyServer::start(JwkSet { keys: vec![] }).await;
     let closed_port = {
@@ -324,7 +324,7 @@ async fn a_jwks_uri_that_serves_no_key_set_is_refused_with_the_reason() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_service_can_ask_for_the_token_endpoints_simulated_errors() {
     let key = BackendKey::generate("backend-1");
     let mock = start().await;
@@ -362,7 +362,7 @@ async fn a_backend_service_can_ask_for_the_token_endpoints_simulated_errors() {
 /// A launch link for an app with no registration that authenticates with signed
 /// assertions: the mock adopts it with the key set URL the link names, and its
 /// token request must carry an assertion signed by a key of that set.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_launch_link_adopts_an_app_that_signs_its_assertions() {
     let key = BackendKey::generate("app-key");
     let keys = KeyServer::start(key.set()).await;

@@ -27,7 +27,7 @@ async fn launch_with(mock: &Mock, scope: &str, extra: &[(&str, &str)]) -> Value 
     body
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_id_token_echoes_nonce_and_says_when_the_user_logged_in() {
     let mock = start().await;
     let before = jsonwebtoken::get_current_timestamp();
@@ -49,7 +49,7 @@ async fn the_id_token_echoes_nonce_and_says_when_the_user_logged_in() {
     assert_eq!(refreshed["auth_time"], auth_time);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_tokens_are_rfc_9068_jwts_with_the_launch_context() {
     let mock = start().await;
     let body = launch_with(&mock, "openid fhirUser launch/patient patient/*.rs", &[]).await;
@@ -78,7 +78,7 @@ async fn access_tokens_are_rfc_9068_jwts_with_the_launch_context() {
     assert_eq!(header_of(body["id_token"].as_str().unwrap())["typ"], "JWT");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_authorization_response_names_the_issuer() {
     let mock = start().await;
     let issuer = mock.server.urls.auth_base.clone();
@@ -116,7 +116,7 @@ async fn every_authorization_response_names_the_issuer() {
     assert_eq!(refused.redirect_param("iss"), Some(issuer), "invalid request");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompt_none_answers_from_the_browsers_session_or_says_what_is_needed() {
     let mock = start().await;
     let (verifier, challenge) = pkce();
@@ -164,7 +164,7 @@ async fn prompt_none_answers_from_the_browsers_session_or_says_what_is_needed() 
     assert_eq!(mixed.redirect_param("error").as_deref(), Some("invalid_request"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompt_none_for_a_practitioner_who_must_pick_a_patient_needs_interaction() {
     let mock = start().await;
     let (_, challenge) = pkce();
@@ -180,7 +180,7 @@ async fn prompt_none_for_a_practitioner_who_must_pick_a_patient_needs_interactio
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_login_and_skip_auth_answer_prompt_login_and_consent_themselves() {
     // They stand for a person who logs in and allows at once, so a client that sends
     // prompt=consent by default (OpenID Connect Core §11) still launches without a page.
@@ -214,7 +214,7 @@ async fn skip_login_and_skip_auth_answer_prompt_login_and_consent_themselves() {
     assert!(shown.html.contains("Log in"), "{}", shown.html);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_returns_the_launch_context_to_a_resource_servers_bearer_token() {
     let mock = start().await;
     let body = launch_with(&mock, "openid fhirUser launch/patient patient/*.rs", &[]).await;
@@ -255,7 +255,7 @@ async fn introspection_returns_the_launch_context_to_a_resource_servers_bearer_t
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn userinfo_refuses_a_bad_token_the_openid_way() {
     let mock = start().await;
     let response = mock
@@ -287,7 +287,7 @@ async fn userinfo_refuses_a_bad_token_the_openid_way() {
     assert_eq!(outcome["resourceType"], "OperationOutcome");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_signed_with_the_configured_algorithm_and_verify_against_the_jwks() {
     for (alg, algorithm, kty) in [
         (

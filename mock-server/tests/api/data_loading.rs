@@ -45,7 +45,7 @@ fn synthea_bundle() -> String {
     .to_string()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthea_transaction_bundles_and_single_resources_load() {
     let dir = data_dir(
         "ok",
@@ -135,7 +135,7 @@ fn bad_files_are_named_with_their_json_path() {
 /// Synthea's own output, generated now (3 patients, by the PyPI port that
 /// scripts/setup.sh installs): every resource loads, none is skipped, and the
 /// searches a patient app makes work on it.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthea_output_loads_with_nothing_skipped() {
     let synthea = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/synthea/bin/synthea");
     assert!(
@@ -229,7 +229,7 @@ async fn synthea_output_loads_with_nothing_skipped() {
 
 /// A SQLite store is filled from `--data` once, all or nothing: a bad file leaves
 /// it empty, and a store that holds resources does not read `--data` again.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_store_loads_data_once_and_never_half() {
     let dir = data_dir(
         "sqlite",

@@ -89,7 +89,7 @@ async fn assert_only_bernie(mock: &Mock, token: &str, what: &str) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patient_scopes_v1_and_v2_see_only_the_patient_in_context() {
     let mock = start().await;
     for scope in [
@@ -104,7 +104,7 @@ async fn patient_scopes_v1_and_v2_see_only_the_patient_in_context() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patient_scope_without_a_patient_sees_nothing() {
     let mock = start().await;
     let token = mock.mint("patient/*.rs", None);
@@ -118,7 +118,7 @@ async fn patient_scope_without_a_patient_sees_nothing() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn granular_v2_scope_narrows_to_matching_resources() {
     let mock = start().await;
     let token = mock.mint(
@@ -158,7 +158,7 @@ async fn granular_v2_scope_narrows_to_matching_resources() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_and_system_scopes_see_every_patient() {
     let mock = start().await;
     for scope in [
@@ -182,7 +182,7 @@ async fn user_and_system_scopes_see_every_patient() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_need_write_scopes_and_stay_in_the_compartment() {
     let mock = start().await;
     let observation = |patient: &str| {
@@ -252,7 +252,7 @@ async fn writes_need_write_scopes_and_stay_in_the_compartment() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_expired_and_revoked_tokens_are_401() {
     let mock = start().await;
     let response = mock.http.get(mock.fhir("Patient/1")).send().await.unwrap();
@@ -304,7 +304,7 @@ async fn missing_expired_and_revoked_tokens_are_401() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insufficient_scope_names_what_is_missing() {
     let mock = start().await;
     let token = mock.mint("patient/Patient.rs", Some("1"));

@@ -34,7 +34,7 @@ async fn send(
     request.send().await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_read_update_history_vread_delete() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -128,7 +128,7 @@ async fn create_read_update_history_vread_delete() {
     assert_eq!(again.status(), StatusCode::GONE);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_creates_when_absent() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -149,7 +149,7 @@ async fn update_creates_when_absent() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_is_an_operation_outcome() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -344,7 +344,7 @@ async fn ids(mock: &Mock, token: &str, query: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_parameters() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -437,7 +437,7 @@ async fn token_parameters() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn string_parameters() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -480,7 +480,7 @@ async fn string_parameters() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn date_parameters_and_sorting() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -544,7 +544,7 @@ async fn date_parameters_and_sorting() {
     assert_eq!(by_update["entry"].as_array().unwrap().len(), 5);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_is_stable_under_concurrent_writes() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -589,7 +589,7 @@ async fn paging_is_stable_under_concurrent_writes() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn includes_summary_total_and_post_search() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -634,7 +634,7 @@ async fn includes_summary_total_and_post_search() {
     assert_eq!(bundle["total"], 9);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_lists_what_is_served() {
     let mock = start().await;
     let response = mock.http.get(mock.fhir("metadata")).send().await.unwrap();
@@ -757,7 +757,7 @@ async fn metadata_lists_what_is_served() {
     assert_eq!(config.capabilities.len(), 18);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inspector_shows_each_request_with_its_client_and_no_secret() {
     let mock = start().await;
     let token = mock.patient_access_token().await;
@@ -852,7 +852,7 @@ fn lint_ids(record: &Value) -> Vec<&str> {
 /// One launch is one group: its authorize request, pages, token requests and FHIR
 /// calls share a launch id; the records come live and as a HAR; the lints that need
 /// history (a reused state, a refresh storm) are found.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inspector_groups_each_launch_follows_live_and_exports_har() {
     let mock = start().await;
     let mut live = mock
@@ -996,7 +996,7 @@ async fn the_inspector_groups_each_launch_follows_live_and_exports_har() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inspector_says_what_is_wrong_with_each_request() {
     let mock = start().await;
     // A sloppy authorization request: no PKCE, no aud, no state.
@@ -1181,7 +1181,7 @@ async fn conditional_create_never_makes_a_duplicate() {
     assert_eq!(post("_count=1").await.unwrap().status(), StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_may_send_the_conditional_headers() {
     let mock = start().await;
     let preflight = mock

@@ -27,7 +27,7 @@ fn with_launch(mock: &Mock, challenge: &str, scope: &str, launch: &str) -> Vec<(
     params
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ehr_launch_carries_patient_and_encounter() {
     let mock = start().await;
     let launcher = page(mock.http.get(mock.auth("launcher")).send().await.unwrap()).await;
@@ -86,7 +86,7 @@ async fn ehr_launch_carries_patient_and_encounter() {
     assert_eq!(refused.redirect_param("error").as_deref(), Some("invalid_scope"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ehr_launch_carries_fhir_context_intent_tenant_and_the_banner_choice() {
     let mock = start().await;
     let launch = ehr_launch(
@@ -157,7 +157,7 @@ async fn ehr_launch_carries_fhir_context_intent_tenant_and_the_banner_choice() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn launcher_refuses_inconsistent_context() {
     let mock = start().await;
     for (form, message) in [
@@ -238,7 +238,7 @@ async fn launcher_refuses_inconsistent_context() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_errors_per_launch() {
     let mock = start().await;
     let launch_with = |error: &'static str| {
@@ -347,7 +347,7 @@ async fn simulated_errors_per_launch() {
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registered_automation_switches_launch_without_a_person() {
     let mock = start().await;
     let (status, registered) = mock
@@ -393,7 +393,7 @@ async fn registered_automation_switches_launch_without_a_person() {
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_client_metadata");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_page_registers_and_lists_clients() {
     let mock = start().await;
     let list = page(mock.http.get(mock.auth("clients")).send().await.unwrap()).await;
@@ -422,7 +422,7 @@ async fn registration_page_registers_and_lists_clients() {
     assert!(refused.html.contains("invalid_redirect_uri"), "{}", refused.html);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn toml_config_adds_clients_and_users_to_the_built_in_ones() {
     let mut file = tempfile();
     writeln!(
@@ -485,7 +485,7 @@ fn tempfile() -> (std::path::PathBuf, std::fs::File) {
     (path, file)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_launch_can_be_a_link_that_launches_afresh_each_time() {
     let mock = start().await;
     let query = serde_urlencoded::to_string([
@@ -558,7 +558,7 @@ async fn a_launch_can_be_a_link_that_launches_afresh_each_time() {
 /// "Make a link" for any app: the link is signed, works for an app this mock has
 /// never seen (public, or confidential with the secret the link names), and refuses
 /// to be changed.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_link_launches_an_app_with_no_registration() {
     let mock = start().await;
     let link_for = async |extra: &[(&str, &str)]| {
@@ -671,7 +671,7 @@ async fn a_signed_link_launches_an_app_with_no_registration() {
     assert!(refused.html.contains("needs a signed link"), "{}", refused.html);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_given_as_iss_reproduces_a_standalone_launch_for_any_app() {
     let mock = start().await;
     let (_, iss) = launch_links(
@@ -867,7 +867,7 @@ async fn a_link_given_as_iss_reproduces_a_standalone_launch_for_any_app() {
     assert!(refused.error_description().contains("did not make"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clients_page_edits_and_deletes_with_the_registration_token() {
     let mock = start().await;
     let done = mock

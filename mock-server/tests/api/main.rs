@@ -1,7 +1,10 @@
 //! ccri-mock's integration tests, in one binary: each module drives an in-process
-//! server over real HTTP (`common`), so the crate is linked once, not once a file.
+//! server over real HTTP (`common`), or the binary itself (`binary`: restarts, replicas
+//! on one PostgreSQL database), so the crate is linked once, not once a file.
 
+mod binary;
 mod common;
+mod postgres_server;
 
 mod authorize;
 mod backend_services;
@@ -12,6 +15,7 @@ mod fhir_api;
 mod launcher_and_pages;
 mod oauth2_client;
 mod operations;
+mod replicas;
 mod restart;
 mod search;
 mod security;

@@ -25,7 +25,7 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quickstart_backend_example_reads_a_patient() {
     let mock = start().await;
     let patient = backend_service::read_patient(&mock.server.urls.origin, "1")
@@ -35,7 +35,7 @@ async fn the_quickstart_backend_example_reads_a_patient() {
     assert_eq!(patient["id"], "1");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_with_basic_auth_then_introspection() {
     let mock = start().await;
     let client = BasicClient::new(ClientId::new("patient-access".into()))
@@ -63,7 +63,7 @@ async fn client_credentials_with_basic_auth_then_introspection() {
     assert_eq!(introspection.token_type(), Some(&BasicTokenType::Bearer));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_code_with_pkce_refresh_and_revocation() {
     let mock = start().await;
     let client = BasicClient::new(ClientId::new("demo-app".into()))

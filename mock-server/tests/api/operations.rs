@@ -99,7 +99,7 @@ async fn total(mock: &Mock, token: &str, query: &str) -> u64 {
     bundle["total"].as_u64().unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_gives_new_resources_ids_and_points_references_at_them() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -169,7 +169,7 @@ async fn a_transaction_gives_new_resources_ids_and_points_references_at_them() {
     assert_eq!(outcome["issue"][0]["expression"][0], "Bundle.entry[0]");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_transaction_leaves_the_store_as_it_was() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -235,7 +235,7 @@ async fn a_failing_transaction_leaves_the_store_as_it_was() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_answers_each_entry_on_its_own() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -293,7 +293,7 @@ async fn a_batch_answers_each_entry_on_its_own() {
     assert_eq!(status, StatusCode::GONE);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditional_update_and_delete_follow_the_match_count() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -350,7 +350,7 @@ async fn conditional_update_and_delete_follow_the_match_count() {
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conditional_delete_removes_every_match_within_its_limit_and_transaction() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -386,7 +386,7 @@ async fn a_conditional_delete_removes_every_match_within_its_limit_and_transacti
     assert_eq!(total(&mock, &token, &pair).await, 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_patch_changes_a_resource_within_the_tokens_reach() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -500,7 +500,7 @@ async fn json_patch_changes_a_resource_within_the_tokens_reach() {
     assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_of_a_type_and_of_the_server() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -590,7 +590,7 @@ async fn history_of_a_type_and_of_the_server() {
     assert_eq!(outcome["issue"][0]["expression"][0], "Patient/_history?_at");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_about_a_patient_and_only_what_the_token_may_read() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -699,7 +699,7 @@ async fn everything_about_a_patient_and_only_what_the_token_may_read() {
     assert_eq!(bundle["total"], 4, "a patient token reaches only its own patient");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_resources_are_refused_with_the_path_of_the_problem() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -763,7 +763,7 @@ async fn invalid_resources_are_refused_with_the_path_of_the_problem() {
     assert_eq!(outcome["issue"][0]["expression"][0], "Patient.birthDate");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transactions_conditions_and_mistakes() {
     let mock = start().await;
     let token = mock.mint(ALL, None);

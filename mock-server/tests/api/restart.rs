@@ -1,87 +1,18 @@
 //! The `ccri-mock` binary on a SQLite store, killed with SIGKILL and started again:
 //! what an app and its developer made before is still there.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 
+use crate::binary::{Binary, TempDir, free_port};
 use crate::common::{APP_REDIRECT, pkce};
 
-/// A directory of the test's own, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ccri-mock-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The binary, serving on `port`; killed (SIGKILL) when dropped.
-struct Binary {
-    child: Child,
-    origin: String,
-}
-
-impl Binary {
-    async fn start(dir: &Path, port: u16) -> Binary {
-        let child = Command::new(env!("CARGO_BIN_EXE_ccri-mock"))
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .arg("--store")
-            .arg(format!("sqlite:{}", dir.join("mock.db").display()))
-            .arg("--config")
-            .arg(dir.join("config.toml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let binary = Binary {
-            child,
-            origin: format!("http://127.0.0.1:{port}"),
-        };
-        let started = Instant::now();
-        while reqwest::get(binary.fhir("metadata")).await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the binary did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        binary
-    }
-
-    fn auth(&self, endpoint: &str) -> String {
-        format!("{}/ccri-auth/{endpoint}", self.origin)
-    }
-
-    fn fhir(&self, path: &str) -> String {
-        format!("{}/ccri-fhir/R4/{path}", self.origin)
-    }
-
-    /// SIGKILL: no chance to flush or finish anything.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The binary on `port`, keeping everything in `dir`'s SQLite file.
+async fn start(dir: &TempDir, port: u16) -> Binary {
+    let store = format!("sqlite:{}", dir.path().join("mock.db").display());
+    let config = dir.path().join("config.toml").display().to_string();
+    Binary::start(port, ["--store", &store, "--config", &config]).await
 }
 
 /// An app that gets its tokens without pages (bernie logs in and consents).
@@ -171,18 +102,14 @@ async fn read(url: &str, token: &Value) -> StatusCode {
         .status()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_store_keeps_clients_resources_and_tokens_through_a_sigkill() {
     let dir = TempDir::new("restart");
-    std::fs::write(dir.0.join("config.toml"), CONFIG).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    std::fs::write(dir.path().join("config.toml"), CONFIG).unwrap();
+    let port = free_port();
     let http = reqwest::Client::new();
 
-    let before = Binary::start(&dir.0, port).await;
+    let before = start(&dir, port).await;
     let registered: Value = http
         .post(before.auth("register"))
         .json(&json!({"client_name": "Kept", "redirect_uris": [APP_REDIRECT],
@@ -219,7 +146,7 @@ async fn a_sqlite_store_keeps_clients_resources_and_tokens_through_a_sigkill() {
     let jwks = json_at(&before.auth("jwk")).await;
     before.kill();
 
-    let after = Binary::start(&dir.0, port).await;
+    let after = start(&dir, port).await;
     assert_eq!(json_at(&after.auth("jwk")).await, jwks, "the same signing key");
     // The access token issued before still verifies, and reads what was written.
     assert_eq!(read(&observation, &kept["access_token"]).await, StatusCode::OK);

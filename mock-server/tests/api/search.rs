@@ -59,7 +59,7 @@ fn blood_pressure(patient: &str, systolic: f64) -> Value {
     })
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quantities_numbers_and_composites() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -153,7 +153,7 @@ async fn quantities_numbers_and_composites() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_string_uri_modifiers_and_missing() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -237,7 +237,7 @@ async fn token_string_uri_modifiers_and_missing() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn references_chains_and_reverse_chains() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -339,7 +339,7 @@ async fn references_chains_and_reverse_chains() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_reveals_nothing_the_token_cannot_read() {
     let mock = start().await;
     // May search Observations, not Patients: a chain through Patient is refused,
@@ -385,7 +385,7 @@ async fn a_chain_reveals_nothing_the_token_cannot_read() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn includes_iterate_and_wildcards() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -446,7 +446,7 @@ async fn includes_iterate_and_wildcards() {
     refused(&mock, &token, "Patient?_include=Observation:patient").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn summary_and_elements_trim_and_tag() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -480,7 +480,7 @@ async fn summary_and_elements_trim_and_tag() {
     assert!(bundle["total"].as_u64().unwrap() > 10 && bundle["entry"].as_array().is_none_or(Vec::is_empty));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_parameters_are_refused_unless_lenient() {
     let mock = start().await;
     let token = mock.mint(ALL, None);
@@ -521,7 +521,7 @@ async fn unknown_parameters_are_refused_unless_lenient() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compartment_follows_the_compartment_definition() {
     let mock = start().await;
     let writer = mock.mint(ALL, None);
@@ -562,7 +562,7 @@ async fn the_compartment_follows_the_compartment_definition() {
 
 /// Token searches without a patient start from the store's code index; what it
 /// holds must follow updates, deletes and `_id`.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_searches_follow_updates_and_deletes() {
     let mock = start().await;
     let token = mock.mint(ALL, None);

@@ -43,7 +43,7 @@ fn is_code_redirect(page: &Page) -> bool {
 }
 
 // 1. Login skipped.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consent_and_picker_cannot_be_posted_before_login() {
     let mock = start().await;
     let (_, challenge) = pkce();
@@ -71,7 +71,7 @@ async fn consent_and_picker_cannot_be_posted_before_login() {
 }
 
 // 2. A patient picks someone else.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patient_user_cannot_choose_another_patient() {
     let mock = start().await;
     let (verifier, challenge) = pkce();
@@ -95,7 +95,7 @@ async fn a_patient_user_cannot_choose_another_patient() {
     assert_eq!(body["patient"], "1");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ehr_launch_for_another_patient_refuses_a_patient_login() {
     let mock = start().await;
     let launched = mock
@@ -128,7 +128,7 @@ async fn an_ehr_launch_for_another_patient_refuses_a_patient_login() {
 }
 
 // 3. `user/` means everything.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_scopes_of_a_patient_reach_only_their_own_record() {
     let mock = start().await;
     let body = launch_token(&mock, "openid fhirUser user/*.rs", "bernie", None).await;
@@ -167,7 +167,7 @@ async fn register_redirect(mock: &Mock, uri: &str, method: &str) -> (StatusCode,
 }
 
 // 4. Redirect URIs with userinfo.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_uris_cannot_send_codes_elsewhere() {
     let mock = start().await;
     for uri in [
@@ -202,7 +202,7 @@ async fn redirect_uris_cannot_send_codes_elsewhere() {
 }
 
 // 5. Header injection → 500.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_characters_never_reach_a_location_header() {
     let mock = start().await;
     for uri in [
@@ -229,7 +229,7 @@ async fn control_characters_never_reach_a_location_header() {
 }
 
 // 6. Unbounded state from anonymous callers.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_callers_cannot_grow_the_server_without_bound() {
     let mock = start().await;
     let huge = "x".repeat(60_000);
@@ -264,7 +264,7 @@ async fn anonymous_callers_cannot_grow_the_server_without_bound() {
 }
 
 // 7. Chart planting.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_stay_in_the_compartment_and_searches_agree() {
     let mock = start().await;
     let bernie = mock.mint("patient/*.cruds", Some("1"));
@@ -317,7 +317,7 @@ async fn writes_stay_in_the_compartment_and_searches_agree() {
 }
 
 // 8. A Patient created outside the compartment.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patient_token_cannot_create_a_patient() {
     let mock = start().await;
     let everyone = mock.mint("user/*.rs", None);
@@ -337,7 +337,7 @@ async fn a_patient_token_cannot_create_a_patient() {
 }
 
 // 9. A wrong code_verifier burns the code.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_code_verifier_does_not_burn_the_code() {
     let mock = start().await;
     let (code, verifier) = mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
@@ -349,7 +349,7 @@ async fn a_wrong_code_verifier_does_not_burn_the_code() {
 }
 
 // 10. Wrapping arithmetic in paging.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_links_never_wrap_around() {
     let mock = start().await;
     let token = mock.mint("user/*.rs", None);
@@ -367,7 +367,7 @@ async fn paging_links_never_wrap_around() {
 }
 
 // 11. Login CSRF and framing.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_pages_are_bound_to_their_browser_and_never_framed() {
     let mock = start().await;
     let (_, challenge) = pkce();
@@ -424,7 +424,7 @@ async fn authorization_pages_are_bound_to_their_browser_and_never_framed() {
 }
 
 // 12. Introspection by anyone.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_needs_an_authenticated_caller() {
     let mock = start().await;
     let token = mock.patient_access_token().await;
@@ -453,7 +453,7 @@ async fn introspection_needs_an_authenticated_caller() {
 }
 
 // 15. The launcher's launch ids.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_launch_id_is_single_use_and_bound_to_its_client() {
     let mock = &start_with(|config| config.clients.push(confidential_app("other-app", "other-secret"))).await;
     let launcher = page(mock.http.get(mock.auth("launcher")).send().await.unwrap()).await;

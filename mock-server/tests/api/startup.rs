@@ -9,7 +9,7 @@ fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configured_key_file_signs_and_is_published() {
     use rsa::Generate;
     use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
@@ -55,7 +55,7 @@ async fn a_configured_key_file_signs_and_is_published() {
     std::fs::remove_file(path).unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_key_file_is_a_clear_start_error() {
     let start_error = |path: &std::path::Path| {
         ccri_mock::spawn(Config {
@@ -72,7 +72,7 @@ async fn a_bad_key_file_is_a_clear_start_error() {
     assert!(missing.to_string().contains("cannot read key file"), "{missing}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_es256_key_file_is_read_as_pkcs8() {
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
     use base64::Engine;
@@ -126,7 +126,7 @@ fn client_trusting(
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_serves_https_with_a_certificate_a_phone_can_trust() {
     use http_body_util::BodyExt;
     let server = ccri_mock::testing::start(|config| config.tls = true).await;
@@ -182,7 +182,7 @@ async fn tls_serves_https_with_a_certificate_a_phone_can_trust() {
     assert!(late.is_err(), "{addr} still accepts connections after shutdown");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_given_certificate_and_clear_errors_when_it_is_wrong() {
     use http_body_util::BodyExt;
     let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
 use serde_json::Value;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ccri_quickstart_postman_flow() {
     let mock = start().await;
     let response = mock
@@ -38,7 +38,7 @@ async fn ccri_quickstart_postman_flow() {
     assert_eq!(patient["identifier"][0]["value"], "9876543210");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_with_client_secret_post_and_narrower_scope() {
     let mock = start().await;
     let (status, body) = mock
@@ -56,7 +56,7 @@ async fn client_credentials_with_client_secret_post_and_narrower_scope() {
     assert_eq!(body["scope"], "user/Observation.read");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_refusals() {
     let mock = start().await;
     let cc = [("grant_type", "client_credentials")];
@@ -141,7 +141,7 @@ async fn client_credentials_refusals() {
     assert_oauth_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_token_requests() {
     let mock = start().await;
     let (status, body) = mock.token(None, &[("client_id", "demo-app")]).await;
@@ -192,7 +192,7 @@ async fn malformed_token_requests() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_are_413_not_a_crash() {
     let mock = start().await;
     let huge = format!("grant_type=client_credentials&scope={}", "a".repeat(1024 * 1024));
@@ -209,7 +209,7 @@ async fn oversized_bodies_are_413_not_a_crash() {
     mock.patient_access_token().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_code_with_pkce_then_refresh() {
     let mock = start().await;
     let (code, verifier) = mock
@@ -250,7 +250,7 @@ async fn authorization_code_with_pkce_then_refresh() {
     assert_oauth_error(status, &bad, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_refresh_token_without_offline_or_online_access() {
     let mock = start().await;
     let (code, verifier) = mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
@@ -260,7 +260,7 @@ async fn no_refresh_token_without_offline_or_online_access() {
     assert!(body.get("id_token").is_none(), "no openid, no id_token");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_or_malformed_pkce_verifier() {
     let mock = start().await;
     let (code, _) = mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
@@ -279,7 +279,7 @@ async fn wrong_or_malformed_pkce_verifier() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn code_replay_is_refused_and_revokes_the_tokens() {
     let mock = start().await;
     let (code, verifier) = mock
@@ -303,7 +303,7 @@ async fn code_replay_is_refused_and_revokes_the_tokens() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_code_is_refused() {
     let mock = start_with(|c| c.code_ttl_secs = 0).await;
     let (code, verifier) = mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
@@ -313,7 +313,7 @@ async fn expired_code_is_refused() {
     assert!(body["error_description"].as_str().unwrap().contains("expired"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn code_is_bound_to_redirect_uri_and_client() {
     let mock = start_with(|c| c.clients.push(confidential_app("other-app", "other-secret"))).await;
     let (code, verifier) = mock.code_for("launch/patient patient/*.rs", "bernie", None).await;
@@ -346,7 +346,7 @@ async fn code_is_bound_to_redirect_uri_and_client() {
     assert_oauth_error(status, &body, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_token_is_bound_to_its_client() {
     let mock = start_with(|c| c.clients.push(confidential_app("other-app", "other-secret"))).await;
     let (code, verifier) = mock
@@ -365,7 +365,7 @@ async fn refresh_token_is_bound_to_its_client() {
     assert_oauth_error(status, &stolen, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_rotation_replaces_the_token_and_a_reused_one_revokes_the_grant() {
     let mock = start_with(|config| config.refresh_rotation = true).await;
     let (code, verifier) = mock

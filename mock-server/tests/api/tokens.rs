@@ -12,7 +12,7 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_tokens_are_refused() {
     let mock = start().await;
     let good = mock.patient_access_token().await;
@@ -89,7 +89,7 @@ async fn forged_tokens_are_refused() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_of_active_revoked_and_unknown_tokens() {
     let mock = start().await;
     let token = mock.patient_access_token().await;
@@ -133,7 +133,7 @@ async fn introspection_of_active_revoked_and_unknown_tokens() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_refresh_token_ends_the_grant() {
     let mock = start().await;
     let (code, verifier) = mock
@@ -155,7 +155,7 @@ async fn revoking_a_refresh_token_ends_the_grant() {
     assert_eq!(mock.revoke(None, &form).await, StatusCode::OK);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_access_token_then_refresh() {
     let mock = start_with(|c| c.token_ttl_secs = 1).await;
     let (code, verifier) = mock
@@ -188,7 +188,7 @@ async fn expired_access_token_then_refresh() {
 /// A public app that asks offline_access, never refreshes and launches again once
 /// its access token has expired is told it asked for nothing; one that refreshes
 /// (or gave its refresh token back) is not.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_app_that_never_refreshes_is_told_offline_access_was_for_nothing() {
     let mock = start_with(|c| c.token_ttl_secs = 1).await;
     let launch = async || {
@@ -226,7 +226,7 @@ async fn a_public_app_that_never_refreshes_is_told_offline_access_was_for_nothin
     assert!(lints.is_empty(), "{lints:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_registration_then_launch() {
     let mock = start().await;
     let (status, registered) = mock
@@ -271,7 +271,7 @@ async fn dynamic_registration_then_launch() {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_registrations() {
     let mock = start().await;
     for (metadata, error) in [
@@ -316,7 +316,7 @@ async fn invalid_registrations() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openid_configuration_jwks_and_userinfo() {
     let mock = start().await;
     let config = mock
@@ -359,7 +359,7 @@ async fn openid_configuration_jwks_and_userinfo() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registered_client_reads_updates_and_deletes_itself() {
     let mock = start().await;
     let (status, registered) = mock
@@ -503,7 +503,7 @@ async fn a_registered_client_reads_updates_and_deletes_itself() {
     assert_oauth_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_client");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_client_ends_its_access_tokens() {
     let mock = start().await;
     let (_, registered) = mock

@@ -164,16 +164,18 @@ impl<D: Database> Sql<D> {
         reads: impl FnOnce(&dyn Snapshot) -> Result<T, E>,
     ) -> Result<T, E> {
         self.readers
-            .with(|connection| {
-                connection.batch(D::BEGIN_READ)?;
-                let snapshot = Tables::new(connection, &self.versions, Caching::ReadAndKeep);
-                let result = reads(&snapshot);
-                let failure = snapshot.failure.take();
-                drop(snapshot);
-                let ended = connection.batch("COMMIT");
-                failure.map_or(ended, Err)?;
-                Ok(result)
-            })
+            .with(
+                |connection| connection.batch(D::BEGIN_READ),
+                |connection, ()| {
+                    let snapshot = Tables::new(connection, &self.versions, Caching::ReadAndKeep);
+                    let result = reads(&snapshot);
+                    let failure = snapshot.failure.take();
+                    drop(snapshot);
+                    let ended = connection.batch("COMMIT");
+                    failure.map_or(ended, Err)?;
+                    Ok(result)
+                },
+            )
             .unwrap_or_else(|e: String| Err(StoreError::Failed(e).into()))
     }
 
@@ -196,10 +198,12 @@ impl<D: Database> Sql<D> {
         let database = &self.readers.database;
         let mut writer = self.writer();
         database.wait(|| {
-            // A connection that failed is made again (the database may be back).
-            let connection = match writer.take() {
-                Some(connection) => connection,
-                None => database.connect().map_err(StoreError::Failed)?,
+            // A connection that failed, or that the database dropped while it was
+            // idle (it fails to begin), is made again: the database may be back.
+            let begin = |connection: D::Connection| connection.batch(D::BEGIN_WRITE).map(|()| connection);
+            let connection = match writer.take().map(begin) {
+                Some(Ok(connection)) => connection,
+                _ => database.connect().and_then(begin).map_err(StoreError::Failed)?,
             };
             let result = self.write_on(&connection, before, writes);
             if !matches!(&result, Err(Written::Failed(_))) {
@@ -212,13 +216,13 @@ impl<D: Database> Sql<D> {
         })
     }
 
+    /// `writes` in the transaction begun on `connection`.
     fn write_on<T, E>(
         &self,
         connection: &D::Connection,
         before: &str,
         writes: impl FnOnce(&mut dyn Writer) -> Result<T, E>,
     ) -> Result<T, Written<E>> {
-        connection.batch(D::BEGIN_WRITE).map_err(Written::Failed)?;
         let rollback = |e: String| {
             let _ = connection.batch("ROLLBACK");
             Written::Failed(e)
@@ -249,6 +253,17 @@ impl<D: Database> Sql<D> {
 
     fn writer(&self) -> MutexGuard<'_, Option<D::Connection>> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<D: Database> Drop for Sql<D> {
+    fn drop(&mut self) {
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        D::close(writer.into_iter().collect());
     }
 }
 
