@@ -109,15 +109,29 @@ impl DatabaseUrl {
 }
 
 impl std::fmt::Display for DatabaseUrl {
+    /// The URL with the user's password, and any `password=` option, hidden.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.password() {
-            Some(password) => f.write_str(&self.0.as_str().replacen(
-                &format!(":{password}@"),
-                ":[redacted]@",
-                1,
-            )),
-            None => f.write_str(self.0.as_str()),
+        const HIDDEN: &str = "redacted";
+        let mut shown = self.0.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some(HIDDEN));
         }
+        let options: Vec<(String, String)> = shown
+            .query_pairs()
+            .map(|(name, value)| match name.as_ref() {
+                "password" => (name.into_owned(), HIDDEN.to_owned()),
+                _ => (name.into_owned(), value.into_owned()),
+            })
+            .collect();
+        if !options.is_empty() {
+            shown.query_pairs_mut().clear().extend_pairs(options);
+        }
+        let text = shown.as_str();
+        f.write_str(
+            &text
+                .replace(&format!(":{HIDDEN}@"), ":[redacted]@")
+                .replace(&format!("password={HIDDEN}"), "password=[redacted]"),
+        )
     }
 }
 
@@ -141,9 +155,10 @@ impl std::str::FromStr for Storage {
                         .into(),
                 ),
             },
-            _ => Err(format!(
-                "{text:?} is not a store: give memory, sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
-            )),
+            // Not repeated: a mistyped URL may hold a password.
+            _ => Err(
+                "not a store: give memory, sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE".into(),
+            ),
         }
     }
 }
@@ -439,5 +454,36 @@ impl Config {
     /// The user who is `fhir_user` (`Patient/1`) in the FHIR data.
     pub(crate) fn user_by_fhir_user(&self, fhir_user: &FhirReference) -> Option<&UserConfig> {
         self.users.iter().find(|u| u.fhir_user == *fhir_user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database URL prints with no password, wherever it was given; a store
+    /// that does not parse is refused without repeating what was typed.
+    #[test]
+    fn a_database_url_never_prints_its_password() {
+        let shown = |text: &str| match text.parse::<Storage>().unwrap() {
+            Storage::Postgres(url) => (url.to_string(), format!("{url:?}"), url.expose().to_owned()),
+            other => panic!("{other:?}"),
+        };
+        let (display, debug, exposed) = shown("postgres://ccri:s3cret@db.example:5432/mock");
+        assert_eq!(display, "postgres://ccri:[redacted]@db.example:5432/mock");
+        assert!(!debug.contains("s3cret") && exposed.contains("s3cret"));
+        let (display, _, _) = shown("postgresql://ccri@db.example/mock?password=s3cret&sslmode=disable");
+        assert_eq!(
+            display,
+            "postgresql://ccri@db.example/mock?password=[redacted]&sslmode=disable"
+        );
+        for typo in [
+            "postgress://ccri:s3cret@db/mock",
+            "postgres:ccri:s3cret@",
+            "pg://u:s3cret@h/d",
+        ] {
+            let refused = typo.parse::<Storage>().unwrap_err();
+            assert!(!refused.contains("s3cret"), "{refused}");
+        }
     }
 }

@@ -99,8 +99,15 @@ impl Table {
     }
 }
 
-/// The next value of `changed`, inside a transaction that writes.
-const NEXT_CHANGE: &str = "(SELECT coalesce(max(changed), 0) + 1 FROM kept)";
+/// Whether a write replaces what is there.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Put {
+    Always,
+    /// Only where no live entry is.
+    IfAbsent,
+    /// Only over a live entry: what another mock forgot a moment ago stays forgotten.
+    IfLive,
+}
 
 impl Durable {
     /// The table in `storage`.
@@ -126,6 +133,7 @@ impl Durable {
     }
 
     /// Forgets everything kept (`--reset`): the key and every client and token.
+    /// The numbering goes on, so that mocks catching up miss nothing.
     pub(crate) fn forget_everything(&self) -> Result<(), String> {
         self.write(|c| c.execute("DELETE FROM kept", &[]).map(drop))
             .map_err(|e| format!("cannot empty the store: {}", e.0))
@@ -144,18 +152,8 @@ impl Durable {
         value: &impl Serialize,
         expires_at: u64,
     ) -> Result<(), Unavailable> {
-        let json = serde_json::to_string(value).map_err(|e| Unavailable(e.to_string()))?;
-        self.write(|c| {
-            c.execute(
-                &format!(
-                    "INSERT INTO kept (kind, key, value, expires_at, changed) VALUES ($1, $2, $3, $4, {NEXT_CHANGE})
-                     ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value,
-                         expires_at = excluded.expires_at, changed = excluded.changed"
-                ),
-                &[Param::Text(kind.into()), Param::Text(key), Param::Text(&json), Param::Int(int(expires_at))],
-            )
-            .map(drop)
-        })
+        let json = to_json(value)?;
+        self.write(|c| put(c, (kind, key), Some(&json), expires_at, Put::Always).map(drop))
     }
 
     /// Keeps `value` under `key` unless a live entry is there already; true if
@@ -167,44 +165,54 @@ impl Durable {
         value: &impl Serialize,
         expires_at: u64,
     ) -> Result<bool, Unavailable> {
-        let json = serde_json::to_string(value).map_err(|e| Unavailable(e.to_string()))?;
-        self.write(|c| {
-            c.execute(
-                &format!(
-                    "INSERT INTO kept (kind, key, value, expires_at, changed) VALUES ($1, $2, $3, $4, {NEXT_CHANGE})
-                     ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value,
-                         expires_at = excluded.expires_at, changed = excluded.changed
-                     WHERE kept.value IS NULL"
-                ),
-                &[Param::Text(kind.into()), Param::Text(key), Param::Text(&json), Param::Int(int(expires_at))],
-            )
-            .map(|kept| kept == 1)
-        })
-        .map(|kept| kept || self.0.is_none())
+        let json = to_json(value)?;
+        self.write(|c| put(c, (kind, key), Some(&json), expires_at, Put::IfAbsent))
+            .map(|kept| kept || self.0.is_none())
+    }
+
+    /// Replaces a live entry; false (and nothing kept) if there is none, as when
+    /// another mock forgot it a moment ago.
+    pub(crate) fn replace(
+        &self,
+        kind: Kept,
+        key: &str,
+        value: &impl Serialize,
+        expires_at: u64,
+    ) -> Result<bool, Unavailable> {
+        let json = to_json(value)?;
+        self.write(|c| put(c, (kind, key), Some(&json), expires_at, Put::IfLive))
+            .map(|kept| kept || self.0.is_none())
     }
 
     /// Forgets the entry; true if it was live. Of two mocks taking one entry at
     /// once, one is told true. With the memory store, always true: the grant
     /// store's own maps decide.
     pub(crate) fn take(&self, kind: Kept, key: &str, now: u64) -> Result<bool, Unavailable> {
-        if self.0.is_none() {
-            return Ok(true);
-        }
+        self.take_then(kind, key, now, None::<(Kept, &str, &(), u64)>)
+    }
+
+    /// [`Self::take`], and if it took the entry, keeps `then` in the same
+    /// transaction: no mock sees one without the other.
+    pub(crate) fn take_then(
+        &self,
+        kind: Kept,
+        key: &str,
+        now: u64,
+        then: Option<(Kept, &str, &impl Serialize, u64)>,
+    ) -> Result<bool, Unavailable> {
+        let then = match then {
+            Some((kind, key, value, expires_at)) => Some((kind, key, to_json(value)?, expires_at)),
+            None => None,
+        };
         self.write(|c| {
-            c.execute(
-                &format!(
-                    "UPDATE kept SET value = NULL, changed = {NEXT_CHANGE},
-                         expires_at = CASE WHEN expires_at > $3 THEN $3 ELSE expires_at END
-                     WHERE kind = $1 AND key = $2 AND value IS NOT NULL"
-                ),
-                &[
-                    Param::Text(kind.into()),
-                    Param::Text(key),
-                    Param::Int(int(now + FORGOTTEN_FOR_SECS)),
-                ],
-            )
-            .map(|taken| taken == 1)
+            // A forgotten entry stays a row a while, for other mocks to see it go.
+            let taken = put(c, (kind, key), None, now + FORGOTTEN_FOR_SECS, Put::IfLive)?;
+            if let (true, Some((kind, key, json, expires_at))) = (taken, &then) {
+                put(c, (*kind, key), Some(json), *expires_at, Put::Always)?;
+            }
+            Ok(taken)
         })
+        .map(|taken| taken || self.0.is_none())
     }
 
     /// One entry, if kept and live.
@@ -228,22 +236,24 @@ impl Durable {
         let Some(table @ Table::Postgres(_)) = self.0.as_deref() else {
             return Ok(None);
         };
-        let rows = table.query("SELECT max(changed) FROM kept", &[])?;
-        let latest = rows.first().and_then(|row| row.first()?.int()).unwrap_or(0);
-        Ok(Some(latest.unsigned_abs()))
+        Ok(Some(counted(&table.query(COUNTER, &[])?)))
     }
 
-    /// Every write after number `seen`, in order, of entries not yet expired at `now`.
-    pub(crate) fn changes_since(&self, seen: u64, now: u64) -> Result<Vec<Change>, Unavailable> {
+    /// The number of the latest write, and every write after number `seen`, in
+    /// order, of entries not yet expired at `now`.
+    pub(crate) fn changes_since(&self, seen: u64, now: u64) -> Result<(u64, Vec<Change>), Unavailable> {
         let Some(table) = &self.0 else {
-            return Ok(Vec::new());
+            return Ok((0, Vec::new()));
         };
+        // The number first: a write committed between the two questions is in the
+        // second answer, numbered past it.
+        let latest = counted(&table.query(COUNTER, &[])?);
         let rows = table.query(
             "SELECT kind, key, value, expires_at, changed FROM kept
              WHERE changed > $1 AND expires_at > $2 ORDER BY changed",
             &[Param::Int(int(seen)), Param::Int(int(now))],
         )?;
-        Ok(rows
+        let changes = rows
             .into_iter()
             .filter_map(|row| {
                 let [kind, key, value, expires_at, changed] = <[_; 5]>::try_from(row).ok()?;
@@ -259,7 +269,8 @@ impl Durable {
                     changed: changed.int()?.unsigned_abs(),
                 })
             })
-            .collect())
+            .collect();
+        Ok((latest, changes))
     }
 
     /// Drops the entries that expired before `now`.
@@ -284,6 +295,67 @@ impl Durable {
     }
 }
 
+/// Writes an entry (`None`: forgets it) as `how` allows, numbered by the
+/// counter; whether it wrote. Inside a transaction that writes.
+fn put(
+    c: &dyn Connection,
+    (kind, key): (Kept, &str),
+    value: Option<&str>,
+    expires_at: u64,
+    how: Put,
+) -> Result<bool, String> {
+    let changed = c
+        .number("UPDATE kept_counter SET n = n + 1 RETURNING n", &[])?
+        .ok_or("the kept table's counter is missing")?;
+    let (kind, key) = (Param::Text(kind.into()), Param::Text(key));
+    let (expires_at, changed) = (Param::Int(int(expires_at)), Param::Int(changed));
+    let written = match (value, how) {
+        (None, _) => c.execute(
+            "UPDATE kept SET value = NULL, changed = $3, expires_at = CASE WHEN expires_at > $4 THEN $4 ELSE expires_at END
+             WHERE kind = $1 AND key = $2 AND value IS NOT NULL",
+            &[kind, key, changed, expires_at],
+        )?,
+        (Some(json), Put::IfLive) => c.execute(
+            "UPDATE kept SET value = $3, expires_at = $4, changed = $5
+             WHERE kind = $1 AND key = $2 AND value IS NOT NULL",
+            &[kind, key, Param::Text(json), expires_at, changed],
+        )?,
+        (Some(json), Put::Always | Put::IfAbsent) => c.execute(
+            match how {
+                Put::IfAbsent => {
+                    "INSERT INTO kept (kind, key, value, expires_at, changed) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value,
+                         expires_at = excluded.expires_at, changed = excluded.changed
+                     WHERE kept.value IS NULL"
+                }
+                _ => {
+                    "INSERT INTO kept (kind, key, value, expires_at, changed) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value,
+                         expires_at = excluded.expires_at, changed = excluded.changed"
+                }
+            },
+            &[kind, key, Param::Text(json), expires_at, changed],
+        )?,
+    };
+    Ok(written == 1)
+}
+
+fn to_json(value: &impl Serialize) -> Result<String, Unavailable> {
+    serde_json::to_string(value).map_err(|e| Unavailable(e.to_string()))
+}
+
+/// The number of the latest write. A counter of its own, not the table's
+/// `max(changed)`: pruning or `--reset` would take that back, and a mock that
+/// had seen the larger number would miss the writes numbered again.
+const COUNTER: &str = "SELECT n FROM kept_counter";
+
+fn counted(rows: &[Row]) -> u64 {
+    rows.first()
+        .and_then(|row| row.first()?.int())
+        .unwrap_or(0)
+        .unsigned_abs()
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kept (
     kind TEXT NOT NULL,
@@ -295,7 +367,10 @@ CREATE TABLE IF NOT EXISTS kept (
     PRIMARY KEY (kind, key)
 )";
 
-const INDEX: &str = "CREATE INDEX IF NOT EXISTS kept_by_change ON kept (changed);";
+const INDEX: &str = "CREATE INDEX IF NOT EXISTS kept_by_change ON kept (changed);
+CREATE TABLE IF NOT EXISTS kept_counter (n BIGINT NOT NULL);
+INSERT INTO kept_counter (n) SELECT coalesce((SELECT max(changed) FROM kept), 0)
+    WHERE NOT EXISTS (SELECT 1 FROM kept_counter);";
 
 /// A SQLite file made before entries could be forgotten in place (no `changed`,
 /// `value` required) has its table made again, entries numbered in the order
@@ -340,7 +415,8 @@ mod tests {
         .unwrap();
         drop(old);
         let durable = Durable::open(&Storage::Sqlite(file.clone())).unwrap();
-        let changes = durable.changes_since(0, 0).unwrap();
+        let (latest, changes) = durable.changes_since(0, 0).unwrap();
+        assert_eq!(latest, 3, "the counter starts where the numbers were");
         let read: Vec<(Kept, &str, u64)> = changes
             .iter()
             .map(|c| (c.kind, c.key.as_str(), c.changed))
@@ -356,7 +432,7 @@ mod tests {
         );
         assert!(durable.take(Kept::RevokedToken, "jti", 0).unwrap());
         assert!(!durable.take(Kept::RevokedToken, "jti", 0).unwrap(), "taken once");
-        let last = durable.changes_since(3, 0).unwrap();
+        let (_, last) = durable.changes_since(3, 0).unwrap();
         assert_eq!(
             (last.len(), last[0].value.as_deref()),
             (1, None),

@@ -54,10 +54,13 @@ struct Cli {
     /// How tokens are signed (default RS256, as CCRI).
     #[arg(long, env = "CCRI_MOCK_SIGNING_ALG", value_enum)]
     signing_alg: Option<ccri_mock::SigningAlg>,
-    /// Where to keep resources: memory (the default; every start begins afresh) or
-    /// sqlite:PATH (one file, kept across restarts).
-    #[arg(long, env = "CCRI_MOCK_STORE")]
-    store: Option<ccri_mock::Storage>,
+    /// Where to keep resources and the authorisation state: memory (the default;
+    /// every start begins afresh), sqlite:PATH (one file, kept across restarts) or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE (several mocks may share it).
+    // Text, parsed below, and its environment value not shown by --help: a URL may
+    // hold a password, which clap's own errors would repeat.
+    #[arg(long, env = "CCRI_MOCK_STORE", hide_env_values = true)]
+    store: Option<String>,
     /// Empty the store at start, so it begins again from the built-in data or --data.
     #[arg(long)]
     reset: bool,
@@ -94,7 +97,15 @@ async fn main() -> std::process::ExitCode {
         true => 0,
         false => cli.inspector_size.unwrap_or(config.inspector_size),
     };
-    config.store = cli.store.unwrap_or(config.store);
+    if let Some(store) = &cli.store {
+        match store.parse() {
+            Ok(store) => config.store = store,
+            Err(e) => {
+                eprintln!("ccri-mock: --store: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
     config.reset = cli.reset;
     config.tls |= cli.tls || cli.tls_cert.is_some();
     config.tls_cert = cli.tls_cert.or(config.tls_cert);

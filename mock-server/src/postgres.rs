@@ -33,14 +33,24 @@ pub(crate) struct PgConnection {
 impl Database for Postgres {
     type Connection = PgConnection;
     const DIALECT: Dialect = Dialect::Postgres;
-    const BEGIN_READ: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+    // Each is a server process: a mock has two pools and a writer, so three
+    // mocks fit PostgreSQL's default of 100 connections.
+    const CONNECTIONS: usize = 16;
+    // Two round trips a request saved (BEGIN, COMMIT): a snapshot needs no
+    // transaction here (see `fhir/store/sql.rs`).
+    const BEGIN_READ: Option<&'static str> = None;
     // The lock is the transaction's, released by COMMIT or ROLLBACK, also when
     // the connection drops; its number is this project's, not a table's.
     const BEGIN_WRITE: &'static str = "BEGIN; SELECT pg_advisory_xact_lock(5243710)";
 
     fn connect(&self) -> Result<PgConnection, String> {
-        let mut config: postgres::Config = self.url.expose().parse().map_err(|e| format!("{e}"))?;
+        let mut config: postgres::Config = self.url.expose().parse().map_err(said)?;
         config.connect_timeout(CONNECT_TIMEOUT);
+        // A mock that stalls or vanishes inside a transaction must not hold the
+        // writers' lock for every other mock: the server ends such a session.
+        // Keepalives find a peer gone without a word.
+        config.options("-c idle_in_transaction_session_timeout=60s -c statement_timeout=120s");
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
         let client = config.connect(NoTls).map_err(said)?;
         Ok(PgConnection {
             client: RefCell::new(client),
@@ -97,6 +107,10 @@ impl PgConnection {
 }
 
 impl Connection for PgConnection {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
     fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, String> {
         let statement = self.statement(sql)?;
         let bound: Vec<&(dyn ToSql + Sync)> = params.iter().map(bound).collect();
@@ -134,6 +148,7 @@ fn bound<'a>(param: &'a Param<'a>) -> &'a (dyn ToSql + Sync) {
         Param::Text(text) => text,
         Param::Int(n) => n,
         Param::Bytes(bytes) => bytes,
+        Param::Ints(list) => list,
     }
 }
 

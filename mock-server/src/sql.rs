@@ -11,7 +11,8 @@
 //! Statements are written once for both, with PostgreSQL's `$1` parameters
 //! (SQLite's connection reads them as `?1`).
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 /// A value bound to a statement's parameter.
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +20,9 @@ pub(crate) enum Param<'a> {
     Text(&'a str),
     Int(i64),
     Bytes(&'a [u8]),
+    /// A list, for `= ANY($1)` (PostgreSQL's array) or `IN (SELECT value FROM
+    /// json_each($1))` (SQLite's, as JSON text).
+    Ints(&'a [i64]),
 }
 
 /// One value of a row read.
@@ -58,6 +62,7 @@ pub(crate) type Row = Vec<Cell>;
 
 /// A connection to either database. Errors are the database's message.
 pub(crate) trait Connection {
+    fn dialect(&self) -> Dialect;
     fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, String>;
     /// The rows changed.
     fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, String>;
@@ -85,8 +90,11 @@ pub(crate) enum Dialect {
 pub(crate) trait Database: Send + Sync + 'static {
     type Connection: Connection + Send + 'static;
     const DIALECT: Dialect;
-    /// Begins a transaction whose reads all see one moment.
-    const BEGIN_READ: &'static str;
+    /// Connections a pool opens at most.
+    const CONNECTIONS: usize;
+    /// Begins a transaction for a request's reads, if they take one (see
+    /// `fhir/store/sql.rs`).
+    const BEGIN_READ: Option<&'static str>;
     /// Begins a transaction that writes: one at a time across every process on
     /// the database, so the store's sequence numbers are committed in order.
     const BEGIN_WRITE: &'static str;
@@ -106,19 +114,78 @@ pub(crate) trait Database: Send + Sync + 'static {
 }
 
 /// Connections not in use, one per request that used the database at the same
-/// moment. A pool crate would bring timeouts and a thread of its own for what is
-/// a stack.
+/// moment, up to the database's [`Database::CONNECTIONS`]; past it a request
+/// waits for one. Written here: a pool crate (r2d2) brings a thread of its own
+/// and knows nothing of the retry `with` does.
 pub(crate) struct Pool<D: Database> {
     pub(crate) database: D,
-    idle: Mutex<Vec<D::Connection>>,
+    connections: Mutex<Connections<D::Connection>>,
+    returned: Condvar,
 }
+
+struct Connections<C> {
+    idle: Vec<C>,
+    /// Idle and in use.
+    open: usize,
+}
+
+/// How long a request waits for a connection when all are in use.
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(10);
 
 impl<D: Database> Pool<D> {
     pub(crate) fn new(database: D) -> Self {
         Pool {
             database,
-            idle: Mutex::default(),
+            connections: Mutex::new(Connections {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            returned: Condvar::new(),
         }
+    }
+
+    fn connections(&self) -> MutexGuard<'_, Connections<D::Connection>> {
+        self.connections.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle connection, or room for a new one (`None`), waiting while all are in use.
+    fn take(&self) -> Result<Option<D::Connection>, String> {
+        let mut connections = self.connections();
+        loop {
+            if let Some(connection) = connections.idle.pop() {
+                return Ok(Some(connection));
+            }
+            if connections.open < D::CONNECTIONS {
+                connections.open += 1;
+                return Ok(None);
+            }
+            let (next, waited) = self
+                .returned
+                .wait_timeout(connections, WAIT_FOR_CONNECTION)
+                .unwrap_or_else(PoisonError::into_inner);
+            connections = next;
+            if waited.timed_out() && connections.idle.is_empty() && connections.open >= D::CONNECTIONS {
+                return Err(format!(
+                    "all {} connections to the database are in use",
+                    D::CONNECTIONS
+                ));
+            }
+        }
+    }
+
+    /// Gives a connection back (`Some`) or drops one (`None`); a dropped one may
+    /// be broken, and so may the idle ones: they go too.
+    fn give_back(&self, connection: Option<D::Connection>) {
+        let mut connections = self.connections();
+        match connection {
+            Some(connection) => connections.idle.push(connection),
+            None => {
+                let broken = std::mem::take(&mut connections.idle);
+                connections.open -= broken.len() + 1;
+            }
+        }
+        drop(connections);
+        self.returned.notify_all();
     }
 
     /// Runs `first`, then `work` with its answer, on an idle connection or a new
@@ -132,25 +199,36 @@ impl<D: Database> Pool<D> {
         work: impl FnOnce(&D::Connection, F) -> Result<T, E>,
     ) -> Result<T, E> {
         self.database.wait(|| {
-            let idle = || self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            let pooled = idle().pop();
-            let (connection, begun) = match pooled.map(|c| {
-                let begun = first(&c);
-                (c, begun)
-            }) {
-                Some((connection, Ok(begun))) => (connection, begun),
-                _ => {
-                    idle().clear();
-                    let connection = self.database.connect()?;
-                    let begun = first(&connection)?;
-                    (connection, begun)
+            let begun = match self.take()? {
+                Some(pooled) => match first(&pooled) {
+                    Ok(begun) => Some((pooled, begun)),
+                    Err(_) => {
+                        // Its place is taken again at once by the new one below.
+                        self.give_back(None);
+                        self.connections().open += 1;
+                        None
+                    }
+                },
+                None => None,
+            };
+            let (connection, begun) = match begun {
+                Some(begun) => begun,
+                None => {
+                    let fresh = self
+                        .database
+                        .connect()
+                        .and_then(|c| first(&c).map(|begun| (c, begun)));
+                    match fresh {
+                        Ok(fresh) => fresh,
+                        Err(e) => {
+                            self.give_back(None);
+                            return Err(e.into());
+                        }
+                    }
                 }
             };
             let result = work(&connection, begun);
-            match result.is_ok() {
-                true => idle().push(connection),
-                false => idle().clear(),
-            }
+            self.give_back(result.is_ok().then_some(connection));
             result
         })
     }
@@ -181,9 +259,8 @@ impl<D: Database> Pool<D> {
 
 impl<D: Database> Drop for Pool<D> {
     fn drop(&mut self) {
-        D::close(std::mem::take(
-            self.idle.get_mut().unwrap_or_else(PoisonError::into_inner),
-        ));
+        let connections = self.connections.get_mut().unwrap_or_else(PoisonError::into_inner);
+        D::close(std::mem::take(&mut connections.idle));
     }
 }
 

@@ -3,9 +3,9 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 
+use rusqlite::OpenFlags;
 use rusqlite::config::DbConfig;
-use rusqlite::types::ValueRef;
-use rusqlite::{OpenFlags, ToSql};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 
 use crate::sql::{Cell, Connection, Database, Dialect, Param, Row};
 
@@ -17,9 +17,10 @@ pub(crate) struct Sqlite {
 impl Database for Sqlite {
     type Connection = rusqlite::Connection;
     const DIALECT: Dialect = Dialect::Sqlite;
-    // One read transaction: every question sees the same moment, and the
-    // file's locks are taken once, not once a statement.
-    const BEGIN_READ: &'static str = "BEGIN";
+    // Each reads the file in this process: as many as requests at once.
+    const CONNECTIONS: usize = 256;
+    // The file's locks are taken once, not once a statement.
+    const BEGIN_READ: Option<&'static str> = Some("BEGIN");
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
     /// A connection to the file, made (with its directory) if missing.
@@ -64,6 +65,10 @@ fn configure(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
 }
 
 impl Connection for rusqlite::Connection {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
     fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, String> {
         let run = || -> rusqlite::Result<Vec<Row>> {
             let mut statement = self.prepare_cached(&numbered(sql))?;
@@ -113,11 +118,15 @@ fn numbered(sql: &str) -> Cow<'_, str> {
     }
 }
 
-fn bound<'a>(param: &'a Param<'a>) -> &'a dyn ToSql {
+fn bound<'a>(param: &'a Param<'a>) -> ToSqlOutput<'a> {
     match param {
-        Param::Text(text) => text,
-        Param::Int(n) => n,
-        Param::Bytes(bytes) => bytes,
+        Param::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+        Param::Int(n) => ToSqlOutput::Owned(Value::Integer(*n)),
+        Param::Bytes(bytes) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+        Param::Ints(list) => ToSqlOutput::Owned(Value::Text(format!(
+            "[{}]",
+            list.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        ))),
     }
 }
 

@@ -15,6 +15,11 @@ use crate::lint::{Lint, Lints};
 pub(crate) struct OAuthRejection(pub OAuthError, Option<Lint>);
 
 impl OAuthRejection {
+    /// The store could not be asked (RFC 6749 §4.1.2.1's `temporarily_unavailable`, 503).
+    pub(crate) fn unavailable(why: impl std::fmt::Display) -> Self {
+        OAuthRejection::new(OAuthErrorCode::TemporarilyUnavailable, why.to_string())
+    }
+
     /// Notes the app's mistake this refusal is (the inspector shows it).
     pub(crate) fn lint(mut self, lint: Lint) -> Self {
         self.1 = Some(lint);

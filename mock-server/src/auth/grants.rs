@@ -69,6 +69,15 @@ pub(crate) struct Code {
     pub(crate) nonce: Option<String>,
 }
 
+/// Why a refresh token was not rotated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NotRotated {
+    /// It was replaced already (by another mock a moment ago): its grant is revoked.
+    Replaced,
+    /// The store could not say.
+    Unavailable,
+}
+
 /// What a redeemed code gives: its grant and the request's `nonce`.
 #[derive(Debug)]
 pub(crate) struct Redeemed {
@@ -115,6 +124,9 @@ pub(crate) enum CodeRefused {
     UnexpectedVerifier,
     #[error("code_verifier does not match the code_challenge (S256)")]
     VerifierMismatch,
+    /// Not a refusal of the code: the store could not say whether it was used.
+    #[error("the store is unavailable; the code is still unused, try again")]
+    Unavailable,
 }
 
 /// What a code exchange must present besides the code.
@@ -327,10 +339,17 @@ impl Grants {
     /// Takes in what the store's other writers did since this grant store last
     /// looked (at start: everything kept before a restart). See `durable.rs`.
     pub(crate) fn catch_up(&mut self) -> Result<(), Unavailable> {
-        for change in self.durable.changes_since(self.seen, now())? {
-            self.seen = change.changed;
-            self.apply(change);
+        let (latest, changes) = self.durable.changes_since(self.seen, now())?;
+        for change in changes {
+            self.seen = self.seen.max(change.changed);
+            let (kind, key) = (change.kind, change.key.clone());
+            // One kept by another version of the mock may no longer read: skipped.
+            if let Err(error) = self.apply(change) {
+                tracing::warn!(?kind, key, %error, "a kept entry no longer reads; skipped");
+            }
         }
+        // Past what expired unseen too, or it would be asked for again each time.
+        self.seen = self.seen.max(latest);
         Ok(())
     }
 
@@ -350,16 +369,16 @@ impl Grants {
             expires_at,
             ..
         }: Change,
-    ) {
-        fn read<T: DeserializeOwned>(value: Option<&str>) -> Option<T> {
-            value.and_then(|json| serde_json::from_str(json).ok())
+    ) -> Result<(), serde_json::Error> {
+        fn read<T: DeserializeOwned>(value: Option<&str>) -> Result<Option<T>, serde_json::Error> {
+            value.map(serde_json::from_str).transpose()
         }
         let value = value.as_deref();
         let expiring = |value| Expiring { value, expires_at };
         match kind {
             Kept::SigningKey => {}
-            Kept::Client if self.configured.binary_search(&key).is_ok() => {}
-            Kept::Client => match read::<KeptClient>(value) {
+            Kept::Client | Kept::Registration if self.configured.binary_search(&key).is_ok() => {}
+            Kept::Client => match read::<KeptClient>(value)? {
                 Some(kept) => {
                     if !self.clients.contains_key(&key) {
                         self.registered.push(key.clone());
@@ -371,26 +390,26 @@ impl Grants {
                     self.clients.remove(&key);
                 }
             },
-            Kept::Registration => set(&mut self.registrations, key, read(value)),
+            Kept::Registration => set(&mut self.registrations, key, read(value)?),
             Kept::Code => set(
                 &mut self.codes,
                 key,
-                read(value).map(|code| expiring(CodeState::Unused(Box::new(code)))),
+                read(value)?.map(|code| expiring(CodeState::Unused(Box::new(code)))),
             ),
             Kept::UsedCode => set(
                 &mut self.codes,
                 key,
-                read(value).map(|grant_id| expiring(CodeState::Used { grant_id })),
+                read(value)?.map(|grant_id| expiring(CodeState::Used { grant_id })),
             ),
             Kept::Pending => {
                 self.holds += 1;
-                let held = read(value).map(|authorization| (self.holds, authorization));
+                let held = read(value)?.map(|authorization| (self.holds, authorization));
                 set(&mut self.pending, key, held);
             }
             Kept::Session => set(
                 &mut self.sessions,
                 Browser::kept(key),
-                read(value).map(|session| Expiring {
+                read(value)?.map(|session| Expiring {
                     value: session,
                     expires_at,
                 }),
@@ -398,17 +417,18 @@ impl Grants {
             Kept::Launch => set(
                 &mut self.launches,
                 key,
-                read(value).map(|launch| Expiring {
+                read(value)?.map(|launch| Expiring {
                     value: launch,
                     expires_at,
                 }),
             ),
-            Kept::RefreshToken => set(&mut self.refresh_tokens, TokenKey(key), read(value)),
-            Kept::ReplacedRefreshToken => set(&mut self.replaced_refresh_tokens, TokenKey(key), read(value)),
-            Kept::RevokedGrant => set(&mut self.revoked_grants, key, read(value)),
-            Kept::RevokedToken => set(&mut self.revoked_tokens, key, read(value)),
-            Kept::AssertionId => set(&mut self.assertion_ids, key, read(value)),
+            Kept::RefreshToken => set(&mut self.refresh_tokens, TokenKey(key), read(value)?),
+            Kept::ReplacedRefreshToken => set(&mut self.replaced_refresh_tokens, TokenKey(key), read(value)?),
+            Kept::RevokedGrant => set(&mut self.revoked_grants, key, read(value)?),
+            Kept::RevokedToken => set(&mut self.revoked_tokens, key, read(value)?),
+            Kept::AssertionId => set(&mut self.assertion_ids, key, read(value)?),
         }
+        Ok(())
     }
 
     /// Writes an entry through to the store. A failed write leaves the running
@@ -420,13 +440,16 @@ impl Grants {
     }
 
     /// Forgets an entry in the store; whether this took it (see [`Durable::take`]).
-    /// A store that cannot answer counts as no: what may happen once does not
-    /// happen twice.
-    fn take_kept(&self, kind: Kept, key: &str) -> bool {
-        self.durable.take(kind, key, now()).unwrap_or_else(|error| {
+    fn take_kept(&self, kind: Kept, key: &str) -> Result<bool, Unavailable> {
+        self.durable.take(kind, key, now())
+    }
+
+    /// [`Self::take_kept`] where only the store's copy is at stake (the entry is
+    /// dropped here anyway): a failure is logged.
+    fn forget_kept(&self, kind: Kept, key: &str) {
+        if let Err(error) = self.take_kept(kind, key) {
             tracing::error!(?kind, %error, "cannot forget the authorisation state in the store");
-            false
-        })
+        }
     }
 
     fn keep_client(&self, client: &ClientConfig) {
@@ -498,11 +521,15 @@ impl Grants {
         if let Some(registration) = self.registrations.get_mut(&client.client_id) {
             registration.metadata = metadata;
             let registration = &*registration;
-            if let Err(error) =
-                self.durable
-                    .keep(Kept::Registration, &client.client_id, registration, u64::MAX)
-            {
-                tracing::error!(%error, "cannot keep the registration in the store");
+            // Not over a client another mock deleted a moment ago.
+            if !replaced(
+                &self.durable,
+                Kept::Registration,
+                &client.client_id,
+                registration,
+                u64::MAX,
+            ) {
+                return;
             }
             self.keep_client(&client);
             self.clients.insert(client.client_id.clone(), client);
@@ -513,8 +540,8 @@ impl Grants {
     /// tokens fail [`Grants::is_revoked`], refresh tokens name an unknown client.
     pub(crate) fn unregister(&mut self, client_id: &str) {
         if self.registrations.remove(client_id).is_some() {
-            self.take_kept(Kept::Registration, client_id);
-            self.take_kept(Kept::Client, client_id);
+            self.forget_kept(Kept::Registration, client_id);
+            self.forget_kept(Kept::Client, client_id);
             self.clients.remove(client_id);
             self.registered.retain(|id| id != client_id);
             let waiting: Vec<String> = self
@@ -525,7 +552,7 @@ impl Grants {
                 .collect();
             for txn in waiting {
                 self.pending.remove(&txn);
-                self.take_kept(Kept::Pending, &txn);
+                self.forget_kept(Kept::Pending, &txn);
             }
             self.drop_refresh_tokens(|r| r.grant.client_id == client_id);
         }
@@ -544,7 +571,7 @@ impl Grants {
             && let Some(oldest) = mine().min_by_key(|(_, (held, _))| *held).map(|(k, _)| k.clone())
         {
             self.pending.remove(&oldest);
-            self.take_kept(Kept::Pending, &oldest);
+            self.forget_kept(Kept::Pending, &oldest);
         }
         self.keep(Kept::Pending, &txn, &authorization, authorization.expires_at);
         self.holds += 1;
@@ -555,7 +582,13 @@ impl Grants {
     /// database).
     pub(crate) fn take(&mut self, txn: &str) -> Option<Authorization> {
         let (_, authorization) = self.pending.remove(txn)?;
-        Some(authorization).filter(|a| self.take_kept(Kept::Pending, txn) && now() < a.expires_at)
+        // A store that cannot answer leaves the authorization unfinished: its page
+        // says it expired, and the app starts again.
+        let once = self.take_kept(Kept::Pending, txn).unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot take an authorization from the store");
+            false
+        });
+        Some(authorization).filter(|a| once && now() < a.expires_at)
     }
 
     /// Stores `code` (made by the caller, who needed it for the redirect first).
@@ -604,9 +637,16 @@ impl Grants {
         }
         let grant_id = issued.grant.id.clone();
         // Another mock on the database may have redeemed it a moment ago: then
-        // this is the second use.
-        let first = self.take_kept(Kept::Code, code);
-        self.keep(Kept::UsedCode, code, &grant_id, expires_at);
+        // this is the second use. Used up and marked used in one transaction.
+        let first = self
+            .durable
+            .take_then(
+                Kept::Code,
+                code,
+                now(),
+                Some((Kept::UsedCode, code, &grant_id, expires_at)),
+            )
+            .map_err(|_| CodeRefused::Unavailable)?;
         let used = Expiring {
             value: CodeState::Used {
                 grant_id: grant_id.clone(),
@@ -650,11 +690,15 @@ impl Grants {
             refresh.last_issued = at;
             refresh.refreshed = true;
             let refresh = &*refresh;
-            if let Err(error) = self
-                .durable
-                .keep(Kept::RefreshToken, &key.0, refresh, refresh.expires_at)
-            {
-                tracing::error!(%error, "cannot keep the refresh token in the store");
+            // Not over a token another mock revoked a moment ago.
+            if !replaced(
+                &self.durable,
+                Kept::RefreshToken,
+                &key.0,
+                refresh,
+                refresh.expires_at,
+            ) {
+                self.refresh_tokens.remove(&key);
             }
         }
     }
@@ -681,21 +725,41 @@ impl Grants {
 
     /// Replaces the refresh token `old` with a new one for the same grant, which
     /// expires when `old` would have (rotation bounds nothing, it only detects theft).
-    pub(crate) fn rotate_refresh_token(&mut self, old: &str) -> Option<String> {
+    pub(crate) fn rotate_refresh_token(&mut self, old: &str) -> Result<String, NotRotated> {
         let old = TokenKey::of(old);
-        let refresh = self.refresh_tokens.remove(&old)?;
-        // Of two mocks rotating one token at once, one does.
-        if !self.take_kept(Kept::RefreshToken, &old.0) {
-            return None;
-        }
+        let refresh = self.refresh_tokens.remove(&old).ok_or(NotRotated::Replaced)?;
         let replaced = (refresh.grant.id.clone(), refresh.expires_at);
-        self.keep(Kept::ReplacedRefreshToken, &old.0, &replaced, refresh.expires_at);
+        // Of two mocks rotating one token at once, one does; for the other it
+        // was replaced a moment ago, and using it again revokes the grant. Taken
+        // and marked replaced in one transaction.
+        let rotated = self.durable.take_then(
+            Kept::RefreshToken,
+            &old.0,
+            now(),
+            Some((
+                Kept::ReplacedRefreshToken,
+                old.0.as_str(),
+                &replaced,
+                refresh.expires_at,
+            )),
+        );
+        match rotated {
+            Err(_) => {
+                self.refresh_tokens.insert(old, refresh);
+                return Err(NotRotated::Unavailable);
+            }
+            Ok(false) => {
+                self.revoke_grant(&replaced.0);
+                return Err(NotRotated::Replaced);
+            }
+            Ok(true) => {}
+        }
         self.replaced_refresh_tokens.insert(old, replaced);
         let token = random_token();
         let key = TokenKey::of(&token);
         self.keep_refresh_token(&key, &refresh);
         self.refresh_tokens.insert(key, refresh);
-        Some(token)
+        Ok(token)
     }
 
     /// RFC 9700 §4.14.2: a refresh token that rotation replaced, used again, means
@@ -704,7 +768,7 @@ impl Grants {
         let key = TokenKey::of(token);
         match self.replaced_refresh_tokens.remove(&key) {
             Some((grant_id, _)) => {
-                self.take_kept(Kept::ReplacedRefreshToken, &key.0);
+                self.forget_kept(Kept::ReplacedRefreshToken, &key.0);
                 self.revoke_grant(&grant_id);
                 true
             }
@@ -718,7 +782,7 @@ impl Grants {
         let key = TokenKey::of(token);
         match self.refresh_tokens.remove(&key) {
             Some(refresh) => {
-                self.take_kept(Kept::RefreshToken, &key.0);
+                self.forget_kept(Kept::RefreshToken, &key.0);
                 self.revoke_grant(&refresh.grant.id);
                 true
             }
@@ -750,7 +814,7 @@ impl Grants {
             .collect();
         for key in dropped {
             self.refresh_tokens.remove(&key);
-            self.take_kept(Kept::RefreshToken, &key.0);
+            self.forget_kept(Kept::RefreshToken, &key.0);
         }
     }
 
@@ -792,8 +856,11 @@ impl Grants {
         }
         let launch = self.launches.remove(id).map(|l| l.value).ok_or_else(unknown)?;
         match self.take_kept(Kept::Launch, id) {
-            true => Ok(launch),
-            false => Err(unknown()),
+            Ok(true) => Ok(launch),
+            Ok(false) => Err(unknown()),
+            Err(error) => Err(format!(
+                "launch {id} cannot be read just now ({error}): try again"
+            )),
         }
     }
 
@@ -849,7 +916,7 @@ impl Grants {
                 .map(|(b, _)| b.clone())
         {
             self.sessions.remove(&oldest);
-            self.take_kept(Kept::Session, oldest.id());
+            self.forget_kept(Kept::Session, oldest.id());
         }
         let session = Session {
             username: username.to_owned(),
@@ -918,6 +985,17 @@ impl Grants {
             + self.assertion_ids.len()
             + self.sessions.len()
     }
+}
+
+/// Replaces an entry in `durable` if it is still there; whether it was. A store
+/// that cannot answer leaves this mock's entry as it is (and is logged).
+fn replaced(durable: &Durable, kind: Kept, key: &str, value: &impl Serialize, expires_at: u64) -> bool {
+    durable
+        .replace(kind, key, value, expires_at)
+        .unwrap_or_else(|error| {
+            tracing::error!(?kind, %error, "cannot keep the authorisation state in the store");
+            true
+        })
 }
 
 /// Puts `value` under `key`, or takes the key out when there is none.

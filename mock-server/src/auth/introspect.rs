@@ -35,6 +35,10 @@ pub(crate) async fn introspect(State(state): State<AppState>, headers: HeaderMap
         Ok(form) => form,
         Err(rejection) => return rejection.into_response(),
     };
+    // Whether a token was revoked is the store's to say: not `active: false` when it cannot.
+    if let Err(unavailable) = state.current_grants() {
+        return OAuthRejection::unavailable(unavailable).into_response();
+    }
     (no_store(), Json(describe(&state, &form.token))).into_response()
 }
 

@@ -11,7 +11,7 @@ use smart_protocol::ClientAuthentication;
 
 use super::client_auth::authenticate;
 use super::error::OAuthRejection;
-use super::verify::verify_access_token;
+use super::verify::{TokenError, verify_access_token};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -32,7 +32,11 @@ pub(crate) async fn revoke(State(state): State<AppState>, headers: HeaderMap, bo
         Err(rejection) => return rejection.into_response(),
     };
     let client_id = caller.client.client_id;
-    if let Ok(claims) = verify_access_token(&state, &form.token) {
+    let verified = verify_access_token(&state, &form.token);
+    if let Err(TokenError::Unavailable(why)) = verified {
+        return OAuthRejection::unavailable(why).into_response();
+    }
+    if let Ok(claims) = verified {
         if claims.client_id == client_id {
             state.grants().revoke_access_token(&claims.jti, claims.exp);
         }

@@ -19,6 +19,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::claims::{AccessClaims, now};
+use super::error::OAuthRejection;
 use super::grants::Grants;
 use super::keys::TokenKind;
 use super::simulate::SimulatedError;
@@ -147,8 +148,18 @@ const CACHE_LIMIT: usize = 10_000;
 
 impl TokenCache {
     fn get(&self, state: &AppState, token: &str) -> Option<Result<AccessContext, TokenError>> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        let hit = entries.get(token)?;
+        // Copied out: the revocation check below may wait on the store's database,
+        // and inserts must not wait behind it.
+        let hit = {
+            let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+            let hit = entries.get(token)?;
+            Verified {
+                context: hit.context.clone(),
+                exp: hit.exp,
+                jti: hit.jti.clone(),
+                grant: hit.grant.clone(),
+            }
+        };
         if hit.exp <= now() {
             return Some(Err(TokenError::Expired));
         }
@@ -241,6 +252,9 @@ impl BearerError {
 /// error as JSON.
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
+        if let BearerError::Refused(TokenError::Unavailable(why)) = &self {
+            return OAuthRejection::unavailable(why).into_response();
+        }
         let body = match &self {
             BearerError::Missing => {
                 json!({"error": "invalid_request", "error_description": self.description()})

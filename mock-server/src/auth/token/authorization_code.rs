@@ -47,6 +47,7 @@ pub(super) fn exchange(
             let rejection = OAuthRejection::invalid_grant(refused.to_string());
             match refused {
                 CodeRefused::VerifierMismatch => rejection.lint(Lint::PkceVerifierMismatch),
+                CodeRefused::Unavailable => OAuthRejection::unavailable(refused.to_string()),
                 _ => rejection,
             }
         })?;

@@ -10,6 +10,7 @@ use super::{Issued, issue};
 use crate::auth::claims::now;
 use crate::auth::client_auth::CallingClient;
 use crate::auth::error::OAuthRejection;
+use crate::auth::grants::NotRotated;
 use crate::auth::simulate::SimulatedError;
 use crate::lint::Lint;
 use crate::state::AppState;
@@ -54,7 +55,19 @@ pub(super) fn exchange(
             grant.scopes = narrower;
         }
         let rotated = match state.config.refresh_rotation {
-            true => grants.rotate_refresh_token(refresh_token.secret()),
+            true => match grants.rotate_refresh_token(refresh_token.secret()) {
+                Ok(rotated) => Some(rotated),
+                Err(NotRotated::Replaced) => {
+                    return Err(OAuthRejection::invalid_grant(
+                        "this refresh token was already used and replaced: the grant is revoked (RFC 9700 §4.14.2)",
+                    ));
+                }
+                Err(NotRotated::Unavailable) => {
+                    return Err(OAuthRejection::unavailable(
+                        "the store is unavailable; the refresh token is unchanged, try again",
+                    ));
+                }
+            },
             false => None,
         };
         grants.note_refreshed(rotated.as_deref().unwrap_or(refresh_token.secret()), now());

@@ -12,7 +12,10 @@
 //!
 //! Writers take turns (`Database::BEGIN_WRITE`: SQLite's one writer, a lock of
 //! PostgreSQL's that every process takes), so versions are committed in `seq`
-//! order and a snapshot (every `seq` up to a number) is a moment of the store. A
+//! order and a snapshot (every `seq` up to a number) is a moment of the store:
+//! once `max(seq)` is seen, every version up to it is committed, and a request's
+//! questions, each bounded by its snapshot, agree without a transaction around
+//! them (PostgreSQL reads take none; SQLite's take one for its file locks). A
 //! committed version never changes and its number is never given again, so only
 //! reads fill the cache: they see committed versions alone. A transaction may read
 //! its own, whose numbers a rollback gives back (SQLite's `AUTOINCREMENT` counter
@@ -108,6 +111,12 @@ CREATE TABLE IF NOT EXISTS by_code (
 );
 ";
 
+/// The store's sequence number now.
+const LATEST: &str = "SELECT max(seq) FROM versions";
+
+/// Candidates resolved, and versions read, with one question.
+const RESOLVED_AT_ONCE: usize = 100;
+
 /// How many versions stay parsed and indexed between requests.
 const CACHED_VERSIONS: usize = 20_000;
 
@@ -163,19 +172,29 @@ impl<D: Database> Sql<D> {
         &self,
         reads: impl FnOnce(&dyn Snapshot) -> Result<T, E>,
     ) -> Result<T, E> {
+        // The store's sequence number first: every read asks for it (a search's
+        // snapshot), and a connection the database dropped while it was idle
+        // fails here, before `reads` ran, and is replaced (see `Pool::with`).
+        let first = |connection: &D::Connection| {
+            if let Some(begin) = D::BEGIN_READ {
+                connection.batch(begin)?;
+            }
+            connection.number(LATEST, &[])
+        };
         self.readers
-            .with(
-                |connection| connection.batch(D::BEGIN_READ),
-                |connection, ()| {
-                    let snapshot = Tables::new(connection, &self.versions, Caching::ReadAndKeep);
-                    let result = reads(&snapshot);
-                    let failure = snapshot.failure.take();
-                    drop(snapshot);
-                    let ended = connection.batch("COMMIT");
-                    failure.map_or(ended, Err)?;
-                    Ok(result)
-                },
-            )
+            .with(first, |connection, seq| {
+                let snapshot = Tables::new(connection, &self.versions, Caching::ReadAndKeep);
+                snapshot.seq.set(Some(seq.unwrap_or(0).unsigned_abs()));
+                let result = reads(&snapshot);
+                let failure = snapshot.failure.take();
+                drop(snapshot);
+                let ended = match D::BEGIN_READ {
+                    Some(_) => connection.batch("COMMIT"),
+                    None => Ok(()),
+                };
+                failure.map_or(ended, Err)?;
+                Ok(result)
+            })
             .unwrap_or_else(|e: String| Err(StoreError::Failed(e).into()))
     }
 
@@ -265,6 +284,30 @@ impl<D: Database> Drop for Sql<D> {
             .take();
         D::close(writer.into_iter().collect());
     }
+}
+
+/// A row of `versions` (`seq`, then the columns of a [`Version`]).
+fn version_of(row: sql::Row) -> Result<Version, String> {
+    let [seq, kind, id, version_id, deleted, last_updated, json, kept] =
+        <[sql::Cell; 8]>::try_from(row).map_err(|_| "a version row of another shape".to_owned())?;
+    let seq = seq.int().unwrap_or_default().unsigned_abs();
+    let (Some(kind), Some(id), Some(json)) = (kind.text(), id.text(), json.into_bytes()) else {
+        return Err(format!("version {seq} is damaged"));
+    };
+    let index = kept
+        .into_bytes()
+        .and_then(|bytes| Index::from_bytes(kind, &bytes))
+        .unwrap_or_else(|| Index::of(&serde_json::from_slice(&json).unwrap_or_default()));
+    Ok(Version {
+        seq,
+        kind: Text::new(kind),
+        id: Text::new(id),
+        version_id: version_id.int().unwrap_or_default().unsigned_abs(),
+        deleted: deleted.int().unwrap_or_default() != 0,
+        last_updated: DateTime::from_timestamp_nanos(last_updated.int().unwrap_or_default()),
+        index,
+        json: Bytes::from(json),
+    })
 }
 
 /// Why a write transaction did not commit: the store failed, or the writes
@@ -387,46 +430,68 @@ impl<'c, C: Connection> Tables<'c, C> {
 
     /// Version `seq`, from the cache or the table.
     fn load(&self, seq: u64) -> Option<&Version> {
-        let version = match self.cache.get(&seq) {
-            Some(version) => version,
-            None => {
-                let version = self.ok(self.read_version(seq))??;
-                if self.caching == Caching::ReadAndKeep {
-                    self.cache.insert(seq, version.clone());
-                }
-                version
-            }
-        };
-        Some(self.arena.alloc(version))
+        self.load_all(&[seq]).pop()
     }
 
-    fn read_version(&self, seq: u64) -> Result<Option<Version>, String> {
-        let rows = self.connection.query(
-            "SELECT type, id, version_id, deleted, last_updated, json, idx FROM versions WHERE seq = $1",
-            &[Param::Int(int(seq))],
-        )?;
-        let Some(row) = rows.into_iter().next() else {
-            return Ok(None);
+    /// Versions `seqs`, in that order, from the cache or else all from the table
+    /// at once: with a database over the network, one round trip, not one each.
+    fn load_all(&self, seqs: &[u64]) -> Vec<&Version> {
+        let mut found: Vec<Option<Version>> = seqs.iter().map(|seq| self.cache.get(seq)).collect();
+        let missing: Vec<i64> = seqs
+            .iter()
+            .zip(&found)
+            .filter(|(_, cached)| cached.is_none())
+            .map(|(seq, _)| int(*seq))
+            .collect();
+        if !missing.is_empty() {
+            let read = self.ok(self.read_versions(&missing)).unwrap_or_default();
+            for version in read {
+                if self.caching == Caching::ReadAndKeep {
+                    self.cache.insert(version.seq, version.clone());
+                }
+                if let Some(at) = seqs.iter().position(|seq| *seq == version.seq) {
+                    found[at] = Some(version);
+                }
+            }
+        }
+        found
+            .into_iter()
+            .flatten()
+            .map(|version| &*self.arena.alloc(version))
+            .collect()
+    }
+
+    fn read_versions(&self, seqs: &[i64]) -> Result<Vec<Version>, String> {
+        let sql = match self.connection.dialect() {
+            Dialect::Sqlite => {
+                "SELECT seq, type, id, version_id, deleted, last_updated, json, idx FROM versions
+                 WHERE seq IN (SELECT value FROM json_each($1))"
+            }
+            Dialect::Postgres => {
+                "SELECT seq, type, id, version_id, deleted, last_updated, json, idx FROM versions
+                 WHERE seq = ANY($1)"
+            }
         };
-        let [kind, id, version_id, deleted, last_updated, json, kept] =
-            <[sql::Cell; 7]>::try_from(row).map_err(|_| "a version row of another shape".to_owned())?;
-        let (Some(kind), Some(id), Some(json)) = (kind.text(), id.text(), json.into_bytes()) else {
-            return Err(format!("version {seq} is damaged"));
+        let rows = self.connection.query(sql, &[Param::Ints(seqs)])?;
+        rows.into_iter().map(version_of).collect()
+    }
+
+    /// The newest version of each of `slots` at `snapshot`, in slot order.
+    fn newest_in_slots(&self, kind: &str, slots: &[i64], snapshot: u64) -> Vec<u64> {
+        let sql = match self.connection.dialect() {
+            Dialect::Sqlite => {
+                "SELECT max(seq) FROM versions WHERE type = $1 AND seq <= $2
+                 AND slot IN (SELECT value FROM json_each($3)) GROUP BY slot ORDER BY slot"
+            }
+            Dialect::Postgres => {
+                "SELECT max(seq) FROM versions WHERE type = $1 AND seq <= $2
+                 AND slot = ANY($3) GROUP BY slot ORDER BY slot"
+            }
         };
-        let index = kept
-            .into_bytes()
-            .and_then(|bytes| Index::from_bytes(kind, &bytes))
-            .unwrap_or_else(|| Index::of(&serde_json::from_slice(&json).unwrap_or_default()));
-        Ok(Some(Version {
-            seq,
-            kind: Text::new(kind),
-            id: Text::new(id),
-            version_id: version_id.int().unwrap_or_default().unsigned_abs(),
-            deleted: deleted.int().unwrap_or_default() != 0,
-            last_updated: DateTime::from_timestamp_nanos(last_updated.int().unwrap_or_default()),
-            index,
-            json: Bytes::from(json),
-        }))
+        self.numbers(
+            sql,
+            &[Param::Text(kind), Param::Int(int(snapshot)), Param::Ints(slots)],
+        )
     }
 
     /// The seq of `kind/id`'s newest version at `snapshot`.
@@ -444,7 +509,7 @@ impl<C: Connection> Snapshot for Tables<'_, C> {
         if let Some(seq) = self.seq.get() {
             return seq;
         }
-        let seq = self.number("SELECT max(seq) FROM versions", &[]).unwrap_or(0);
+        let seq = self.number(LATEST, &[]).unwrap_or(0);
         self.seq.set(Some(seq));
         seq
     }
@@ -461,13 +526,10 @@ impl<C: Connection> Snapshot for Tables<'_, C> {
     }
 
     fn versions(&self, kind: &str, id: &str) -> Vec<&Version> {
-        self.numbers(
+        self.load_all(&self.numbers(
             "SELECT seq FROM versions WHERE type = $1 AND id = $2 ORDER BY version_id",
             &[Param::Text(kind), Param::Text(id)],
-        )
-        .into_iter()
-        .filter_map(|seq| self.load(seq))
-        .collect()
+        ))
     }
 
     fn every<'a>(&'a self, kind: &str, snapshot: u64) -> Versions<'a> {
@@ -475,10 +537,11 @@ impl<C: Connection> Snapshot for Tables<'_, C> {
             "SELECT max(seq) FROM versions WHERE type = $1 AND seq <= $2 GROUP BY slot ORDER BY slot",
             &[Param::Text(kind), Param::Int(int(snapshot))],
         );
+        let chunks: Vec<Vec<u64>> = newest.chunks(RESOLVED_AT_ONCE).map(<[u64]>::to_vec).collect();
         Box::new(
-            newest
+            chunks
                 .into_iter()
-                .filter_map(|seq| self.load(seq))
+                .flat_map(|chunk| self.load_all(&chunk))
                 .filter(|v| !v.deleted),
         )
     }
@@ -532,21 +595,14 @@ impl<C: Connection> Snapshot for Tables<'_, C> {
 
     fn resolve<'a>(&'a self, kind: &str, candidates: Candidates, snapshot: u64) -> Versions<'a> {
         let kind = kind.to_owned();
+        let slots: Vec<i64> = candidates.0.into_iter().map(int).collect();
+        // A few questions for many candidates, lazily: a search that has its page
+        // asks no further.
+        let chunks: Vec<Vec<i64>> = slots.chunks(RESOLVED_AT_ONCE).map(<[i64]>::to_vec).collect();
         Box::new(
-            candidates
-                .0
+            chunks
                 .into_iter()
-                .filter_map(move |slot| {
-                    self.number(
-                        "SELECT max(seq) FROM versions WHERE type = $1 AND slot = $2 AND seq <= $3",
-                        &[
-                            Param::Text(&kind),
-                            Param::Int(int(slot)),
-                            Param::Int(int(snapshot)),
-                        ],
-                    )
-                })
-                .filter_map(|seq| self.load(seq))
+                .flat_map(move |chunk| self.load_all(&self.newest_in_slots(&kind, &chunk, snapshot)))
                 .filter(|v| !v.deleted),
         )
     }
@@ -560,7 +616,7 @@ impl<C: Connection> Snapshot for Tables<'_, C> {
                 .unwrap_or(if since.timestamp() < 0 { i64::MIN } else { i64::MAX })
         });
         let (snapshot, since) = (Param::Int(int(snapshot)), Param::Int(since));
-        match kind {
+        let seqs = match kind {
             Some(kind) => self.numbers(
                 "SELECT seq FROM versions WHERE seq <= $1 AND last_updated >= $2 AND type = $3
                  ORDER BY seq DESC",
@@ -570,10 +626,8 @@ impl<C: Connection> Snapshot for Tables<'_, C> {
                 "SELECT seq FROM versions WHERE seq <= $1 AND last_updated >= $2 ORDER BY seq DESC",
                 &[snapshot, since],
             ),
-        }
-        .into_iter()
-        .filter_map(|seq| self.load(seq))
-        .collect()
+        };
+        self.load_all(&seqs)
     }
 }
 
