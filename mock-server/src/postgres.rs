@@ -149,6 +149,7 @@ fn bound<'a>(param: &'a Param<'a>) -> &'a (dyn ToSql + Sync) {
         Param::Int(n) => n,
         Param::Bytes(bytes) => bytes,
         Param::Ints(list) => list,
+        Param::Texts(list) => list,
     }
 }
 

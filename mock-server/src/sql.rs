@@ -23,6 +23,8 @@ pub(crate) enum Param<'a> {
     /// A list, for `= ANY($1)` (PostgreSQL's array) or `IN (SELECT value FROM
     /// json_each($1))` (SQLite's, as JSON text).
     Ints(&'a [i64]),
+    /// A list of texts, the same way.
+    Texts(&'a [&'a str]),
 }
 
 /// One value of a row read.

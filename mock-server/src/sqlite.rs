@@ -123,10 +123,8 @@ fn bound<'a>(param: &'a Param<'a>) -> ToSqlOutput<'a> {
         Param::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
         Param::Int(n) => ToSqlOutput::Owned(Value::Integer(*n)),
         Param::Bytes(bytes) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
-        Param::Ints(list) => ToSqlOutput::Owned(Value::Text(format!(
-            "[{}]",
-            list.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-        ))),
+        Param::Ints(list) => ToSqlOutput::Owned(Value::Text(serde_json::json!(list).to_string())),
+        Param::Texts(list) => ToSqlOutput::Owned(Value::Text(serde_json::json!(list).to_string())),
     }
 }
 

@@ -53,6 +53,13 @@ impl Text {
     }
 }
 
+impl Text {
+    /// The text, which lives as long as the process (see [`Text::new`]).
+    pub(crate) fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+
 impl std::ops::Deref for Text {
     type Target = str;
     fn deref(&self) -> &str {

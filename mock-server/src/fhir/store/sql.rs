@@ -633,60 +633,120 @@ impl<C: Connection> Snapshot for Tables<'_, C> {
 
 impl<C: Connection> Writer for Tables<'_, C> {
     fn file(&mut self, record: Record, deleted: bool) -> Version {
-        let written = (|| {
-            let c = self.connection;
-            let (kind, id) = (Param::Text(&record.kind), Param::Text(&record.id));
-            c.execute(
-                "INSERT INTO resources (type, id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[kind, id],
-            )?;
-            let slot = c
-                .number(
-                    "SELECT slot FROM resources WHERE type = $1 AND id = $2",
-                    &[kind, id],
-                )?
-                .ok_or("a resource's slot vanished")?;
-            let index = record.index.to_bytes();
-            let seq = c
-                .number(
-                    "INSERT INTO versions (type, id, slot, version_id, deleted, last_updated, json, idx)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
-                    &[
-                        kind,
-                        id,
-                        Param::Int(slot),
-                        Param::Int(int(record.version_id)),
-                        Param::Int(deleted.into()),
-                        Param::Int(record.last_updated.timestamp_nanos_opt().unwrap_or(i64::MAX)),
-                        Param::Bytes(&record.json),
-                        Param::Bytes(&index),
-                    ],
-                )?
-                .ok_or("no sequence number for a version")?;
-            let index = &record.index;
-            for patient in index
-                .patients()
-                .iter()
-                .copied()
-                .chain(index.referenced_patients())
-            {
-                c.execute(
-                    "INSERT INTO by_patient (type, patient, slot) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    &[kind, Param::Text(&patient), Param::Int(slot)],
-                )?;
-            }
-            for (param, code) in index.codes() {
-                c.execute(
-                    "INSERT INTO by_code (type, param, code, slot) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    &[kind, Param::Text(param), Param::Text(code), Param::Int(slot)],
-                )?;
-            }
-            Ok(seq.unsigned_abs())
-        })();
+        let written = match self.connection.dialect() {
+            Dialect::Sqlite => file_in_steps(self.connection, &record, deleted),
+            Dialect::Postgres => file_at_once(self.connection, &record, deleted),
+        };
         // After a failure the transaction is rolled back whatever happens next;
         // the version returned meanwhile is never stored.
         let seq = self.ok(written).unwrap_or_default();
         self.seq.set(Some(seq));
         Version::of(record, seq, deleted)
     }
+
+    /// One question, not a read of the newest version: loading asks it of every
+    /// resource.
+    fn next_version(&self, kind: &str, id: &str) -> u64 {
+        self.number(
+            "SELECT max(version_id) FROM versions WHERE type = $1 AND id = $2",
+            &[Param::Text(kind), Param::Text(id)],
+        )
+        .map_or(1, |newest| newest + 1)
+    }
+}
+
+/// A version's row, its resource's slot and its candidate index rows, a
+/// statement each: SQLite's statements are calls into this process.
+fn file_in_steps(c: &dyn Connection, record: &Record, deleted: bool) -> Result<u64, String> {
+    let (kind, id) = (Param::Text(&record.kind), Param::Text(&record.id));
+    c.execute(
+        "INSERT INTO resources (type, id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[kind, id],
+    )?;
+    let slot = c
+        .number("SELECT slot FROM resources WHERE type = $1 AND id = $2", &[kind, id])?
+        .ok_or("a resource's slot vanished")?;
+    let index = record.index.to_bytes();
+    let seq = c
+        .number(
+            "INSERT INTO versions (type, id, slot, version_id, deleted, last_updated, json, idx)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+            &[
+                kind,
+                id,
+                Param::Int(slot),
+                Param::Int(int(record.version_id)),
+                Param::Int(deleted.into()),
+                Param::Int(nanos(record)),
+                Param::Bytes(&record.json),
+                Param::Bytes(&index),
+            ],
+        )?
+        .ok_or("no sequence number for a version")?;
+    let (patients, codes) = candidate_rows(record);
+    for patient in patients {
+        c.execute(
+            "INSERT INTO by_patient (type, patient, slot) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[kind, Param::Text(patient), Param::Int(slot)],
+        )?;
+    }
+    for (param, code) in codes.0.iter().zip(&codes.1) {
+        c.execute(
+            "INSERT INTO by_code (type, param, code, slot) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            &[kind, Param::Text(param), Param::Text(code), Param::Int(slot)],
+        )?;
+    }
+    Ok(seq.unsigned_abs())
+}
+
+/// The same in one statement (PostgreSQL's writing CTEs, the index rows as
+/// arrays): each statement is a round trip to the database.
+fn file_at_once(c: &dyn Connection, record: &Record, deleted: bool) -> Result<u64, String> {
+    let index = record.index.to_bytes();
+    let (patients, (params, codes)) = candidate_rows(record);
+    let seq = c
+        .number(
+            "WITH r AS (
+                 INSERT INTO resources (type, id) VALUES ($1, $2)
+                 ON CONFLICT (type, id) DO UPDATE SET id = excluded.id RETURNING slot
+             ), v AS (
+                 INSERT INTO versions (type, id, slot, version_id, deleted, last_updated, json, idx)
+                 SELECT $1, $2, slot, $3, $4, $5, $6, $7 FROM r RETURNING seq, slot
+             ), p AS (
+                 INSERT INTO by_patient (type, patient, slot)
+                 SELECT $1, patient, slot FROM v, unnest($8::text[]) AS patient ON CONFLICT DO NOTHING
+             ), c AS (
+                 INSERT INTO by_code (type, param, code, slot)
+                 SELECT $1, param, code, slot FROM v, unnest($9::text[], $10::text[]) AS i (param, code)
+                 ON CONFLICT DO NOTHING
+             )
+             SELECT seq FROM v",
+            &[
+                Param::Text(&record.kind),
+                Param::Text(&record.id),
+                Param::Int(int(record.version_id)),
+                Param::Int(deleted.into()),
+                Param::Int(nanos(record)),
+                Param::Bytes(&record.json),
+                Param::Bytes(&index),
+                Param::Texts(&patients),
+                Param::Texts(&params),
+                Param::Texts(&codes),
+            ],
+        )?
+        .ok_or("no sequence number for a version")?;
+    Ok(seq.unsigned_abs())
+}
+
+/// When a version was written, in nanoseconds since 1970 (what the column keeps).
+fn nanos(record: &Record) -> i64 {
+    record.last_updated.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// The patients and the (parameter, code) pairs a version is found by.
+fn candidate_rows(record: &Record) -> (Vec<&str>, (Vec<&str>, Vec<&str>)) {
+    let index = &record.index;
+    let patients = index.patients().iter().map(Text::as_str);
+    let referenced = index.referenced_patients().map(|p| p.as_str());
+    (patients.chain(referenced).collect(), index.codes().map(|(param, code)| (param, code.as_str())).unzip())
 }
