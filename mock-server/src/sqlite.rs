@@ -106,16 +106,20 @@ impl Connection for rusqlite::Connection {
 /// The statement with PostgreSQL's `$1` written as SQLite's `?1`. SQLite reads
 /// `$1` too, but as a name, numbered in the order names first appear.
 fn numbered(sql: &str) -> Cow<'_, str> {
+    let numbered =
+        |i: usize, bytes: &[u8]| bytes[i] == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
     let bytes = sql.as_bytes();
-    let numbers = |i: usize| bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
-    match (0..bytes.len()).any(|i| bytes[i] == b'$' && numbers(i)) {
-        false => Cow::Borrowed(sql),
-        true => Cow::Owned(
-            sql.char_indices()
-                .map(|(i, c)| if c == '$' && numbers(i) { '?' } else { c })
-                .collect(),
-        ),
+    if !(0..bytes.len()).any(|i| numbered(i, bytes)) {
+        return Cow::Borrowed(sql);
     }
+    // Byte for byte: every statement runs through here.
+    let mut written = bytes.to_vec();
+    for i in 0..bytes.len() {
+        if numbered(i, bytes) {
+            written[i] = b'?';
+        }
+    }
+    Cow::Owned(String::from_utf8(written).unwrap_or_else(|_| sql.to_owned()))
 }
 
 fn bound<'a>(param: &'a Param<'a>) -> ToSqlOutput<'a> {

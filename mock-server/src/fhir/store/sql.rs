@@ -660,39 +660,43 @@ impl<C: Connection> Writer for Tables<'_, C> {
 fn file_in_steps(c: &dyn Connection, record: &Record, deleted: bool) -> Result<u64, String> {
     let (kind, id) = (Param::Text(&record.kind), Param::Text(&record.id));
     c.execute(
-        "INSERT INTO resources (type, id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "INSERT OR IGNORE INTO resources (type, id) VALUES ($1, $2)",
         &[kind, id],
     )?;
     let slot = c
-        .number("SELECT slot FROM resources WHERE type = $1 AND id = $2", &[kind, id])?
+        .number(
+            "SELECT slot FROM resources WHERE type = $1 AND id = $2",
+            &[kind, id],
+        )?
         .ok_or("a resource's slot vanished")?;
     let index = record.index.to_bytes();
+    c.execute(
+        "INSERT INTO versions (type, id, slot, version_id, deleted, last_updated, json, idx)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            kind,
+            id,
+            Param::Int(slot),
+            Param::Int(int(record.version_id)),
+            Param::Int(deleted.into()),
+            Param::Int(nanos(record)),
+            Param::Bytes(&record.json),
+            Param::Bytes(&index),
+        ],
+    )?;
     let seq = c
-        .number(
-            "INSERT INTO versions (type, id, slot, version_id, deleted, last_updated, json, idx)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
-            &[
-                kind,
-                id,
-                Param::Int(slot),
-                Param::Int(int(record.version_id)),
-                Param::Int(deleted.into()),
-                Param::Int(nanos(record)),
-                Param::Bytes(&record.json),
-                Param::Bytes(&index),
-            ],
-        )?
+        .number("SELECT last_insert_rowid()", &[])?
         .ok_or("no sequence number for a version")?;
     let (patients, codes) = candidate_rows(record);
     for patient in patients {
         c.execute(
-            "INSERT INTO by_patient (type, patient, slot) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            "INSERT OR IGNORE INTO by_patient (type, patient, slot) VALUES ($1, $2, $3)",
             &[kind, Param::Text(patient), Param::Int(slot)],
         )?;
     }
     for (param, code) in codes.0.iter().zip(&codes.1) {
         c.execute(
-            "INSERT INTO by_code (type, param, code, slot) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            "INSERT OR IGNORE INTO by_code (type, param, code, slot) VALUES ($1, $2, $3, $4)",
             &[kind, Param::Text(param), Param::Text(code), Param::Int(slot)],
         )?;
     }
@@ -748,5 +752,8 @@ fn candidate_rows(record: &Record) -> (Vec<&str>, (Vec<&str>, Vec<&str>)) {
     let index = &record.index;
     let patients = index.patients().iter().map(Text::as_str);
     let referenced = index.referenced_patients().map(|p| p.as_str());
-    (patients.chain(referenced).collect(), index.codes().map(|(param, code)| (param, code.as_str())).unzip())
+    (
+        patients.chain(referenced).collect(),
+        index.codes().map(|(param, code)| (param, code.as_str())).unzip(),
+    )
 }
