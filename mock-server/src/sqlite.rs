@@ -113,12 +113,9 @@ fn numbered(sql: &str) -> Cow<'_, str> {
         return Cow::Borrowed(sql);
     }
     // Byte for byte: every statement runs through here.
-    let mut written = bytes.to_vec();
-    for i in 0..bytes.len() {
-        if numbered(i, bytes) {
-            written[i] = b'?';
-        }
-    }
+    let written: Vec<u8> = (0..bytes.len())
+        .map(|i| if numbered(i, bytes) { b'?' } else { bytes[i] })
+        .collect();
     Cow::Owned(String::from_utf8(written).unwrap_or_else(|_| sql.to_owned()))
 }
 
