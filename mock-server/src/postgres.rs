@@ -39,9 +39,10 @@ impl Database for Postgres {
     // Two round trips a request saved (BEGIN, COMMIT): a snapshot needs no
     // transaction here (see `fhir/store/sql.rs`).
     const BEGIN_READ: Option<&'static str> = None;
-    // The lock is the transaction's, released by COMMIT or ROLLBACK, also when
-    // the connection drops; its number is this project's, not a table's.
+    // The locks are the transaction's, released by COMMIT or ROLLBACK, also when
+    // the connection drops; their numbers are this project's, not a table's.
     const BEGIN_WRITE: &'static str = "BEGIN; SELECT pg_advisory_xact_lock(5243710)";
+    const BEGIN_GRANTS_WRITE: &'static str = "BEGIN; SELECT pg_advisory_xact_lock(5243711)";
 
     fn connect(&self) -> Result<PgConnection, String> {
         let mut config: postgres::Config = self.url.expose().parse().map_err(said)?;

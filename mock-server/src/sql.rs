@@ -97,9 +97,12 @@ pub(crate) trait Database: Send + Sync + 'static {
     /// Begins a transaction for a request's reads, if they take one (see
     /// `fhir/store/sql.rs`).
     const BEGIN_READ: Option<&'static str>;
-    /// Begins a transaction that writes: one at a time across every process on
-    /// the database, so the store's sequence numbers are committed in order.
+    /// Begins a transaction that writes resources: one at a time across every
+    /// process on the database, so the store's sequence numbers are committed in order.
     const BEGIN_WRITE: &'static str;
+    /// The same for the grants' table, whose writers take turns of their own: a
+    /// long load of resources on one mock does not hold up logins on the others.
+    const BEGIN_GRANTS_WRITE: &'static str;
 
     fn connect(&self) -> Result<Self::Connection, String>;
 
@@ -235,14 +238,15 @@ impl<D: Database> Pool<D> {
         })
     }
 
-    /// Runs `work` in one transaction that writes (see [`Database::BEGIN_WRITE`]):
+    /// Runs `work` in one transaction that writes the grants' table (see
+    /// [`Database::BEGIN_GRANTS_WRITE`]):
     /// committed if it succeeds, else rolled back.
     pub(crate) fn write<T>(
         &self,
         work: impl FnOnce(&D::Connection) -> Result<T, String>,
     ) -> Result<T, String> {
         self.with(
-            |c| c.batch(D::BEGIN_WRITE),
+            |c| c.batch(D::BEGIN_GRANTS_WRITE),
             |c, ()| match work(c).and_then(|done| c.batch("COMMIT").map(|()| done)) {
                 Ok(done) => Ok(done),
                 Err(e) => {

@@ -22,6 +22,8 @@ impl Database for Sqlite {
     // The file's locks are taken once, not once a statement.
     const BEGIN_READ: Option<&'static str> = Some("BEGIN");
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    // One file, one writer: SQLite serialises them whatever they write.
+    const BEGIN_GRANTS_WRITE: &'static str = "BEGIN IMMEDIATE";
 
     /// A connection to the file, made (with its directory) if missing.
     fn connect(&self) -> Result<rusqlite::Connection, String> {
