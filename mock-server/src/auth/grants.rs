@@ -618,7 +618,7 @@ impl Grants {
         let issued = match &entry.value {
             CodeState::Used { grant_id } => {
                 let grant_id = grant_id.clone();
-                self.revoke_grant(&grant_id);
+                self.revoke_replayed(&grant_id);
                 return Err(CodeRefused::Reused);
             }
             CodeState::Unused(issued) => issued,
@@ -662,7 +662,7 @@ impl Grants {
                 nonce: issued.nonce,
             }),
             _ => {
-                self.revoke_grant(&grant_id);
+                self.revoke_replayed(&grant_id);
                 Err(CodeRefused::Reused)
             }
         }
@@ -749,7 +749,7 @@ impl Grants {
                 return Err(NotRotated::Unavailable);
             }
             Ok(false) => {
-                self.revoke_grant(&replaced.0);
+                self.revoke_replayed(&replaced.0);
                 return Err(NotRotated::Replaced);
             }
             Ok(true) => {}
@@ -769,7 +769,7 @@ impl Grants {
         match self.replaced_refresh_tokens.remove(&key) {
             Some((grant_id, _)) => {
                 self.forget_kept(Kept::ReplacedRefreshToken, &key.0);
-                self.revoke_grant(&grant_id);
+                self.revoke_replayed(&grant_id);
                 true
             }
             None => false,
@@ -778,30 +778,45 @@ impl Grants {
 
     /// RFC 7009: revoking a refresh token ends its whole grant; revoking an access
     /// token ends that token.
-    pub(crate) fn revoke_refresh_token(&mut self, token: &str) -> bool {
+    ///
+    /// A revocation the store could not keep is `Unavailable`: this mock
+    /// refuses the tokens, but another on the database, or this one after a
+    /// restart, would not, so the caller must not say it is done.
+    pub(crate) fn revoke_refresh_token(&mut self, token: &str) -> Result<bool, Unavailable> {
         let key = TokenKey::of(token);
         match self.refresh_tokens.remove(&key) {
             Some(refresh) => {
                 self.forget_kept(Kept::RefreshToken, &key.0);
-                self.revoke_grant(&refresh.grant.id);
-                true
+                self.revoke_grant(&refresh.grant.id)?;
+                Ok(true)
             }
-            None => false,
+            None => Ok(false),
         }
     }
 
-    /// Revokes the access token `jti`, which expires at `exp` anyway.
-    pub(crate) fn revoke_access_token(&mut self, jti: &str, exp: u64) {
-        self.keep(Kept::RevokedToken, jti, &exp, exp.saturating_add(1));
+    /// Revokes the access token `jti`, which expires at `exp` anyway (see
+    /// [`Self::revoke_refresh_token`] for the error).
+    pub(crate) fn revoke_access_token(&mut self, jti: &str, exp: u64) -> Result<(), Unavailable> {
         self.revoked_tokens.insert(jti.to_owned(), exp);
+        self.durable
+            .keep(Kept::RevokedToken, jti, &exp, exp.saturating_add(1))
     }
 
     /// Ends a grant. Its access tokens live at most a token lifetime from now.
-    pub(crate) fn revoke_grant(&mut self, grant_id: &str) {
+    pub(crate) fn revoke_grant(&mut self, grant_id: &str) -> Result<(), Unavailable> {
         let until = now() + self.token_ttl;
-        self.keep(Kept::RevokedGrant, grant_id, &until, until.saturating_add(1));
         self.revoked_grants.insert(grant_id.to_owned(), until);
         self.drop_refresh_tokens(|refresh| refresh.grant.id == grant_id);
+        self.durable
+            .keep(Kept::RevokedGrant, grant_id, &until, until.saturating_add(1))
+    }
+
+    /// [`Self::revoke_grant`] where the request is refused anyway (a replayed
+    /// code or refresh token): a failure to keep it is logged.
+    fn revoke_replayed(&mut self, grant_id: &str) {
+        if let Err(error) = self.revoke_grant(grant_id) {
+            tracing::error!(%error, "cannot keep a grant's revocation in the store");
+        }
     }
 
     /// Drops the refresh tokens `doomed` picks, here and in the store's file.
@@ -1053,7 +1068,7 @@ mod tests {
         };
         grants.store_code("c".into(), code("x"));
         grants.issue_refresh_token(grant());
-        grants.revoke_access_token("jti", now() + 5);
+        grants.revoke_access_token("jti", now() + 5).unwrap();
         grants.first_use_of_assertion("app", "a", now() + 5);
         grants.create_launch(launch());
         grants.log_in_browser(&browser(), "bernie", now());
@@ -1117,8 +1132,8 @@ mod tests {
                 id: "other".into(),
                 ..grant()
             });
-            assert!(grants.revoke_refresh_token(&revoked));
-            grants.revoke_access_token("jti", now() + 60);
+            assert!(grants.revoke_refresh_token(&revoked).unwrap());
+            grants.revoke_access_token("jti", now() + 60).unwrap();
             assert!(grants.first_use_of_assertion("app", "a", now() + 60));
             (rotated, revoked)
         };
@@ -1143,6 +1158,28 @@ mod tests {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
         }
+    }
+
+    /// A revocation the store cannot keep is said to the caller (the revocation
+    /// endpoint answers 503), though this grant store refuses the token at once.
+    #[test]
+    fn a_revocation_the_store_cannot_keep_is_an_error() {
+        let file = std::env::temp_dir().join(format!("ccri-mock-revoke-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&file);
+        let storage = crate::config::Storage::Sqlite(file.clone());
+        let mut grants = Grants::new(&Config::default(), Durable::open(&storage).unwrap());
+        let refresh = grants.issue_refresh_token(grant());
+        rusqlite::Connection::open(&file)
+            .unwrap()
+            .execute_batch("DROP TABLE kept")
+            .unwrap();
+        assert!(grants.revoke_access_token("jti", now() + 60).is_err());
+        assert!(grants.revoke_refresh_token(&refresh).is_err());
+        let known = &Config::default().clients[0].client_id;
+        assert!(grants.is_revoked("jti", "g", known), "refused here all the same");
+        assert!(grants.is_revoked("x", &grant().id, known));
+        drop(grants);
+        let _ = std::fs::remove_file(&file);
     }
 
     #[test]

@@ -36,18 +36,25 @@ pub(crate) async fn revoke(State(state): State<AppState>, headers: HeaderMap, bo
     if let Err(TokenError::Unavailable(why)) = verified {
         return OAuthRejection::unavailable(why).into_response();
     }
-    if let Ok(claims) = verified {
-        if claims.client_id == client_id {
-            state.grants().revoke_access_token(&claims.jti, claims.exp);
+    let revoked = match verified {
+        Ok(claims) if claims.client_id == client_id => {
+            state.grants().revoke_access_token(&claims.jti, claims.exp)
         }
-    } else {
-        let mut grants = state.grants();
-        let owned = grants
-            .refresh_grant(&form.token)
-            .is_some_and(|r| r.grant.client_id == client_id);
-        if owned {
-            grants.revoke_refresh_token(&form.token);
+        Ok(_) => Ok(()),
+        Err(_) => {
+            let mut grants = state.grants();
+            let owned = grants
+                .refresh_grant(&form.token)
+                .is_some_and(|r| r.grant.client_id == client_id);
+            match owned {
+                true => grants.revoke_refresh_token(&form.token).map(drop),
+                false => Ok(()),
+            }
         }
+    };
+    // A revocation the store did not keep is not done: the app must try again.
+    match revoked {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(unavailable) => OAuthRejection::unavailable(unavailable).into_response(),
     }
-    StatusCode::OK.into_response()
 }
