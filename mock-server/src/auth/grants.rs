@@ -1160,26 +1160,119 @@ mod tests {
         }
     }
 
-    /// A revocation the store cannot keep is said to the caller (the revocation
-    /// endpoint answers 503), though this grant store refuses the token at once.
+    fn code() -> Code {
+        Code {
+            grant: grant(),
+            redirect_uri: "http://app/cb".into(),
+            code_challenge: None,
+            nonce: None,
+        }
+    }
+
+    fn redemption() -> Redemption<'static> {
+        Redemption {
+            client_id: "app",
+            redirect_uri: "http://app/cb",
+            challenge: None,
+        }
+    }
+
+    /// A store file of the test's own, named `name`, removed when dropped.
+    struct StoreFile(std::path::PathBuf);
+
+    impl StoreFile {
+        fn new(name: &str) -> StoreFile {
+            let file = std::env::temp_dir().join(format!("ccri-mock-{name}-{}.db", std::process::id()));
+            let _ = std::fs::remove_file(&file);
+            StoreFile(file)
+        }
+
+        /// A grant store on the file, as a mock started on it has.
+        fn grants(&self) -> Grants {
+            let storage = crate::config::Storage::Sqlite(self.0.clone());
+            Grants::new(&Config::default(), Durable::open(&storage).unwrap())
+        }
+    }
+
+    impl Drop for StoreFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// What the store cannot keep is said to the caller (503), never taken as
+    /// done: a revocation (though this grant store refuses the token at once),
+    /// and a code's redemption (the code stays unused, not "replayed").
     #[test]
-    fn a_revocation_the_store_cannot_keep_is_an_error() {
-        let file = std::env::temp_dir().join(format!("ccri-mock-revoke-{}.db", std::process::id()));
-        let _ = std::fs::remove_file(&file);
-        let storage = crate::config::Storage::Sqlite(file.clone());
-        let mut grants = Grants::new(&Config::default(), Durable::open(&storage).unwrap());
+    fn what_the_store_cannot_keep_is_an_error() {
+        let file = StoreFile::new("unkept");
+        let mut grants = file.grants();
         let refresh = grants.issue_refresh_token(grant());
-        rusqlite::Connection::open(&file)
+        grants.store_code("code".into(), code());
+        rusqlite::Connection::open(&file.0)
             .unwrap()
             .execute_batch("DROP TABLE kept")
             .unwrap();
+        assert_eq!(
+            grants.redeem_code("code", &redemption()).unwrap_err(),
+            CodeRefused::Unavailable
+        );
         assert!(grants.revoke_access_token("jti", now() + 60).is_err());
         assert!(grants.revoke_refresh_token(&refresh).is_err());
         let known = &Config::default().clients[0].client_id;
         assert!(grants.is_revoked("jti", "g", known), "refused here all the same");
         assert!(grants.is_revoked("x", &grant().id, known));
-        drop(grants);
-        let _ = std::fs::remove_file(&file);
+    }
+
+    /// Two grant stores on one file stand for two mocks on one database, the
+    /// second not yet caught up with the first: what must happen once cannot
+    /// happen again there, and what one forgot the other does not bring back.
+    #[test]
+    fn two_grant_stores_on_one_file_do_once_what_must_happen_once() {
+        let file = StoreFile::new("shared");
+        let mut a = file.grants();
+        let refresh = a.issue_refresh_token(grant());
+        let other = Grant {
+            id: "other".into(),
+            ..grant()
+        };
+        let revoked = a.issue_refresh_token(other);
+        // Of a grant of its own: its replay below revokes that grant.
+        let coded = Grant {
+            id: "coded".into(),
+            ..grant()
+        };
+        a.store_code(
+            "code".into(),
+            Code {
+                grant: coded,
+                ..code()
+            },
+        );
+        let mut b = file.grants();
+        assert!(b.refresh_grant(&refresh).is_some(), "b read what a kept");
+
+        assert!(a.redeem_code("code", &redemption()).is_ok());
+        assert_eq!(
+            b.redeem_code("code", &redemption()).unwrap_err(),
+            CodeRefused::Reused
+        );
+
+        assert!(a.rotate_refresh_token(&refresh).is_ok());
+        assert_eq!(b.rotate_refresh_token(&refresh), Err(NotRotated::Replaced));
+        a.catch_up().unwrap();
+        let known = &Config::default().clients[0].client_id;
+        assert!(
+            a.is_revoked("x", &grant().id, known),
+            "the replay on b revoked the grant for a"
+        );
+
+        assert!(a.revoke_refresh_token(&revoked).unwrap());
+        b.note_refreshed(&revoked, now());
+        assert!(
+            !file.grants().refresh_tokens.contains_key(&TokenKey::of(&revoked)),
+            "b's late note did not bring back the token a revoked"
+        );
     }
 
     #[test]
