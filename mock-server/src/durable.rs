@@ -152,8 +152,8 @@ impl Durable {
         value: &impl Serialize,
         expires_at: u64,
     ) -> Result<(), Unavailable> {
-        let json = to_json(value)?;
-        self.write(|c| put(c, (kind, key), Some(&json), expires_at, Put::Always).map(drop))
+        self.put_value((kind, key), value, expires_at, Put::Always)
+            .map(drop)
     }
 
     /// Keeps `value` under `key` unless a live entry is there already; true if
@@ -165,9 +165,7 @@ impl Durable {
         value: &impl Serialize,
         expires_at: u64,
     ) -> Result<bool, Unavailable> {
-        let json = to_json(value)?;
-        self.write(|c| put(c, (kind, key), Some(&json), expires_at, Put::IfAbsent))
-            .map(|kept| kept || self.0.is_none())
+        self.put_value((kind, key), value, expires_at, Put::IfAbsent)
     }
 
     /// Replaces a live entry; false (and nothing kept) if there is none, as when
@@ -179,9 +177,21 @@ impl Durable {
         value: &impl Serialize,
         expires_at: u64,
     ) -> Result<bool, Unavailable> {
+        self.put_value((kind, key), value, expires_at, Put::IfLive)
+    }
+
+    /// Writes `value` as `how` allows; whether it did (with the memory store,
+    /// always: the grant store's own maps decide).
+    fn put_value(
+        &self,
+        entry: (Kept, &str),
+        value: &impl Serialize,
+        expires_at: u64,
+        how: Put,
+    ) -> Result<bool, Unavailable> {
         let json = to_json(value)?;
-        self.write(|c| put(c, (kind, key), Some(&json), expires_at, Put::IfLive))
-            .map(|kept| kept || self.0.is_none())
+        self.write(|c| put(c, entry, Some(&json), expires_at, how))
+            .map(|written| written || self.0.is_none())
     }
 
     /// Forgets the entry; true if it was live. Of two mocks taking one entry at
@@ -397,6 +407,26 @@ fn migrate_sqlite(c: &dyn Connection) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The numbers of writes never go back, also when the newest entry expires
+    /// and is pruned: a mock that saw it would miss what is written next.
+    #[test]
+    fn numbers_never_go_back_when_the_newest_entry_is_pruned() {
+        let file = std::env::temp_dir().join(format!("ccri-mock-numbers-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&file);
+        let durable = Durable::open(&Storage::Sqlite(file.clone())).unwrap();
+        durable.keep(Kept::Client, "a", &1, u64::MAX).unwrap();
+        durable.keep(Kept::Code, "b", &2, 10).unwrap();
+        let (seen, _) = durable.changes_since(0, 0).unwrap();
+        assert_eq!(seen, 2);
+        durable.prune(100);
+        durable.keep(Kept::Client, "c", &3, u64::MAX).unwrap();
+        let (latest, after) = durable.changes_since(seen, 100).unwrap();
+        let keys: Vec<&str> = after.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!((latest, keys), (3, vec!["c"]));
+        drop(durable);
+        std::fs::remove_file(&file).unwrap();
+    }
 
     /// A file whose `kept` table was made before entries were numbered (and
     /// before a value could be forgotten in place) is read as before, and works.

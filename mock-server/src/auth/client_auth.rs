@@ -80,9 +80,13 @@ pub(crate) async fn authenticate(
     })
 }
 
+/// The client, from grants caught up with the store: every request that
+/// authenticates a client (token, revocation, introspection) asks here first, so
+/// a store that cannot answer is said at once (503 `temporarily_unavailable`).
 fn known_client(state: &AppState, client_id: &str) -> Result<ClientConfig, OAuthRejection> {
     state
-        .grants()
+        .current_grants()
+        .map_err(OAuthRejection::unavailable)?
         .client(client_id)
         .cloned()
         .ok_or_else(|| OAuthRejection::invalid_client("unknown client"))

@@ -148,27 +148,20 @@ const CACHE_LIMIT: usize = 10_000;
 
 impl TokenCache {
     fn get(&self, state: &AppState, token: &str) -> Option<Result<AccessContext, TokenError>> {
-        // Copied out: the revocation check below may wait on the store's database,
-        // and inserts must not wait behind it.
-        let hit = {
-            let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-            let hit = entries.get(token)?;
-            Verified {
-                context: hit.context.clone(),
-                exp: hit.exp,
-                jti: hit.jti.clone(),
-                grant: hit.grant.clone(),
-            }
+        // The grants first: catching up with them may wait on the store's
+        // database, and inserts must not wait behind that for the cache's lock.
+        let grants = match current_grants(state) {
+            Ok(grants) => grants,
+            Err(unavailable) => return Some(Err(unavailable)),
         };
-        if hit.exp <= now() {
-            return Some(Err(TokenError::Expired));
-        }
-        Some(match current_grants(state) {
-            Err(unavailable) => Err(unavailable),
-            Ok(grants) if grants.is_revoked(&hit.jti, &hit.grant, &hit.context.client_id) => {
-                Err(TokenError::Revoked)
-            }
-            Ok(_) => Ok(hit.context.clone()),
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let hit = entries.get(token)?;
+        Some(if hit.exp <= now() {
+            Err(TokenError::Expired)
+        } else if grants.is_revoked(&hit.jti, &hit.grant, &hit.context.client_id) {
+            Err(TokenError::Revoked)
+        } else {
+            Ok(hit.context.clone())
         })
     }
 

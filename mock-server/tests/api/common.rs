@@ -374,17 +374,7 @@ impl Mock {
     }
 
     pub(crate) async fn exchange(&self, code: &str, verifier: &str) -> (StatusCode, Value) {
-        self.token(
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", APP_REDIRECT),
-                ("code_verifier", verifier),
-                ("client_id", "demo-app"),
-            ],
-        )
-        .await
+        self.token(None, &code_exchange(code, verifier)).await
     }
 }
 
@@ -473,4 +463,15 @@ pub(crate) fn link(bundle: &Value, relation: &str) -> Option<String> {
         .find(|l| l["relation"] == relation)?["url"]
         .as_str()
         .map(str::to_owned)
+}
+
+/// The demo app's token request for `code`, with its PKCE `verifier`.
+pub(crate) fn code_exchange<'a>(code: &'a str, verifier: &'a str) -> [(&'static str, &'a str); 5] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", APP_REDIRECT),
+        ("code_verifier", verifier),
+        ("client_id", "demo-app"),
+    ]
 }

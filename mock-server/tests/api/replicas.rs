@@ -12,7 +12,7 @@ use reqwest::header::{ETAG, IF_MATCH};
 use serde_json::{Value, json};
 
 use crate::binary::{self, Binary, free_port};
-use crate::common::{APP_REDIRECT, Page, assert_oauth_error, page, pkce};
+use crate::common::{APP_REDIRECT, Page, assert_oauth_error, code_exchange, page, pkce};
 use crate::postgres_server::Postgres;
 
 /// The one origin both replicas stand behind, as behind a load balancer: the `iss`
@@ -78,17 +78,7 @@ async fn token(at: &Binary, form: &[(&str, &str)]) -> Answer {
 }
 
 async fn exchange(at: &Binary, code: &str, verifier: &str) -> Answer {
-    token(
-        at,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", APP_REDIRECT),
-            ("code_verifier", verifier),
-            ("client_id", "demo-app"),
-        ],
-    )
-    .await
+    token(at, &code_exchange(code, verifier)).await
 }
 
 async fn refresh(at: &Binary, refresh_token: &str) -> Answer {

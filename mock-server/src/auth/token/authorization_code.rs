@@ -43,13 +43,12 @@ pub(super) fn exchange(
                 challenge: challenge.as_deref(),
             },
         )
-        .map_err(|refused| {
-            let rejection = OAuthRejection::invalid_grant(refused.to_string());
-            match refused {
-                CodeRefused::VerifierMismatch => rejection.lint(Lint::PkceVerifierMismatch),
-                CodeRefused::Unavailable => OAuthRejection::unavailable(refused.to_string()),
-                _ => rejection,
+        .map_err(|refused| match refused {
+            CodeRefused::Unavailable => OAuthRejection::unavailable(refused),
+            CodeRefused::VerifierMismatch => {
+                OAuthRejection::invalid_grant(refused.to_string()).lint(Lint::PkceVerifierMismatch)
             }
+            _ => OAuthRejection::invalid_grant(refused.to_string()),
         })?;
     match grant.simulate {
         Some(SimulatedError::AuthInvalidClientSecret) => {

@@ -67,9 +67,6 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Is
         ));
     }
     let request = parse_request(body)?;
-    // Every grant below asks the store; one that cannot answer is said at once
-    // (RFC 6749 §5.2 has no code for it; `temporarily_unavailable` is §4.1.2.1's).
-    drop(state.current_grants().map_err(OAuthRejection::unavailable)?);
     let auth: ClientAuthentication = serde_urlencoded::from_bytes(body)
         .map_err(|e| OAuthRejection::invalid_request(format!("malformed client authentication: {e}")))?;
     let caller = authenticate(state, headers, &auth).await?;
