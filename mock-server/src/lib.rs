@@ -27,8 +27,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -331,11 +331,23 @@ where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    // Outside the router: a launch link's FHIR base is rewritten before routing;
-    // CORS outside that, so a browser app can read the error for a bad link too.
-    let app = axum::middleware::from_fn_with_state(state.clone(), fhir::launch_link::rewrite)
-        .layer(app(state.clone()));
-    let app = cors().layer(app);
+    // Layers that every request passes are wrapped around the router once: one laid
+    // on a `Router` wraps each of its routes, a boxed service more per request.
+    let app = tower::ServiceBuilder::new()
+        // CORS outermost, so a browser app can read every error, a bad link's too.
+        .layer(cors())
+        // Before routing: a launch link's FHIR base becomes this server's own.
+        .map_request({
+            let state = state.clone();
+            move |request| fhir::launch_link::rewrite(&state, request)
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            inspector::record,
+        ))
+        // The FHIR API's; the auth endpoints limit theirs lower, a Bundle raises its own.
+        .layer(DefaultBodyLimit::max(fhir::BODY_LIMIT))
+        .service(app(state.clone()));
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
     let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
     tokio::select! {
@@ -371,9 +383,8 @@ fn tls_of(config: &Config, addr: SocketAddr) -> Result<Option<tls::Tls>, StartEr
     Ok(Some(tls::Tls::generate(names)?))
 }
 
-/// The whole HTTP surface: `/ccri-auth/…` and `/ccri-fhir/R4/…`.
+/// The routes: `/ccri-auth/…` and `/ccri-fhir/R4/…`.
 fn app(state: AppState) -> Router {
-    let fhir = fhir::public_router().merge(fhir::protected_router());
     // No page of the auth server may be framed (clickjacking of login and consent);
     // the launcher sets its own, looser policy, which these layers leave alone.
     let auth = auth::router()
@@ -388,11 +399,7 @@ fn app(state: AppState) -> Router {
         ));
     let router = Router::new()
         .nest("/ccri-auth", auth.merge(inspector::router()))
-        .nest(fhir::PATH, fhir)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            inspector::record,
-        ));
+        .merge(fhir::router());
     // A span per request costs a quarter of a FHIR read's throughput (bench/fhir.sh),
     // so request logs are only collected when asked for: RUST_LOG=tower_http=debug.
     let router = if tracing::enabled!(target: "tower_http", tracing::Level::DEBUG) {
@@ -405,9 +412,13 @@ fn app(state: AppState) -> Router {
 
 /// Browser apps on any origin may call every endpoint. No cookies are involved, so
 /// `*` is safe; `Authorization` must be listed by name (a `*` does not cover it).
+/// The answers do not depend on the origin or on what a preflight asks (the lists are
+/// fixed), so they carry no `Vary`, which the layer would otherwise build anew for
+/// every request.
 fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::any())
+        .vary([])
         .allow_methods([
             Method::GET,
             Method::POST,

@@ -7,45 +7,54 @@
 
 use axum::extract::{Request, State};
 use axum::http::Uri;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
 use super::PATH;
 use super::outcome::Outcome;
 use crate::auth::launcher;
 use crate::state::{AppState, FhirBase, LINK_PATH};
 
-/// Serves a request under a launch link's base as one under this server's.
-pub(crate) async fn rewrite(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let Some(rest) = request
-        .uri()
-        .path()
-        .strip_prefix(PATH)
-        .and_then(|rest| rest.strip_prefix(LINK_PATH))
-    else {
-        return next.run(request).await;
+/// A request under a launch link's base, as one under this server's: applied to
+/// every request before routing, so plain and cheap (no future, nothing boxed).
+/// A request under a link this mock did not make is left as it came, for
+/// [`refused`] to answer.
+pub(crate) fn rewrite(state: &AppState, mut request: Request) -> Request {
+    let Some((base, uri)) = rewritten(state, request.uri()) else {
+        return request;
     };
+    *request.uri_mut() = uri;
+    request.extensions_mut().insert(base);
+    request
+}
+
+/// The base of the link in `uri` and the URI it stands for, if this mock made the link.
+fn rewritten(state: &AppState, uri: &Uri) -> Option<(FhirBase, Uri)> {
+    let rest = uri.path().strip_prefix(PATH)?.strip_prefix(LINK_PATH)?;
     let (link, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if launcher::verify_link(&state, link).is_none() {
-        return Outcome::not_found(
-            "this launch link was not made by this mock (or was changed since): make a new one on the launcher",
-        )
-        .at("launch")
-        .into_response();
-    }
-    let base = FhirBase::new(&state.urls.link_base(link));
+    launcher::verify_link(state, link)?;
     let path = match path {
         "" => PATH.to_owned(),
         path => format!("{PATH}/{path}"),
     };
-    let uri = match request.uri().query() {
+    let uri = match uri.query() {
         Some(query) => format!("{path}?{query}"),
         None => path,
     };
-    match uri.parse::<Uri>() {
-        Ok(uri) => *request.uri_mut() = uri,
-        Err(e) => return Outcome::invalid(format!("malformed path: {e}")).into_response(),
+    Some((FhirBase::new(&state.urls.link_base(link)), uri.parse().ok()?))
+}
+
+/// `{fhir}/launch/…` that [`rewrite`] left: a link this mock did not make (or one
+/// changed since), or a path under a good one that is not a path.
+pub(crate) async fn refused(State(state): State<AppState>, uri: Uri) -> Outcome {
+    let link = uri
+        .path()
+        .strip_prefix(PATH)
+        .and_then(|rest| rest.strip_prefix(LINK_PATH))
+        .map(|rest| rest.split_once('/').map_or(rest, |(link, _)| link));
+    if link.is_some_and(|link| launcher::verify_link(&state, link).is_some()) {
+        return Outcome::invalid("malformed path under the launch link").at("launch");
     }
-    request.extensions_mut().insert(base);
-    next.run(request).await
+    Outcome::not_found(
+        "this launch link was not made by this mock (or was changed since): make a new one on the launcher",
+    )
+    .at("launch")
 }

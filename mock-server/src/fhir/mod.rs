@@ -22,60 +22,74 @@ pub(crate) mod validate;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use crate::auth::discovery;
-use crate::state::AppState;
+use crate::state::{AppState, LINK_PATH};
 
 /// Where the API is served, under this server's origin.
 pub(crate) const PATH: &str = "/ccri-fhir/R4";
 
 pub(crate) const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 
-/// Largest resource accepted by create and update.
+/// Largest resource accepted by create and update (the app's default body limit).
 pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
 
 /// Largest batch or transaction Bundle: a Synthea patient's record is a few MiB.
 pub(crate) const BUNDLE_LIMIT: usize = 64 * 1024 * 1024;
 
-/// Routes that need no token: how to find the authorisation server.
-pub(crate) fn public_router() -> Router<AppState> {
+/// The API, at its full paths: nesting it would rebuild each request's URI without
+/// the prefix, work a read would pay on every request. Paths under [`PATH`] that
+/// name no route get a FHIR 404; the others are left to the rest of the app.
+pub(crate) fn router() -> Router<AppState> {
+    public_router()
+        .merge(protected_router())
+        .nest(PATH, Router::new().fallback(routes::unknown))
+}
+
+/// `path` under the API's base.
+fn at(path: &str) -> String {
+    format!("{PATH}{path}")
+}
+
+/// Routes that need no token: how to find the authorisation server, and the
+/// answer to a launch link this mock did not make.
+fn public_router() -> Router<AppState> {
     Router::new()
-        .route("/.well-known/smart-configuration", get(discovery::smart))
-        .route("/metadata", get(metadata::capability_statement))
+        .route(&at("/.well-known/smart-configuration"), get(discovery::smart))
+        .route(&at("/metadata"), get(metadata::capability_statement))
+        .route(&format!("{PATH}{LINK_PATH}{{*rest}}"), any(launch_link::refused))
 }
 
 /// Routes that need a bearer token.
-pub(crate) fn protected_router() -> Router<AppState> {
+fn protected_router() -> Router<AppState> {
     Router::new()
         .route(
-            "/",
+            PATH,
             post(routes::bundle).layer(DefaultBodyLimit::max(BUNDLE_LIMIT)),
         )
-        .route("/_history", get(routes::history))
+        .route(&at("/_history"), get(routes::history))
         .route(
-            "/{kind}",
+            &at("/{kind}"),
             get(routes::search_get)
                 .post(routes::create)
                 .put(routes::update)
                 .patch(routes::patch)
                 .delete(routes::delete),
         )
-        .route("/{kind}/_search", post(routes::search_post))
-        .route("/{kind}/_history", get(routes::history))
+        .route(&at("/{kind}/_search"), post(routes::search_post))
+        .route(&at("/{kind}/_history"), get(routes::history))
         .route(
-            "/{kind}/{id}",
+            &at("/{kind}/{id}"),
             get(routes::read)
                 .put(routes::update)
                 .patch(routes::patch)
                 .delete(routes::delete),
         )
-        .route("/{kind}/{id}/_history", get(routes::history))
-        .route("/{kind}/{id}/_history/{version}", get(routes::vread))
-        .route("/{kind}/{id}/{operation}", get(routes::instance_operation))
-        .fallback(routes::unknown)
+        .route(&at("/{kind}/{id}/_history"), get(routes::history))
+        .route(&at("/{kind}/{id}/_history/{version}"), get(routes::vread))
+        .route(&at("/{kind}/{id}/{operation}"), get(routes::instance_operation))
         .method_not_allowed_fallback(routes::not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
 /// FHIR ids: `[A-Za-z0-9\-.]{1,64}`.

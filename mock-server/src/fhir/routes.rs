@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequestParts, Path, RawForm, RawQuery, State};
+use axum::extract::{FromRequestParts, OriginalUri, Path, RawForm, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -372,7 +372,7 @@ pub(crate) async fn bundle(
 }
 
 /// Any other path under the FHIR base.
-pub(crate) async fn unknown(_: Authorized, uri: axum::http::Uri) -> Outcome {
+pub(crate) async fn unknown(_: Authorized, OriginalUri(uri): OriginalUri) -> Outcome {
     let path = uri.path();
     if let Some(operation) = path.split('/').find(|segment| segment.starts_with('$')) {
         return rest::unsupported_operation(operation.trim_start_matches('$'));
