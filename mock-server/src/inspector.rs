@@ -12,7 +12,7 @@
 //! FHIR calls made with its tokens (the handlers note it, as a [`LaunchNote`] or through
 //! the bearer check's [`ClientSlot`]). Secrets never reach a record: the values of
 //! code, token, secret, verifier, assertion and password parameters, and the
-//! credentials of the `Authorization` header, become [`fingerprint`]s, which match
+//! credentials of the `Authorization` header, become [`Fingerprint`]s, which match
 //! one request to another without revealing anything; no header or body is kept.
 //!
 //! Pages follow along live through `GET {auth}/inspector/events` (Server-Sent
@@ -60,17 +60,44 @@ const SECRET_PARAMS: [&str; 12] = [
 ];
 
 /// A secret's stand-in: the first 10 hex digits of its SHA-256, enough to tell two
-/// apart and to match one across requests, never to recover it.
-pub(crate) fn fingerprint(secret: &str) -> String {
-    use sha2::Digest;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = sha2::Sha256::digest(secret.as_bytes());
-    // Digit by digit, not a `format!` per byte: this runs twice on every request.
-    digest[..5]
-        .iter()
-        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
-        .map(char::from)
-        .collect()
+/// apart and to match one across requests, never to recover it. Plain bytes, not a
+/// `String`: every request makes one or two, and records and lints copy them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Fingerprint([u8; 10]);
+
+impl Fingerprint {
+    pub(crate) fn of(secret: &str) -> Self {
+        use sha2::Digest;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digest = sha2::Sha256::digest(secret.as_bytes());
+        let mut digits = [0; 10];
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(&digest) {
+            pair.copy_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]]);
+        }
+        Fingerprint(digits)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits")
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 /// One request as the inspector shows it (and as `…/inspector/requests` returns it).
@@ -85,10 +112,10 @@ pub(crate) struct Record {
     pub(crate) status: u16,
     pub(crate) duration_ms: f64,
     pub(crate) client_id: Option<String>,
-    /// The [`fingerprint`] of the authorization the request belongs to.
-    pub(crate) launch: Option<String>,
-    /// The [`fingerprint`] of the `Authorization` header's credentials.
-    pub(crate) credentials: Option<String>,
+    /// The [`Fingerprint`] of the authorization the request belongs to.
+    pub(crate) launch: Option<Fingerprint>,
+    /// The [`Fingerprint`] of the `Authorization` header's credentials.
+    pub(crate) credentials: Option<Fingerprint>,
     /// The error the response carried, e.g. `invalid_grant: code expired`.
     pub(crate) problem: Option<String>,
     /// What is wrong with the request, by [`crate::lint`].
@@ -109,13 +136,13 @@ pub(crate) struct LintRecord {
 /// The authorization a response belongs to (its id, which a grant and its tokens
 /// keep): the auth server's handlers attach it, as [`Problem`]s are attached.
 #[derive(Clone, Debug)]
-pub(crate) struct LaunchNote(String);
+pub(crate) struct LaunchNote(Fingerprint);
 
 impl LaunchNote {
     pub(crate) fn attach(response: &mut Response, authorization_id: &str) {
         response
             .extensions_mut()
-            .insert(LaunchNote(fingerprint(authorization_id)));
+            .insert(LaunchNote(Fingerprint::of(authorization_id)));
     }
 }
 
@@ -145,9 +172,9 @@ struct Entry {
     path: String,
     status: u16,
     duration: Duration,
-    client_id: Option<String>,
-    launch: Option<String>,
-    credentials: Option<String>,
+    client_id: Option<Arc<str>>,
+    launch: Option<Fingerprint>,
+    credentials: Option<Fingerprint>,
     problem: Option<String>,
     lints: Vec<Found>,
 }
@@ -162,9 +189,9 @@ impl Entry {
             path: self.path.clone(),
             status: self.status,
             duration_ms: self.duration.as_secs_f64() * 1_000.0,
-            client_id: self.client_id.clone(),
-            launch: self.launch.clone(),
-            credentials: self.credentials.clone(),
+            client_id: self.client_id.as_deref().map(str::to_owned),
+            launch: self.launch,
+            credentials: self.credentials,
             problem: self.problem.clone(),
             lints: self
                 .lints
@@ -187,8 +214,8 @@ impl Entry {
 /// past [`MEMORY_LIMIT`] entries it starts again.
 #[derive(Debug, Default)]
 struct Memory {
-    refused: HashSet<String>,
-    searches: HashMap<(String, String), Instant>,
+    refused: HashSet<Fingerprint>,
+    searches: HashMap<(Fingerprint, String), Instant>,
 }
 
 const MEMORY_LIMIT: usize = 10_000;
@@ -197,9 +224,9 @@ const REPEAT_WINDOW: Duration = Duration::from_secs(60);
 
 impl Memory {
     /// The lints of a FHIR request sent with `credentials` (a fingerprint) to `path`.
-    fn recall(&mut self, credentials: &str, path: &str, search: bool, now: Instant) -> Vec<Found> {
+    fn recall(&mut self, credentials: Fingerprint, path: &str, search: bool, now: Instant) -> Vec<Found> {
         let mut found = Vec::new();
-        if self.refused.contains(credentials) {
+        if self.refused.contains(&credentials) {
             found.push(Found {
                 lint: Lint::TokenUsedAfter401,
                 detail: format!("credentials {credentials}"),
@@ -209,7 +236,7 @@ impl Memory {
             if self.searches.len() >= MEMORY_LIMIT {
                 self.searches.clear();
             }
-            let key = (credentials.to_owned(), path.to_owned());
+            let key = (credentials, path.to_owned());
             if let Some(before) = self.searches.insert(key, now)
                 && now.duration_since(before) < REPEAT_WINDOW
             {
@@ -223,11 +250,11 @@ impl Memory {
         found
     }
 
-    fn refused(&mut self, credentials: &str) {
+    fn refused(&mut self, credentials: Fingerprint) {
         if self.refused.len() >= MEMORY_LIMIT {
             self.refused.clear();
         }
-        self.refused.insert(credentials.to_owned());
+        self.refused.insert(credentials);
     }
 }
 
@@ -320,14 +347,14 @@ impl Inspector {
 /// Where the bearer-token check of a request notes the client and the grant it
 /// verified, so the inspector need not parse the token again (a request extension).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct ClientSlot(Arc<OnceLock<(String, String)>>);
+pub(crate) struct ClientSlot(Arc<OnceLock<(Arc<str>, Fingerprint)>>);
 
 impl ClientSlot {
     /// Notes the token's client and its grant's fingerprint (the launch) on the
     /// request `extensions` carry, if the inspector asked.
-    pub(crate) fn note(extensions: &Extensions, client_id: &str, launch: &str) {
+    pub(crate) fn note(extensions: &Extensions, client_id: &Arc<str>, launch: Fingerprint) {
         if let Some(slot) = extensions.get::<ClientSlot>() {
-            let _ = slot.0.set((client_id.to_owned(), launch.to_owned()));
+            let _ = slot.0.set((client_id.clone(), launch));
         }
     }
 }
@@ -377,10 +404,10 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
     let credentials = authorization.map(|(_, credentials)| {
         let credentials = credentials.trim();
         let tail = credentials.len().saturating_sub(64);
-        fingerprint(credentials.get(tail..).unwrap_or(credentials))
+        Fingerprint::of(credentials.get(tail..).unwrap_or(credentials))
     });
     let fhir_call = request.uri().path().contains("/ccri-fhir/");
-    if fhir_call && let Some(credentials) = &credentials {
+    if fhir_call && let Some(credentials) = credentials {
         let search = method == Method::GET && params.is_some();
         let mut memory = state.inspector.memory.lock().unwrap_or_else(|p| p.into_inner());
         lints.extend(memory.recall(credentials, &path, search, started));
@@ -395,7 +422,7 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
     if fhir_call
         && bearer
         && response.status() == StatusCode::UNAUTHORIZED
-        && let Some(credentials) = &credentials
+        && let Some(credentials) = credentials
     {
         state
             .inspector
@@ -412,10 +439,13 @@ pub(crate) async fn record(State(state): State<AppState>, mut request: Request, 
         path,
         status: response.status().as_u16(),
         duration: started.elapsed(),
-        client_id: verified.as_ref().map(|(client, _)| client.clone()).or(named),
+        client_id: verified
+            .as_ref()
+            .map(|(client, _)| client.clone())
+            .or(named.map(Arc::from)),
         launch: verified
             .map(|(_, launch)| launch)
-            .or_else(|| response.extensions().get::<LaunchNote>().map(|l| l.0.clone())),
+            .or_else(|| response.extensions().get::<LaunchNote>().map(|l| l.0)),
         credentials,
         problem: response.extensions().get::<Problem>().map(|p| p.0.clone()),
         lints,
@@ -430,7 +460,7 @@ fn redacted(path: &str, params: Option<&[(String, String)]>) -> String {
     };
     let pairs = params.iter().map(|(name, value)| {
         let value = if SECRET_PARAMS.contains(&name.as_str()) {
-            format!("redacted-{}", fingerprint(value))
+            format!("redacted-{}", Fingerprint::of(value))
         } else {
             value.clone()
         };
@@ -489,7 +519,7 @@ impl Filter {
     fn admits(&self, entry: &Entry) -> bool {
         self.lets_through(
             entry.client_id.as_deref(),
-            entry.launch.as_deref(),
+            entry.launch.as_ref().map(Fingerprint::as_str),
             entry.status >= 400 || !entry.lints.is_empty(),
         )
     }
@@ -524,7 +554,7 @@ fn checkbox<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D
 
 /// A launch as the page lists it: the records of one authorization.
 struct LaunchGroup {
-    id: String,
+    id: Fingerprint,
     client_id: Option<String>,
     first: String,
     last: String,
@@ -536,9 +566,9 @@ struct LaunchGroup {
 fn launches(records: &[Record]) -> Vec<LaunchGroup> {
     let mut groups: Vec<LaunchGroup> = Vec::new();
     for record in records {
-        let Some(id) = &record.launch else { continue };
+        let Some(id) = record.launch else { continue };
         let problem = usize::from(record.status >= 400 || !record.lints.is_empty());
-        match groups.iter_mut().find(|g| g.id == *id) {
+        match groups.iter_mut().find(|g| g.id == id) {
             Some(group) => {
                 group.first = record.at.clone();
                 group.requests += 1;
@@ -546,7 +576,7 @@ fn launches(records: &[Record]) -> Vec<LaunchGroup> {
                 group.client_id = group.client_id.take().or_else(|| record.client_id.clone());
             }
             None => groups.push(LaunchGroup {
-                id: id.clone(),
+                id,
                 client_id: record.client_id.clone(),
                 first: record.at.clone(),
                 last: record.at.clone(),
@@ -599,7 +629,11 @@ async fn events(State(state): State<AppState>, Query(filter): Query<Filter>) -> 
             match receiver.recv().await {
                 Ok(record) => {
                     let problem = record.status >= 400 || !record.lints.is_empty();
-                    if !filter.lets_through(record.client_id.as_deref(), record.launch.as_deref(), problem) {
+                    if !filter.lets_through(
+                        record.client_id.as_deref(),
+                        record.launch.as_ref().map(Fingerprint::as_str),
+                        problem,
+                    ) {
                         continue;
                     }
                     let event = Event::default().event("record").json_data(&record);
@@ -723,12 +757,12 @@ mod tests {
             ),
             format!(
                 "/ccri-auth/authorize?client_id=app&code=redacted-{}&state=s1&access_token=redacted-{}",
-                fingerprint("abc"),
-                fingerprint("t")
+                Fingerprint::of("abc"),
+                Fingerprint::of("t")
             )
         );
         // SHA-256("abc") begins ba7816bf8f (FIPS 180-2's test vector).
-        assert_eq!(fingerprint("abc"), "ba7816bf8f");
+        assert_eq!(Fingerprint::of("abc").as_str(), "ba7816bf8f");
         let inspector = Inspector::new(3);
         for n in 0..5 {
             inspector.push(Entry {
@@ -738,7 +772,7 @@ mod tests {
                 path: format!("/{n}"),
                 status: 200,
                 duration: Duration::ZERO,
-                client_id: (n % 2 == 0).then(|| "even".to_owned()),
+                client_id: (n % 2 == 0).then(|| "even".into()),
                 launch: None,
                 credentials: None,
                 problem: None,

@@ -13,7 +13,7 @@ pub(crate) async fn userinfo(State(state): State<AppState>, access: AccessContex
         .as_ref()
         .and_then(|f| state.config.user_by_fhir_user(f));
     Json(json!({
-        "sub": access.fhir_user.as_ref().map_or_else(|| access.client_id.clone(), ToString::to_string),
+        "sub": access.fhir_user.as_ref().map_or_else(|| access.client_id.to_string(), ToString::to_string),
         "fhirUser": access.fhir_user.as_ref().map(|f| f.under(&access.fhir_base)),
         "name": user.map(|u| u.name.clone()),
     }))

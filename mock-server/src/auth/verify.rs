@@ -24,7 +24,7 @@ use super::grants::Grants;
 use super::keys::TokenKind;
 use super::simulate::SimulatedError;
 use crate::config::{Reach, UserConfig};
-use crate::inspector::{ClientSlot, Problem, fingerprint};
+use crate::inspector::{ClientSlot, Fingerprint, Problem};
 use crate::state::AppState;
 
 /// Who is calling and what they may do: cheap to clone, one per verified token.
@@ -33,10 +33,11 @@ pub(crate) struct AccessContext(Arc<AccessInfo>);
 
 #[derive(Debug)]
 pub(crate) struct AccessInfo {
-    pub client_id: String,
+    /// Shared, not copied, with each request's inspector record.
+    pub client_id: Arc<str>,
     /// The fingerprint of the grant the token came from, by which the inspector
     /// groups a launch's requests: made once per token, not on each request.
-    pub launch: String,
+    pub launch: Fingerprint,
     pub scopes: Scopes,
     /// The patient in context; `patient/` scopes are limited to their compartment.
     pub patient: Option<String>,
@@ -101,8 +102,8 @@ impl AccessContext {
             .parse()
             .map_err(|e| TokenError::Invalid(format!("{e}")))?;
         Ok(AccessContext(Arc::new(AccessInfo {
-            client_id: claims.client_id.clone(),
-            launch: fingerprint(&claims.grant),
+            client_id: claims.client_id.as_str().into(),
+            launch: Fingerprint::of(&claims.grant),
             scopes,
             patient: claims.context.patient.clone(),
             fhir_user: claims.fhir_user.clone(),
@@ -287,7 +288,7 @@ impl FromRequestParts<AppState> for AccessContext {
             tracing::debug!(?error, "bearer token refused");
             BearerError::Refused(error)
         })?;
-        ClientSlot::note(&parts.extensions, &context.client_id, &context.launch);
+        ClientSlot::note(&parts.extensions, &context.client_id, context.launch);
         Ok(context)
     }
 }
