@@ -32,6 +32,17 @@ another_mock() {
   wait_for "http://127.0.0.1:$port/ccri-fhir/R4/metadata" "${PIDS[-1]}" "$BENCH_LOGS/$name.log"
 }
 
+# copy_answer PORT URL [curl args...]: another bare server, on PORT, whose
+# GET /bare/copy answers what URL answered (the same headers and body), so a
+# ccri-mock figure can be read beside the same bytes served without its work.
+copy_answer() {
+  local port=$1 url=$2; shift 2
+  curl -fs -D "$BENCH_LOGS/copy.headers" -o "$BENCH_LOGS/copy.body" "$@" "$url"
+  "$SERVER_BIN/examples/bare" "$port" "$BENCH_LOGS/copy.headers" "$BENCH_LOGS/copy.body" >"$BENCH_LOGS/copy.log" 2>&1 &
+  PIDS+=($!)
+  wait_for "http://127.0.0.1:$port/bare/copy" "${PIDS[-1]}" "$BENCH_LOGS/copy.log"
+}
+
 # timed_start NAME PORT [ccri-mock args...]: one more mock; prints the time from
 # its start to its first 200 (polled every 2 ms: wait_for would round it to 100 ms)
 # and its RSS then.
