@@ -341,10 +341,7 @@ where
             let state = state.clone();
             move |request| fhir::launch_link::rewrite(&state, request)
         })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            inspector::record,
-        ))
+        .layer(inspector::RecordLayer(state.clone()))
         // The FHIR API's; the auth endpoints limit theirs lower, a Bundle raises its own.
         .layer(DefaultBodyLimit::max(fhir::BODY_LIMIT))
         .service(app(state.clone()));

@@ -38,7 +38,7 @@ fn render(base: &FhirBase, reply: Reply, headers: &HeaderMap) -> Response {
         Reply::Deleted(version) => {
             let mut response = status.into_response();
             if let Some(version) = version {
-                insert(&mut response, header::ETAG, &version.etag());
+                insert(&mut response, header::ETAG, version.etag());
             }
             response
         }
@@ -48,7 +48,7 @@ fn render(base: &FhirBase, reply: Reply, headers: &HeaderMap) -> Response {
                 .is_some_and(|tag| tag.as_bytes() == version.etag().as_bytes())
             {
                 let mut response = StatusCode::NOT_MODIFIED.into_response();
-                insert(&mut response, header::ETAG, &version.etag());
+                insert(&mut response, header::ETAG, version.etag());
                 return response;
             }
             resource(status, &version)
@@ -61,8 +61,8 @@ fn render(base: &FhirBase, reply: Reply, headers: &HeaderMap) -> Response {
             };
             let (kind, id) = version.key();
             let location = format!("{}/{kind}/{id}/_history/{}", base.as_str(), version.version_id);
-            insert(&mut response, header::LOCATION, &location);
-            insert(&mut response, header::ETAG, &version.etag());
+            insert(&mut response, header::LOCATION, location);
+            insert(&mut response, header::ETAG, version.etag());
             response
         }
     }
@@ -71,16 +71,17 @@ fn render(base: &FhirBase, reply: Reply, headers: &HeaderMap) -> Response {
 /// A resource with its `ETag` and `Last-Modified`.
 fn resource(status: StatusCode, version: &Version) -> Response {
     let mut response = fhir_text(status, version.json.clone());
-    insert(&mut response, header::ETAG, &version.etag());
+    insert(&mut response, header::ETAG, version.etag());
     // httpdate writes the IMF-fixdate directly; chrono's strftime parses its
     // pattern on every call, a visible share of a read.
     let modified = httpdate::fmt_http_date(version.last_updated.into());
-    insert(&mut response, header::LAST_MODIFIED, &modified);
+    insert(&mut response, header::LAST_MODIFIED, modified);
     response
 }
 
-fn insert(response: &mut Response, name: header::HeaderName, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
+/// Sets a header to a value made for it (its text becomes the header's, not copied).
+fn insert(response: &mut Response, name: header::HeaderName, value: String) {
+    if let Ok(value) = HeaderValue::try_from(value) {
         response.headers_mut().insert(name, value);
     }
 }
