@@ -51,9 +51,7 @@ impl Text {
         texts.insert(shared.0, shared);
         shared
     }
-}
 
-impl Text {
     /// The text, which lives as long as the process (see [`Text::new`]).
     pub(crate) fn as_str(&self) -> &'static str {
         self.0

@@ -291,6 +291,26 @@ async fn every_error_is_an_operation_outcome() {
         outcome(post("Patient", "application/fhir+json", huge).await.unwrap()).await,
         StatusCode::PAYLOAD_TOO_LARGE
     );
+    // …which a Bundle may be: its route raises the limit the whole API has.
+    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": [{
+        "resource": {"resourceType": "Patient", "name": [{"text": "x".repeat(2 * 1024 * 1024)}]},
+        "request": {"method": "POST", "url": "Patient"},
+    }]});
+    let response = mock
+        .http
+        .post(mock.fhir("").trim_end_matches('/'))
+        .bearer_auth(&token)
+        .header(CONTENT_TYPE, "application/fhir+json")
+        .body(bundle.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer["entry"][0]["response"]["status"], "201 Created",
+        "{answer}"
+    );
 
     let put = |path: &str, body: Value| {
         mock.http
