@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, OriginalUri, Path, RawForm, RawQuery, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::access::Authorized;
@@ -20,49 +20,44 @@ use crate::state::{AppState, FhirBase};
 type Answer = Result<Response, Outcome>;
 
 /// Performs `call` for an HTTP request and renders its reply.
-fn answer(
-    state: &AppState,
-    access: &AccessContext,
-    base: &FhirBase,
-    call: Call,
-    headers: &HeaderMap,
-) -> Answer {
+fn answer(state: &AppState, access: &AccessContext, base: &FhirBase, call: Call, asked: &Asked) -> Answer {
     let reply = rest::perform(state, access, base, call)?;
-    Ok(render(base, reply, headers))
+    Ok(render(base, reply, asked))
 }
 
-fn render(base: &FhirBase, reply: Reply, headers: &HeaderMap) -> Response {
+fn render(base: &FhirBase, reply: Reply, asked: &Asked) -> Response {
     let status = reply.status();
     match reply {
         Reply::Bundle(bytes) => fhir_text(status, bytes),
         Reply::Deleted(version) => {
             let mut response = status.into_response();
             if let Some(version) = version {
-                insert(&mut response, header::ETAG, version.etag());
+                insert(&mut response, header::ETAG, version.etag().as_str());
             }
             response
         }
         Reply::Found(version) => {
-            if headers
-                .get(header::IF_NONE_MATCH)
-                .is_some_and(|tag| tag.as_bytes() == version.etag().as_bytes())
+            if asked
+                .if_none_match
+                .as_ref()
+                .is_some_and(|tag| tag.as_bytes() == version.etag().as_str().as_bytes())
             {
                 let mut response = StatusCode::NOT_MODIFIED.into_response();
-                insert(&mut response, header::ETAG, version.etag());
+                insert(&mut response, header::ETAG, version.etag().as_str());
                 return response;
             }
             resource(status, &version)
         }
         Reply::Written { version, .. } => {
-            let mut response = if prefers(headers, "return=minimal") {
+            let mut response = if asked.minimal {
                 status.into_response()
             } else {
                 resource(status, &version)
             };
             let (kind, id) = version.key();
             let location = format!("{}/{kind}/{id}/_history/{}", base.as_str(), version.version_id);
-            insert(&mut response, header::LOCATION, location);
-            insert(&mut response, header::ETAG, version.etag());
+            insert(&mut response, header::LOCATION, &location);
+            insert(&mut response, header::ETAG, version.etag().as_str());
             response
         }
     }
@@ -71,17 +66,33 @@ fn render(base: &FhirBase, reply: Reply, headers: &HeaderMap) -> Response {
 /// A resource with its `ETag` and `Last-Modified`.
 fn resource(status: StatusCode, version: &Version) -> Response {
     let mut response = fhir_text(status, version.json.clone());
-    insert(&mut response, header::ETAG, version.etag());
-    // httpdate writes the IMF-fixdate directly; chrono's strftime parses its
-    // pattern on every call, a visible share of a read.
-    let modified = httpdate::fmt_http_date(version.last_updated.into());
-    insert(&mut response, header::LAST_MODIFIED, modified);
+    insert(&mut response, header::ETAG, version.etag().as_str());
+    // httpdate writes the IMF-fixdate directly (chrono's strftime parses its
+    // pattern on every call, a visible share of a read), here into a buffer on the
+    // stack: the header copies it once, as it must.
+    let mut modified = [0; 29];
+    let written = std::io::Write::write_fmt(
+        &mut &mut modified[..],
+        format_args!(
+            "{}",
+            httpdate::HttpDate::from(std::time::SystemTime::from(version.last_updated))
+        ),
+    );
+    if written.is_ok() {
+        insert(
+            &mut response,
+            header::LAST_MODIFIED,
+            std::str::from_utf8(&modified).unwrap_or_default(),
+        );
+    }
     response
 }
 
-/// Sets a header to a value made for it (its text becomes the header's, not copied).
-fn insert(response: &mut Response, name: header::HeaderName, value: String) {
-    if let Ok(value) = HeaderValue::try_from(value) {
+/// Sets a header. Copied from a `&str` into exactly the bytes it needs: a `String`
+/// made with `format!` has room to spare, and the header would allocate again to
+/// share it.
+fn insert(response: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
     }
 }
@@ -91,34 +102,71 @@ pub(crate) fn query_pairs(query: Option<&str>) -> Result<Query, Outcome> {
         .map_err(|e| Outcome::invalid(format!("malformed query string: {e}")))
 }
 
-/// Whether a `Prefer` header asks for `preference` (`return=minimal`, …).
-pub(crate) fn prefers(headers: &HeaderMap, preference: &str) -> bool {
-    headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.replace(' ', "").split([',', ';']).any(|p| p == preference))
+/// The headers that shape an interaction: its conditions (`If-Match`,
+/// `If-None-Match`, `If-None-Exist`) and preferences (`Prefer`). Read in place:
+/// a handler taking the whole `HeaderMap` would clone it on every request.
+pub(crate) struct Asked {
+    if_match: Option<HeaderValue>,
+    if_none_match: Option<HeaderValue>,
+    if_none_exist: Option<HeaderValue>,
+    content_type: Option<HeaderValue>,
+    /// `Prefer: return=minimal`: a write answers without the resource.
+    minimal: bool,
+    /// `Prefer: handling=lenient`: a search ignores parameters it does not know.
+    lenient: bool,
 }
 
-/// `If-Match: W/"3"` → 3.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Outcome> {
-    headers
-        .get(header::IF_MATCH)
-        .map(|value| rest::version_tag(value.to_str().unwrap_or_default()).map_err(|e| e.at("If-Match")))
-        .transpose()
-}
+impl<S: Sync> FromRequestParts<S> for Asked {
+    type Rejection = std::convert::Infallible;
 
-/// `If-None-Exist: identifier=…` (a search, with or without its `?`).
-fn if_none_exist(headers: &HeaderMap) -> Result<Option<Query>, Outcome> {
-    headers
-        .get("if-none-exist")
-        .map(|value| {
-            let text = value
-                .to_str()
-                .map_err(|_| Outcome::invalid("If-None-Exist is not text").at("If-None-Exist"))?;
-            query_pairs(Some(text.trim_start_matches('?'))).map_err(|e| e.at("If-None-Exist"))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let headers = &parts.headers;
+        let prefers = |preference: &str| {
+            headers
+                .get_all("prefer")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| v.replace(' ', "").split([',', ';']).any(|p| p == preference))
+        };
+        Ok(Asked {
+            if_match: headers.get(header::IF_MATCH).cloned(),
+            if_none_match: headers.get(header::IF_NONE_MATCH).cloned(),
+            if_none_exist: headers.get("if-none-exist").cloned(),
+            content_type: headers.get(header::CONTENT_TYPE).cloned(),
+            minimal: prefers("return=minimal"),
+            lenient: prefers("handling=lenient"),
         })
-        .transpose()
+    }
+}
+
+impl Asked {
+    /// `If-Match: W/"3"` → 3.
+    fn if_match(&self) -> Result<Option<u64>, Outcome> {
+        self.if_match
+            .as_ref()
+            .map(|value| rest::version_tag(value.to_str().unwrap_or_default()).map_err(|e| e.at("If-Match")))
+            .transpose()
+    }
+
+    /// `If-None-Exist: identifier=…` (a search, with or without its `?`).
+    fn if_none_exist(&self) -> Result<Option<Query>, Outcome> {
+        self.if_none_exist
+            .as_ref()
+            .map(|value| {
+                let text = value
+                    .to_str()
+                    .map_err(|_| Outcome::invalid("If-None-Exist is not text").at("If-None-Exist"))?;
+                query_pairs(Some(text.trim_start_matches('?'))).map_err(|e| e.at("If-None-Exist"))
+            })
+            .transpose()
+    }
+
+    fn form_encoded(&self) -> bool {
+        self.content_type
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+    }
 }
 
 /// A conditional update, patch or delete needs criteria in its query string.
@@ -140,7 +188,7 @@ pub(crate) async fn read(
     base: FhirBase,
     Path((kind, id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    asked: Asked,
 ) -> Answer {
     let call = match id.strip_prefix('$') {
         Some(operation) => Call::Lookup(rest::operation(
@@ -151,7 +199,7 @@ pub(crate) async fn read(
         )?),
         None => Call::Lookup(Lookup::Read { kind, id }),
     };
-    answer(&state, &access, &base, call, &headers)
+    answer(&state, &access, &base, call, &asked)
 }
 
 pub(crate) async fn vread(
@@ -159,14 +207,14 @@ pub(crate) async fn vread(
     Authorized(access): Authorized,
     base: FhirBase,
     Path((kind, id, version)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    asked: Asked,
 ) -> Answer {
     answer(
         &state,
         &access,
         &base,
         Call::Lookup(Lookup::Vread { kind, id, version }),
-        &headers,
+        &asked,
     )
 }
 
@@ -177,7 +225,7 @@ pub(crate) async fn instance_operation(
     base: FhirBase,
     Path((kind, id, operation)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    asked: Asked,
 ) -> Answer {
     let Some(name) = operation.strip_prefix('$') else {
         return Err(Outcome::not_found(format!(
@@ -185,7 +233,7 @@ pub(crate) async fn instance_operation(
         )));
     };
     let call = rest::operation(&kind, Some(id), name, query_pairs(query.as_deref())?)?;
-    answer(&state, &access, &base, Call::Lookup(call), &headers)
+    answer(&state, &access, &base, Call::Lookup(call), &asked)
 }
 
 /// `_history` of `{type}/{id}`, of `{type}`, or of the server: the path says which.
@@ -195,14 +243,14 @@ pub(crate) async fn history(
     base: FhirBase,
     Path(mut params): Path<HashMap<String, String>>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    asked: Asked,
 ) -> Answer {
     let call = Lookup::History {
         kind: params.remove("kind"),
         id: params.remove("id"),
         query: query_pairs(query.as_deref())?,
     };
-    answer(&state, &access, &base, Call::Lookup(call), &headers)
+    answer(&state, &access, &base, Call::Lookup(call), &asked)
 }
 
 pub(crate) async fn search_get(
@@ -211,10 +259,10 @@ pub(crate) async fn search_get(
     base: FhirBase,
     Path(kind): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    asked: Asked,
 ) -> Answer {
     let query = query_pairs(query.as_deref())?;
-    search(&state, &access, &base, kind, query, &headers)
+    search(&state, &access, &base, kind, query, &asked)
 }
 
 /// A search, `Prefer: handling=lenient` honoured.
@@ -224,15 +272,15 @@ fn search(
     base: &FhirBase,
     kind: String,
     query: Query,
-    headers: &HeaderMap,
+    asked: &Asked,
 ) -> Answer {
-    let lenient = prefers(headers, "handling=lenient");
+    let lenient = asked.lenient;
     answer(
         state,
         access,
         base,
         Call::Lookup(Lookup::Search { kind, query, lenient }),
-        headers,
+        asked,
     )
 }
 
@@ -243,14 +291,10 @@ pub(crate) async fn search_post(
     base: FhirBase,
     Path(kind): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    asked: Asked,
     RawForm(form): RawForm,
 ) -> Answer {
-    let form_encoded = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form_encoded && !form.is_empty() {
+    if !asked.form_encoded() && !form.is_empty() {
         return Err(Outcome::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "not-supported",
@@ -261,7 +305,7 @@ pub(crate) async fn search_post(
     let body: Query = serde_urlencoded::from_bytes(&form)
         .map_err(|e| Outcome::invalid(format!("malformed form body: {e}")))?;
     query.extend(body);
-    search(&state, &access, &base, kind, query, &headers)
+    search(&state, &access, &base, kind, query, &asked)
 }
 
 pub(crate) async fn create(
@@ -269,16 +313,16 @@ pub(crate) async fn create(
     Authorized(access): Authorized,
     base: FhirBase,
     Path(kind): Path<String>,
-    headers: HeaderMap,
+    asked: Asked,
     ResourceBody(resource): ResourceBody,
 ) -> Answer {
     let call = Change::Create {
         kind,
         id: super::new_id(),
         resource,
-        if_none_exist: if_none_exist(&headers)?,
+        if_none_exist: asked.if_none_exist()?,
     };
-    answer(&state, &access, &base, Call::Change(call), &headers)
+    answer(&state, &access, &base, Call::Change(call), &asked)
 }
 
 /// The resource a change is about: `{type}/{id}`, or the one `{type}?criteria`
@@ -310,17 +354,17 @@ pub(crate) async fn update(
     Authorized(access): Authorized,
     base: FhirBase,
     Addressed { kind, target }: Addressed,
-    headers: HeaderMap,
+    asked: Asked,
     ResourceBody(resource): ResourceBody,
 ) -> Answer {
-    let if_match = if_match(&headers)?;
+    let if_match = asked.if_match()?;
     let call = Change::Update {
         kind,
         target,
         resource,
         if_match,
     };
-    answer(&state, &access, &base, Call::Change(call), &headers)
+    answer(&state, &access, &base, Call::Change(call), &asked)
 }
 
 /// `PATCH {type}/{id}` or `PATCH {type}?criteria`.
@@ -329,17 +373,17 @@ pub(crate) async fn patch(
     Authorized(access): Authorized,
     base: FhirBase,
     Addressed { kind, target }: Addressed,
-    headers: HeaderMap,
+    asked: Asked,
     PatchBody(patch): PatchBody,
 ) -> Answer {
-    let if_match = if_match(&headers)?;
+    let if_match = asked.if_match()?;
     let call = Change::Patch {
         kind,
         target,
         patch,
         if_match,
     };
-    answer(&state, &access, &base, Call::Change(call), &headers)
+    answer(&state, &access, &base, Call::Change(call), &asked)
 }
 
 /// `DELETE {type}/{id}` or `DELETE {type}?criteria`.
@@ -348,15 +392,15 @@ pub(crate) async fn delete(
     Authorized(access): Authorized,
     base: FhirBase,
     Addressed { kind, target }: Addressed,
-    headers: HeaderMap,
+    asked: Asked,
 ) -> Answer {
-    let if_match = if_match(&headers)?;
+    let if_match = asked.if_match()?;
     let call = Change::Delete {
         kind,
         target,
         if_match,
     };
-    answer(&state, &access, &base, Call::Change(call), &headers)
+    answer(&state, &access, &base, Call::Change(call), &asked)
 }
 
 /// `POST` to the base: a batch or transaction Bundle.
@@ -364,11 +408,10 @@ pub(crate) async fn bundle(
     State(state): State<AppState>,
     Authorized(access): Authorized,
     base: FhirBase,
-    headers: HeaderMap,
+    asked: Asked,
     ResourceBody(bundle): ResourceBody,
 ) -> Answer {
-    let minimal = prefers(&headers, "return=minimal");
-    let response = super::transaction::process(&state, &access, &base, bundle, minimal)?;
+    let response = super::transaction::process(&state, &access, &base, bundle, asked.minimal)?;
     Ok(super::outcome::fhir_json(StatusCode::OK, &response))
 }
 

@@ -44,6 +44,35 @@ pub(crate) struct Version {
     pub index: Index,
 }
 
+/// A version's weak ETag, `W/"3"`, written on the stack: every read sends one.
+#[derive(Clone, Copy)]
+pub(crate) struct ETag {
+    /// `W/"`, up to 20 digits of a `u64`, and `"`.
+    text: [u8; 24],
+    len: usize,
+}
+
+impl ETag {
+    fn of(version_id: u64) -> ETag {
+        use std::io::Write;
+        let mut text = [0; 24];
+        let mut rest = &mut text[..];
+        write!(rest, "W/\"{version_id}\"").expect("24 bytes hold any u64's tag");
+        let len = 24 - rest.len();
+        ETag { text, len }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text[..self.len]).expect("ASCII")
+    }
+}
+
+impl serde::Serialize for ETag {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl Version {
     /// `(type, id)`.
     pub(crate) fn key(&self) -> (&str, &str) {
@@ -51,8 +80,8 @@ impl Version {
     }
 
     /// Its ETag, `W/"3"`.
-    pub(crate) fn etag(&self) -> String {
-        format!("W/\"{}\"", self.version_id)
+    pub(crate) fn etag(&self) -> ETag {
+        ETag::of(self.version_id)
     }
 
     /// The resource, parsed from its text (which the store wrote, so it parses).
