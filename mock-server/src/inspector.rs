@@ -10,7 +10,7 @@
 //! `client_id` parameter, or Basic credentials) and the launch it belongs to: one
 //! authorization, from `/authorize` through its pages, the token requests and the
 //! FHIR calls made with its tokens (the handlers note it, as a [`LaunchNote`] or through
-//! the bearer check's [`ClientSlot`]). Secrets never reach a record: the values of
+//! the bearer check's [`note_verified`]). Secrets never reach a record: the values of
 //! code, token, secret, verifier, assertion and password parameters, and the
 //! credentials of the `Authorization` header, become [`Fingerprint`]s, which match
 //! one request to another without revealing anything; no header or body is kept.
@@ -25,15 +25,16 @@
 //! The records live in a ring buffer (`inspector_size`, 2,000 by default; 0 turns
 //! the inspector off), behind the small API below.
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use askama::Template;
 use axum::extract::{Query, Request, State};
-use axum::http::{Extensions, HeaderMap, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -264,20 +265,42 @@ impl Memory {
 #[derive(Debug)]
 pub(crate) struct Inspector {
     capacity: usize,
-    entries: Mutex<(u64, VecDeque<Entry>)>,
-    memory: Mutex<Memory>,
+    /// Behind one lock, taken once per request: the two workers of a busy server
+    /// queue on each lock they share, so each one more is felt.
+    log: Mutex<Log>,
+}
+
+#[derive(Debug)]
+struct Log {
+    /// The id of the last record kept.
+    last_id: u64,
+    entries: VecDeque<Entry>,
+    memory: Memory,
     /// Each new record, for the pages that follow along (`…/inspector/events`);
     /// taken when the server stops, which ends their streams.
-    live: Mutex<Option<broadcast::Sender<Record>>>,
+    live: Option<broadcast::Sender<Record>>,
+}
+
+/// What the lints about an app's habits learn from a FHIR request sent with
+/// credentials.
+struct Habit {
+    credentials: Fingerprint,
+    search: bool,
+    /// Its bearer token was refused: one not to send again.
+    refused: bool,
+    at: Instant,
 }
 
 impl Inspector {
     pub(crate) fn new(capacity: usize) -> Self {
         Inspector {
             capacity,
-            entries: Mutex::new((0, VecDeque::with_capacity(capacity.min(4_096)))),
-            memory: Mutex::default(),
-            live: Mutex::new(Some(broadcast::channel(256).0)),
+            log: Mutex::new(Log {
+                last_id: 0,
+                entries: VecDeque::with_capacity(capacity.min(4_096)),
+                memory: Memory::default(),
+                live: Some(broadcast::channel(256).0),
+            }),
         }
     }
 
@@ -285,40 +308,52 @@ impl Inspector {
         self.capacity > 0
     }
 
-    /// Keeps `entry` (its id assigned here), dropping the oldest past capacity.
-    fn push(&self, mut entry: Entry) {
-        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (next_id, entries) = &mut *guard;
-        *next_id += 1;
-        entry.id = *next_id;
-        if entries.len() == self.capacity {
-            entries.pop_front();
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps `entry` (its id assigned here), dropping the oldest past capacity,
+    /// with the lints its `habit` shows (a token sent again after a 401, a search
+    /// repeated), which it then remembers.
+    fn push(&self, mut entry: Entry, habit: Option<Habit>) {
+        let mut log = self.log();
+        if let Some(habit) = habit {
+            let recalled = log
+                .memory
+                .recall(habit.credentials, &entry.path, habit.search, habit.at);
+            entry.lints.extend(recalled);
+            if habit.refused {
+                log.memory.refused(habit.credentials);
+            }
+        }
+        log.last_id += 1;
+        entry.id = log.last_id;
+        if log.entries.len() == self.capacity {
+            log.entries.pop_front();
         }
         // Formatted only while a page follows along.
-        if let Some(live) = &*self.live.lock().unwrap_or_else(|p| p.into_inner())
+        if let Some(live) = &log.live
             && live.receiver_count() > 0
         {
             let _ = live.send(entry.record());
         }
-        entries.push_back(entry);
+        log.entries.push_back(entry);
     }
 
     /// New records from now on, until the server stops.
     fn follow(&self) -> Option<broadcast::Receiver<Record>> {
-        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        live.as_ref().map(broadcast::Sender::subscribe)
+        self.log().live.as_ref().map(broadcast::Sender::subscribe)
     }
 
     /// Ends the live streams, so that a stopping server is not held open by them.
     pub(crate) fn close(&self) {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.log().live.take();
     }
 
     /// The records, newest first, that `filter` lets through.
     pub(crate) fn recent(&self, filter: &Filter) -> Vec<Record> {
-        let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .1
+        self.log()
+            .entries
             .iter()
             .rev()
             .filter(|e| filter.admits(e))
@@ -333,8 +368,7 @@ impl Inspector {
             "state={}",
             url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
         );
-        let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        guard.1.iter().any(|e| {
+        self.log().entries.iter().any(|e| {
             e.client_id.as_deref() == Some(client_id)
                 && e.path.contains("/ccri-auth/authorize?")
                 && e.path.split(['?', '&']).any(|pair| pair == needle)
@@ -343,23 +377,23 @@ impl Inspector {
 
     /// Forgets every record (the ids go on counting).
     fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
+        self.log().entries.clear();
     }
 }
 
-/// Where the bearer-token check of a request notes the client and the grant it
-/// verified, so the inspector need not parse the token again (a request extension).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct ClientSlot(Arc<OnceLock<(Arc<str>, Fingerprint)>>);
+tokio::task_local! {
+    /// Where the bearer-token check of the request being recorded notes the client
+    /// and the grant it verified, so the inspector need not parse the token again.
+    /// A task-local rather than a request extension: it is set up in place, where
+    /// an extension is two allocations more on every request (its box, and the
+    /// request's extension map grown for it).
+    static VERIFIED: OnceCell<(Arc<str>, Fingerprint)>;
+}
 
-impl ClientSlot {
-    /// Notes the token's client and its grant's fingerprint (the launch) on the
-    /// request `extensions` carry, if the inspector asked.
-    pub(crate) fn note(extensions: &Extensions, client_id: &Arc<str>, launch: Fingerprint) {
-        if let Some(slot) = extensions.get::<ClientSlot>() {
-            let _ = slot.0.set((client_id.clone(), launch));
-        }
-    }
+/// Notes the client and grant fingerprint (the launch) of a verified bearer token
+/// for the record of the request being answered, if the inspector is recording it.
+pub(crate) fn note_verified(client_id: &Arc<str>, launch: Fingerprint) {
+    let _ = VERIFIED.try_with(|slot| slot.set((client_id.clone(), launch)));
 }
 
 /// The layer that records every request but the inspector's own, around the whole
@@ -408,7 +442,7 @@ where
 }
 
 /// `request`, answered by `inner`, and its record.
-async fn record<S>(state: AppState, mut request: Request, mut inner: S) -> Result<Response, Infallible>
+async fn record<S>(state: AppState, request: Request, mut inner: S) -> Result<Response, Infallible>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
@@ -424,14 +458,19 @@ where
         .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect());
     let params = params.as_deref();
     let path = redacted(request.uri().path(), params);
+    // Read once for the lints, the client and the credentials' fingerprint.
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let mut lints = lint::of_request(
         &method,
         request.uri().path(),
         params.unwrap_or_default(),
-        request.headers(),
+        authorization,
         &state.urls,
     );
-    let named = client_named(request.headers(), params.unwrap_or_default());
+    let named = client_named(authorization, params.unwrap_or_default());
     if let (Some(client_id), Some(params)) = (&named, params)
         && method == Method::GET
         && request.uri().path().ends_with("/ccri-auth/authorize")
@@ -443,47 +482,33 @@ where
             detail: format!("state={sent}"),
         });
     }
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '));
+    let authorization = authorization.and_then(|v| v.split_once(' '));
     let bearer = authorization.is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
     // A JWT ends in its signature and a random token is random throughout, so the
-    // last 64 characters tell two apart; hashing only those keeps a FHIR read's
-    // overhead down (a whole RS256 token is ~800 bytes to hash on every request).
+    // last 55 characters tell two apart; hashing only those (one SHA-256 block)
+    // keeps a FHIR read's overhead down (a whole RS256 token is ~800 bytes).
     let credentials = authorization.map(|(_, credentials)| {
         let credentials = credentials.trim();
-        let tail = credentials.len().saturating_sub(64);
+        let tail = credentials.len().saturating_sub(55);
         Fingerprint::of(credentials.get(tail..).unwrap_or(credentials))
     });
     let fhir_call = request.uri().path().contains("/ccri-fhir/");
-    if fhir_call && let Some(credentials) = credentials {
-        let search = method == Method::GET && params.is_some();
-        let mut memory = state.inspector.memory.lock().unwrap_or_else(|p| p.into_inner());
-        lints.extend(memory.recall(credentials, &path, search, started));
-    }
-    let slot = ClientSlot::default();
-    request.extensions_mut().insert(slot.clone());
-    let Ok(response) = inner.call(request).await;
+    let search = method == Method::GET && params.is_some();
+    let mut answering = std::pin::pin!(VERIFIED.scope(OnceCell::new(), inner.call(request)));
+    let Ok(response) = answering.as_mut().await;
+    let verified = answering.take_value().and_then(OnceCell::into_inner);
     if let Some(found) = response.extensions().get::<Lints>() {
         lints.extend(found.0.iter().cloned());
     }
-    // Only a Bearer token refused is one not to send again (another scheme is refused for itself).
-    if fhir_call
-        && bearer
-        && response.status() == StatusCode::UNAUTHORIZED
-        && let Some(credentials) = credentials
-    {
-        state
-            .inspector
-            .memory
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .refused(credentials);
-    }
-    let verified = slot.0.get().cloned();
-    state.inspector.push(Entry {
+    let habit = credentials.filter(|_| fhir_call).map(|credentials| Habit {
+        credentials,
+        search,
+        // Only a Bearer token refused is one not to send again (another scheme is
+        // refused for itself).
+        refused: bearer && response.status() == StatusCode::UNAUTHORIZED,
+        at: started,
+    });
+    let entry = Entry {
         id: 0,
         at,
         method,
@@ -500,7 +525,8 @@ where
         credentials,
         problem: response.extensions().get::<Problem>().map(|p| p.0.clone()),
         lints,
-    });
+    };
+    state.inspector.push(entry, habit);
     Ok(response)
 }
 
@@ -525,9 +551,8 @@ fn redacted(path: &str, params: Option<&[(String, String)]>) -> String {
 
 /// The client a request names in Basic credentials or a `client_id` parameter, for
 /// display only (nothing is verified here). A bearer token's client is noted by
-/// its verification instead ([`ClientSlot`]).
-fn client_named(headers: &HeaderMap, params: &[(String, String)]) -> Option<String> {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+/// its verification instead ([`note_verified`]).
+fn client_named(authorization: Option<&str>, params: &[(String, String)]) -> Option<String> {
     let from_header = authorization
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
@@ -816,19 +841,22 @@ mod tests {
         assert_eq!(Fingerprint::of("abc").as_str(), "ba7816bf8f");
         let inspector = Inspector::new(3);
         for n in 0..5 {
-            inspector.push(Entry {
-                id: 0,
-                at: SystemTime::now(),
-                method: Method::GET,
-                path: format!("/{n}"),
-                status: 200,
-                duration: Duration::ZERO,
-                client_id: (n % 2 == 0).then(|| "even".into()),
-                launch: None,
-                credentials: None,
-                problem: None,
-                lints: Vec::new(),
-            });
+            inspector.push(
+                Entry {
+                    id: 0,
+                    at: SystemTime::now(),
+                    method: Method::GET,
+                    path: format!("/{n}"),
+                    status: 200,
+                    duration: Duration::ZERO,
+                    client_id: (n % 2 == 0).then(|| "even".into()),
+                    launch: None,
+                    credentials: None,
+                    problem: None,
+                    lints: Vec::new(),
+                },
+                None,
+            );
         }
         let paths: Vec<String> = inspector
             .recent(&Filter::default())

@@ -24,7 +24,7 @@ use super::grants::Grants;
 use super::keys::TokenKind;
 use super::simulate::SimulatedError;
 use crate::config::{Reach, UserConfig};
-use crate::inspector::{ClientSlot, Fingerprint, Problem};
+use crate::inspector::{self, Fingerprint, Problem};
 use crate::state::AppState;
 
 /// Who is calling and what they may do: cheap to clone, one per verified token.
@@ -288,7 +288,7 @@ impl FromRequestParts<AppState> for AccessContext {
             tracing::debug!(?error, "bearer token refused");
             BearerError::Refused(error)
         })?;
-        ClientSlot::note(&parts.extensions, &context.client_id, context.launch);
+        inspector::note_verified(&context.client_id, context.launch);
         Ok(context)
     }
 }
