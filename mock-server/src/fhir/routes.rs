@@ -3,6 +3,7 @@
 //! `ETag`, `Location`, `Last-Modified` and `Prefer: return=minimal` as the spec says.
 
 use std::collections::HashMap;
+use std::io::Write;
 
 use axum::extract::{FromRequestParts, OriginalUri, Path, RawForm, RawQuery, State};
 use axum::http::request::Parts;
@@ -69,21 +70,13 @@ fn resource(status: StatusCode, version: &Version) -> Response {
     insert(&mut response, header::ETAG, version.etag().as_str());
     // httpdate writes the IMF-fixdate directly (chrono's strftime parses its
     // pattern on every call, a visible share of a read), here into a buffer on the
-    // stack: the header copies it once, as it must.
-    let mut modified = [0; 29];
-    let written = std::io::Write::write_fmt(
-        &mut &mut modified[..],
-        format_args!(
-            "{}",
-            httpdate::HttpDate::from(std::time::SystemTime::from(version.last_updated))
-        ),
-    );
-    if written.is_ok() {
-        insert(
-            &mut response,
-            header::LAST_MODIFIED,
-            std::str::from_utf8(&modified).unwrap_or_default(),
-        );
+    // stack: the header copies it once, as it must. The date is always 29 bytes.
+    let modified = httpdate::HttpDate::from(std::time::SystemTime::from(version.last_updated));
+    let mut text = [0; 29];
+    if write!(&mut text[..], "{modified}").is_ok()
+        && let Ok(value) = HeaderValue::from_bytes(&text)
+    {
+        response.headers_mut().insert(header::LAST_MODIFIED, value);
     }
     response
 }
