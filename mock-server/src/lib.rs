@@ -7,6 +7,7 @@
 
 mod auth;
 mod config;
+mod cors;
 mod durable;
 mod fhir;
 mod inspector;
@@ -28,8 +29,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, header};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use axum::http::{HeaderValue, header};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -335,7 +335,7 @@ where
     // on a `Router` wraps each of its routes, a boxed service more per request.
     let app = tower::ServiceBuilder::new()
         // CORS outermost, so a browser app can read every error, a bad link's too.
-        .layer(cors())
+        .layer(cors::CorsLayer)
         // Before routing: a launch link's FHIR base becomes this server's own.
         .map_request({
             let state = state.clone();
@@ -405,39 +405,4 @@ fn app(state: AppState) -> Router {
         router
     };
     router.with_state(state)
-}
-
-/// Browser apps on any origin may call every endpoint. No cookies are involved, so
-/// `*` is safe; `Authorization` must be listed by name (a `*` does not cover it).
-/// The answers do not depend on the origin or on what a preflight asks (the lists are
-/// fixed), so they carry no `Vary`, which the layer would otherwise build anew for
-/// every request.
-fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
-        .vary([])
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-        ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            header::IF_MATCH,
-            header::IF_NONE_MATCH,
-            HeaderName::from_static("if-none-exist"),
-            HeaderName::from_static("prefer"),
-        ])
-        .expose_headers([
-            header::ETAG,
-            header::LAST_MODIFIED,
-            header::LOCATION,
-            header::CONTENT_LOCATION,
-            header::WWW_AUTHENTICATE,
-        ])
 }

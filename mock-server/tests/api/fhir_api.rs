@@ -660,6 +660,12 @@ async fn metadata_lists_what_is_served() {
     let response = mock.http.get(mock.fhir("metadata")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    for header in ["etag", "last-modified", "location", "www-authenticate"] {
+        assert!(exposed.contains(header), "{header} in {exposed}");
+    }
     let statement: Value = response.json().await.unwrap();
     let rest = &statement["rest"][0];
     assert_eq!(
