@@ -462,7 +462,7 @@ where
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+        .and_then(crate::auth::verify::header_text);
     let mut lints = lint::of_request(
         &method,
         request.uri().path(),

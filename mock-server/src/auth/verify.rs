@@ -273,10 +273,18 @@ impl IntoResponse for BearerError {
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| header_text(v))
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
+}
+
+/// A header's value as text. Not `HeaderValue::to_str`, which tests each byte in
+/// turn (a ~900-byte token on every FHIR request): UTF-8 validation runs a word
+/// at a time. A token with other bytes than a JWT's fails its verification all
+/// the same.
+pub(crate) fn header_text(value: &HeaderValue) -> Option<&str> {
+    std::str::from_utf8(value.as_bytes()).ok()
 }
 
 impl FromRequestParts<AppState> for AccessContext {

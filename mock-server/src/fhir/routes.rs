@@ -7,7 +7,7 @@ use std::io::Write;
 
 use axum::extract::{FromRequestParts, OriginalUri, Path, RawForm, RawQuery, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::access::Authorized;
@@ -84,7 +84,7 @@ fn resource(status: StatusCode, version: &Version) -> Response {
 /// Sets a header. Copied from a `&str` into exactly the bytes it needs: a `String`
 /// made with `format!` has room to spare, and the header would allocate again to
 /// share it.
-fn insert(response: &mut Response, name: header::HeaderName, value: &str) {
+fn insert(response: &mut Response, name: HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
     }
@@ -113,22 +113,30 @@ impl<S: Sync> FromRequestParts<S> for Asked {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Names made once: a name given as text is parsed again on every lookup.
+        const PREFER: HeaderName = HeaderName::from_static("prefer");
+        const IF_NONE_EXIST: HeaderName = HeaderName::from_static("if-none-exist");
         let headers = &parts.headers;
-        let prefers = |preference: &str| {
-            headers
-                .get_all("prefer")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .any(|v| v.replace(' ', "").split([',', ';']).any(|p| p == preference))
-        };
-        Ok(Asked {
+        let mut asked = Asked {
             if_match: headers.get(header::IF_MATCH).cloned(),
             if_none_match: headers.get(header::IF_NONE_MATCH).cloned(),
-            if_none_exist: headers.get("if-none-exist").cloned(),
+            if_none_exist: headers.get(IF_NONE_EXIST).cloned(),
             content_type: headers.get(header::CONTENT_TYPE).cloned(),
-            minimal: prefers("return=minimal"),
-            lenient: prefers("handling=lenient"),
-        })
+            minimal: false,
+            lenient: false,
+        };
+        // `Prefer: return=minimal, handling=lenient` (RFC 7240), in one header or several.
+        let preferences = headers
+            .get_all(PREFER)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split([',', ';']));
+        for preference in preferences {
+            let is = |wanted: &str| preference.chars().filter(|c| *c != ' ').eq(wanted.chars());
+            asked.minimal |= is("return=minimal");
+            asked.lenient |= is("handling=lenient");
+        }
+        Ok(asked)
     }
 }
 
