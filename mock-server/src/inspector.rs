@@ -28,6 +28,8 @@
 use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -39,9 +41,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use base64::Engine;
-use futures_util::future::BoxFuture;
+use futures_util::future::Either;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
+use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 
 use crate::lint::{self, Found, Lint, Lints, Severity};
@@ -398,8 +401,10 @@ pub(crate) fn note_verified(client_id: &Arc<str>, launch: Fingerprint) {
 
 /// The layer that records every request but the inspector's own, around the whole
 /// app. Written out rather than made by `axum::middleware::from_fn`, which boxes
-/// the inner service once more and adds a future of its own to every request: a
-/// share of a FHIR read's time that bench/fhir.sh shows.
+/// the inner service once more and a future of its own for every request: a share
+/// of a FHIR read's time that bench/fhir.sh shows. Here what is known before the
+/// answer is gathered when the request is handed on, and [`Recorded`] is the
+/// answer's own future with the rest of the record to make when it is ready.
 #[derive(Clone)]
 pub(crate) struct RecordLayer(pub(crate) AppState);
 
@@ -422,112 +427,184 @@ pub(crate) struct Recording<S> {
 
 impl<S> Service<Request> for Recording<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = Either<S::Future, Recorded<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        // The service polled ready answers; a clone waits for the next request.
-        let waiting = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, waiting);
-        Box::pin(record(self.state.clone(), request, ready))
+        if !self.state.inspector.enabled() || request.uri().path().contains("/ccri-auth/inspector") {
+            return Either::Left(self.inner.call(request));
+        }
+        let sent = Sent::of(&self.state, &request);
+        Either::Right(Recorded {
+            answering: VERIFIED.scope(OnceCell::new(), self.inner.call(request)),
+            sent: Some(sent),
+            state: self.state.clone(),
+        })
     }
 }
 
-/// `request`, answered by `inner`, and its record.
-async fn record<S>(state: AppState, request: Request, mut inner: S) -> Result<Response, Infallible>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
-    if !state.inspector.enabled() || request.uri().path().contains("/ccri-auth/inspector") {
-        return inner.call(request).await;
-    }
-    let (at, started) = (SystemTime::now(), Instant::now());
-    let method = request.method().clone();
-    // The query, parsed once for the redaction, the lints and the client.
-    let params: Option<Vec<(String, String)>> = request
-        .uri()
-        .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect());
-    let params = params.as_deref();
-    let path = redacted(request.uri().path(), params);
-    // Read once for the lints, the client and the credentials' fingerprint.
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(crate::auth::verify::header_text);
-    let mut lints = lint::of_request(
-        &method,
-        request.uri().path(),
-        params.unwrap_or_default(),
-        authorization,
-        &state.urls,
-    );
-    let named = client_named(authorization, params.unwrap_or_default());
-    if let (Some(client_id), Some(params)) = (&named, params)
-        && method == Method::GET
-        && request.uri().path().ends_with("/ccri-auth/authorize")
-        && let Some((_, sent)) = params.iter().find(|(name, _)| name == "state")
-        && state.inspector.state_seen(client_id, sent)
-    {
-        lints.push(Found {
-            lint: Lint::StateReused,
-            detail: format!("state={sent}"),
+/// What is known of a request before its answer: all of its record but what the
+/// answer tells.
+struct Sent {
+    at: SystemTime,
+    started: Instant,
+    method: Method,
+    /// Path and query, secrets redacted.
+    path: String,
+    /// The client its Basic credentials or `client_id` parameter name.
+    named: Option<String>,
+    credentials: Option<Fingerprint>,
+    bearer: bool,
+    fhir_call: bool,
+    search: bool,
+    lints: Vec<Found>,
+}
+
+impl Sent {
+    fn of(state: &AppState, request: &Request) -> Sent {
+        let (at, started) = (SystemTime::now(), Instant::now());
+        let method = request.method().clone();
+        // The query, parsed once for the redaction, the lints and the client.
+        let params: Option<Vec<(String, String)>> = request
+            .uri()
+            .query()
+            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect());
+        let params = params.as_deref();
+        let path = redacted(request.uri().path(), params);
+        // Read once for the lints, the client and the credentials' fingerprint.
+        let authorization = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(crate::auth::verify::header_text);
+        let mut lints = lint::of_request(
+            &method,
+            request.uri().path(),
+            params.unwrap_or_default(),
+            authorization,
+            &state.urls,
+        );
+        let named = client_named(authorization, params.unwrap_or_default());
+        if let (Some(client_id), Some(params)) = (&named, params)
+            && method == Method::GET
+            && request.uri().path().ends_with("/ccri-auth/authorize")
+            && let Some((_, sent)) = params.iter().find(|(name, _)| name == "state")
+            && state.inspector.state_seen(client_id, sent)
+        {
+            lints.push(Found {
+                lint: Lint::StateReused,
+                detail: format!("state={sent}"),
+            });
+        }
+        let authorization = authorization.and_then(|v| v.split_once(' '));
+        // A JWT ends in its signature and a random token is random throughout, so the
+        // last 55 characters tell two apart; hashing only those (one SHA-256 block)
+        // keeps a FHIR read's overhead down (a whole RS256 token is ~800 bytes).
+        let credentials = authorization.map(|(_, credentials)| {
+            let credentials = credentials.trim();
+            let tail = credentials.len().saturating_sub(55);
+            Fingerprint::of(credentials.get(tail..).unwrap_or(credentials))
         });
+        Sent {
+            at,
+            started,
+            search: method == Method::GET && params.is_some(),
+            method,
+            path,
+            named,
+            credentials,
+            bearer: authorization.is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")),
+            fhir_call: request.uri().path().contains("/ccri-fhir/"),
+            lints,
+        }
     }
-    let authorization = authorization.and_then(|v| v.split_once(' '));
-    let bearer = authorization.is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
-    // A JWT ends in its signature and a random token is random throughout, so the
-    // last 55 characters tell two apart; hashing only those (one SHA-256 block)
-    // keeps a FHIR read's overhead down (a whole RS256 token is ~800 bytes).
-    let credentials = authorization.map(|(_, credentials)| {
-        let credentials = credentials.trim();
-        let tail = credentials.len().saturating_sub(55);
-        Fingerprint::of(credentials.get(tail..).unwrap_or(credentials))
-    });
-    let fhir_call = request.uri().path().contains("/ccri-fhir/");
-    let search = method == Method::GET && params.is_some();
-    let mut answering = std::pin::pin!(VERIFIED.scope(OnceCell::new(), inner.call(request)));
-    let Ok(response) = answering.as_mut().await;
-    let verified = answering.take_value().and_then(OnceCell::into_inner);
-    if let Some(found) = response.extensions().get::<Lints>() {
-        lints.extend(found.0.iter().cloned());
+
+    /// Its record, given its `response` and what its bearer check noted, and
+    /// what the lints about the app's habits learn from it.
+    fn answered(
+        self,
+        response: &Response,
+        verified: Option<(Arc<str>, Fingerprint)>,
+    ) -> (Entry, Option<Habit>) {
+        let Sent {
+            at,
+            started,
+            method,
+            path,
+            named,
+            credentials,
+            bearer,
+            fhir_call,
+            search,
+            mut lints,
+        } = self;
+        if let Some(found) = response.extensions().get::<Lints>() {
+            lints.extend(found.0.iter().cloned());
+        }
+        let habit = credentials.filter(|_| fhir_call).map(|credentials| Habit {
+            credentials,
+            search,
+            // Only a Bearer token refused is one not to send again (another scheme is
+            // refused for itself).
+            refused: bearer && response.status() == StatusCode::UNAUTHORIZED,
+            at: started,
+        });
+        let (client_id, launch) = match verified {
+            Some((client_id, launch)) => (Some(client_id), Some(launch)),
+            None => (
+                named.map(Arc::from),
+                response.extensions().get::<LaunchNote>().map(|l| l.0),
+            ),
+        };
+        let entry = Entry {
+            id: 0,
+            at,
+            method,
+            path,
+            status: response.status().as_u16(),
+            duration: started.elapsed(),
+            client_id,
+            launch,
+            credentials,
+            problem: response.extensions().get::<Problem>().map(|p| p.0.clone()),
+            lints,
+        };
+        (entry, habit)
     }
-    let habit = credentials.filter(|_| fhir_call).map(|credentials| Habit {
-        credentials,
-        search,
-        // Only a Bearer token refused is one not to send again (another scheme is
-        // refused for itself).
-        refused: bearer && response.status() == StatusCode::UNAUTHORIZED,
-        at: started,
-    });
-    let entry = Entry {
-        id: 0,
-        at,
-        method,
-        path,
-        status: response.status().as_u16(),
-        duration: started.elapsed(),
-        client_id: verified
-            .as_ref()
-            .map(|(client, _)| client.clone())
-            .or(named.map(Arc::from)),
-        launch: verified
-            .map(|(_, launch)| launch)
-            .or_else(|| response.extensions().get::<LaunchNote>().map(|l| l.0)),
-        credentials,
-        problem: response.extensions().get::<Problem>().map(|p| p.0.clone()),
-        lints,
-    };
-    state.inspector.push(entry, habit);
-    Ok(response)
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer on its way, recorded when it comes.
+    pub(crate) struct Recorded<F> {
+        #[pin]
+        answering: TaskLocalFuture<OnceCell<(Arc<str>, Fingerprint)>, F>,
+        sent: Option<Sent>,
+        state: AppState,
+    }
+}
+
+impl<F> Future for Recorded<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Ok(response) = std::task::ready!(this.answering.as_mut().poll(cx));
+        let verified = this.answering.take_value().and_then(OnceCell::into_inner);
+        if let Some(sent) = this.sent.take() {
+            let (entry, habit) = sent.answered(&response, verified);
+            this.state.inspector.push(entry, habit);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// `path?query` with the values of secret parameters replaced.
