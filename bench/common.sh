@@ -76,6 +76,23 @@ token_of() {
     "http://127.0.0.1:$1/ccri-auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
 
+# paired NAME_A URL_A HEADER_A NAME_B URL_B HEADER_B: A and B (each request
+# sent with its header) measured in turn, ROUNDS times (7 by default), each round
+# printed, then the median of B/A over the rounds. One pair is too noisy here:
+# the same binary moves ±15 % between runs, and a slow spell of the machine
+# falls on both halves of a round alike.
+paired() {
+  local name_a=$1 url_a=$2 header_a=$3 name_b=$4 url_b=$5 header_b=$6
+  local ratios=() a b
+  for round in $(seq "${ROUNDS:-7}"); do
+    a=$(load "$name_a ($round)" "$url_a" -H "$header_a"); echo "$a"
+    b=$(load "$name_b ($round)" "$url_b" -H "$header_b"); echo "$b"
+    ratios+=("$(awk -v a="$(awk '{print $(NF-5)}' <<<"$a")" -v b="$(awk '{print $(NF-5)}' <<<"$b")" 'BEGIN {printf "%.1f", 100 * b / a}')")
+  done
+  printf '%s / %s, median of %d rounds: %s %%   (rounds: %s)\n' "$name_b" "$name_a" "${#ratios[@]}" \
+    "$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')" "${ratios[*]}"
+}
+
 # load NAME URL [wrk args...]: prints "NAME  requests/s  p50  p99"
 # (CONNECTIONS=1 THREADS=1 for one client's latency, without queueing)
 load() {

@@ -23,14 +23,11 @@ echo "wrk -t2 -c32 -d$DURATION on $(nproc) cores, loopback"
 load "bare axum GET" "http://127.0.0.1:$BARE_PORT/bare"
 # The read beside a bare handler given the same request (its token is ~900 bytes
 # to receive and parse) that answers the same bytes: what is left between them is
-# the mock's own work. In turn, three times: one pair is too noisy here.
+# the mock's own work.
 READ="http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Patient/p500"
 COPY_PORT=$((MOCK_PORT + 5))
 copy_answer "$COPY_PORT" "$READ" -H "$AUTH"
-for round in 1 2 3; do
-  load "bare, same request and answer ($round)" "http://127.0.0.1:$COPY_PORT/bare/copy" -H "$AUTH"
-  load "GET Patient/{id} ($round)" "$READ" -H "$AUTH"
-done
+paired "bare, same request and answer" "http://127.0.0.1:$COPY_PORT/bare/copy" "$AUTH" "GET Patient/{id}" "$READ" "$AUTH"
 load "GET Observation?patient=X&_count=50" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Observation?patient=p500&_count=50" -H "$AUTH"
 load "GET Observation?subject:Patient.family=X (chain)" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Observation?subject:Patient.family=Family500&_count=50" -H "$AUTH"
 load "GET Patient?_has:Observation:subject:code=X (_has)" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Patient?_has:Observation:subject:code=4548-4&_count=50" -H "$AUTH"
@@ -53,14 +50,12 @@ THREADS=1 CONNECTIONS=1 load "Observation?patient=X, 10,000 loaded" "http://127.
 THREADS=1 CONNECTIONS=1 load "Observation?patient=X, 100,000 loaded" "http://127.0.0.1:$MOCK_PORT/ccri-fhir/R4/Observation?patient=p500&_count=50" -H "$AUTH"
 
 # The inspector's cost: the same read on two fresh mocks with the same data, the
-# inspector on and off, measured in turn three times (one pair is too noisy here).
+# inspector off and on, measured in turn.
 # Fresh, not the mock above: its searches leave a heap and an inspector that a
 # second mock would not share.
 ON_PORT=$((MOCK_PORT + 4)) OFF_PORT=$((MOCK_PORT + 2))
 another_mock on "$ON_PORT" --data "$DATA"
 another_mock off "$OFF_PORT" --data "$DATA" --no-inspector
 ON_TOKEN=$(token_of "$ON_PORT") OFF_TOKEN=$(token_of "$OFF_PORT")
-for round in 1 2 3; do
-  load "GET Patient/{id}, inspector on ($round)" "http://127.0.0.1:$ON_PORT/ccri-fhir/R4/Patient/p500" -H "Authorization: Bearer $ON_TOKEN"
-  load "GET Patient/{id}, inspector off ($round)" "http://127.0.0.1:$OFF_PORT/ccri-fhir/R4/Patient/p500" -H "Authorization: Bearer $OFF_TOKEN"
-done
+paired "GET Patient/{id}, inspector off" "http://127.0.0.1:$OFF_PORT/ccri-fhir/R4/Patient/p500" "Authorization: Bearer $OFF_TOKEN" \
+  "GET Patient/{id}, inspector on" "http://127.0.0.1:$ON_PORT/ccri-fhir/R4/Patient/p500" "Authorization: Bearer $ON_TOKEN"

