@@ -273,7 +273,7 @@ impl IntoResponse for BearerError {
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| header_text(v))
+        .and_then(header_text)
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
