@@ -237,23 +237,20 @@ async fn every_error_is_an_operation_outcome() {
         outcome(options.await.unwrap()).await,
         StatusCode::METHOD_NOT_ALLOWED
     );
-    let batch = mock
-        .http
-        .post(mock.fhir("").trim_end_matches('/'))
-        .bearer_auth(&token)
-        .header(CONTENT_TYPE, "application/fhir+json")
-        .body(json!({"resourceType": "Bundle", "type": "collection"}).to_string())
-        .send();
-    assert_eq!(outcome(batch.await.unwrap()).await, StatusCode::BAD_REQUEST);
-
+    // `path` "" is the base itself, where batches and transactions go.
     let post = |path: &str, content_type: &str, body: String| {
         mock.http
-            .post(mock.fhir(path))
+            .post(mock.fhir(path).trim_end_matches('/'))
             .bearer_auth(&token)
             .header(CONTENT_TYPE, content_type)
             .body(body)
             .send()
     };
+    let collection = json!({"resourceType": "Bundle", "type": "collection"}).to_string();
+    assert_eq!(
+        outcome(post("", "application/fhir+json", collection).await.unwrap()).await,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(
         outcome(
             post("Observation", "application/fhir+json", "{not json".into())
@@ -296,13 +293,7 @@ async fn every_error_is_an_operation_outcome() {
         "resource": {"resourceType": "Patient", "name": [{"text": "x".repeat(2 * 1024 * 1024)}]},
         "request": {"method": "POST", "url": "Patient"},
     }]});
-    let response = mock
-        .http
-        .post(mock.fhir("").trim_end_matches('/'))
-        .bearer_auth(&token)
-        .header(CONTENT_TYPE, "application/fhir+json")
-        .body(bundle.to_string())
-        .send()
+    let response = post("", "application/fhir+json", bundle.to_string())
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);

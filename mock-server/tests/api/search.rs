@@ -497,7 +497,8 @@ async fn unknown_parameters_are_refused_unless_lenient() {
         .http
         .get(mock.fhir("Patient?shoe-size=9&family=Kanfeld"))
         .bearer_auth(&token)
-        .header("prefer", "handling=lenient")
+        // One preference of a list (RFC 7240), spaces allowed.
+        .header("prefer", "return=representation, handling = lenient")
         .send()
         .await
         .unwrap();
